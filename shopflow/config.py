@@ -1,0 +1,108 @@
+"""The one home for settings: env prefix ``SHOPFLOW_`` plus the standard service URLs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Unset service URLs mean "use the embedded service"."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPFLOW_", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="Data dir (SHOPFLOW_HOME).")
+
+    # Standard names, read without the prefix. None -> embedded service.
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI")
+    )
+    stripe_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_API_KEY")
+    )
+    stripe_api_base: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_API_BASE")
+    )
+    stripe_webhook_secret: str = Field(
+        default="whsec_shopflow_dev", validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET")
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dagster_port: int = 3000
+    jwt_secret: str = "shopflow-dev-secret-change-me"
+    jwt_algorithm: str = "HS256"
+
+    recs_top_n: int = 50
+    similar_top_n: int = 30
+    publish_ttl_seconds: int = 3600
+    mlflow_experiment: str = "shopflow-recommenders"
+
+    # ---- derived paths -------------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home_dir / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home_dir / "warehouse.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid and port files of embedded services."""
+        return self.home_dir / "run"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.home_dir / "media"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home_dir / "dagster"
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.home_dir / "mlartifacts"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{self.home_dir / 'shopflow.db'}"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home_dir, self.landing_dir, self.models_dir, self.run_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests that change the environment call ``cache_clear()``."""
+    return Settings()

@@ -1,0 +1,131 @@
+"""The one home of the Redis key layout and TTLs. Writers and readers import from here.
+
+Batch results are published under a version (``pub:{version}:...``) and made visible by one
+pointer flip (``pub:current``), so a reader never sees a half-written set.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sf"
+
+# ---- batch publish (versioned) -------------------------------------------------------------
+#: String: the version id readers use now. Its value names a hash ``publish_meta(version)``.
+PUBLISH_POINTER = f"{PREFIX}:pub:current"
+#: Seconds an old publish version lives after the pointer moved past it.
+OLD_VERSION_TTL_S = 3600
+
+
+def publish_meta(version: str) -> str:
+    """Hash: model name and version, published_at, counts."""
+    return f"{PREFIX}:pub:{version}:meta"
+
+
+def user_recs(version: str, user_id: str) -> str:
+    """String (JSON ``[[item_id, score], ...]``): a user's top-N batch recommendations."""
+    return f"{PREFIX}:pub:{version}:recs:{user_id}"
+
+
+def similar_items(version: str, item_id: str) -> str:
+    """String (JSON ``[[item_id, score], ...]``): an item's nearest neighbours."""
+    return f"{PREFIX}:pub:{version}:sim:{item_id}"
+
+
+def popular(version: str, category: str | None = None) -> str:
+    """String (JSON ``[[item_id, score], ...]``): global or per-category popularity."""
+    return f"{PREFIX}:pub:{version}:pop" + (f":{category}" if category else "")
+
+
+def version_pattern(version: str) -> str:
+    """SCAN pattern of every key of one publish version."""
+    return f"{PREFIX}:pub:{version}:*"
+
+
+# ---- online features (written by batch and streaming) --------------------------------------
+def item_info(item_id: str) -> str:
+    """Hash: title, category, brand, price_minor, currency, stock, blocked."""
+    return f"{PREFIX}:item:{item_id}"
+
+
+def user_purchased(user_id: str) -> str:
+    """Set: item ids the user has bought."""
+    return f"{PREFIX}:user:{user_id}:bought"
+
+
+BLOCKED_ITEMS = f"{PREFIX}:items:blocked"
+"""Set: item ids that must never be recommended."""
+
+
+# ---- real-time features (streaming consumers) ----------------------------------------------
+RECENT_ITEMS_CAP = 50
+SEEN_EVENT_TTL_S = 7 * 24 * 3600
+
+
+def user_recent_items(user_id: str) -> str:
+    """Sorted set: item id -> last touch time (epoch seconds), capped at RECENT_ITEMS_CAP."""
+    return f"{PREFIX}:rt:user:{user_id}:recent"
+
+
+def user_category_affinity(user_id: str) -> str:
+    """Sorted set: category -> decayed affinity."""
+    return f"{PREFIX}:rt:user:{user_id}:cats"
+
+
+def user_cart(user_id: str) -> str:
+    """Hash: item id -> quantity."""
+    return f"{PREFIX}:rt:user:{user_id}:cart"
+
+
+def item_counter(item_id: str, metric: str, window: str, bucket: int) -> str:
+    """Integer: count of ``metric`` (view|cart|purchase) in one window bucket (1h|24h)."""
+    return f"{PREFIX}:rt:item:{item_id}:{metric}:{window}:{bucket}"
+
+
+TRENDING = f"{PREFIX}:rt:trending"
+"""Sorted set: item id -> decayed trending score."""
+
+
+def coviews(item_id: str) -> str:
+    """Sorted set: item id -> co-view count within a session."""
+    return f"{PREFIX}:rt:coview:{item_id}"
+
+
+def session_items(session_id: str) -> str:
+    """Set: items viewed in a session (for co-views)."""
+    return f"{PREFIX}:rt:session:{session_id}:items"
+
+
+def seen_event(consumer: str, event_id: str) -> str:
+    """String: marks an event already applied by a consumer (idempotency)."""
+    return f"{PREFIX}:rt:seen:{consumer}:{event_id}"
+
+
+# ---- live metrics --------------------------------------------------------------------------
+LIVE_METRICS_TTL_S = 48 * 3600
+
+
+def live_metric(minute: int, metric: str) -> str:
+    """Integer/float per minute (epoch minute): orders, revenue_minor."""
+    return f"{PREFIX}:live:{minute}:{metric}"
+
+
+def live_active_users(minute: int) -> str:
+    """HyperLogLog of user ids active in an epoch minute."""
+    return f"{PREFIX}:live:{minute}:users"
+
+
+def live_category_views(minute: int) -> str:
+    """Hash: category -> views in an epoch minute."""
+    return f"{PREFIX}:live:{minute}:catviews"
+
+
+# ---- caches and notifications --------------------------------------------------------------
+PAYMENT_CACHE_TTL_S = 300
+
+
+def payment_cache(payment_id: str) -> str:
+    return f"{PREFIX}:cache:payment:{payment_id}"
+
+
+def notification_channel(user_id: str) -> str:
+    """Pub/sub channel fanning in-app notifications out across API workers."""
+    return f"{PREFIX}:ws:user:{user_id}"
