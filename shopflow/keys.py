@@ -35,6 +35,12 @@ def popular(version: str, category: str | None = None) -> str:
     return f"{PREFIX}:pub:{version}:pop" + (f":{category}" if category else "")
 
 
+def user_history(version: str, user_id: str) -> str:
+    """Sorted set: item id -> interaction weight, the user's strongest batch interactions
+    (used to explain recommendations and to seed real-time blending)."""
+    return f"{PREFIX}:pub:{version}:hist:{user_id}"
+
+
 def version_pattern(version: str) -> str:
     """SCAN pattern of every key of one publish version."""
     return f"{PREFIX}:pub:{version}:*"
