@@ -16,13 +16,19 @@ OLD_VERSION_TTL_S = 3600
 
 
 def publish_meta(version: str) -> str:
-    """Hash: model name and version, published_at, counts."""
+    """Hash: published_at, counts, and per strategy ``<strategy>.model`` / ``<strategy>.version``
+    (the MLflow registered model name and version that produced it)."""
     return f"{PREFIX}:pub:{version}:meta"
 
 
-def user_recs(version: str, user_id: str) -> str:
-    """String (JSON ``[[item_id, score], ...]``): a user's top-N batch recommendations."""
-    return f"{PREFIX}:pub:{version}:recs:{user_id}"
+CHAMPION = "champion"
+"""Strategy name of the registered champion; other strategies are model types (als, hybrid...)."""
+
+
+def user_recs(version: str, user_id: str, strategy: str = CHAMPION) -> str:
+    """String (JSON ``[[item_id, score], ...]``): a user's top-N batch recommendations by one
+    strategy (the champion, or a model type an experiment variant asks for)."""
+    return f"{PREFIX}:pub:{version}:recs:{strategy}:{user_id}"
 
 
 def similar_items(version: str, item_id: str) -> str:
