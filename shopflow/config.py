@@ -38,13 +38,16 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dagster_port: int = 3000
-    jwt_secret: str = "shopflow-dev-secret-change-me"
+    jwt_secret: str = "shopflow-development-secret-change-me-in-production"
     jwt_algorithm: str = "HS256"
 
     recs_top_n: int = 50
     similar_top_n: int = 30
     publish_ttl_seconds: int = 3600
     mlflow_experiment: str = "shopflow-recommenders"
+    experiments_file: Path = Field(
+        default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
+    )
 
     # ---- derived paths -------------------------------------------------------------------
     @property

@@ -55,3 +55,58 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     bootstrap = services.start_kafka(settings).url
     yield bootstrap
     services.stop("kafka", settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (the pgserver wheel) for the whole session; yields its URI."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _fresh_postgres_database(server_uri: str) -> str:
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(
+        server_uri.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as con:
+        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_uri.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, shopflow_home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """An empty, migrated OLTP database: SQLite (WAL) in the home, and a fresh PostgreSQL
+    database. Every persistence test runs on both. Yields the SQLAlchemy URL."""
+    from serving.db import migrate, reset_engines
+
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("DATABASE_URL", _fresh_postgres_database(server))
+    get_settings.cache_clear()
+    reset_engines()
+    url = get_settings().sqlalchemy_url
+    migrate.upgrade(url)
+    yield url
+    reset_engines()
+
+
+@pytest.fixture
+def api_client(database: str) -> Iterator[object]:
+    """A TestClient on the whole app over the ``database`` fixture and embedded Redis."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    with TestClient(create_app()) as client:
+        yield client

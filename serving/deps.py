@@ -1,0 +1,63 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the one place routers get them from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from serving.auth import Principal, Role, decode_token
+from serving.errors import Forbidden, Unauthorized
+from shopflow.config import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_redis(request: Request) -> aioredis.Redis:
+    return request.app.state.redis  # type: ignore[no-any-return]
+
+
+def optional_principal(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    if creds is None:
+        return None
+    return decode_token(creds.credentials)
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden(f"requires role {Role.admin.value}")
+    return principal
+
+
+def service_or_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not (principal.is_admin or principal.is_service):
+        raise Forbidden("requires role admin or service")
+    return principal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+AdminUser = Annotated[Principal, Depends(admin_principal)]
+ServiceUser = Annotated[Principal, Depends(service_or_admin)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retries with the same key replay the result."),
+]

@@ -1,0 +1,27 @@
+"""``GET /health``: the API and its dependencies."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from serving.deps import RedisDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Health of the API and its dependencies")
+async def health(redis: RedisDep) -> JSONResponse:
+    checks: dict[str, dict[str, object]] = {}
+    start = time.perf_counter()
+    try:
+        await redis.ping()
+        checks["redis"] = {"ok": True, "ms": round((time.perf_counter() - start) * 1000, 2)}
+    except Exception as exc:  # health reports, never raises
+        checks["redis"] = {"ok": False, "error": str(exc)}
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "checks": checks}, 503 if not ok else 200
+    )
