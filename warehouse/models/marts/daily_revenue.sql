@@ -1,0 +1,31 @@
+-- Revenue per UTC day and currency: orders placed that day, refunds by the day they happened.
+with orders as (
+    select
+        timezone('UTC', occurred_at)::date as revenue_date,
+        currency,
+        count(*) as orders,
+        sum(total_minor) as gross_minor
+    from {{ ref('stg_orders') }}
+    group by 1, 2
+),
+
+refunds as (
+    select
+        timezone('UTC', refunded_at)::date as revenue_date,
+        currency,
+        sum(refunded_minor) as refunds_minor
+    from {{ ref('fct_payments') }}
+    where refunded
+    group by 1, 2
+)
+
+select
+    revenue_date,
+    currency,
+    coalesce(o.orders, 0) as orders,
+    coalesce(o.gross_minor, 0)::bigint as gross_minor,
+    coalesce(r.refunds_minor, 0)::bigint as refunds_minor,
+    (coalesce(o.gross_minor, 0) - coalesce(r.refunds_minor, 0))::bigint as net_minor,
+    case when o.orders > 0 then round(o.gross_minor / o.orders)::bigint end as aov_minor
+from orders o
+full outer join refunds r using (revenue_date, currency)

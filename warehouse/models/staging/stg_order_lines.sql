@@ -1,0 +1,10 @@
+-- One row per order line; a purchase in the interaction matrix.
+with orders as (
+    select occurred_at, user_id, order_id, currency, unnest(lines) as line
+    from {{ source('raw', 'order_placed') }}
+    qualify row_number() over (partition by order_id order by occurred_at, event_id) = 1
+)
+select
+    order_id, occurred_at, user_id, line.item_id as item_id, line.quantity as quantity,
+    line.unit_price_minor as unit_price_minor, currency
+from orders
