@@ -49,6 +49,26 @@ class Settings(BaseSettings):
         default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
     )
 
+    # ---- reviews, media, wishlists -------------------------------------------------------
+    review_rate_limit: int = Field(default=10, description="Review submissions per window.")
+    review_rate_window_s: int = 3600
+    review_flag_threshold: float = Field(default=0.8, description="Spam score -> FLAGGED.")
+    review_auto_approve: bool = Field(default=True, description="Enable the auto-approve rule.")
+    review_auto_approve_verified_only: bool = True
+    review_auto_approve_rating_only: bool = True
+    review_auto_approve_max_spam: float = 0.2
+    review_burst_count: int = Field(default=5, description="Reviews in the burst window.")
+    review_burst_window_s: int = 600
+    review_bayes_prior_weight: float = Field(default=5.0, description="Prior pseudo-reviews.")
+    media_max_image_bytes: int = 8 * 1024 * 1024
+    media_max_video_bytes: int = 20 * 1024 * 1024
+    media_max_video_seconds: float = 60.0
+    media_max_image_pixels: int = 40_000_000
+    media_thumbnail_px: int = 320
+    wishlist_price_drop_pct: float = Field(
+        default=10.0, description="Drop below the price at add time that triggers an alert."
+    )
+
     # ---- derived paths -------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:

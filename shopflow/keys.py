@@ -141,3 +141,9 @@ def payment_cache(payment_id: str) -> str:
 def notification_channel(user_id: str) -> str:
     """Pub/sub channel fanning in-app notifications out across API workers."""
     return f"{PREFIX}:ws:user:{user_id}"
+
+
+# ---- reviews -------------------------------------------------------------------------------
+def review_rate(user_id: str, bucket: int) -> str:
+    """Integer: review submissions by a user in one rate-limit window bucket (TTL: window)."""
+    return f"{PREFIX}:rl:review:{user_id}:{bucket}"
