@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     similar_top_n: int = 30
     publish_ttl_seconds: int = 3600
     mlflow_experiment: str = "shopflow-recommenders"
+
+    # recommender training (models/, pipelines/assets/recommenders.py)
+    recs_eval_k: int = 10
+    recs_holdout_days: float = 7.0
+    recs_tuning_budget_s: float = 60.0
+    recs_tuning_max_trials: int = 8
+    recs_min_users: int = 5
+    recs_min_items: int = 5
+    recs_active_days: int = 90
+    recs_history_n: int = 50
     experiments_file: Path = Field(
         default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
     )
