@@ -34,6 +34,22 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = Field(
         default="whsec_shopflow_dev", validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET")
     )
+    # Commerce: PayPal Orders v2 (unset base URL -> PayPal payments use the test gateway).
+    paypal_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PAYPAL_BASE_URL")
+    )
+    paypal_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("PAYPAL_CLIENT_ID")
+    )
+    paypal_client_secret: str | None = Field(
+        default=None, validation_alias=AliasChoices("PAYPAL_CLIENT_SECRET")
+    )
+    paypal_webhook_id: str = Field(
+        default="WH-shopflow-dev", validation_alias=AliasChoices("PAYPAL_WEBHOOK_ID")
+    )
+    gateway_timeout_s: float = 10.0
+    relay_batch_size: int = 500
+    relay_interval_s: float = 0.5
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
