@@ -52,6 +52,11 @@ def version_pattern(version: str) -> str:
     return f"{PREFIX}:pub:{version}:*"
 
 
+#: Set: publish versions whose keys have no TTL yet (the current one and any unfinished one);
+#: after a pointer flip the publisher expires every other member's keys and removes it.
+PUBLISH_VERSIONS = f"{PREFIX}:pub:versions"
+
+
 # ---- online features (written by batch and streaming) --------------------------------------
 def item_info(item_id: str) -> str:
     """Hash: title, category, brand, price_minor, currency, stock, blocked."""
