@@ -233,6 +233,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "review.approved": ReviewEvent,
     "review.rejected": ReviewEvent,
     "review.flagged": ReviewEvent,
+    "review.removed": ReviewEvent,
     "wishlist.price_drop": WishlistAlert,
     "wishlist.back_in_stock": WishlistAlert,
 }
