@@ -1,0 +1,96 @@
+"""The dbt project in warehouse/ as Dagster assets; dbt tests become asset checks.
+
+Asset keys are the plain model names (``AssetKey("fct_interactions")``); every dbt source
+maps onto the ``raw_events`` landing asset, so the graph reads landing -> staging -> marts.
+The manifest is (re)built with ``dbt parse`` when missing or older than the project files.
+"""
+
+import fcntl
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from pipelines.assets.landing import RAW_EVENTS
+from pipelines.instance import QUIET_ENV, REPO_ROOT
+from pipelines.resources import WarehouseResource
+
+DBT_PROJECT_DIR = REPO_ROOT / "warehouse"
+#: dbt from this interpreter's environment, so a non-activated venv works too.
+DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+WAREHOUSE_PATH_ENV = "SHOPFLOW_WAREHOUSE_PATH"
+_PROJECT_FILES = ("*.yml", "models/**/*", "macros/**/*", "tests/**/*", "seeds/**/*")
+
+for _name, _value in QUIET_ENV.items():
+    os.environ.setdefault(_name, _value)
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    """True when manifest.json is missing or older than a file of the dbt project."""
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    root = Path(project.project_dir)
+    return any(
+        path.stat().st_mtime > built
+        for pattern in _PROJECT_FILES
+        for path in root.glob(pattern)
+        if path.is_file()
+    )
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Run ``dbt parse`` if the manifest is missing or stale (one process at a time)."""
+    if not manifest_is_stale(project):
+        return project.manifest_path
+    target = Path(project.project_dir) / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(project):
+            dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return project.manifest_path
+
+
+class ShopflowDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return RAW_EVENTS
+        return dg.AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "warehouse"
+
+
+TRANSLATOR = ShopflowDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True, enable_duplicate_source_asset_keys=True
+    )
+)
+
+
+@dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="warehouse_dbt")
+def warehouse_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """``dbt build`` of the selected models and their tests against the DuckDB warehouse."""
+    os.environ[WAREHOUSE_PATH_ENV] = warehouse.db_path()
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+ASSETS = [warehouse_dbt]
+RESOURCES = {"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}

@@ -1,0 +1,54 @@
+"""When the whole graph runs: daily, and when new landing partitions appear."""
+
+import hashlib
+
+import dagster as dg
+
+from pipelines.assets.landing import LandingZoneResource
+from shopflow import landing
+
+ALL_ASSETS_JOB = dg.define_asset_job(
+    "all_assets", selection=dg.AssetSelection.all(), description="Every asset, once."
+)
+
+daily_all_assets = dg.ScheduleDefinition(
+    name="daily_all_assets",
+    job=ALL_ASSETS_JOB,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    description="Rebuild everything at 03:00 UTC.",
+)
+
+
+def partitions_fingerprint(partitions: list[str] | tuple[str, ...]) -> str:
+    """A short stable hash of the set of landing partitions (the sensor's cursor)."""
+    digest = hashlib.sha256("\n".join(sorted(partitions)).encode())
+    return digest.hexdigest()[:32]
+
+
+@dg.sensor(
+    name="new_landing_partitions",
+    job=ALL_ASSETS_JOB,
+    minimum_interval_seconds=60,
+    description="Runs every asset when the set of landing partitions changes.",
+)
+def new_landing_partitions(
+    context: dg.SensorEvaluationContext, landing_zone: LandingZoneResource
+) -> dg.SensorResult | dg.SkipReason:
+    parts = list(landing.partitions(landing_zone.settings()))
+    if not parts:
+        return dg.SkipReason("the landing zone is empty")
+    fingerprint = partitions_fingerprint(parts)
+    if fingerprint == context.cursor:
+        return dg.SkipReason(f"no new landing partitions ({len(parts)} known)")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=fingerprint, tags={"landing_partitions": str(len(parts))})
+        ],
+        cursor=fingerprint,
+    )
+
+
+SCHEDULES = [daily_all_assets]
+SENSORS = [new_landing_partitions]
+JOBS = [ALL_ASSETS_JOB]
