@@ -95,6 +95,22 @@ class Settings(BaseSettings):
         default=10.0, description="Drop below the price at add time that triggers an alert."
     )
 
+    # ---- real-time pipeline (event bus, consumers, POST /events) ----------------------------
+    kafka_topic_prefix: str = Field(default="shopflow.", description="Prefix of every topic.")
+    kafka_session_timeout_ms: int = Field(
+        default=6000, description="Consumer group session timeout (a first join takes ~half)."
+    )
+    events_max_batch: int = Field(default=500, description="Most events per POST /events.")
+    events_delivery_timeout_ms: int = Field(
+        default=5000, description="POST /events waits this long for the broker, then 503."
+    )
+    stream_batch_size: int = Field(default=5000, description="Most messages per consumer batch.")
+    stream_batch_wait_ms: int = Field(default=100, description="Longest wait to fill a batch.")
+    stream_affinity_half_life_s: float = 6 * 3600.0
+    stream_trending_half_life_s: float = 3600.0
+    sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")
+    sink_roll_seconds: float = Field(default=60.0, description="...or when this old.")
+
     # ---- derived paths -------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:
