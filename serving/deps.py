@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.auth import Principal, Role, decode_token
 from serving.errors import Forbidden, Unauthorized
+from serving.online_store import OnlineStore
 from shopflow.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
@@ -61,3 +62,11 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Retries with the same key replay the result."),
 ]
+
+
+def get_online_store(request: Request) -> OnlineStore:
+    """The recommendation reader (``serving.online_store``) made at start-up."""
+    return request.app.state.online_store  # type: ignore[no-any-return]
+
+
+OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]

@@ -1,0 +1,185 @@
+"""Recommendation endpoints: a user's recommendations, similar items, and why an item is
+recommended. Handlers validate and call ``serving.services.recommendations``; bodies are
+serialized with orjson (the response models document them)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from serving.deps import CurrentUser, OnlineStoreDep
+from serving.errors import Forbidden
+from serving.lifespan import register_hook
+from serving.online_store import OnlineStore
+from serving.services import recommendations as recs
+from shopflow import keys
+
+router = APIRouter(tags=["recommendations"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown item (problem details)"},
+    422: {"description": "Invalid parameters (problem details)"},
+    503: {"description": "Nothing published yet (problem details)"},
+}
+
+
+@register_hook
+@asynccontextmanager
+async def _online_store(app: FastAPI) -> AsyncIterator[None]:
+    app.state.online_store = OnlineStore(app.state.redis)
+    yield
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float = Field(description="Score from the first source that proposed the item.")
+    title: str | None
+    category: str | None
+    brand: str | None
+    price_minor: int | None = Field(description="Price in minor units of `currency`.")
+    currency: str | None = Field(description="ISO 4217 code.")
+    sources: list[str] = Field(description="Candidate sources that proposed the item.")
+
+
+class Recommendations(BaseModel):
+    user_id: str
+    request_id: str = Field(description="UUID to attach to impression and click events.")
+    strategy: str
+    variant: str | None = Field(description="Experiment variant, when an experiment chose it.")
+    model: str | None = Field(description="Registered model that produced the list.")
+    model_version: str | None
+    published_version: str
+    published_at: str | None
+    sources: list[str] = Field(description='Sources of the items, e.g. ["batch"].')
+    fallback: bool = Field(description="True when the user had no batch list (popularity).")
+    fallback_reason: str | None
+    items: list[RecommendedItem]
+
+
+class SimilarItems(BaseModel):
+    item_id: str
+    request_id: str
+    published_version: str
+    sources: list[str]
+    fallback: bool
+    fallback_reason: str | None
+    items: list[RecommendedItem]
+
+
+class Because(BaseModel):
+    item_id: str = Field(description="An item of the user's history.")
+    title: str | None
+    interaction_weight: float = Field(description="The user's interaction weight with it.")
+    similarity: float = Field(description="Similarity of the explained item to it.")
+
+
+class Explanation(BaseModel):
+    user_id: str
+    item_id: str
+    strategy: str
+    model: str | None
+    model_version: str | None
+    published_version: str
+    recommended: bool = Field(description="Whether the item is in the user's list now.")
+    filtered_by: str | None = Field(description="Business filter that removes the item, if any.")
+    sources: list[str]
+    fallback: bool
+    batch_rank: int | None
+    batch_score: float | None
+    popularity_rank: int | None
+    popularity_score: float | None
+    because: list[Because] = Field(description="History items that have it as a neighbour.")
+
+
+def _json(body: dict[str, object]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+Limit = Annotated[int, Query(ge=1, le=100, description="How many items (1..100).")]
+Strategy = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Published strategy: champion or a model type (als, bpr, hybrid...).",
+    ),
+]
+
+
+def _exclude(raw: str | None) -> frozenset[str]:
+    return frozenset(i for i in (p.strip() for p in (raw or "").split(",")) if i)
+
+
+@router.get(
+    "/recommendations/{user_id}",
+    summary="A user's recommendations",
+    response_model=Recommendations,
+    responses=PROBLEMS,
+)
+async def get_recommendations(
+    store: OnlineStoreDep,
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    limit: Limit = 10,
+    category: Annotated[str | None, Query(min_length=1, description="Only this category.")] = None,
+    max_per_category: Annotated[
+        int | None, Query(ge=1, le=100, description="Diversity cap: items per category.")
+    ] = None,
+    exclude: Annotated[
+        str | None, Query(max_length=4096, description="Comma-separated item ids to leave out.")
+    ] = None,
+    strategy: Strategy = keys.CHAMPION,
+) -> Response:
+    """Batch recommendations of the strategy's published model, without items the user bought,
+    out-of-stock or blocked items; backfilled from popularity, which also serves users with no
+    history (`fallback`: true)."""
+    query = recs.RecQuery(
+        user_id=user_id,
+        limit=limit,
+        strategy=strategy,
+        category=category,
+        max_per_category=max_per_category,
+        exclude=_exclude(exclude),
+    )
+    return _json(await recs.recommend(store, query))
+
+
+@router.get(
+    "/items/{item_id}/similar",
+    summary="Items similar to an item",
+    response_model=SimilarItems,
+    responses=PROBLEMS,
+)
+async def get_similar_items(
+    store: OnlineStoreDep,
+    item_id: Annotated[str, Path(min_length=1, max_length=128)],
+    limit: Limit = 10,
+) -> Response:
+    """The item's published nearest neighbours that are in stock and not blocked."""
+    return _json(await recs.similar(store, item_id, limit))
+
+
+@router.get(
+    "/users/{user_id}/recommendations/explain",
+    summary="Why an item is recommended to a user",
+    response_model=Explanation,
+    responses={**PROBLEMS, 401: {"description": "No token"}, 403: {"description": "Not yours"}},
+)
+async def explain_recommendation(
+    store: OnlineStoreDep,
+    principal: CurrentUser,
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    item_id: Annotated[str, Query(min_length=1, max_length=128, description="Item to explain.")],
+    strategy: Strategy = keys.CHAMPION,
+) -> Response:
+    """The user's history items that have the item among their neighbours (similarity and the
+    user's interaction weight), and its rank in the batch and popular lists. It reveals the
+    user's history, so it needs a token of that user, an admin or a service."""
+    if not principal.can_access(user_id):
+        raise Forbidden("you may only explain your own recommendations")
+    return _json(await recs.explain(store, user_id, item_id, strategy))
