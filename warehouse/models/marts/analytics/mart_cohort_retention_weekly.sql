@@ -1,0 +1,32 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='activity_week') }}
+-- Weekly cohort retention: users first seen in `cohort_week` (Monday, UTC) who were active
+-- in `activity_week`. An incremental run recomputes the latest week(s) only.
+with cutoff as (select {{ analytics_cutoff('activity_week', truncate='week') }} as since),
+
+cohorts as (
+    select user_id, date_trunc('week', {{ utc_date('first_seen_at') }})::date as cohort_week
+    from {{ ref('dim_users') }}
+),
+
+cohort_sizes as (
+    select cohort_week, count(*) as cohort_users from cohorts group by cohort_week
+),
+
+active as (
+    select distinct user_id, date_trunc('week', {{ utc_date('occurred_at') }})::date as activity_week
+    from {{ ref('int_user_activity') }}
+    where occurred_at >= (select since from cutoff)
+)
+
+select
+    c.cohort_week,
+    a.activity_week,
+    (datediff('day', c.cohort_week, a.activity_week) // 7)::integer as week_number,
+    count(*) as active_users,
+    max(s.cohort_users) as cohort_users,
+    count(*) / max(s.cohort_users) as retention_rate,
+    now() as built_at
+from active a
+join cohorts c using (user_id)
+join cohort_sizes s using (cohort_week)
+group by c.cohort_week, a.activity_week
