@@ -16,8 +16,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from serving.db import Base, UTCDateTime, utcnow
 
@@ -130,3 +131,10 @@ class RatingTotals(Base):
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     rating_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+@event.listens_for(Session, "before_flush")
+def _verified_purchase_on_order_status(session: Session, _ctx: object, _objs: object) -> None:
+    from serving.services.reviews_verified import on_flush
+
+    on_flush(session)

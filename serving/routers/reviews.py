@@ -1,0 +1,251 @@
+"""Reviews and ratings API: submit, edit, list, vote, moderate, upload media."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from serving.db import session_scope
+from serving.db.models.reviews import ReviewStatus
+from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
+from serving.errors import Invalid, NotFound, RateLimited
+from serving.media import TooLarge
+from serving.services import reviews as svc
+from serving.services import reviews_listing as listing
+from serving.services import reviews_media, reviews_votes
+from serving.services.reviews_ratings import product_rating
+from shopflow import keys
+
+router = APIRouter(tags=["reviews"])
+
+ProductId = Annotated[str, Path(min_length=1, max_length=128)]
+ReviewId = Annotated[str, Path(min_length=1, max_length=64)]
+Title = Annotated[str, StringConstraints(max_length=200)]
+Body = Annotated[str, StringConstraints(max_length=5000)]
+MediaIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(max_length=6)
+]
+Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rating: Rating
+    title: Title = ""
+    body: Body = ""
+    media_ids: MediaIds = []
+
+
+class ReviewPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rating: Rating | None = None
+    title: Title | None = None
+    body: Body | None = None
+    media_ids: MediaIds | None = None
+
+
+class VoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    direction: Literal["up", "down"]
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
+async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> None:
+    """Fixed-window limit on review submissions per user."""
+    window = settings.review_rate_window_s
+    bucket = int(time.time()) // window
+    key = keys.review_rate(user_id, bucket)
+    async with redis.pipeline(transaction=True) as pipe:
+        count, _ = await pipe.incr(key).expire(key, window).execute()
+    if count > settings.review_rate_limit:
+        retry = window - int(time.time()) % window
+        raise RateLimited(
+            f"at most {settings.review_rate_limit} review submissions per {window} s",
+            headers={"Retry-After": str(retry)},
+            retry_after_s=retry,
+        )
+
+
+def _one(review_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        review = svc.get_review(session, review_id)
+        return listing.serialize(session, [review])[0]
+
+
+@router.post("/api/products/{product_id}/reviews", status_code=201, summary="Review a product")
+async def submit_review(
+    product_id: ProductId, body: ReviewIn, user: CurrentUser, redis: RedisDep, settings: SettingsDep
+) -> dict[str, Any]:
+    await rate_limit(redis, settings, user.user_id)
+
+    def work() -> dict[str, Any]:
+        with session_scope() as session:
+            data = svc.ReviewInput(body.rating, body.title, body.body, tuple(body.media_ids))
+            review = svc.submit(session, user.user_id, product_id, data)
+            return listing.serialize(session, [review])[0]
+
+    return await run_in_threadpool(work)
+
+
+@router.patch("/api/reviews/{review_id}", summary="Edit your review (back to moderation)")
+async def edit_review(
+    review_id: ReviewId,
+    body: ReviewPatch,
+    user: CurrentUser,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    await rate_limit(redis, settings, user.user_id)
+
+    def work() -> dict[str, Any]:
+        with session_scope() as session:
+            review = svc.edit(session, user, review_id, body.model_dump(exclude_unset=True))
+            return listing.serialize(session, [review])[0]
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/api/reviews/{review_id}", status_code=204, summary="Remove a review")
+def remove_review(review_id: ReviewId, user: CurrentUser) -> Response:
+    with session_scope() as session:
+        svc.remove(session, user, review_id)
+    return Response(status_code=204)
+
+
+@router.get("/api/reviews/{review_id}", summary="One review")
+def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
+    with session_scope() as session:
+        review = svc.get_review(session, review_id)
+        if not svc.visible_to(review, user):
+            raise NotFound(f"review {review_id!r} not found")
+        return listing.serialize(session, [review])[0]
+
+
+@router.get("/api/products/{product_id}/reviews", summary="Approved reviews of a product")
+def list_reviews(
+    product_id: ProductId,
+    stars: Annotated[list[Annotated[int, Field(ge=1, le=5)]] | None, Query()] = None,
+    verified: bool = False,
+    with_media: bool = False,
+    sort: Literal["newest", "helpful", "rating_desc", "rating_asc"] = "newest",
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> dict[str, Any]:
+    with session_scope() as session:
+        return listing.list_product_reviews(
+            session,
+            product_id,
+            stars=stars,
+            verified_only=verified,
+            with_media=with_media,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+
+
+@router.get("/api/products/{product_id}/rating", summary="Rating aggregate of a product")
+def get_rating(product_id: ProductId) -> dict[str, Any]:
+    with session_scope() as session:
+        return product_rating(session, product_id)
+
+
+@router.put("/api/reviews/{review_id}/vote", summary="Vote a review helpful (up) or not")
+def vote(review_id: ReviewId, body: VoteIn, user: CurrentUser) -> dict[str, Any]:
+    with session_scope() as session:
+        review = reviews_votes.vote(session, review_id, user.user_id, body.direction)
+        return listing.serialize(session, [review])[0]["helpful"]
+
+
+@router.delete("/api/reviews/{review_id}/vote", summary="Withdraw your vote")
+def unvote(review_id: ReviewId, user: CurrentUser) -> dict[str, Any]:
+    with session_scope() as session:
+        review = reviews_votes.unvote(session, review_id, user.user_id)
+        return listing.serialize(session, [review])[0]["helpful"]
+
+
+# ---- moderation ------------------------------------------------------------------------------
+@router.get("/api/admin/reviews", summary="Moderation queue (oldest first)")
+def moderation_queue(
+    _: AdminUser,
+    status: Annotated[
+        list[Literal["PENDING", "FLAGGED", "APPROVED", "REJECTED", "REMOVED"]] | None, Query()
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, Any]:
+    with session_scope() as session:
+        statuses = tuple(status) if status else ReviewStatus.QUEUE
+        return listing.moderation_queue(session, statuses, cursor, limit)
+
+
+@router.post("/api/admin/reviews/{review_id}/approve", summary="Approve a review")
+def approve(review_id: ReviewId, admin: AdminUser) -> dict[str, Any]:
+    with session_scope() as session:
+        svc.approve(session, admin, review_id)
+    return _one(review_id)
+
+
+@router.post("/api/admin/reviews/{review_id}/reject", summary="Reject a review with a reason")
+def reject(review_id: ReviewId, body: RejectIn, admin: AdminUser) -> dict[str, Any]:
+    with session_scope() as session:
+        svc.reject(session, admin, review_id, body.reason)
+    return _one(review_id)
+
+
+# ---- media ----------------------------------------------------------------------------------
+@router.post("/api/media", status_code=201, summary="Upload a review image or short video")
+async def upload_media(request: Request, user: CurrentUser, settings: SettingsDep) -> Any:
+    limit = max(settings.media_max_image_bytes, settings.media_max_video_bytes)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise TooLarge(f"file is larger than {limit} bytes", limit_bytes=limit)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Invalid("send the file as multipart/form-data in the field 'file'")
+    async with request.form(max_files=1, max_fields=4) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Invalid("send the file as multipart/form-data in the field 'file'")
+        data = await upload.read(limit + 1)
+        filename = upload.filename
+
+    def work() -> dict[str, Any]:
+        with session_scope() as session:
+            return reviews_media.upload(session, user.user_id, filename, data)
+
+    return await run_in_threadpool(work)
+
+
+def _media(media_id: str, user: Any, thumbnail: bool) -> Response:
+    with session_scope() as session:
+        data, content_type = reviews_media.read(
+            session,
+            media_id,
+            user.user_id if user else None,
+            bool(user and user.is_admin),
+            thumbnail,
+        )
+    return Response(
+        data,
+        media_type=content_type,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"},
+    )
+
+
+@router.get("/api/media/{media_id}", summary="A media file")
+def get_media(media_id: ReviewId, user: OptionalUser) -> Response:
+    return _media(media_id, user, False)
+
+
+@router.get("/api/media/{media_id}/thumbnail", summary="A media thumbnail (JPEG)")
+def get_thumbnail(media_id: ReviewId, user: OptionalUser) -> Response:
+    return _media(media_id, user, True)

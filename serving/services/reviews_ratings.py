@@ -1,0 +1,123 @@
+"""Rating maths (Wilson lower bound, Bayesian average) and the per-product aggregates.
+
+Aggregates are recomputed from the APPROVED reviews under a row lock whenever a review
+enters or leaves APPROVED, so they are exact and concurrent moderations cannot lose one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from serving.db import utcnow
+from serving.db.models.commerce import Product
+from serving.db.models.reviews import ProductRating, RatingTotals, Review, ReviewStatus
+from serving.errors import NotFound
+from shopflow.config import get_settings
+
+CATALOG = "catalog"
+STARS = (1, 2, 3, 4, 5)
+
+
+def wilson_lower_bound(up: int, down: int, z: float = 1.96) -> float:
+    """Lower bound of the 95% Wilson interval of the share of "helpful" votes."""
+    n = up + down
+    if n == 0:
+        return 0.0
+    p = up / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt((p * (1 - p) + z * z / (4 * n)) / n)
+    return (centre - margin) / (1 + z * z / n)
+
+
+def bayesian_average(
+    count: int, rating_sum: int, prior_mean: float | None, prior_weight: float
+) -> float | None:
+    """(C*m + sum) / (C + n): few reviews pull towards the catalog mean ``m``."""
+    if prior_mean is None:
+        return rating_sum / count if count else None
+    return (prior_weight * prior_mean + rating_sum) / (prior_weight + count)
+
+
+def insert_ignore(session: Session, model: type[Any], **values: Any) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def refresh_product_rating(session: Session, product_id: str) -> None:
+    """Rewrite one product's aggregate from its APPROVED reviews (call after the change is
+    flushed, in the same transaction) and move the catalog totals by the difference."""
+    session.flush()
+    insert_ignore(session, ProductRating, product_id=product_id, count=0, rating_sum=0)
+    old = session.execute(
+        select(ProductRating.count, ProductRating.rating_sum)
+        .where(ProductRating.product_id == product_id)
+        .with_for_update()
+    ).one()
+    rows = session.execute(
+        select(Review.rating, func.count())
+        .where(Review.product_id == product_id, Review.status == ReviewStatus.APPROVED)
+        .group_by(Review.rating)
+    ).all()
+    stars = {rating: n for rating, n in rows}
+    count = sum(stars.values())
+    total = sum(r * n for r, n in stars.items())
+    session.execute(
+        update(ProductRating)
+        .where(ProductRating.product_id == product_id)
+        .values(
+            count=count,
+            rating_sum=total,
+            updated_at=utcnow(),
+            **{f"star{s}": stars.get(s, 0) for s in STARS},
+        )
+    )
+    if (count, total) != (old.count, old.rating_sum):
+        session.execute(
+            update(RatingTotals)
+            .where(RatingTotals.id == CATALOG)
+            .values(
+                count=RatingTotals.count + (count - old.count),
+                rating_sum=RatingTotals.rating_sum + (total - old.rating_sum),
+            )
+        )
+
+
+def catalog_mean(session: Session) -> float | None:
+    row = session.execute(
+        select(RatingTotals.count, RatingTotals.rating_sum).where(RatingTotals.id == CATALOG)
+    ).one_or_none()
+    return row.rating_sum / row.count if row and row.count else None
+
+
+def product_rating(session: Session, product_id: str) -> dict[str, Any]:
+    """The public rating summary of a product (404 for an unknown product)."""
+    row = session.execute(
+        select(Product.id, ProductRating)
+        .outerjoin(ProductRating, ProductRating.product_id == Product.id)
+        .where(Product.id == product_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"product {product_id!r} not found")
+    agg: ProductRating | None = row[1]
+    count = agg.count if agg else 0
+    total = agg.rating_sum if agg else 0
+    prior = catalog_mean(session)
+    weight = get_settings().review_bayes_prior_weight
+    bayes = bayesian_average(count, total, prior, weight)
+    return {
+        "product_id": product_id,
+        "count": count,
+        "mean": round(total / count, 4) if count else None,
+        "distribution": {str(s): (getattr(agg, f"star{s}") if agg else 0) for s in STARS},
+        "bayesian_average": round(bayes, 4) if bayes is not None else None,
+        "prior_mean": round(prior, 4) if prior is not None else None,
+        "prior_weight": weight,
+    }

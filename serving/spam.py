@@ -1,0 +1,115 @@
+"""Review spam detection in two layers: cheap rules, then the trained text classifier.
+
+Rules see the review and what the database knows about its neighbours (the same text from
+other accounts, a burst from this account); the classifier (``models.spam``) is trained by
+the ``spam_classifier`` Dagster asset and loaded from the data dir when present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.spam import SpamClassifier, review_text
+from shopflow.config import Settings, get_settings
+
+LINK_RE = re.compile(
+    r"(https?://|www\.|\b[a-z0-9-]+\.(com|net|org|info|biz|ru|xyz|top|io|shop|click)\b)",
+    re.IGNORECASE,
+)
+#: Weight of each rule hit; hits combine as a noisy-or with the classifier's probability.
+RULE_WEIGHTS: dict[str, float] = {
+    "links": 0.6,
+    "repeated_text": 0.7,
+    "shouting": 0.3,
+    "burst": 0.5,
+}
+MIN_REPEAT_CHARS = 20
+
+
+def normalized(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def text_fingerprint(title: str | None, body: str | None) -> str | None:
+    """Hash of the normalised text, or None when too short to call a repeat."""
+    norm = normalized(review_text(title, body))
+    if len(norm) < MIN_REPEAT_CHARS:
+        return None
+    return hashlib.sha256(norm.encode()).hexdigest()
+
+
+def is_shouting(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.7
+
+
+@dataclass(frozen=True)
+class SpamVerdict:
+    score: float
+    rule_hits: list[str] = field(default_factory=list)
+    classifier_score: float | None = None
+
+
+def rule_hits(
+    title: str | None, body: str | None, *, repeated_elsewhere: bool, recent_by_user: int
+) -> list[str]:
+    """Which rules a review trips. ``recent_by_user`` counts this account's reviews in the
+    burst window, this one included."""
+    text = review_text(title, body)
+    hits = []
+    if LINK_RE.search(text):
+        hits.append("links")
+    if repeated_elsewhere:
+        hits.append("repeated_text")
+    if is_shouting(text):
+        hits.append("shouting")
+    if recent_by_user >= get_settings().review_burst_count:
+        hits.append("burst")
+    return hits
+
+
+def combine(hits: list[str], classifier_score: float | None) -> float:
+    keep = 1.0
+    for hit in hits:
+        keep *= 1.0 - RULE_WEIGHTS[hit]
+    if classifier_score is not None:
+        keep *= 1.0 - classifier_score
+    return round(1.0 - keep, 6)
+
+
+def classifier_path(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).models_dir / "spam" / "classifier.joblib"
+
+
+_cache: dict[Path, tuple[float, SpamClassifier]] = {}
+_lock = threading.Lock()
+
+
+def load_classifier(settings: Settings | None = None) -> SpamClassifier | None:
+    """The latest trained classifier (reloaded when its file changes), or None."""
+    path = classifier_path(settings)
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    with _lock:
+        cached = _cache.get(path)
+        if cached is None or cached[0] != mtime:
+            _cache[path] = (mtime, SpamClassifier.load(path))
+        return _cache[path][1]
+
+
+def assess(
+    title: str | None, body: str | None, *, repeated_elsewhere: bool, recent_by_user: int
+) -> SpamVerdict:
+    hits = rule_hits(
+        title, body, repeated_elsewhere=repeated_elsewhere, recent_by_user=recent_by_user
+    )
+    text = review_text(title, body)
+    classifier = load_classifier() if text else None
+    clf_score = float(classifier.score([text])[0]) if classifier is not None else None
+    return SpamVerdict(combine(hits, clf_score), hits, clf_score)
