@@ -1,0 +1,52 @@
+"""Catalog endpoints: admins upsert products; anyone reads them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import AdminUser
+from serving.services import catalog
+from serving.services.common import MAX_AMOUNT_MINOR
+
+router = APIRouter(prefix="/api/products", tags=["catalog"])
+ProductId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+@router.put("/{product_id}", summary="Create or replace a product (admin)")
+async def put_product(product_id: ProductId, body: catalog.ProductIn, _: AdminUser) -> JSONResponse:
+    product, created = await run_in_threadpool(catalog.upsert_product, product_id, body)
+    return JSONResponse(product, status_code=201 if created else 200)
+
+
+@router.get("/{product_id}", summary="One product")
+async def get_product(product_id: ProductId) -> dict[str, Any]:
+    return await run_in_threadpool(catalog.get_product, product_id)
+
+
+@router.get("", summary="Products, filtered and paginated")
+async def list_products(
+    category: Annotated[str | None, Query(max_length=200)] = None,
+    brand: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in title/description")] = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT_MINOR)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT_MINOR)] = None,
+    in_stock: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: catalog.list_products(
+            category=category,
+            brand=brand,
+            q=q,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            limit=limit,
+            offset=offset,
+        )
+    )

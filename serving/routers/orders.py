@@ -1,0 +1,56 @@
+"""Order endpoints: place (priced from the catalog, stock reserved), list, fetch, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import CurrentUser, IdempotencyKey
+from serving.routers.commerce_http import idempotent
+from serving.services import orders
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.post("", status_code=201, summary="Place an order")
+async def place_order(
+    body: orders.OrderIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await idempotent(
+        idempotency_key,
+        f"orders.place:{user.user_id}",
+        body.model_dump(),
+        lambda: (201, orders.place_order(user.user_id, body)),
+    )
+
+
+@router.get("", summary="My orders (admins: anyone's with user_id)")
+async def list_orders(
+    user: CurrentUser,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+    status: Literal["PLACED", "PAID", "CANCELLED", "REFUNDED"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    return await run_in_threadpool(orders.list_orders, user, user_id, status, limit, offset)
+
+
+@router.get("/{order_id}", summary="One order")
+async def get_order(order_id: OrderId, user: CurrentUser) -> dict[str, Any]:
+    return await run_in_threadpool(orders.get_order, user, order_id)
+
+
+@router.post("/{order_id}/cancel", summary="Cancel a PLACED order and release its stock")
+async def cancel_order(
+    order_id: OrderId, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await idempotent(
+        idempotency_key,
+        f"orders.cancel:{user.user_id}",
+        {"order_id": order_id},
+        lambda: (200, orders.cancel_order(user, order_id)),
+    )

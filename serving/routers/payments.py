@@ -1,0 +1,175 @@
+"""Payment endpoints. Every POST takes an Idempotency-Key; GET by id is cached in Redis
+(cache-aside) and invalidated on every change."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from serving import gateways
+from serving.db import session_scope
+from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
+from serving.errors import NotFound
+from serving.routers.commerce_http import (
+    cache_payment,
+    cached_payment,
+    idempotent,
+    invalidate_payment,
+)
+from serving.services import payments
+from serving.services.payment_ledger import Status
+from shopflow.events import PaymentMethod
+
+router = APIRouter(prefix="/api/payments", tags=["payments"])
+PaymentId = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/health", summary="Payments: database, cache and gateways")
+async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+
+    def db_ok() -> None:
+        with session_scope() as session:
+            session.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(db_ok)
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # health reports, never raises
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        await redis.ping()
+        checks["cache"] = {"ok": True}
+    except Exception as exc:
+        checks["cache"] = {"ok": False, "error": type(exc).__name__}
+    checks["gateways"] = {
+        "ok": True,
+        "by_method": {m.value: gateways.gateway_for(m, settings).name for m in PaymentMethod},
+    }
+    ok = checks["database"]["ok"]
+    status = "ok" if ok and checks["cache"]["ok"] else ("degraded" if ok else "down")
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.post("", status_code=201, summary="Create a payment for an order")
+async def create_payment(
+    body: payments.PaymentIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await idempotent(
+        idempotency_key,
+        f"payments.create:{user.user_id}",
+        body.model_dump(mode="json"),
+        lambda: (201, payments.create_payment(user, body)),
+    )
+
+
+async def _command(
+    redis: Any, payment_id: str, key: str | None, scope: str, payload: Any, fn: Any
+) -> JSONResponse:
+    try:
+        return await idempotent(key, scope, payload, lambda: (200, fn()))
+    finally:
+        await invalidate_payment(redis, payment_id)
+
+
+@router.post("/{payment_id}/confirm", summary="Confirm: charge through the gateway")
+async def confirm_payment(
+    payment_id: PaymentId,
+    user: CurrentUser,
+    redis: RedisDep,
+    body: payments.ConfirmIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _command(
+        redis, payment_id, idempotency_key, f"payments.confirm:{user.user_id}",
+        {"payment_id": payment_id, **(body.model_dump() if body else {})},
+        lambda: payments.confirm_payment(user, payment_id),
+    )  # fmt: skip
+
+
+@router.post("/{payment_id}/cancel", summary="Cancel a PENDING or PROCESSING payment")
+async def cancel_payment(
+    payment_id: PaymentId,
+    user: CurrentUser,
+    redis: RedisDep,
+    body: payments.CancelIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    reason = body.reason if body else None
+    return await _command(
+        redis, payment_id, idempotency_key, f"payments.cancel:{user.user_id}",
+        {"payment_id": payment_id, "reason": reason},
+        lambda: payments.cancel_payment(user, payment_id, reason),
+    )  # fmt: skip
+
+
+@router.post("/{payment_id}/refund", summary="Refund all or part of a payment (admin)")
+async def refund_payment(
+    payment_id: PaymentId,
+    user: AdminUser,
+    redis: RedisDep,
+    body: payments.RefundIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = body or payments.RefundIn()
+    return await _command(
+        redis, payment_id, idempotency_key, f"payments.refund:{user.user_id}",
+        {"payment_id": payment_id, **data.model_dump()},
+        lambda: payments.refund_payment(user, payment_id, data),
+    )  # fmt: skip
+
+
+@router.get("/order/{order_id}", summary="Payments of an order")
+async def payments_of_order(
+    order_id: Annotated[str, Path(max_length=64)],
+    user: CurrentUser,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: payments.list_payments(user, order_id=order_id, limit=limit, offset=offset)
+    )
+
+
+@router.get("/user/{user_id}", summary="Payments of a user (yourself, or anyone for admins)")
+async def payments_of_user(
+    user_id: Annotated[str, Path(max_length=128)],
+    user: CurrentUser,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: payments.list_payments(user, user_id=user_id, limit=limit, offset=offset)
+    )
+
+
+@router.get("/status/{status}", summary="Payments in one status (admin)")
+async def payments_by_status(
+    status: Status, user: AdminUser, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: payments.list_payments(user, status=status, limit=limit, offset=offset)
+    )
+
+
+@router.get("/{payment_id}/ledger", summary="The payment's ledger entries")
+async def payment_ledger(payment_id: PaymentId, user: CurrentUser) -> list[dict[str, Any]]:
+    return await run_in_threadpool(payments.ledger, user, payment_id)
+
+
+@router.get("/{payment_id}", summary="One payment (cached)")
+async def get_payment(payment_id: PaymentId, user: CurrentUser, redis: RedisDep) -> JSONResponse:
+    body = await cached_payment(redis, payment_id)
+    if body is None:
+        body = await run_in_threadpool(payments.get_payment, user, payment_id)
+        await cache_payment(redis, body)
+        return JSONResponse(body, headers={"X-Cache": "miss"})
+    if not user.can_access(body["user_id"]):
+        raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
+    return JSONResponse(body, headers={"X-Cache": "hit"})

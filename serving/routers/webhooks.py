@@ -1,0 +1,73 @@
+"""Gateway webhooks: Stripe (``Stripe-Signature`` verified over the raw body, 300 s
+tolerance) and PayPal (verified by PayPal's verify-webhook-signature postback). Forged,
+stale or malformed deliveries get a 400 and change nothing; duplicates are acknowledged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import stripe
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from serving import gateways
+from serving.deps import RedisDep, SettingsDep
+from serving.errors import ShopflowError, Unavailable
+from serving.routers.commerce_http import invalidate_payment
+from serving.services import payment_webhooks
+
+router = APIRouter(prefix="/api/payments/webhooks", tags=["payments"])
+STRIPE_TOLERANCE_S = 300
+
+
+class BadWebhook(ShopflowError):
+    status, title = 400, "Invalid webhook"
+
+
+@router.post("/stripe", summary="Stripe events (signed)")
+async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
+    raw = await request.body()
+    signature = request.headers.get("Stripe-Signature")
+    try:
+        event = stripe.Webhook.construct_event(
+            raw.decode("utf-8"),
+            signature,
+            settings.stripe_webhook_secret,
+            tolerance=STRIPE_TOLERANCE_S,
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise BadWebhook(f"signature verification failed: {exc.user_message or exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadWebhook(f"malformed webhook payload: {exc}") from exc
+    data = event.to_dict()
+    if not isinstance(data.get("data", {}).get("object"), dict) or not data.get("id"):
+        raise BadWebhook("malformed webhook payload: no id or data.object")
+    result = await run_in_threadpool(payment_webhooks.handle_stripe_event, data)
+    await invalidate_payment(redis, result.get("payment_id"))
+    return result
+
+
+@router.post("/paypal", summary="PayPal events (verified by postback)")
+async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
+    gateway = gateways.paypal(settings)
+    if gateway is None:
+        raise Unavailable("PayPal is not configured (PAYPAL_BASE_URL, PAYPAL_CLIENT_ID/SECRET)")
+    raw = await request.body()
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadWebhook(f"malformed webhook payload: {exc}") from exc
+    if not isinstance(event, dict) or not event.get("id") or not event.get("event_type"):
+        raise BadWebhook("malformed webhook payload: no id or event_type")
+    try:
+        verified = await run_in_threadpool(
+            gateway.verify_webhook, dict(request.headers), event, settings.paypal_webhook_id
+        )
+    except gateways.GatewayError as exc:
+        raise Unavailable(f"PayPal verification unavailable: {exc}") from exc
+    if not verified:
+        raise BadWebhook("PayPal webhook signature verification failed")
+    result = await run_in_threadpool(payment_webhooks.handle_paypal_event, event)
+    await invalidate_payment(redis, result.get("payment_id"))
+    return result
