@@ -1,0 +1,67 @@
+"""``experiment_results``: per experiment and variant, users, conversions, CTR, revenue per
+user, tests against control, chance to beat control, SRM and CUPED (shopflow.experiments)."""
+
+import dagster as dg
+
+from pipelines.resources import WarehouseResource
+from shopflow.config import get_settings
+from shopflow.experiments import ExperimentsConfig, load_experiments
+from shopflow.experiments.results import compute_results, write_results
+
+
+class ExperimentsResource(dg.ConfigurableResource):
+    """The experiments file; empty ``path`` means ``Settings.experiments_file``."""
+
+    path: str = ""
+
+    def load(self) -> ExperimentsConfig:
+        return load_experiments(self.path or get_settings().experiments_file)
+
+
+def _fmt(value: object) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+COLUMNS = (
+    "experiment_key", "variant", "users", "conversion_rate", "ctr", "revenue_per_user",
+    "conversion_p_value", "chance_to_beat_control", "rpu_cuped_diff", "srm_p_value", "verdict",
+)  # fmt: skip
+
+
+@dg.asset(
+    deps=[dg.AssetKey("fct_experiment_users")],
+    group_name="experiments",
+    description="A/B results per experiment and variant, written to main.experiment_results.",
+)
+def experiment_results(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    experiments: ExperimentsResource,
+) -> dg.MaterializeResult:
+    config = experiments.load()
+    with warehouse.connect() as con:
+        results = compute_results(con, config)
+        written = write_results(con, results)
+    if written == 0:
+        context.log.info("no experiment has exposed users yet")
+        return dg.MaterializeResult(metadata={"rows": 0})
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in results.to_dict("records"):
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |")
+    srm = sorted(set(results.loc[results["srm_flag"], "experiment_key"]))
+    if srm:
+        context.log.warning(f"sample ratio mismatch in: {', '.join(srm)}")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": written,
+            "experiments": results["experiment_key"].nunique(),
+            "srm_flagged": ", ".join(srm) or "none",
+            "results": dg.MetadataValue.md("\n".join(lines)),
+        }
+    )
+
+
+ASSETS = [experiment_results]
+RESOURCES = {"experiments": ExperimentsResource()}
