@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         return self.home_dir / "warehouse.duckdb"
 
     @property
+    def import_quarantine_dir(self) -> Path:
+        """Rows a bulk import could not use, as Parquet with a ``reason`` column."""
+        return self.home_dir / "quarantine" / "imports"
+
+    @property
     def models_dir(self) -> Path:
         return self.home_dir / "models"
 
