@@ -4,8 +4,6 @@ Thin edges: the work is done by ``models`` (training, evaluation, MLflow registr
 ``pipelines.publish`` (the Redis writer); these assets read the marts and wire them up.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg

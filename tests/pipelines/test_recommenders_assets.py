@@ -1,0 +1,85 @@
+"""The recommender assets end to end: tmp DuckDB marts -> MLflow (SQLite) -> real Redis."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from models.synthetic import synthetic_shop
+from pipelines.assets.recommenders import published_recommendations, recommender_evaluation
+from pipelines.publish import read_recs
+from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
+from shopflow import keys
+from shopflow.config import get_settings
+
+
+@pytest.fixture
+def home(shopflow_home, monkeypatch):
+    monkeypatch.setenv("SHOPFLOW_RECS_TUNING_MAX_TRIALS", "2")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def _warehouse(settings, users: int):
+    interactions, items = synthetic_shop(n_users=users, n_items=80, n_categories=4, seed=5)
+    interactions = interactions.rename(columns={"n_views": "views", "n_purchases": "purchases"})
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.register("i", interactions)
+        con.register("t", items)
+        con.execute("create or replace table fct_interactions as select * from i")
+        con.execute("create or replace table dim_items as select * from t")
+    return interactions
+
+
+def _run(settings, redis_url):
+    resources = {
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "redis": RedisResource(url=redis_url),
+        "mlflow": MLflowResource(tracking_uri=settings.mlflow_uri),
+    }
+    result = dg.materialize(
+        [recommender_evaluation, published_recommendations], resources=resources
+    )
+    assert result.success
+
+    def metadata(name):
+        return result.asset_materializations_for_node(name)[0].metadata
+
+    return metadata("recommender_evaluation"), metadata("published_recommendations")
+
+
+def test_assets_train_register_and_publish(home, redis_server, redis_client):
+    interactions = _warehouse(home, users=150)
+    evaluation, published = _run(home, redis_server)
+    table = evaluation["metrics"].value
+    assert "| hybrid |" in table and "| popularity |" in table
+    assert evaluation["gate"].value == "promoted"
+    assert evaluation["champion"].value == "shopflow-serving v1"
+    assert published["keys"].value > 150 and published["keys_per_s"].value > 0
+    version = published["version"].value
+    meta = redis_client.hgetall(keys.publish_meta(version))
+    assert meta["champion.model"] == "shopflow-serving" and meta["champion.version"] == "1"
+    assert meta["hybrid.model"] == "shopflow-hybrid" and meta["als.version"] == "1"
+    user = str(interactions["user_id"].iloc[0])
+    recs = read_recs(redis_client, user)
+    assert recs and len(recs) <= home.recs_top_n
+    bought = set(interactions.loc[interactions["user_id"] == user, "item_id"])
+    assert not bought & {item for item, _ in recs}
+    for strategy in ("als", "bpr", "item_item", "content", "hybrid"):
+        assert read_recs(redis_client, user, strategy), strategy
+
+    # a second run on the same data: same split, no better model -> champion stays
+    evaluation, published = _run(home, redis_server)
+    assert evaluation["gate"].value == "rejected"
+    assert evaluation["champion"].value == "shopflow-serving v1"
+    assert published["previous_version"].value == version
+    assert redis_client.ttl(keys.publish_meta(version)) > 0
+
+
+def test_tiny_marts_leave_the_champion_unchanged(home, redis_server, redis_client):
+    _warehouse(home, users=3)
+    evaluation, published = _run(home, redis_server)
+    assert evaluation["status"].value == "skipped"
+    assert "champion unchanged" in evaluation["reason"].value
+    assert published["status"].value == "skipped"
+    assert redis_client.get(keys.PUBLISH_POINTER) is None
