@@ -20,11 +20,12 @@ LINK_RE = re.compile(
     r"(https?://|www\.|\b[a-z0-9-]+\.(com|net|org|info|biz|ru|xyz|top|io|shop|click)\b)",
     re.IGNORECASE,
 )
+URL_RE = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 #: Weight of each rule hit; hits combine as a noisy-or with the classifier's probability.
 RULE_WEIGHTS: dict[str, float] = {
-    "links": 0.6,
-    "repeated_text": 0.7,
-    "shouting": 0.3,
+    "links": 0.7,
+    "repeated_text": 0.8,
+    "shouting": 0.4,
     "burst": 0.5,
 }
 MIN_REPEAT_CHARS = 20
@@ -43,7 +44,8 @@ def text_fingerprint(title: str | None, body: str | None) -> str | None:
 
 
 def is_shouting(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
+    """Mostly capitals (URLs aside, they are case-sensitive)."""
+    letters = [c for c in URL_RE.sub(" ", text) if c.isalpha()]
     return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.7
 
 

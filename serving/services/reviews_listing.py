@@ -36,7 +36,7 @@ def decode_cursor(cursor: str, keys: tuple[tuple[InstrumentedAttribute[Any], boo
             raise ValueError("wrong shape")
         values: list[Any] = []
         for (column, _), value in zip(keys, raw, strict=True):
-            kind = column.type.python_type
+            kind = getattr(column.type, "impl", column.type).python_type
             if kind is datetime:
                 values.append(datetime.fromisoformat(value))
                 if values[-1].tzinfo is None:

@@ -93,3 +93,38 @@ def mp4_bytes(seconds: float = 5.0) -> bytes:
     payload = bytes(range(256)) * 8
     mdat = struct.pack(">I4s", 8 + len(payload), b"mdat") + payload
     return ftyp + moov + mdat
+
+
+def put_product(client: Any, product_id: str, price: int = 1000, stock: int = 5, **attrs: Any):
+    """Create or replace a product through the catalog API (as an admin)."""
+    body = {
+        "title": f"Product {product_id}",
+        "category": "Shoes",
+        "brand": attrs.pop("brand", "Acme"),
+        "price_minor": price,
+        "currency": "USD",
+        "stock": stock,
+        "attributes": attrs,
+    }
+    response = client.put(f"/api/products/{product_id}", json=body, headers=ADMIN)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def place_order(client: Any, user: str, product_ids: list[str]) -> str:
+    lines = [{"product_id": pid, "quantity": 1} for pid in product_ids]
+    response = client.post("/api/orders", json={"lines": lines}, headers=auth(user))
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def set_order_status(order_id: str, status: str) -> None:
+    """Move an order through the commerce service's own transitions."""
+    from serving.services import orders
+
+    with session_scope() as session:
+        order = session.get(Order, order_id)
+        if status == "PAID":
+            orders.mark_paid(session, order)
+        elif status == "REFUNDED":
+            orders.mark_refunded(session, order)
