@@ -9,9 +9,10 @@ All work is columnar (polars; DuckDB's ``md5`` for ids). The rules:
   with the source columns, ``source_row`` and a ``reason``; negative quantities (e.g. UCI
   cancellations, invoices starting with "C") are quarantined as "cancellation/negative
   quantity" rather than mapped to refunds, since the source has no payment to refund;
-* event ids are an md5 of the event type and the row's content (plus its occurrence number
-  among identical rows), so importing the same file twice yields the same ids and the
-  warehouse load, which dedups by ``event_id``, counts each row once.
+* event ids are an md5 of the event type, the mapping options and the row's content (plus
+  its occurrence number among identical rows), so importing the same file twice with the
+  same options yields the same ids and the warehouse load, which dedups by ``event_id``,
+  counts each row once; a re-import with a corrected mapping lands new events.
 """
 
 from __future__ import annotations
@@ -222,9 +223,10 @@ def import_interactions(
         checks.add(columns.basket, "missing basket id", frame["basket"].is_null() & is_order)
 
     good, bad = checks.split(frame, report)
+    mapping = repr((columns, fixed, currency, time_format, time_zone))
     for etype, rows in good.partition_by("event_type", as_dict=True).items():
         name = str(etype[0])
-        table, n_events = _interaction_table(name, rows, currency, bool(columns.basket))
+        table, n_events = _interaction_table(name, rows, currency, bool(columns.basket), mapping)
         report.rows_landed[name] = rows.height
         report.events[name] = n_events
         report.files += _land(name, table, path, "interactions", settings)
@@ -233,7 +235,7 @@ def import_interactions(
 
 
 def _interaction_table(
-    event_type: str, rows: pl.DataFrame, currency: str, baskets: bool
+    event_type: str, rows: pl.DataFrame, currency: str, baskets: bool, mapping: str
 ) -> tuple[pl.DataFrame, int]:
     rows = rows.sort("_row")
     line = pl.struct(
@@ -256,9 +258,9 @@ def _interaction_table(
                 .otherwise(pl.col("basket"))
             )
         )
-        frame = orders.with_columns(event_id=_md5(ORDER, orders["_key"]))
+        frame = orders.with_columns(event_id=_md5(ORDER, orders["_key"], mapping))
     else:
-        frame = rows.with_columns(event_id=_md5(event_type, rows["_key"]))
+        frame = rows.with_columns(event_id=_md5(event_type, rows["_key"], mapping))
         if event_type == ORDER:
             frame = frame.with_columns(
                 order_id=pl.col("event_id"),
@@ -371,9 +373,10 @@ def import_catalog(
     checks.add(None, "duplicate item id (a later row wins)", later)
 
     good, bad = checks.split(frame, report)
+    mapping = repr((columns, currency, price_minor, default_stock))
     now = datetime.now(UTC).replace(tzinfo=None)
     table = good.with_columns(
-        event_id=_md5("product.upserted", good["_key"]),
+        event_id=_md5("product.upserted", good["_key"], mapping),
         occurred_at=pl.lit(now, pl.Datetime("us")).dt.replace_time_zone("UTC"),
         user_id=pl.lit(None, pl.String),
         session_id=pl.lit(None, pl.String),
@@ -478,8 +481,9 @@ def _key(frame: pl.DataFrame) -> pl.Expr:
     return pl.concat_str(content, pl.lit(SEP), content.cum_count().over(content).cast(pl.String))
 
 
-def _md5(event_type: str, keys: pl.Series) -> pl.Series:
-    prefixed = pl.DataFrame({"k": keys}).select(pl.concat_str(pl.lit(event_type + SEP), "k"))
+def _md5(event_type: str, keys: pl.Series, mapping: str) -> pl.Series:
+    prefix = SEP.join((event_type, mapping, ""))
+    prefixed = pl.DataFrame({"k": keys}).select(pl.concat_str(pl.lit(prefix), "k"))
     table = pa.table({"k": prefixed.to_series().to_arrow()})
     con = duckdb.connect()
     con.register("keys", table)
