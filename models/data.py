@@ -119,6 +119,11 @@ def _pair_times(
 ) -> np.ndarray:
     """One time per stored pair (min or max over duplicates), in CSR data order."""
     seconds = np.nan_to_num(_epoch_seconds(values)[keep], nan=0.0)
+    order = np.lexsort((cols, rows))
+    if len(order) < 2 or np.all(
+        (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)
+    ):  # one row per pair (the mart's shape): sorting is enough
+        return seconds[order]
     grouped = pd.DataFrame({"r": rows, "c": cols, "t": seconds}).groupby(["r", "c"], sort=True)
     return grouped["t"].agg(how).to_numpy(dtype=np.float64)
 
