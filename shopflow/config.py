@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     stream_trending_half_life_s: float = 3600.0
     sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")
     sink_roll_seconds: float = Field(default=60.0, description="...or when this old.")
+    sink_roll_bytes: int = Field(default=64 * 2**20, description="...or this many bytes.")
 
     # ---- derived paths -------------------------------------------------------------------
     @property

@@ -116,6 +116,27 @@ def seen_event(consumer: str, event_id: str) -> str:
     return f"{PREFIX}:rt:seen:{consumer}:{event_id}"
 
 
+#: TTLs and caps of the real-time features (the features consumer applies them).
+USER_RT_TTL_S = 30 * 24 * 3600
+SESSION_TTL_S = 4 * 3600
+SESSION_ITEMS_CAP = 50
+COVIEWS_CAP = 100
+COVIEWS_TTL_S = 30 * 24 * 3600
+TRENDING_CAP = 10_000
+USER_CATEGORIES_CAP = 50
+#: Counter windows: name -> bucket length in seconds (bucket = epoch seconds // length).
+COUNTER_WINDOWS: dict[str, int] = {"1h": 3600, "24h": 86400}
+
+TRENDING_REF = f"{PREFIX}:rt:trending:ref"
+"""String: epoch seconds the TRENDING scores are expressed at (forward decay: a score is
+sum(weight * 2**((t - ref) / half_life)); ref moves forward now and then, rescaling the set)."""
+
+
+def user_category_affinity_at(user_id: str) -> str:
+    """String: epoch seconds the scores in ``user_category_affinity`` are decayed to."""
+    return f"{PREFIX}:rt:user:{user_id}:cats:at"
+
+
 # ---- live metrics --------------------------------------------------------------------------
 LIVE_METRICS_TTL_S = 48 * 3600
 

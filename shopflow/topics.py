@@ -87,9 +87,9 @@ def topic_for(event_type: str) -> Topic:
 def message_key(event: events.Envelope) -> str:
     """The key of an event's message: its topic's key field, else the session, else its id."""
     field = topic_for(event.event_type).key_field
-    value = getattr(event, field, None) or getattr(event.payload, field, None)
+    value = event.__dict__.get(field) or event.payload.__dict__.get(field)  # fast on models
     if value is None and field == "user_id":
-        value = event.session_id or getattr(event.payload, "wishlist_id", None)
+        value = event.session_id or event.payload.__dict__.get("wishlist_id")
     return str(value or event.event_id)
 
 

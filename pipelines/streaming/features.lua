@@ -1,0 +1,150 @@
+-- Apply one batch of the features consumer atomically (a Lua script runs as one transaction).
+-- ARGV[1] is JSON: {seen = [marker keys], seen_ttl, cfg = {...}, ops = [[name, args...], ...]}.
+-- Refuses (returns 0, writes nothing) if any marker already exists: the caller re-reads the
+-- markers and recomputes. Otherwise runs every op in order, sets the markers, returns 1.
+-- Every argument arrives as a string; keys are built by shopflow/keys.py (prefixes in cfg).
+local batch = cjson.decode(ARGV[1])
+for _, key in ipairs(batch.seen) do
+  if redis.call('EXISTS', key) == 1 then return 0 end
+end
+local cfg = batch.cfg
+
+local categories = {}
+local function category(item, given)
+  if given ~= '' then return given end
+  local found = categories[item]
+  if found == nil then
+    found = redis.call('HGET', cfg.item_prefix .. item, 'category')
+    categories[item] = found
+  end
+  return found
+end
+
+local function trim(key, cap)
+  redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(cap) + 1))
+end
+
+local function fmt(x) return string.format('%.17g', x) end
+
+local ops = {}
+
+-- INCR key ttl n: a counter; the TTL is set when the key is created.
+function ops.INCR(op)
+  local n = tonumber(op[4])
+  if redis.call('INCRBY', op[2], n) == n then redis.call('EXPIRE', op[2], op[3]) end
+end
+
+-- RECENT key ttl cap item ts ...: last touch time per item, capped to the newest.
+function ops.RECENT(op)
+  local args = {'ZADD', op[2], 'GT'}
+  for i = 5, #op, 2 do
+    args[#args + 1] = op[i + 1]
+    args[#args + 1] = op[i]
+  end
+  redis.call(unpack(args))
+  trim(op[2], op[4])
+  redis.call('EXPIRE', op[2], op[3])
+end
+
+-- CART key ttl item delta ...: quantities in order; a line at or below 0 (or delta 'x') goes.
+function ops.CART(op)
+  for i = 4, #op, 2 do
+    if op[i + 1] == 'x' or redis.call('HINCRBY', op[2], op[i], op[i + 1]) <= 0 then
+      redis.call('HDEL', op[2], op[i])
+    end
+  end
+  redis.call('EXPIRE', op[2], op[3])
+end
+
+-- AFFINITY key at_key ttl half_life cap item category weight t ...: decayed category scores.
+-- Stored scores are worth their value at time GET(at_key); everything is decayed to the
+-- latest time seen, then the new contributions are added.
+function ops.AFFINITY(op)
+  local key, at_key, h = op[2], op[3], tonumber(op[5])
+  local at = tonumber(redis.call('GET', at_key))
+  local adds, latest = {}, at
+  for i = 7, #op, 4 do
+    local cat = category(op[i], op[i + 1])
+    if cat then
+      local t = tonumber(op[i + 3])
+      adds[#adds + 1] = {cat, tonumber(op[i + 2]), t}
+      if latest == nil or t > latest then latest = t end
+    end
+  end
+  if #adds == 0 then return end
+  if at ~= nil and latest > at then
+    redis.call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', fmt(2 ^ (-(latest - at) / h)))
+  end
+  for _, add in ipairs(adds) do
+    redis.call('ZINCRBY', key, fmt(add[2] * 2 ^ (-(latest - add[3]) / h)), add[1])
+  end
+  trim(key, op[6])
+  redis.call('EXPIRE', key, op[4])
+  redis.call('SET', at_key, fmt(latest), 'EX', op[4])
+end
+
+-- TRENDING key ref_key half_life rebase_after cap base item score ...: forward decay.
+-- A score is sum(w * 2^((t - ref) / h)); scores arrive relative to ``base``. When base runs
+-- past ref by ``rebase_after`` seconds the whole set is rescaled to base.
+function ops.TRENDING(op)
+  local key, ref_key, h = op[2], op[3], tonumber(op[4])
+  local base, ref = tonumber(op[7]), tonumber(redis.call('GET', ref_key))
+  if ref == nil then
+    ref = base
+    redis.call('SET', ref_key, op[7])
+  elseif base - ref > tonumber(op[5]) then
+    redis.call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', fmt(2 ^ (-(base - ref) / h)))
+    ref = base
+    redis.call('SET', ref_key, op[7])
+  end
+  local factor = 2 ^ ((base - ref) / h)
+  for i = 8, #op, 2 do
+    redis.call('ZINCRBY', key, fmt(tonumber(op[i + 1]) * factor), op[i])
+  end
+  trim(key, op[6])
+end
+
+-- COVIEW session_key item ...: each item new to the session pairs once with every earlier one.
+function ops.COVIEW(op)
+  local key, touched = op[2], {}
+  for i = 3, #op do
+    local item = op[i]
+    if redis.call('SISMEMBER', key, item) == 0
+      and redis.call('SCARD', key) < tonumber(cfg.session_cap) then
+      for _, other in ipairs(redis.call('SMEMBERS', key)) do
+        redis.call('ZINCRBY', cfg.coview_prefix .. item, 1, other)
+        redis.call('ZINCRBY', cfg.coview_prefix .. other, 1, item)
+        touched[item], touched[other] = true, true
+      end
+      redis.call('SADD', key, item)
+    end
+  end
+  redis.call('EXPIRE', key, cfg.session_ttl)
+  for item in pairs(touched) do
+    trim(cfg.coview_prefix .. item, cfg.coview_cap)
+    redis.call('EXPIRE', cfg.coview_prefix .. item, cfg.coview_ttl)
+  end
+end
+
+-- CATVIEWS key ttl item category n ...: views per category in one minute.
+function ops.CATVIEWS(op)
+  for i = 4, #op, 3 do
+    local cat = category(op[i], op[i + 1])
+    if cat then redis.call('HINCRBY', op[2], cat, op[i + 2]) end
+  end
+  redis.call('EXPIRE', op[2], op[3])
+end
+
+-- PFADD key ttl member ...: active users (HyperLogLog).
+function ops.PFADD(op)
+  redis.call('PFADD', op[2], unpack(op, 4))
+  redis.call('EXPIRE', op[2], op[3])
+end
+
+-- HSET / SADD key ...: plain writes.
+function ops.HSET(op) redis.call('HSET', unpack(op, 2)) end
+function ops.SADD(op) redis.call('SADD', unpack(op, 2)) end
+
+for _, op in ipairs(batch.ops) do ops[op[1]](op) end
+for _, key in ipairs(batch.seen) do redis.call('SET', key, '1', 'EX', batch.seen_ttl) end
+return 1

@@ -1,0 +1,288 @@
+"""The shared consumer loop: batching, contract validation, dead letters, commits, SIGTERM.
+
+Per batch: consume up to ``stream_batch_size`` messages (waiting at most
+``stream_batch_wait_ms``), decode each with the event contract, hand the good ones to the
+processor, send the poison ones to the dead-letter topic (waiting for the broker), then
+commit offsets, but only once the processor says its work is durable. A failing batch is
+rewound and retried, so nothing is skipped; processors are idempotent on ``event_id``.
+SIGTERM/SIGINT finish the current batch, flush, commit and close.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from pydantic import ValidationError
+
+from pipelines.streaming import metrics
+from shopflow import bus, events, topics
+from shopflow.config import Settings, get_settings
+
+log = logging.getLogger("shopflow.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    event: events.Envelope
+    topic: str
+    partition: int
+    offset: int
+    size: int  # bytes of the message value
+
+
+class Processor(Protocol):
+    """What a consumer group does with valid events. Must be idempotent on ``event_id``."""
+
+    name: str
+    topics: tuple[topics.Topic, ...]
+
+    def process(self, records: list[Record]) -> int:
+        """Apply a batch; return how many events were new (the rest were duplicates)."""
+
+    def durable(self) -> bool:
+        """Whether everything processed so far survives a crash (offsets may be committed)."""
+
+    def tick(self) -> None:
+        """Called every loop turn: time-based work such as rolling files."""
+
+    def flush(self) -> None:
+        """Make everything processed so far durable."""
+
+    def close(self) -> None: ...
+
+
+def group_id(name: str, settings: Settings | None = None) -> str:
+    """Consumer group id of a processor name (carries the topic prefix)."""
+    return (settings or get_settings()).kafka_topic_prefix + name
+
+
+@dataclass
+class RunStats:
+    batches: int = 0
+    consumed: int = 0
+    applied: int = 0
+    dead_letters: int = 0
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        processor: Processor,
+        settings: Settings | None = None,
+        bootstrap: str | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.processor = processor
+        self.settings = settings or get_settings()
+        self.bootstrap = bootstrap or bus.bootstrap_servers(self.settings)
+        self.batch_size = batch_size or self.settings.stream_batch_size
+        self.wait_s = self.settings.stream_batch_wait_ms / 1000
+        self.group = group_id(processor.name, self.settings)
+        self.stats = RunStats()
+        self._stop = threading.Event()
+        self._pending: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
+        self._dlq: Producer | None = None
+        self._lag_at = 0.0
+        self.consumer = Consumer(bus.consumer_config(self.bootstrap, self.group, self.settings))
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(
+        self, max_seconds: float | None = None, until: Callable[[RunStats], bool] | None = None
+    ) -> RunStats:
+        """Consume until stopped (SIGTERM/SIGINT, ``stop()``, ``max_seconds`` or ``until``)."""
+        bus.ensure_topics(self.bootstrap, settings=self.settings)
+        restore = self._install_signals()
+        names = [t.name(self.settings) for t in self.processor.topics]
+        self.consumer.subscribe(names, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        log.info("%s consuming %s from %s", self.group, ", ".join(names), self.bootstrap)
+        try:
+            while not self._stop.is_set():
+                if deadline and time.monotonic() > deadline:
+                    break
+                self._turn()
+                if until and until(self.stats):
+                    break
+            self.processor.flush()
+            self._commit()
+        finally:
+            self.consumer.close()
+            self.processor.close()
+            if self._dlq is not None:
+                self._dlq.flush(10)
+            restore()
+        log.info("%s stopped: %s", self.group, self.stats)
+        return self.stats
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: self._stop.set())
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    # ---- one batch -----------------------------------------------------------------------
+    def _turn(self) -> None:
+        messages = self.consumer.consume(self.batch_size, self.wait_s)
+        self.processor.tick()
+        if not messages:
+            if self._pending and self.processor.durable():
+                self._commit()
+            return
+        started = time.perf_counter()
+        records, poison, first = self._decode(messages)
+        try:
+            applied = self.processor.process(records) if records else 0
+            if poison:
+                self._dead_letter(poison)
+        except Exception:
+            log.exception("%s: batch failed; rewinding and retrying", self.group)
+            metrics.RETRIES.labels(self.group).inc()
+            self._rewind(first)
+            time.sleep(1.0)
+            return
+        self._count(records, poison, applied)
+        for msg in messages:
+            if msg.error() is None:
+                self._pending[(msg.topic(), msg.partition())] = msg.offset() + 1
+        if self.processor.durable():
+            self._commit()
+        metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+        self._update_lag()
+
+    def _decode(
+        self, messages: list[Message]
+    ) -> tuple[list[Record], list[tuple[Message, str]], dict[tuple[str, int], int]]:
+        records: list[Record] = []
+        poison: list[tuple[Message, str]] = []
+        first: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            if msg.error() is not None:
+                log.warning("%s: consume error %s", self.group, msg.error())
+                continue
+            first.setdefault((msg.topic(), msg.partition()), msg.offset())
+            value = msg.value()
+            try:
+                if value is None:
+                    raise ValueError("message has no value")
+                event = events.parse_event(value)
+            except Exception as exc:  # undecodable or off-contract: a dead letter
+                poison.append((msg, _error_text(exc)))
+                continue
+            records.append(Record(event, msg.topic(), msg.partition(), msg.offset(), len(value)))
+        return records, poison, first
+
+    def _dead_letter(self, poison: list[tuple[Message, str]]) -> None:
+        if self._dlq is None:
+            self._dlq = Producer(
+                bus.producer_config(self.bootstrap, self.settings.events_delivery_timeout_ms)
+            )
+        errors: list[str] = []
+        for msg, error in poison:
+            headers = [
+                (topics.DLQ_ERROR_HEADER, error.encode()),
+                (topics.DLQ_SOURCE_HEADER, f"{msg.topic()}/{msg.partition()}/{msg.offset()}"),
+                (topics.DLQ_CONSUMER_HEADER, self.group.encode()),
+            ]
+            self._dlq.produce(
+                topics.DEAD_LETTER.name(self.settings),
+                key=msg.key(),
+                value=msg.value() or b"",
+                headers=[*(msg.headers() or []), *headers],
+                on_delivery=lambda err, _m: errors.append(err.str()) if err else None,
+            )
+        if self._dlq.flush(self.settings.events_delivery_timeout_ms / 1000 + 2) or errors:
+            raise bus.BusUnavailable(f"dead-letter topic did not confirm: {errors[:1]}")
+        log.warning("%s: %d message(s) sent to the dead-letter topic", self.group, len(poison))
+
+    def _count(
+        self, records: list[Record], poison: list[tuple[Message, str]], applied: int
+    ) -> None:
+        self.stats.batches += 1
+        self.stats.consumed += len(records) + len(poison)
+        self.stats.applied += applied
+        self.stats.dead_letters += len(poison)
+        by_topic: dict[str, int] = {}
+        for record in records:
+            by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
+        for topic, n in by_topic.items():
+            metrics.MESSAGES.labels(self.group, topic, "processed").inc(n)
+        if applied < len(records):
+            metrics.MESSAGES.labels(self.group, "*", "duplicate").inc(len(records) - applied)
+        for msg, _ in poison:
+            metrics.MESSAGES.labels(self.group, msg.topic(), "dead_letter").inc()
+
+    # ---- offsets -------------------------------------------------------------------------
+    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
+        keys = [k for k in self._pending if only is None or k in only]
+        if not keys:
+            return
+        offsets = [TopicPartition(t, p, self._pending[(t, p)]) for t, p in keys]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # e.g. a rebalance: the next owner re-reads, idempotently
+            log.warning("%s: commit failed: %s", self.group, exc)
+            return
+        for key in keys:
+            self._pending.pop(key, None)
+        metrics.LAST_COMMIT.labels(self.group).set_to_current_time()
+
+    def _rewind(self, first: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # partition revoked meanwhile
+                log.warning("%s: seek failed: %s", self.group, exc)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("%s assigned %s", self.group, [(p.topic, p.partition) for p in partitions])
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(p.topic, p.partition) for p in partitions}
+        try:
+            self.processor.flush()
+            self._commit(only=revoked)
+        finally:
+            for key in revoked:
+                self._pending.pop(key, None)
+                metrics.LAG.remove(self.group, key[0], str(key[1]))
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        try:
+            assignment = self.consumer.assignment()
+            for tp in self.consumer.position(assignment):
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    metrics.LAG.labels(self.group, tp.topic, str(tp.partition)).set(
+                        max(0, high - tp.offset)
+                    )
+        except KafkaException as exc:
+            log.debug("%s: lag unavailable: %s", self.group, exc)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        text = exc.json(include_url=False, include_input=False)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:2000]

@@ -1,0 +1,225 @@
+"""The event bus client side: confluent-kafka configs, topic creation, the event producer.
+
+Every producer is idempotent with ``acks=all``; a send waits for the broker's delivery
+reports, so "sent" means persisted. ``message.timeout.ms`` bounds how long librdkafka keeps
+trying: after it, a message is reported failed and is never delivered later, so a caller
+told "unavailable" can resend the same events (consumers are idempotent on ``event_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from shopflow import events, services, topics
+from shopflow.config import Settings, get_settings
+
+
+class BusUnavailable(RuntimeError):
+    """The broker did not confirm every message in time; nothing should be treated as sent."""
+
+
+def bootstrap_servers(settings: Settings | None = None) -> str:
+    """KAFKA_BOOTSTRAP_SERVERS, or the embedded broker (started if needed)."""
+    return services.kafka_bootstrap(settings or get_settings())
+
+
+def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.timeout.ms": delivery_timeout_ms,
+        "socket.connection.setup.timeout.ms": min(delivery_timeout_ms, 5000),
+        **overrides,
+    }
+
+
+def consumer_config(
+    bootstrap: str, group_id: str, settings: Settings | None = None, **overrides: Any
+) -> dict[str, Any]:
+    settings = settings or get_settings()
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": max(100, settings.kafka_session_timeout_ms // 6),
+        **overrides,
+    }
+
+
+def ensure_topics(
+    bootstrap: str,
+    wanted: Iterable[topics.Topic] = topics.ALL_TOPICS,
+    settings: Settings | None = None,
+    timeout: float = 10.0,
+    admin: AdminClient | None = None,
+) -> list[str]:
+    """Create the missing topics. Returns the names created. Raises BusUnavailable."""
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise BusUnavailable(f"broker {bootstrap} unreachable: {exc}") from exc
+    missing = [t for t in wanted if t.name(settings) not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(t.name(settings), num_partitions=t.partitions) for t in missing],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BusUnavailable(f"could not create topic {name}: {exc}") from exc
+    return created
+
+
+@dataclass
+class _Pending:
+    """Delivery reports of one send, counted down from librdkafka's poll thread."""
+
+    expected: int
+    errors: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+
+    def report(self, err: KafkaError | None) -> None:
+        if err is not None:
+            self.errors.append(err.str())
+        self.expected -= 1
+        if self.expected == 0:
+            self.done.set()
+            if self.loop is not None and self.future is not None:
+                self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class EventProducer:
+    """One idempotent producer per process, shared by threads and requests.
+
+    A background thread serves delivery reports; ``send``/``asend`` produce a batch and wait
+    until the broker acknowledged all of it, raising ``BusUnavailable`` otherwise.
+    """
+
+    def __init__(self, settings: Settings | None = None, bootstrap: str | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.bootstrap = bootstrap or bootstrap_servers(self.settings)
+        self.timeout_s = self.settings.events_delivery_timeout_ms / 1000
+        self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        self._lock = threading.Lock()
+        self._producer = self._new_producer()
+        self._healthy = False  # topics not verified yet
+        self._fatal: str | None = None
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="bus-poll", daemon=True)
+        self._poller.start()
+
+    def _new_producer(self) -> Producer:
+        conf = producer_config(
+            self.bootstrap, self.settings.events_delivery_timeout_ms, error_cb=self._on_error
+        )
+        return Producer(conf)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = err.str()
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def ready(self) -> None:
+        """Make sure the broker answers and the topics exist (after a failure, before a send)."""
+        if self._healthy:
+            return
+        ensure_topics(self.bootstrap, settings=self.settings, timeout=2.0, admin=self._admin)
+        self._healthy = True
+
+    def _produce(self, evs: Sequence[events.Envelope], pending: _Pending) -> None:
+        if self._fatal:  # an idempotent producer in a fatal state must be replaced
+            with self._lock:
+                if self._fatal:
+                    old, self._producer, self._fatal = self._producer, self._new_producer(), None
+                    old.flush(0)
+        self.ready()
+        produced = 0
+        try:
+            for event in evs:
+                topic = topics.topic_for(event.event_type)
+                self._producer.produce(
+                    topic.name(self.settings),
+                    key=topics.message_key(event).encode(),
+                    value=event.model_dump_json().encode(),
+                    headers={topics.EVENT_TYPE_HEADER: event.event_type.encode()},
+                    on_delivery=lambda err, _msg: pending.report(err),
+                )
+                produced += 1
+        except BufferError as exc:
+            pending.expected -= len(evs) - produced
+            pending.errors.append(f"producer queue full: {exc}")
+        if pending.expected == 0:
+            pending.done.set()
+
+    def _check(self, pending: _Pending, finished: bool) -> None:
+        if not finished:
+            self._healthy = False
+            raise BusUnavailable("the broker did not confirm the events in time")
+        if pending.errors:
+            self._healthy = False
+            raise BusUnavailable(f"the broker rejected events: {pending.errors[0]}")
+
+    def send(self, evs: Sequence[events.Envelope]) -> list[str]:
+        """Produce and wait for every delivery report. Returns the event ids."""
+        if not evs:
+            return []
+        pending = _Pending(expected=len(evs))
+        self._produce(evs, pending)
+        self._check(pending, pending.done.wait(self.timeout_s + 2.0))
+        return [e.event_id for e in evs]
+
+    async def asend(self, evs: Sequence[events.Envelope]) -> list[str]:
+        """``send`` for an event loop: produce now, await the delivery reports."""
+        if not evs:
+            return []
+        loop = asyncio.get_running_loop()
+        pending = _Pending(expected=len(evs), loop=loop, future=loop.create_future())
+        if not self._healthy or self._fatal:
+            await asyncio.to_thread(self._produce, evs, pending)
+        else:
+            self._produce(evs, pending)
+        finished = pending.done.is_set()
+        if not finished:
+            assert pending.future is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
+            finished = pending.done.is_set()
+        self._check(pending, finished)
+        return [e.event_id for e in evs]
+
+    def close(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        self._producer.flush(timeout)
+        self._stop.set()
+        self._poller.join(max(0.0, deadline - time.monotonic()))

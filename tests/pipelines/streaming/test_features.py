@@ -1,0 +1,164 @@
+"""The features consumer against the real broker and Redis: exact counters, crash safety,
+dead letters, lag."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from confluent_kafka import Consumer
+
+from pipelines.streaming.features import FeaturesProcessor
+from pipelines.streaming.runner import ConsumerRunner
+from pipelines.streaming.status import group_lag
+from shopflow import events, keys, topics
+
+from . import expected
+from .conftest import produce_plain, shop_events
+
+
+def _seed_categories(client, items: int = 400) -> None:  # noqa: ANN001
+    for i in range(items):
+        client.hset(keys.item_info(f"i{i}"), mapping={"category": f"c{i % 7}", "title": f"T{i}"})
+
+
+def _assert_features(client, evs: list[events.Envelope]) -> None:  # noqa: ANN001
+    want = expected.counters(evs)
+    got = dict(zip(want, client.mget(list(want)), strict=True))
+    assert {k: int(v) for k, v in got.items() if v is not None} == dict(want)
+    pattern = keys.item_counter("*", "*", "*", 0).rsplit(":", 1)[0] + ":*"
+    assert sum(1 for _ in client.scan_iter(match=pattern, count=5000)) == len(want)
+    want_live = expected.live(evs)
+    assert [int(v) for v in client.mget(list(want_live))] == list(want_live.values())
+    for user, cart in expected.carts(evs).items():
+        assert {k: int(v) for k, v in client.hgetall(keys.user_cart(user)).items()} == cart
+    pairs = expected.coviews(evs)
+    for item in {i for i, _ in pairs}:
+        stored = dict(client.zrange(keys.coviews(item), 0, -1, withscores=True))
+        distinct = sum(1 for i, _ in pairs if i == item)
+        assert len(stored) == min(distinct, keys.COVIEWS_CAP)
+        assert all(pairs[(item, other)] == score for other, score in stored.items())
+
+
+def test_counters_equal_python_counts_for_10k_events(stream_settings, redis_client) -> None:
+    _seed_categories(redis_client)
+    evs = shop_events(10_000)
+    produce_plain(stream_settings, evs + evs[:500])  # the first 500 twice: a producer retry
+    runner = ConsumerRunner(FeaturesProcessor(redis_client, stream_settings), stream_settings)
+    stats = runner.run(max_seconds=120, until=lambda s: s.consumed >= 10_500)
+
+    assert stats.consumed == 10_500 and stats.applied == 10_000
+    _assert_features(redis_client, evs)
+    viewed = {e.user_id: e.payload.item_id for e in evs if e.event_type == "product_view"}
+    user, item = next(iter(viewed.items()))
+    assert redis_client.zscore(keys.user_recent_items(user), item) is not None
+    assert redis_client.zcard(keys.TRENDING) > 0
+    assert set(redis_client.zrange(keys.user_category_affinity(user), 0, -1)) <= {
+        f"c{i}" for i in range(7)
+    }
+    minute = int(evs[0].occurred_at.timestamp() // 60)
+    assert redis_client.pfcount(keys.live_active_users(minute)) >= 1
+    lag = {(r.topic, r.partition): r for r in group_lag(stream_settings) if "features" in r.group}
+    assert lag and all(r.lag == 0 for r in lag.values())
+    assert sum(r.high for r in lag.values()) == 10_500
+
+
+def _applied(client) -> int:  # noqa: ANN001
+    pattern = keys.seen_event("features", "*")
+    return sum(1 for _ in client.scan_iter(match=pattern, count=10_000))
+
+
+def _consumer_process(batch: int) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "shopflow.cli", "stream", "features", "--batch-size", str(batch)]
+    return subprocess.Popen(argv, env=os.environ.copy(), stderr=subprocess.PIPE)
+
+
+def test_sigkill_mid_stream_then_restart_keeps_counts_exact(stream_settings, redis_client) -> None:
+    _seed_categories(redis_client)
+    evs = shop_events(10_000, seed=11)
+    produce_plain(stream_settings, evs)
+
+    first = _consumer_process(batch=100)
+    deadline = time.monotonic() + 90
+    while _applied(redis_client) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    at_kill = _applied(redis_client)
+    assert 0 < at_kill < len(evs), "the consumer must die mid-stream"
+
+    second = _consumer_process(batch=1000)
+    deadline = time.monotonic() + 120
+    while _applied(redis_client) < len(evs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    second.send_signal(signal.SIGTERM)  # graceful: finish the batch, commit, close
+    assert second.wait(30) == 0, second.stderr.read().decode()[-2000:] if second.stderr else ""
+
+    _assert_features(redis_client, evs)
+    lag = [r for r in group_lag(stream_settings) if r.group.endswith("features")]
+    assert all(r.lag == 0 for r in lag)
+
+
+def test_poison_messages_go_to_dead_letter_and_stream_keeps_flowing(
+    stream_settings, redis_client
+) -> None:
+    good = shop_events(200, seed=3)
+    bad_type = b'{"event_type": "no_such_event", "payload": {}}'
+    bad_field = events.make_event("product_view", {"item_id": "i1"}).model_dump_json()
+    bad_field = bad_field.replace('"item_id":"i1"', '"item_id":""').encode()
+    produce_plain(stream_settings, [], raw=[b"\xff not json", bad_type, bad_field])
+    produce_plain(stream_settings, good)
+
+    runner = ConsumerRunner(FeaturesProcessor(redis_client, stream_settings), stream_settings)
+    stats = runner.run(max_seconds=60, until=lambda s: s.consumed >= 203)
+
+    assert stats.dead_letters == 3 and stats.applied == 200
+    _assert_features(redis_client, good)
+    dlq = Consumer(
+        {
+            "bootstrap.servers": stream_settings.kafka_bootstrap_servers,
+            "group.id": "dlq-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }  # fmt: skip
+    )
+    dlq.subscribe([topics.DEAD_LETTER.name(stream_settings)])
+    received = []
+    deadline = time.monotonic() + 30
+    while len(received) < 3 and time.monotonic() < deadline:
+        received += [m for m in dlq.consume(10, 0.5) if m.error() is None]
+    dlq.close()
+    assert sorted(m.value() for m in received) == sorted([b"\xff not json", bad_type, bad_field])
+    for message in received:
+        headers = dict(message.headers())
+        assert headers[topics.DLQ_ERROR_HEADER]
+        assert (
+            headers[topics.DLQ_SOURCE_HEADER]
+            .decode()
+            .startswith(topics.BEHAVIOUR.name(stream_settings))
+        )
+    assert b"item_id" in dict(received[-1].headers())[topics.DLQ_ERROR_HEADER] or any(
+        b"item_id" in dict(m.headers())[topics.DLQ_ERROR_HEADER] for m in received
+    )
+
+
+def test_cart_follows_adds_removes_and_purchases(stream_settings, redis_client) -> None:
+    def cart_event(kind: str, item: str, qty: int) -> events.Envelope:
+        payload = {"item_id": item, "quantity": qty}
+        if kind == "add_to_cart":
+            payload |= {"unit_price_minor": 100, "currency": "USD"}
+        return events.make_event(kind, payload, user_id="alice")
+
+    processor = FeaturesProcessor(redis_client, stream_settings)
+    processor.apply([cart_event("add_to_cart", "a", 2), cart_event("add_to_cart", "b", 1)])
+    processor.apply([cart_event("remove_from_cart", "a", 1), cart_event("add_to_cart", "c", 5)])
+    order = {"order_id": "o1", "lines": [{"item_id": "c", "quantity": 5, "unit_price_minor": 100}],
+             "total_minor": 500, "currency": "USD"}  # fmt: skip
+    processor.apply([events.make_event("order_placed", order, user_id="alice")])
+    processor.apply([cart_event("remove_from_cart", "b", 3)])
+
+    assert redis_client.hgetall(keys.user_cart("alice")) == {"a": "1"}
+    assert redis_client.smembers(keys.user_purchased("alice")) == {"c"}
