@@ -34,13 +34,12 @@ class StripeGateway:
         )
 
     def _result(self, intent: Any) -> GatewayResult:
-        outcome = _STATUS.get(intent.status, Outcome.failed)
-        error = getattr(intent, "last_payment_error", None)
-        reason = None
-        if outcome is Outcome.failed:
-            reason = (error or {}).get("code") if error else "payment_failed"
-        amount = int(getattr(intent, "amount", 0) or 0)
-        next_action = intent.get("next_action")
+        data = intent.to_dict()
+        outcome = _STATUS.get(data.get("status"), Outcome.failed)
+        error = data.get("last_payment_error") or {}
+        reason = (error.get("code") or "payment_failed") if outcome is Outcome.failed else None
+        amount = int(data.get("amount_received") or data.get("amount") or 0)
+        next_action = data.get("next_action")
         return GatewayResult(
             outcome,
             intent.id,
@@ -81,8 +80,8 @@ class StripeGateway:
             method = self._client.v1.payment_methods.retrieve(payment_method)
         except stripe.StripeError:
             return None
-        card = method.get("card")
-        return card.get("last4") if card else None
+        card = method.to_dict().get("card") or {}
+        return card.get("last4")
 
     def confirm(self, txn_id: str, *, idempotency_key: str) -> GatewayResult:
         try:
@@ -90,7 +89,7 @@ class StripeGateway:
                 txn_id, options={"idempotency_key": f"confirm-{idempotency_key}"}
             )
         except stripe.CardError as exc:
-            code = (exc.code or "card_declined") if exc.code else "card_declined"
+            code = exc.code or "card_declined"
             return GatewayResult(Outcome.failed, txn_id, failure_reason=code)
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe confirm failed: {exc}") from exc

@@ -81,3 +81,15 @@ def localstripe_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+def stripe_env(localstripe_url: str, database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Card and Stripe payments go to Stripe (the localstripe peer). Request it before
+    ``api_client``."""
+    from shopflow.config import get_settings
+
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_shopflow")
+    monkeypatch.setenv("STRIPE_API_BASE", localstripe_url)
+    get_settings.cache_clear()
+    return localstripe_url
