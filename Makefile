@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_TELEMETRY := false
@@ -26,8 +27,12 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/shopflow demo $(ARGS)
 
-test: install
+test: install $(CHROMIUM)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# Headless Chromium for the dashboard browser test (Debian's package; playwright can't download).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 bench: install
 	$(PY) -m benchmarks $(ARGS)

@@ -1,0 +1,97 @@
+"""A/B experiment report: variants, intervals, SRM and verdict from ``experiment_results``
+(written by the Dagster asset) and recommendation performance per variant (mart_recs_daily)."""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Shopflow experiments")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    from dashboard_data import chart, refresh_snapshot
+
+    return chart, mo, refresh_snapshot
+
+
+@app.cell
+def _(mo, refresh_snapshot):
+    snap = refresh_snapshot()
+    results = snap.query(
+        "SELECT * FROM experiment_results ORDER BY experiment_key, is_control DESC, variant"
+    )
+    mo.md(f"# Experiments\n_Data: {snap.message}_")
+    return results, snap
+
+
+@app.cell
+def _(chart, mo, results):
+    def f(value, spec=".2%", scale=1.0):
+        """Format a number; '-' when the engine had too little data to compute it."""
+        if value is None or value != value:
+            return "-"
+        return format(value / scale, spec)
+
+    def section(key, rows):
+        srm = bool(rows["srm_flag"].any())
+        lines = [f"## {key}"]
+        if srm:
+            lines.append(
+                f"**Sample ratio mismatch** (p = {f(rows['srm_p_value'].iloc[0], '.2g')}): "
+                "assignment or logging is broken; do not trust these results."
+            )
+        for r in rows.itertuples():
+            head = f"- **{r.variant}** ({'control, ' if r.is_control else ''}{r.strategy}): "
+            head += f"{r.users} users, conversion {f(r.conversion_rate)}, "
+            head += f"revenue/user {f(r.revenue_per_user, '.2f', 100)}"
+            if not r.is_control:
+                head += (
+                    f"; conversion diff {f(r.conversion_diff, '+.2%')} (95% CI "
+                    f"[{f(r.conversion_ci_low, '+.2%')}, {f(r.conversion_ci_high, '+.2%')}], "
+                    f"p = {f(r.conversion_p_value, '.3g')}); chance to beat control "
+                    f"{f(r.chance_to_beat_control, '.1%')}; revenue/user diff "
+                    f"{f(r.rpu_diff, '+.2f', 100)} (CUPED {f(r.rpu_cuped_diff, '+.2f', 100)}, CI "
+                    f"[{f(r.rpu_cuped_ci_low, '+.2f', 100)}, {f(r.rpu_cuped_ci_high, '+.2f', 100)}])"
+                )
+            lines.append(f"{head} → **{r.verdict}**")
+        return mo.vstack(
+            [
+                mo.md("\n".join(lines)),
+                mo.Html(
+                    chart(rows, "variant", ["conversion_rate"], "bar", f"{key}: conversion rate")
+                ),
+            ]
+        )
+
+    sections = (
+        [section(k, g) for k, g in results.groupby("experiment_key", sort=True)]
+        if not results.empty
+        else []
+    )
+    mo.vstack(sections) if sections else mo.md(
+        "_No experiment results yet: materialize `experiment_results`._"
+    )
+    return
+
+
+@app.cell
+def _(chart, mo, snap):
+    recs = snap.query(
+        """SELECT experiment_key || ' / ' || variant AS arm, sum(impressions) AS impressions,
+                  sum(clicks) AS clicks, round(sum(clicks) / nullif(sum(impressions), 0), 4) AS ctr,
+                  sum(attributed_revenue_minor) AS attributed_revenue_minor
+           FROM mart_recs_daily GROUP BY ALL ORDER BY arm"""
+    )
+    mo.vstack(
+        [
+            mo.md("## Recommendations per variant"),
+            mo.Html(chart(recs, "arm", ["ctr"], "bar", "CTR per variant")),
+            mo.ui.table(recs, selection=None),
+        ]
+    )
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,22 @@
+"""A small built warehouse (analytics marts + experiment results) for the dashboards."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from shopflow.config import Settings
+from shopflow.experiments import load_experiments
+from shopflow.experiments.results import compute_results, write_results
+from tests.warehouse import analytics_data as shop
+
+
+@pytest.fixture(scope="package")
+def dashboard_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(home=tmp_path_factory.mktemp("dashboard-home"))
+    settings.ensure_dirs()
+    shop.shop_warehouse(settings)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        config = load_experiments(shop.REPO / "experiments.yaml")
+        write_results(con, compute_results(con, config))
+    return settings
