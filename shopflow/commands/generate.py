@@ -19,7 +19,7 @@ def generate(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Generate a realistic synthetic shop (~1.9 events per user per day) into the landing
+    """Generate a realistic synthetic shop (~1.85 events per user per day) into the landing
     zone: catalog, users, sessions and funnels, orders, payments, reviews, wishlists."""
     from rich.console import Console
     from rich.table import Table
