@@ -112,6 +112,48 @@ class Settings(BaseSettings):
     sink_roll_seconds: float = Field(default=60.0, description="...or when this old.")
     sink_roll_bytes: int = Field(default=64 * 2**20, description="...or this many bytes.")
 
+    # ---- notifications (serving/notifications/) ---------------------------------------------
+    notifications_file: Path = Field(
+        default=Path("notifications.yaml"), description="Event -> workflow mapping (YAML)."
+    )
+    notify_email_provider: str = Field(default="smtp", description="smtp | sendgrid")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    notify_email_from: str = "Shopflow <no-reply@shopflow.local>"
+    sendgrid_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
+    )
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None, description="Base64 DER ECDSA key of SendGrid's signed event webhook."
+    )
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
+    )
+    twilio_from_number: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    fcm_project_id: str | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_credentials_file: Path | None = Field(
+        default=None, description="Google service account JSON (OAuth token for FCM v1)."
+    )
+    notify_public_base_url: str | None = Field(
+        default=None, description="External base URL of the API (Twilio signs the full URL)."
+    )
+    notify_vendor_timeout_s: float = 10.0
+    notify_max_attempts: int = Field(default=5, description="Tries before the dead-letter state.")
+    notify_backoff_base_s: float = 30.0
+    notify_backoff_cap_s: float = 3600.0
+    notify_worker_interval_s: float = Field(
+        default=5.0, description="How often the worker sends due (retried/deferred) messages."
+    )
+
     # ---- derived paths -------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:
