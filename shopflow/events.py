@@ -202,6 +202,21 @@ class WishlistAlert(Payload):
     currency: Currency
 
 
+class NotificationEvent(Payload):
+    """A notification delivery changed status (one message, one channel)."""
+
+    notification_id: Id
+    delivery_id: Id
+    workflow: Id
+    category: str
+    channel: str
+    provider: str = ""
+    provider_message_id: str | None = None
+    attempts: Annotated[int, Field(ge=0)] = 0
+    error: str | None = None
+    dead_letter: bool = False
+
+
 # ---- the registry ------------------------------------------------------------------------
 #: event_type -> payload model. Behaviour events first, then commerce events.
 PAYLOADS: dict[str, type[Payload]] = {
@@ -236,6 +251,10 @@ PAYLOADS: dict[str, type[Payload]] = {
     "review.removed": ReviewEvent,
     "wishlist.price_drop": WishlistAlert,
     "wishlist.back_in_stock": WishlistAlert,
+    "notification.sent": NotificationEvent,
+    "notification.delivered": NotificationEvent,
+    "notification.failed": NotificationEvent,
+    "notification.bounced": NotificationEvent,
 }
 
 BEHAVIOUR_EVENTS: tuple[str, ...] = (

@@ -40,6 +40,7 @@ ORDERS = Topic("orders", 3, "order_id", "Order lifecycle.")
 PAYMENTS = Topic("payments", 3, "payment_id", "Payment lifecycle.")
 REVIEWS = Topic("reviews", 3, "review_id", "Review moderation lifecycle.")
 WISHLIST_ALERTS = Topic("wishlist-alerts", 3, "user_id", "Price-drop and back-in-stock alerts.")
+NOTIFICATIONS = Topic("notifications", 3, "user_id", "Notification delivery status changes.")
 DEAD_LETTER = Topic("dead-letter", 1, "", "Messages a consumer could not decode or validate.")
 
 EVENT_TOPICS: tuple[Topic, ...] = (
@@ -50,6 +51,7 @@ EVENT_TOPICS: tuple[Topic, ...] = (
     PAYMENTS,
     REVIEWS,
     WISHLIST_ALERTS,
+    NOTIFICATIONS,
 )
 ALL_TOPICS: tuple[Topic, ...] = (*EVENT_TOPICS, DEAD_LETTER)
 
@@ -60,6 +62,7 @@ _BY_PREFIX: tuple[tuple[str, Topic], ...] = (
     ("payment.", PAYMENTS),
     ("review.", REVIEWS),
     ("wishlist.", WISHLIST_ALERTS),
+    ("notification.", NOTIFICATIONS),
 )
 
 
