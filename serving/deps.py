@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from serving.auth import Principal, Role, decode_token
 from serving.errors import Forbidden, Unauthorized
 from serving.online_store import OnlineStore
+from serving.services.experiments import ExperimentsService, ExposureLog
 from shopflow.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
@@ -70,3 +71,15 @@ def get_online_store(request: Request) -> OnlineStore:
 
 
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
+
+
+def get_experiments(request: Request) -> ExperimentsService:
+    return request.app.state.experiments  # type: ignore[no-any-return]
+
+
+def get_exposures(request: Request) -> ExposureLog:
+    return request.app.state.exposures  # type: ignore[no-any-return]
+
+
+ExperimentsDep = Annotated[ExperimentsService, Depends(get_experiments)]
+ExposuresDep = Annotated[ExposureLog, Depends(get_exposures)]

@@ -12,10 +12,11 @@ import orjson
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from serving.deps import CurrentUser, OnlineStoreDep
+from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
 from serving.errors import Forbidden
 from serving.lifespan import register_hook
 from serving.online_store import OnlineStore
+from serving.services import experiments
 from serving.services import recommendations as recs
 from shopflow import keys
 
@@ -51,6 +52,9 @@ class Recommendations(BaseModel):
     request_id: str = Field(description="UUID to attach to impression and click events.")
     strategy: str
     variant: str | None = Field(description="Experiment variant, when an experiment chose it.")
+    experiment_key: str | None = Field(
+        default=None, description="Experiment whose variant chose the strategy (exposure logged)."
+    )
     model: str | None = Field(description="Registered model that produced the list.")
     model_version: str | None
     published_version: str
@@ -124,6 +128,8 @@ def _exclude(raw: str | None) -> frozenset[str]:
 )
 async def get_recommendations(
     store: OnlineStoreDep,
+    experiments_svc: ExperimentsDep,
+    exposures: ExposuresDep,
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
     limit: Limit = 10,
     category: Annotated[str | None, Query(min_length=1, description="Only this category.")] = None,
@@ -133,7 +139,15 @@ async def get_recommendations(
     exclude: Annotated[
         str | None, Query(max_length=4096, description="Comma-separated item ids to leave out.")
     ] = None,
-    strategy: Strategy = keys.CHAMPION,
+    strategy: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Published strategy; default: the user's experiment variant or champion.",
+        ),
+    ] = None,
 ) -> Response:
     """Batch recommendations of the strategy's published model, without items the user bought,
     out-of-stock or blocked items; backfilled from popularity, which also serves users with no
@@ -141,12 +155,16 @@ async def get_recommendations(
     query = recs.RecQuery(
         user_id=user_id,
         limit=limit,
-        strategy=strategy,
+        strategy=strategy or keys.CHAMPION,
         category=category,
         max_per_category=max_per_category,
         exclude=_exclude(exclude),
     )
-    return _json(await recs.recommend(store, query))
+    return _json(
+        await experiments.recommend(
+            store, query, experiments_svc, exposures, explicit_strategy=strategy is not None
+        )
+    )
 
 
 @router.get(
