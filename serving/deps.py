@@ -65,8 +65,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def get_online_store(request: Request) -> OnlineStore:
-    """The recommendation reader (``serving.online_store``) made at start-up."""
+async def get_online_store(request: Request) -> OnlineStore:
+    """The recommendation reader (``serving.online_store``) made at start-up. Async: FastAPI
+    runs a sync dependency in its thread pool, which costs a hot path dearly."""
     return request.app.state.online_store  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,174 @@
+"""``GET /recommendations/{user}`` throughput against a bare FastAPI endpoint returning constant
+JSON. Both run under uvicorn with the same settings (1 worker, uvloop/httptools, no access log)
+and are driven by the same load generator (wrk, else Python) in interleaved rounds of the same
+duration, so that both see the same load of a shared machine.
+
+The recommendations app reads a synthetic publish (20k users x 50 recs, 5k items in 20
+categories, purchases, blocked and out-of-stock items) from a real Redis this script starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from benchmarks.loadgen import LoadResult, combine, run_load, wait_ready
+from shopflow import keys, services
+from shopflow.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
+ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 5, 2, 2, 50
+UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+CONSTANT = {
+    "user_id": "u1",
+    "items": [
+        {"item_id": f"i{n}", "score": 1.0 - n / 100, "title": f"Item {n}"} for n in range(10)
+    ],
+}
+
+
+def baseline_app() -> FastAPI:
+    """The baseline: one endpoint returning constant JSON, nothing else."""
+    app = FastAPI()
+
+    @app.get("/constant")
+    async def constant() -> dict[str, object]:
+        return CONSTANT
+
+    return app
+
+
+def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> None:
+    """A realistic published recommendation set, written as the recommender pipeline does."""
+    import redis
+
+    rng = random.Random(seed)
+    client = redis.Redis.from_url(redis_url)
+    items = [f"i{n}" for n in range(N_ITEMS)]
+    pipe = client.pipeline(transaction=False)
+    for n, item in enumerate(items):
+        pipe.hset(
+            keys.item_info(item),
+            mapping={
+                "title": f"Product {n}",
+                "category": f"c{n % N_CATEGORIES}",
+                "brand": f"b{n % 97}",
+                "price_minor": rng.randrange(199, 99_999),
+                "currency": "EUR",
+                "stock": 0 if rng.random() < 0.02 else rng.randrange(1, 500),
+                "blocked": 1 if rng.random() < 0.005 else 0,
+            },
+        )
+    pipe.sadd(keys.BLOCKED_ITEMS, *rng.sample(items, 25))
+    pipe.execute()
+    weights = [1 / (rank + 1) for rank in range(N_ITEMS)]  # long-tailed popularity
+    cumulative = list(itertools.accumulate(weights))
+    popular = [[item, round(w * 1000, 3)] for item, w in zip(items, weights, strict=True)]
+    pipe.set(keys.popular(version), json.dumps(popular[:200]))
+    for user in range(N_USERS):
+        recs = rng.choices(items, cum_weights=cumulative, k=RECS_PER_USER * 2)
+        unique = list(dict.fromkeys(recs))[:RECS_PER_USER]
+        scored = [[item, round(1 - rank / 100, 4)] for rank, item in enumerate(unique)]
+        pipe.set(keys.user_recs(version, f"u{user}"), json.dumps(scored))
+        pipe.sadd(keys.user_purchased(f"u{user}"), *rng.sample(unique, 3))
+        if user % 1000 == 999:
+            pipe.execute()
+    pipe.hset(
+        keys.publish_meta(version),
+        mapping={
+            "published_at": "2024-03-02T00:00:00+00:00",
+            "champion.model": "shopflow-recommender",
+            "champion.version": "1",
+            "popularity.model": "shopflow-popularity",
+            "popularity.version": "1",
+        },
+    )
+    pipe.set(keys.PUBLISH_POINTER, version)
+    pipe.execute()
+    client.close()
+
+
+@contextmanager
+def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[str]:
+    """A uvicorn server on a free port (UVICORN_FLAGS); yields its base URL."""
+    port = services.free_port()
+    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
+    server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + ready_path)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
+    """90% users with a batch list, 10% unknown users (popularity fallback)."""
+    rng = random.Random(seed)
+    return [
+        f"/recommendations/u{rng.randrange(N_USERS)}?limit=10"
+        if rng.random() < 0.9
+        else f"/recommendations/new{rng.randrange(10**6)}?limit=10"
+        for _ in range(n)
+    ]
+
+
+def main() -> None:
+    recs_paths = _recommendation_paths()
+    with tempfile.TemporaryDirectory(prefix="bench-recs-") as tmp:
+        settings = Settings(home=Path(tmp))
+        settings.ensure_dirs()
+        try:
+            redis_url = services.start_redis(settings).url
+            publish_synthetic(redis_url)
+            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            with (
+                _server(f"{__name__}:baseline_app", env, "/constant") as base_url,
+                _server("serving.app:create_app", env, recs_paths[0]) as recs_url,
+            ):
+                targets = [(base_url, ["/constant"]), (recs_url, recs_paths)]
+                for url, paths in targets:  # warm-up, not counted
+                    run_load(url, paths, duration_s=WARMUP_S, connections=CONNECTIONS)
+                rounds: list[list[LoadResult]] = [[], []]
+                for _ in range(ROUNDS):  # interleaved, so both see the same machine load
+                    for results, (url, paths) in zip(rounds, targets, strict=True):
+                        results.append(
+                            run_load(url, paths, duration_s=ROUND_S, connections=CONNECTIONS)
+                        )
+        finally:
+            services.stop_all(settings)
+    base, ours = combine(rounds[0]), combine(rounds[1])
+    per_round = sorted(o.rps / b.rps for b, o in zip(*rounds, strict=True))
+    print(
+        f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
+        f"uvicorn {' '.join(UVICORN_FLAGS)}"
+    )
+    print(base.line("bare FastAPI constant JSON"))
+    print(ours.line("GET /recommendations/{user}"))
+    if base.errors or ours.errors:
+        print(f"WARNING: errors during load (baseline {base.errors}, ours {ours.errors})")
+    print(
+        f"ratio recommendations / bare FastAPI: {ours.rps / base.rps:.2f} "
+        f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

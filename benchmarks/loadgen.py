@@ -1,0 +1,264 @@
+"""A shared HTTP load generator for benchmarks: ``wrk`` (Debian package, installed on demand
+when we are root) driven by a Lua script that picks request paths at random, or a pure-Python
+asyncio keep-alive client when wrk is unavailable. Both report requests/s, p50 and p99.
+
+    from benchmarks.loadgen import run_load, wait_ready
+    wait_ready("http://127.0.0.1:8000/health")
+    result = run_load("http://127.0.0.1:8000", ["/recommendations/u1", ...], duration_s=10)
+    print(result.line("recommendations"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+_SAFE_PATH = re.compile(r"^/[\x21-\x7e]*$")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    tool: str
+    requests: int
+    duration_s: float
+    errors: int
+    """Socket errors, timeouts and non-2xx/3xx responses."""
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    def line(self, label: str) -> str:
+        return (
+            f"{label:<28} {self.rps:9.0f} req/s   p50 {self.p50_ms:7.2f} ms   "
+            f"p99 {self.p99_ms:7.2f} ms   errors {self.errors}   ({self.tool})"
+        )
+
+
+def combine(results: Sequence[LoadResult]) -> LoadResult:
+    """Several rounds as one: summed requests, time and errors; median of the rounds' p50/p99
+    (interleaving short rounds of two targets evens out a busy machine's noise)."""
+    if not results:
+        raise ValueError("nothing to combine")
+    return LoadResult(
+        tool=results[0].tool,
+        requests=sum(r.requests for r in results),
+        duration_s=sum(r.duration_s for r in results),
+        errors=sum(r.errors for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+    )
+
+
+def ensure_wrk(install: bool = True) -> str | None:
+    """Path of ``wrk``; installs Debian's package when missing and we are root."""
+    found = shutil.which("wrk")
+    if found or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install_wrk = ["apt-get", "install", "-y", "-q", "wrk"]
+    for argv in (install_wrk, ["apt-get", "update", "-q"], install_wrk):  # lists may be stale
+        try:
+            subprocess.run(argv, env=env, capture_output=True, timeout=300, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if shutil.which("wrk"):
+            break
+    return shutil.which("wrk")
+
+
+def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout_s:.0f}s")
+
+
+def _check_paths(paths: Sequence[str]) -> None:
+    if not paths:
+        raise ValueError("run_load needs at least one path")
+    bad = [p for p in paths if not _SAFE_PATH.match(p)]
+    if bad:
+        raise ValueError(f"paths must start with / and be URL-encoded ASCII: {bad[:3]}")
+
+
+def _lua_script(
+    paths: Sequence[str], method: str, headers: dict[str, str], body: bytes | None
+) -> str:
+    # JSON string literals are valid Lua string literals for URL-safe ASCII.
+    lua_paths = ",\n".join(json.dumps(p) for p in paths)
+    lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    lua_body = json.dumps(body.decode()) if body is not None else "nil"
+    return f"""
+local paths = {{
+{lua_paths}
+}}
+local n = #paths
+local headers = {{ {lua_headers} }}
+local body = {lua_body}
+setup = function(thread) thread:set("seed", math.random(1, 2147483647)) end
+init = function(args) math.randomseed(seed or os.time()) end
+request = function()
+  return wrk.format({json.dumps(method)}, paths[math.random(1, n)], headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("LOADGEN %d %d %d %d %.1f %.1f\\n", summary.requests,
+    summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _run_wrk(
+    wrk: str,
+    base_url: str,
+    paths: Sequence[str],
+    duration_s: float,
+    connections: int,
+    threads: int,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_lua_script(paths, method, headers, body))
+    try:
+        argv = [
+            wrk, "-t", str(threads), "-c", str(max(connections, threads)),
+            "-d", f"{max(1, round(duration_s))}s", "--timeout", "10s",
+            "-s", script.name, base_url,
+        ]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    finally:
+        os.unlink(script.name)
+    match = re.search(r"^LOADGEN (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)$", proc.stdout, re.M)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+    reqs, dur_us, sock_err, status_err, p50_us, p99_us = match.groups()
+    return LoadResult(
+        tool="wrk",
+        requests=int(reqs),
+        duration_s=int(dur_us) / 1e6,
+        errors=int(sock_err) + int(status_err),
+        p50_ms=float(p50_us) / 1000,
+        p99_ms=float(p99_us) / 1000,
+    )
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response (Content-Length bodies); return its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        lowered = name.strip().lower()
+        if lowered == b"content-length":
+            length = int(value)
+        elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
+            raise RuntimeError("the Python load generator does not read chunked bodies")
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _python_load(
+    base_url: str,
+    paths: Sequence[str],
+    duration_s: float,
+    connections: int,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> LoadResult:
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    if body is not None:
+        extra += f"Content-Length: {len(body)}\r\n"
+    requests = [
+        f"{method} {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() + (body or b"")
+        for p in paths
+    ]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration_s
+
+    async def worker(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                writer.write(requests[rng.randrange(len(requests))])
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - start)
+                errors += status >= 400
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(connections)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
+        )
+
+    return LoadResult("python", len(latencies), elapsed, errors, pct(0.50), pct(0.99))
+
+
+def run_load(
+    base_url: str,
+    paths: Sequence[str],
+    duration_s: float = 10.0,
+    connections: int = 50,
+    threads: int = 1,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    use_wrk: bool = True,
+) -> LoadResult:
+    """Drive ``base_url`` with keep-alive requests to paths picked at random from ``paths`` for
+    ``duration_s`` over ``connections`` connections; wrk when available, else Python."""
+    _check_paths(paths)
+    headers = dict(headers or {})
+    wrk = ensure_wrk() if use_wrk else None
+    if wrk:
+        return _run_wrk(
+            wrk, base_url, paths, duration_s, connections, threads, method, headers, body
+        )
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    return runner(_python_load(base_url, paths, duration_s, connections, method, headers, body))
