@@ -45,11 +45,11 @@ def write_table(
         return []
     schema = events.arrow_schema(event_type)
     table = table.select(schema.names).cast(schema)
-    days = pc.strftime(table["occurred_at"], format="%Y-%m-%d")
+    days = pc.cast(table["occurred_at"], pa.date32())  # occurred_at is UTC
     written: list[Path] = []
-    for day in pc.unique(days).to_pylist():
-        part = table.filter(pc.equal(days, day))
-        directory = partition_dir(event_type, day, settings)
+    for day in sorted(pc.unique(days).to_pylist()):
+        part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+        directory = partition_dir(event_type, day.isoformat(), settings)
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / f"{prefix}-{uuid.uuid4().hex[:12]}.parquet"
         tmp = directory / f".{final.name}.tmp"
