@@ -1,0 +1,212 @@
+"""Payments throughput: create + confirm per second at 32 concurrent clients, p50 and p99,
+on SQLite and on PostgreSQL, against a bare FastAPI endpoint that inserts one row into the
+same database in the same run (one uvicorn worker each, the embedded test gateway).
+
+    .venv/bin/python -m benchmarks payments
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CLIENTS = 32
+DURATION_S = 6.0
+ORDERS = 4_000
+SEED_TPS, SEED_LATENCY_MS = 100, 500
+
+
+def bare_app() -> Any:
+    """The baseline: FastAPI + one INSERT per request on the same database."""
+    from fastapi import FastAPI
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+    from serving.db import get_engine
+
+    table = Table(
+        "bench_rows",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("payload", String(64)),
+    )
+    table.create(get_engine(), checkfirst=True)
+    app = FastAPI()
+
+    @app.post("/bare", status_code=201)
+    def bare() -> dict[str, bool]:
+        with get_engine().begin() as con:
+            con.execute(insert(table).values(payload="x"))
+        return {"ok": True}
+
+    return app
+
+
+def _prepare(url: str) -> list[str]:
+    """Migrate, add a product and ORDERS placed orders (bulk, outside the measurement)."""
+    from sqlalchemy import insert
+
+    from serving.db import get_engine, migrate, utcnow
+    from serving.db.models.commerce import Order, Product
+
+    migrate.upgrade(url)
+    now = utcnow()
+    ids = [f"ord_bench_{i}" for i in range(ORDERS)]
+    with get_engine(url).begin() as con:
+        con.execute(insert(Product).values(
+            id="bench-p", title="Bench", description="", category="c", brand="",
+            price_minor=1000, currency="USD", stock=0, attributes={},
+            created_at=now, updated_at=now,
+        ))  # fmt: skip
+        rows = [
+            {"id": i, "user_id": "bench-user", "status": "PLACED", "total_minor": 1000,
+             "currency": "USD", "created_at": now, "updated_at": now}
+            for i in ids
+        ]  # fmt: skip
+        for start in range(0, len(rows), 2000):
+            con.execute(insert(Order), rows[start : start + 2000])
+    return ids
+
+
+@contextlib.contextmanager
+def _server(target: str, env: dict[str, str], probe: str) -> Iterator[str]:
+    from shopflow.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + probe, timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def _load(base: str, op: Any, duration_s: float) -> tuple[int, int, list[float]]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        deadline = time.perf_counter() + duration_s
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                ok = await op(client)
+                if ok:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - started
+    return int(len(latencies) / elapsed), errors, latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _run_backend(name: str, home: Path, database_url: str | None) -> None:
+    from serving.auth import mint_token
+    from serving.db import reset_engines
+    from shopflow import services
+    from shopflow.config import Settings, get_settings
+
+    env = {**os.environ, "SHOPFLOW_HOME": str(home)}
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    os.environ.update({k: v for k, v in env.items() if k in ("SHOPFLOW_HOME", "DATABASE_URL")})
+    if not database_url:
+        os.environ.pop("DATABASE_URL", None)
+    get_settings.cache_clear()
+    reset_engines()
+    orders = _prepare(get_settings().sqlalchemy_url)
+    reset_engines()
+    token = mint_token("bench-user")
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with _server(f"{__name__}:bare_app", env, "/docs") as base:
+            bare_rps, bare_err, bare_lat = asyncio.run(_load(base, lambda c: _bare(c), DURATION_S))
+        queue = iter(orders)
+        with _server("serving.app:create_app", env, "/api/payments/health") as base:
+            rps, err, lat = asyncio.run(_load(base, lambda c: _pay(c, queue, headers), DURATION_S))
+    finally:
+        services.stop_all(Settings(home=home))
+    print(
+        f"{name:<10} bare insert      {bare_rps:6d} req/s  p50 {_pct(bare_lat, 0.5):6.1f} ms  "
+        f"p99 {_pct(bare_lat, 0.99):6.1f} ms  errors {bare_err}"
+    )
+    print(
+        f"{name:<10} create+confirm   {rps:6d} pay/s  p50 {_pct(lat, 0.5):6.1f} ms  "
+        f"p99 {_pct(lat, 0.99):6.1f} ms  errors {err}   "
+        f"ratio to bare insert {rps / max(bare_rps, 1):.2f}x   "
+        f"vs seed promise ({SEED_TPS} TPS): {rps / SEED_TPS:.1f}x"
+    )
+
+
+async def _bare(client: httpx.AsyncClient) -> bool:
+    return (await client.post("/bare")).status_code == 201
+
+
+async def _pay(client: httpx.AsyncClient, queue: Iterator[str], headers: dict[str, str]) -> bool:
+    order_id = next(queue, None)
+    if order_id is None:
+        await asyncio.sleep(0.01)
+        return False
+    body = {"order_id": order_id, "amount_minor": 1000, "currency": "USD",
+            "method": "CREDIT_CARD", "payment_method": "pm_card_visa"}  # fmt: skip
+    created = await client.post("/api/payments", json=body, headers=headers)
+    if created.status_code != 201:
+        return False
+    pid = created.json()["id"]
+    confirmed = await client.post(f"/api/payments/{pid}/confirm", headers=headers)
+    return confirmed.status_code == 200 and confirmed.json()["status"] == "COMPLETED"
+
+
+def main() -> None:
+    import pgserver
+
+    print(f"{CLIENTS} concurrent clients, {DURATION_S:.0f} s per phase, one uvicorn worker")
+    with tempfile.TemporaryDirectory(prefix="bench-pay-") as tmp:
+        os.chmod(tmp, 0o755)  # the PostgreSQL server runs as its own user
+        _run_backend("sqlite", Path(tmp) / "sqlite", None)
+        pg = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            uri = pg.get_uri().replace("postgresql://", "postgresql+psycopg://")
+            _run_backend("postgresql", Path(tmp) / "postgres", uri)
+        finally:
+            pg.cleanup()
+
+
+if __name__ == "__main__":
+    main()
