@@ -1,0 +1,95 @@
+"""Email over SMTP (smtplib), multipart text + HTML, one kept-alive connection per channel."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+import threading
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from serving.notifications.channels.base import ChannelError, OutgoingMessage, SendResult
+
+PERMANENT_CODES = range(500, 600)
+
+
+class SmtpEmail:
+    name = "email"
+    provider = "smtp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.username, self.password, self.starttls = username, password, starttls
+        self.timeout = timeout
+        self._conn: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> smtplib.SMTP:
+        conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        if self.starttls:
+            conn.starttls(context=ssl.create_default_context())
+        if self.username:
+            conn.login(self.username, self.password or "")
+        return conn
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.to
+        email["Subject"] = message.subject or ""
+        email["Message-ID"] = make_msgid(idstring=message.delivery_id, domain="shopflow")
+        email["X-Shopflow-Delivery"] = message.delivery_id
+        email.set_content(message.text)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        return email
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        if not message.to:
+            raise ChannelError("no email address", retryable=False)
+        email = self.build(message)
+        with self._lock:
+            for attempt in (1, 2):  # a kept-alive connection may have been dropped
+                try:
+                    if self._conn is None:
+                        self._conn = self._connect()
+                    self._conn.send_message(email)
+                    break
+                except smtplib.SMTPServerDisconnected as exc:
+                    self._conn = None
+                    if attempt == 2:
+                        raise ChannelError(f"smtp: {exc}") from exc
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code = next(iter(exc.recipients.values()))[0]
+                    raise ChannelError(f"smtp refused: {exc}", code not in PERMANENT_CODES) from exc
+                except smtplib.SMTPResponseException as exc:
+                    self._drop()
+                    retry = exc.smtp_code not in PERMANENT_CODES
+                    raise ChannelError(f"smtp {exc.smtp_code}: {exc.smtp_error!r}", retry) from exc
+                except (OSError, smtplib.SMTPException) as exc:
+                    self._drop()
+                    raise ChannelError(f"smtp: {type(exc).__name__}: {exc}") from exc
+        return SendResult(self.provider, email["Message-ID"])
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    self._conn.quit()
+            self._drop()
