@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from shopflow import events, services, topics
 from shopflow.config import Settings, get_settings
+
+#: librdkafka's own log lines (connection failures...) go to Python logging, not stderr.
+KAFKA_LOG = logging.getLogger("shopflow.kafka")
 
 
 class BusUnavailable(RuntimeError):
@@ -40,6 +44,7 @@ def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) 
         "linger.ms": 5,
         "message.timeout.ms": delivery_timeout_ms,
         "socket.connection.setup.timeout.ms": min(delivery_timeout_ms, 5000),
+        "logger": KAFKA_LOG,
         **overrides,
     }
 
@@ -55,6 +60,7 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": max(100, settings.kafka_session_timeout_ms // 6),
+        "logger": KAFKA_LOG,
         **overrides,
     }
 
@@ -67,7 +73,7 @@ def ensure_topics(
     admin: AdminClient | None = None,
 ) -> list[str]:
     """Create the missing topics. Returns the names created. Raises BusUnavailable."""
-    admin = admin or AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap, "logger": KAFKA_LOG})
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
@@ -127,7 +133,7 @@ class EventProducer:
         self.settings = settings or get_settings()
         self.bootstrap = bootstrap or bootstrap_servers(self.settings)
         self.timeout_s = self.settings.events_delivery_timeout_ms / 1000
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": KAFKA_LOG})
         self._lock = threading.Lock()
         self._producer = self._new_producer()
         self._healthy = False  # topics not verified yet
@@ -145,10 +151,16 @@ class EventProducer:
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._fatal = err.str()
+            self._healthy = False
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except KafkaException as exc:  # fatal (e.g. a restarted broker forgot our id)
+                self._fatal = str(exc)
+                self._healthy = False
+                time.sleep(0.05)
 
     def ready(self) -> None:
         """Make sure the broker answers and the topics exist (after a failure, before a send)."""

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from serving.errors import Invalid, NotFound, Unavailable
 from serving.online_store import Availability, ItemInfo, OnlineStore, Publication, Scored
+from serving.services.realtime_recs import RealtimeSource, TrendingSource
 from shopflow import keys
 
 NOT_PUBLISHED = "no recommendations published yet; run shopflow materialize"
@@ -73,8 +74,10 @@ class PopularitySource:
         return await store.popular(pub)
 
 
-SOURCES: list[CandidateSource] = [BatchSource()]
-"""The primary candidate sources, in priority order."""
+SOURCES: list[CandidateSource] = [BatchSource(), RealtimeSource()]
+"""The primary candidate sources, in priority order (realtime: neighbours of recent items)."""
+FALLBACKS: list[CandidateSource] = [TrendingSource()]
+"""Tried in order, before popularity, while slots remain."""
 BACKFILL: CandidateSource = PopularitySource()
 
 
@@ -208,9 +211,11 @@ async def recommend(store: OnlineStore, query: RecQuery) -> dict[str, object]:
     found = [(s.name, items) for s, items in zip(sources, lists, strict=True) if items]
     picks = Picks(query)
     await fill(store, picks, merge(found), query.user_id)
-    if picks.missing > 0:
-        popular = await BACKFILL.fetch(store, pub, query) or []
-        await fill(store, picks, merge([(BACKFILL.name, popular)]), query.user_id)
+    for backfill in (*FALLBACKS, BACKFILL):
+        if picks.missing <= 0:
+            break
+        extra = await backfill.fetch(store, pub, query) or []
+        await fill(store, picks, merge([(backfill.name, extra)]), query.user_id)
     fallback = not found
     model, model_version = pub.model_of(POPULARITY if fallback else query.strategy)
     return {

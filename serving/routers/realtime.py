@@ -1,0 +1,63 @@
+"""Live analytics (``GET /analytics/realtime``) and Prometheus metrics (``GET /metrics``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Response
+from pydantic import BaseModel, Field
+
+from serving.deps import RedisDep
+from serving.lifespan import register_hook
+from serving.services import realtime, realtime_metrics
+
+router = APIRouter(tags=["realtime"])
+
+
+@register_hook
+@asynccontextmanager
+async def _instrument(app: FastAPI) -> AsyncIterator[None]:
+    realtime_metrics.instrument(app.router)
+    yield
+
+
+class MinuteMetrics(BaseModel):
+    minute: str = Field(description="Start of the minute (UTC, ISO 8601).")
+    orders: int
+    revenue_minor: dict[str, int] = Field(description="Currency -> revenue in minor units.")
+    active_users: int = Field(description="Distinct users (HyperLogLog estimate).")
+    views_by_category: dict[str, int]
+
+
+class LiveMetrics(BaseModel):
+    minutes: int
+    from_: str = Field(alias="from", description="Window start (UTC).")
+    to: str = Field(description="Window end (UTC, exclusive).")
+    orders: int
+    revenue_minor: dict[str, int] = Field(description="Currency -> revenue in minor units.")
+    active_users: int = Field(description="Distinct users over the window (HyperLogLog).")
+    views_by_category: dict[str, int]
+    per_minute: list[MinuteMetrics]
+
+
+@router.get(
+    "/analytics/realtime",
+    summary="Live metrics of the last minutes",
+    response_model=LiveMetrics,
+    response_model_by_alias=True,
+)
+async def get_realtime(
+    redis: RedisDep,
+    minutes: Annotated[int, Query(ge=1, le=1440, description="Window length.")] = 15,
+) -> dict[str, object]:
+    """Orders, revenue, active users and views per category, by the events' time, as the
+    features consumer (`shopflow stream features`) counts them."""
+    return await realtime.live_metrics(redis, minutes)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def get_metrics() -> Response:
+    body, content_type = realtime_metrics.exposition()
+    return Response(body, media_type=content_type)
