@@ -74,11 +74,11 @@ async def get_online_store(request: Request) -> OnlineStore:
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 
 
-def get_experiments(request: Request) -> ExperimentsService:
+async def get_experiments(request: Request) -> ExperimentsService:
     return request.app.state.experiments  # type: ignore[no-any-return]
 
 
-def get_exposures(request: Request) -> ExposureLog:
+async def get_exposures(request: Request) -> ExposureLog:
     return request.app.state.exposures  # type: ignore[no-any-return]
 
 
