@@ -1,0 +1,102 @@
+"""``shopflow stream notify`` (the notifications consumer group, added to the stream group)
+and ``shopflow notify ...`` (the delivery scheduler without Kafka, template seeding)."""
+
+from __future__ import annotations
+
+import typer
+
+NAME = "notify"
+app = typer.Typer(help="Notifications: the delivery scheduler and templates.")
+
+
+def register(_root: typer.Typer) -> None:
+    from shopflow.commands import stream
+
+    @stream.app.command("notify")
+    def stream_notify(
+        metrics_port: int = stream._METRICS_PORT,
+        batch_size: int = stream._BATCH,
+        max_seconds: float = stream._SECONDS,
+    ) -> None:
+        """Send notifications for commerce events (workflows in notifications.yaml); also
+        runs the scheduler (digests, quiet hours, retries)."""
+        _run_consumer(metrics_port, batch_size, max_seconds)
+
+
+def _run_consumer(metrics_port: int | None, batch: int | None, seconds: float | None) -> None:
+    import logging
+
+    from rich.console import Console
+
+    from shopflow import bus, services
+    from shopflow.config import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    console = Console(stderr=True)
+    settings = get_settings()
+    try:
+        from pipelines.streaming.notify import NotifyProcessor
+        from pipelines.streaming.runner import ConsumerRunner
+        from serving.notifications.workflows import WorkflowConfigError
+
+        runner = ConsumerRunner(NotifyProcessor(settings), settings, batch_size=batch)
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port, addr=settings.api_host)
+        stats = runner.run(max_seconds=seconds)
+    except (bus.BusUnavailable, services.ServiceError, WorkflowConfigError, ValueError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"{runner.group}: {stats.consumed} consumed, {stats.applied} applied, "
+        f"{stats.dead_letters} dead-lettered in {stats.batches} batches"
+    )
+
+
+@app.command("worker")
+def worker(
+    once: bool = typer.Option(False, "--once", help="One pass, then exit."),
+    interval: float = typer.Option(None, "--interval", min=0.1, help="Seconds between passes."),
+) -> None:
+    """Send due deliveries (deferred, retried) and close digest windows, without Kafka."""
+    import signal
+    import threading
+
+    from rich.console import Console
+
+    from pipelines.streaming.notify import run_scheduled
+    from serving.notifications import channels as registry
+    from shopflow.config import get_settings
+
+    console = Console(stderr=True)
+    settings = get_settings()
+    try:
+        channels = registry.build(settings)
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while True:
+            done = run_scheduled(channels)
+            if done:
+                console.print(f"sent {sum(s in ('sent', 'delivered') for s in done.values())} "
+                              f"of {len(done)} due deliveries")  # fmt: skip
+            if once or stop.wait(interval or settings.notify_worker_interval_s):
+                break
+    finally:
+        registry.close_all(channels)
+
+
+@app.command("seed-templates")
+def seed_templates() -> None:
+    """Store version 1 of every default template missing from the database."""
+    from serving.db import session_scope
+    from serving.notifications import templates
+
+    with session_scope() as session:
+        added = templates.seed_defaults(session)
+    typer.echo(f"seeded {added} template(s)")
