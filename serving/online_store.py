@@ -16,19 +16,20 @@ Scored = tuple[str, float]
 """An item id with a score (model score, similarity, popularity or interaction weight)."""
 
 ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
+ITEM_INFO_PREFIX = keys.item_info("")
 
 AVAILABILITY_LUA = """
--- KEYS: blocked set, the user's purchased set, then one item_info hash per ARGV item id.
--- ARGV[1]: 1 when the purchased set applies. Returns {fields, blocked, bought} per item.
+-- KEYS: the blocked set, the user's purchased set. ARGV: 1 when the purchased set applies,
+-- the item_info key prefix, then item ids. Returns {fields, blocked, bought} per item.
 local out = {}
 local fields = {FIELDS}
 local check_bought = ARGV[1] == '1'
-for i = 3, #KEYS do
-  local item_id = ARGV[i - 1]
+for i = 3, #ARGV do
+  local item_id = ARGV[i]
   local bought = 0
   if check_bought then bought = redis.call('SISMEMBER', KEYS[2], item_id) end
   out[#out + 1] = {
-    redis.call('HMGET', KEYS[i], unpack(fields)),
+    redis.call('HMGET', ARGV[2] .. item_id, unpack(fields)),
     redis.call('SISMEMBER', KEYS[1], item_id),
     bought,
   }
@@ -191,13 +192,14 @@ class OnlineStore:
     async def availability(self, item_ids: list[str], user_id: str | None) -> Availability:
         """Item info plus "already bought" and "blocked" membership of ``item_ids``: one
         server-side script call (a pipeline of ~3 commands per item costs far more to pack and
-        parse on the client)."""
+        parse on the client). The script builds item keys from ``keys.item_info``'s prefix, so
+        it needs a standalone Redis (or one cluster slot), like the rest of the layout."""
         if not item_ids:
             return Availability({}, frozenset(), frozenset())
         purchased_key = keys.user_purchased(user_id) if user_id is not None else keys.BLOCKED_ITEMS
         rows = await self._availability_script(
-            keys=[keys.BLOCKED_ITEMS, purchased_key, *map(keys.item_info, item_ids)],
-            args=[1 if user_id is not None else 0, *item_ids],
+            keys=[keys.BLOCKED_ITEMS, purchased_key],
+            args=[1 if user_id is not None else 0, ITEM_INFO_PREFIX, *item_ids],
         )
         info, blocked, purchased = {}, set(), set()
         for item_id, (values, is_blocked, is_bought) in zip(item_ids, rows, strict=True):
