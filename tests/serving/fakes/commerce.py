@@ -63,12 +63,22 @@ def outbox(event_type: str | None = None) -> list[dict[str, Any]]:
         return [json.loads(r.envelope_json) for r in session.scalars(query)]
 
 
+# localstripe pickles its whole store to /tmp on every write (slow as the store grows, and
+# shared between processes); the test peer keeps its store in memory only.
+_LOCALSTRIPE = (
+    "import localstripe.resources as r\n"
+    "r.Store.dump_to_disk = lambda self: None\n"
+    "from localstripe.server import start\n"
+    "start()\n"
+)
+
+
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
     """A real Stripe API peer (the localstripe package) on a free port."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        [sys.executable, "-c", _LOCALSTRIPE, "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
