@@ -111,9 +111,11 @@ def session_items(session_id: str) -> str:
     return f"{PREFIX}:rt:session:{session_id}:items"
 
 
-def seen_event(consumer: str, event_id: str) -> str:
-    """String: marks an event already applied by a consumer (idempotency)."""
-    return f"{PREFIX}:rt:seen:{consumer}:{event_id}"
+def seen_events(consumer: str, day: str) -> str:
+    """Hash: event_id -> 1 for the events of one UTC day (``YYYY-MM-DD`` of ``occurred_at``)
+    a consumer has applied (idempotency; one hash per day keeps it to O(1) calls a batch).
+    Lives SEEN_EVENT_TTL_S after its last write."""
+    return f"{PREFIX}:rt:seen:{consumer}:{day}"
 
 
 #: TTLs and caps of the real-time features (the features consumer applies them).

@@ -1,11 +1,17 @@
 -- Apply one batch of the features consumer atomically (a Lua script runs as one transaction).
--- ARGV[1] is JSON: {seen = [marker keys], seen_ttl, cfg = {...}, ops = [[name, args...], ...]}.
--- Refuses (returns 0, writes nothing) if any marker already exists: the caller re-reads the
--- markers and recomputes. Otherwise runs every op in order, sets the markers, returns 1.
--- Every argument arrives as a string; keys are built by shopflow/keys.py (prefixes in cfg).
+-- ARGV[1] is JSON: {seen = {hash key = [event ids]}, seen_ttl, cfg = {...}, ops = [[name, ...]]}.
+-- Refuses (returns 0, writes nothing) if any event is already marked applied: the caller
+-- re-reads the marks and recomputes. Otherwise runs every op in order, marks the events,
+-- returns 1. Every argument arrives as a string; keys come from shopflow/keys.py.
+local CHUNK = 1000  -- stay far below Lua's unpack limit
 local batch = cjson.decode(ARGV[1])
-for _, key in ipairs(batch.seen) do
-  if redis.call('EXISTS', key) == 1 then return 0 end
+for key, ids in pairs(batch.seen) do
+  for start = 1, #ids, CHUNK do
+    local marks = redis.call('HMGET', key, unpack(ids, start, math.min(start + CHUNK - 1, #ids)))
+    for _, mark in ipairs(marks) do
+      if mark then return 0 end
+    end
+  end
 end
 local cfg = batch.cfg
 
@@ -41,8 +47,7 @@ function ops.RECENT(op)
     args[#args + 1] = op[i + 1]
     args[#args + 1] = op[i]
   end
-  redis.call(unpack(args))
-  trim(op[2], op[4])
+  if redis.call(unpack(args)) > 0 then trim(op[2], op[4]) end
   redis.call('EXPIRE', op[2], op[3])
 end
 
@@ -105,25 +110,25 @@ function ops.TRENDING(op)
 end
 
 -- COVIEW session_key item ...: each item new to the session pairs once with every earlier one.
+-- Co-view sets touched are trimmed and given their TTL once, at the end of the batch.
+local coview_touched = {}
 function ops.COVIEW(op)
-  local key, touched = op[2], {}
+  local key = op[2]
   for i = 3, #op do
     local item = op[i]
     if redis.call('SISMEMBER', key, item) == 0
       and redis.call('SCARD', key) < tonumber(cfg.session_cap) then
+      local item_key = cfg.coview_prefix .. item
       for _, other in ipairs(redis.call('SMEMBERS', key)) do
-        redis.call('ZINCRBY', cfg.coview_prefix .. item, 1, other)
-        redis.call('ZINCRBY', cfg.coview_prefix .. other, 1, item)
-        touched[item], touched[other] = true, true
+        local other_key = cfg.coview_prefix .. other
+        redis.call('ZINCRBY', item_key, 1, other)
+        redis.call('ZINCRBY', other_key, 1, item)
+        coview_touched[item_key], coview_touched[other_key] = true, true
       end
       redis.call('SADD', key, item)
     end
   end
   redis.call('EXPIRE', key, cfg.session_ttl)
-  for item in pairs(touched) do
-    trim(cfg.coview_prefix .. item, cfg.coview_cap)
-    redis.call('EXPIRE', cfg.coview_prefix .. item, cfg.coview_ttl)
-  end
 end
 
 -- CATVIEWS key ttl item category n ...: views per category in one minute.
@@ -146,5 +151,19 @@ function ops.HSET(op) redis.call('HSET', unpack(op, 2)) end
 function ops.SADD(op) redis.call('SADD', unpack(op, 2)) end
 
 for _, op in ipairs(batch.ops) do ops[op[1]](op) end
-for _, key in ipairs(batch.seen) do redis.call('SET', key, '1', 'EX', batch.seen_ttl) end
+for key, _ in pairs(coview_touched) do
+  trim(key, cfg.coview_cap)
+  redis.call('EXPIRE', key, cfg.coview_ttl)
+end
+for key, ids in pairs(batch.seen) do
+  for start = 1, #ids, CHUNK do
+    local args = {'HSET', key}
+    for i = start, math.min(start + CHUNK - 1, #ids) do
+      args[#args + 1] = ids[i]
+      args[#args + 1] = '1'
+    end
+    redis.call(unpack(args))
+  end
+  redis.call('EXPIRE', key, batch.seen_ttl)
+end
 return 1

@@ -2,14 +2,15 @@
 
 Exactly once per ``event_id``, per batch:
 
-1. read the batch's seen-markers (``keys.seen_event``, one MGET) and drop applied events;
+1. read the batch's applied-marks (``keys.seen_events``: one hash per day, one HMGET per
+   day in the batch) and drop the events already applied;
 2. turn the rest into a plan of writes (``BatchPlan``), aggregated per key where order does
    not matter (counters, recent items, trending) and kept in order where it does (carts);
 3. run the plan in ONE atomic Lua script (``features.lua``) that first re-checks the
-   markers (if another consumer applied any meanwhile it writes nothing and we go to 1),
-   then applies every write and sets the markers with ``keys.SEEN_EVENT_TTL_S``.
+   marks (if another consumer applied any meanwhile it writes nothing and we go to 1),
+   then applies every write and marks the events (``keys.SEEN_EVENT_TTL_S``).
 
-A crash before the script applies nothing; after it, the markers make a replay a no-op, so
+A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
 (carts, decayed category affinity, session co-views, the trending reference time) is
 updated inside the script, so it is atomic too. Key layout and TTLs: ``shopflow.keys``.
@@ -45,6 +46,11 @@ COUNTED = {"product_view": "view", "add_to_cart": "cart"}
 TRENDING_REBASE_HALF_LIVES = 64  # rescale the trending set before scores pass 2**64
 CHUNK = 1000  # most members per op (Lua's unpack has a stack limit)
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
+
+
+def seen_key(event: events.Envelope) -> str:
+    """The hash that marks ``event`` applied (one per UTC day of its time)."""
+    return keys.seen_events(NAME, event.occurred_at.date().isoformat())
 
 
 def _num(x: float) -> str:
@@ -252,15 +258,28 @@ class FeaturesProcessor:
     def _apply_once(self, batch: list[events.Envelope]) -> int | None:
         if not batch:
             return 0
-        marks = self.redis.mget([keys.seen_event(NAME, e.event_id) for e in batch])
+        days: dict[str, list[events.Envelope]] = defaultdict(list)
+        for event in batch:
+            days[seen_key(event)].append(event)
+        pipe = self.redis.pipeline(transaction=False)
+        for key, day_events in days.items():
+            pipe.hmget(key, [e.event_id for e in day_events])
+        applied = {
+            e.event_id
+            for day_events, marks in zip(days.values(), pipe.execute(), strict=True)
+            for e, mark in zip(day_events, marks, strict=True)
+            if mark is not None
+        }
         plan = BatchPlan(self.settings, time.time())
-        for event, mark in zip(batch, marks, strict=True):
-            if mark is None:
+        seen: dict[str, list[str]] = defaultdict(list)
+        for event in batch:
+            if event.event_id not in applied:
                 plan.add(event)
+                seen[seen_key(event)].append(event.event_id)
         if not plan.applied:
             return 0
         body = {
-            "seen": [keys.seen_event(NAME, event_id) for event_id in plan.applied],
+            "seen": seen,
             "seen_ttl": str(keys.SEEN_EVENT_TTL_S),
             "cfg": self._cfg,
             "ops": plan.ops(),

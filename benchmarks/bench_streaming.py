@@ -1,0 +1,279 @@
+"""The features consumer against the event bus, two figures, each with a baseline of the
+same run on the same broker and data:
+
+1. throughput (events/s) of ``ConsumerRunner(FeaturesProcessor)`` against a raw
+   confluent-kafka consume loop that does no work, over the same topic and messages;
+2. end-to-end latency, produce -> visible in Redis (the event's applied-mark, written in the
+   same atomic script as its features), p50 and p99, producing at a fixed 2,000 events/s for
+   ~10 s with the consumer in its own process (``shopflow stream features``), against the
+   produce -> received latency of a raw consumer at the same rate.
+
+Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from confluent_kafka import Consumer, Producer
+
+from pipelines.streaming.features import FeaturesProcessor, seen_key
+from pipelines.streaming.runner import ConsumerRunner
+from shopflow import bus, events, keys, services, topics
+from shopflow.config import Settings, get_settings
+
+N_EVENTS = 100_000
+N_USERS, N_ITEMS, N_CATEGORIES = 20_000, 10_000, 30
+RATE, LATENCY_S = 2_000, 10.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shop_stream(n: int, seed: int = 1) -> list[events.Envelope]:
+    """Behaviour and orders with long-tailed item popularity, sessions of about 8 views."""
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) ** 0.8 for rank in range(N_ITEMS)]
+    items = [f"i{k}" for k in range(N_ITEMS)]
+    picks = rng.choices(items, weights=weights, k=n + 3 * n // 20)
+    now = datetime.now(UTC)
+    out: list[events.Envelope] = []
+    for i in range(n):
+        user = f"u{rng.randrange(N_USERS)}"
+        env = {"user_id": user, "session_id": f"{user}-{i // 4000}",
+               "occurred_at": now - timedelta(seconds=rng.uniform(0, 3600))}  # fmt: skip
+        kind, item = rng.random(), picks[i]
+        if kind < 0.78:
+            out.append(events.make_event("product_view", {"item_id": item}, **env))
+        elif kind < 0.83:
+            click = {"request_id": "r1", "item_id": item, "position": 1, "model_version": "1"}
+            out.append(events.make_event("rec_click", click, **env))
+        elif kind < 0.93:
+            cart = {"item_id": item, "quantity": 1, "unit_price_minor": 1999, "currency": "EUR"}
+            out.append(events.make_event("add_to_cart", cart, **env))
+        elif kind < 0.96:
+            out.append(
+                events.make_event("remove_from_cart", {"item_id": item, "quantity": 1}, **env)
+            )
+        elif kind < 0.98:
+            lines = [{"item_id": picks[n + i // 10 + k], "quantity": 1, "unit_price_minor": 1999}
+                     for k in range(rng.randint(1, 3))]  # fmt: skip
+            order = {"order_id": f"o{i}", "lines": lines, "total_minor": 1999 * len(lines),
+                     "currency": "EUR"}  # fmt: skip
+            out.append(events.make_event("order_placed", order, **env))
+        else:
+            start = {"traffic_source": "direct", "device": "mobile"}
+            out.append(events.make_event("session_start", start, **env))
+    return out
+
+
+def produce(settings: Settings, evs: list[events.Envelope]) -> None:
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 20, "acks": "all"}
+    )
+    for event in evs:
+        topic = topics.topic_for(event.event_type).name(settings)
+        while True:
+            try:
+                producer.produce(topic, event.model_dump_json(), topics.message_key(event))
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(60):
+        raise RuntimeError("the broker did not take the benchmark's events")
+
+
+def _rate(first_at: float | None, done_at: float, counted: int) -> float:
+    return counted / (done_at - first_at) if first_at and done_at > first_at else float("nan")
+
+
+def raw_throughput(settings: Settings, names: list[str], total: int) -> float:
+    """Events/s of a consume loop that does nothing, from its first message (join excluded)."""
+    consumer = Consumer(bus.consumer_config(settings.kafka_bootstrap_servers, uuid.uuid4().hex))
+    consumer.subscribe(names)
+    seen, first_at, counted = 0, None, 0
+    deadline = time.monotonic() + 120
+    while seen < total and time.monotonic() < deadline:
+        got = len(consumer.consume(settings.stream_batch_size, 0.1))
+        if got and first_at is None:
+            first_at = time.perf_counter()
+        elif first_at is not None:
+            counted += got
+        seen += got
+    done = time.perf_counter()
+    consumer.close()
+    return _rate(first_at, done, counted)
+
+
+def features_throughput(settings: Settings, client: redis.Redis, total: int) -> float:
+    """Events/s of the features consumer, from the end of its first batch (join excluded)."""
+    runner = ConsumerRunner(FeaturesProcessor(client, settings), settings)
+    marks: dict[str, float | int] = {}
+
+    def until(stats) -> bool:  # noqa: ANN001
+        if "first" not in marks and stats.consumed:
+            marks["first"], marks["at_first"] = time.perf_counter(), stats.consumed
+        return stats.consumed >= total
+
+    stats = runner.run(max_seconds=180, until=until)
+    done = time.perf_counter()
+    if stats.applied != total:
+        raise RuntimeError(f"applied {stats.applied} of {total}")
+    return _rate(marks.get("first"), done, stats.consumed - int(marks.get("at_first", 0)))
+
+
+def _paced(settings: Settings, evs: list[events.Envelope], sent: dict[str, float]) -> None:
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 0, "acks": "all"}
+    )
+    start = time.perf_counter()
+    for i, event in enumerate(evs):
+        delay = start + i / RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent[event.event_id] = time.perf_counter()
+        topic = topics.topic_for(event.event_type).name(settings)
+        producer.produce(topic, event.model_dump_json(), topics.message_key(event))
+        producer.poll(0)
+    producer.flush(30)
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(latencies, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]) -> list[float]:
+    """produce -> received by a raw consumer that already joined its group (5 s of events)."""
+    config = bus.consumer_config(settings.kafka_bootstrap_servers or "", uuid.uuid4().hex, settings)
+    consumer = Consumer({**config, "auto.offset.reset": "latest"})
+    consumer.subscribe(names)
+    while not consumer.assignment():
+        consumer.consume(1, 0.1)
+    sent: dict[str, float] = {}
+    got: list[float] = []
+    producer = threading.Thread(target=_paced, args=(settings, evs, sent))
+    producer.start()
+    deadline = time.monotonic() + LATENCY_S + 30
+    while len(got) < len(evs) and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 0.05):
+            now = time.perf_counter()
+            event_id = events.parse_event(message.value()).event_id
+            if event_id in sent:  # (Tansu may replay older messages to a "latest" reset)
+                got.append(now - sent[event_id])
+    producer.join()
+    consumer.close()
+    return got
+
+
+def features_latency(
+    settings: Settings, client: redis.Redis, evs: list[events.Envelope]
+) -> list[float]:
+    """produce -> applied-mark in Redis, the consumer in its own process."""
+    argv = [sys.executable, "-m", "shopflow.cli", "stream", "features"]
+    env = {**os.environ, "SHOPFLOW_STREAM_BATCH_WAIT_MS": "5"}
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        warm = shop_stream(50, seed=99)
+        produce(settings, warm)
+        deadline = time.monotonic() + 60
+        while not client.hexists(seen_key(warm[-1]), warm[-1].event_id):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the features consumer did not start")
+            time.sleep(0.05)  # the consumer joined and caught up
+        sent: dict[str, float] = {}
+        key_of = {e.event_id: seen_key(e) for e in evs}
+        producer = threading.Thread(target=_paced, args=(settings, evs, sent))
+        producer.start()
+        pending: list[str] = []
+        latencies: list[float] = []
+        done: set[str] = set()
+        deadline = time.monotonic() + LATENCY_S + 30
+        while len(done) < len(evs) and time.monotonic() < deadline:
+            pending = [e for e in sent if e not in done]
+            if pending:
+                pipe = client.pipeline(transaction=False)
+                for event_id in pending:
+                    pipe.hexists(key_of[event_id], event_id)
+                marks = pipe.execute()
+                now = time.perf_counter()
+                for event_id, mark in zip(pending, marks, strict=True):
+                    if mark:
+                        done.add(event_id)
+                        latencies.append(now - sent[event_id])
+            time.sleep(0.002)
+        producer.join()
+        return latencies
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        home = Settings(home=Path(tmp))
+        home.ensure_dirs()
+        saved = {
+            k: os.environ.get(k) for k in ("SHOPFLOW_HOME", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+        }
+        try:
+            os.environ["SHOPFLOW_HOME"] = tmp
+            os.environ["REDIS_URL"] = services.start_redis(home).url
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = services.start_kafka(home).url
+            get_settings.cache_clear()
+            settings = get_settings()
+            client = redis.Redis.from_url(settings.redis_url or "")
+            _categories(client)
+            bus.ensure_topics(settings.kafka_bootstrap_servers or "", settings=settings)
+            names = [t.name(settings) for t in topics.EVENT_TOPICS]
+            evs = shop_stream(N_EVENTS)
+            started = time.perf_counter()
+            produce(settings, evs)
+            print(f"produced {N_EVENTS} events in {time.perf_counter() - started:.1f} s")
+            raw = raw_throughput(settings, names, N_EVENTS)
+            ours = features_throughput(settings, client, N_EVENTS)
+            print(f"raw consume loop (no work)   {raw:10.0f} events/s")
+            print(f"features consumer            {ours:10.0f} events/s")
+            print(f"throughput ratio features/raw: {ours / raw:.3f}  (goal: >= 50,000 events/s)")
+
+            base = _percentiles(raw_latency(settings, shop_stream(RATE * 5, seed=2), names))
+            paced = shop_stream(int(RATE * LATENCY_S), seed=3)
+            mine = _percentiles(features_latency(settings, client, paced))
+            print(f"at {RATE} events/s: raw consumer p50 {base[0]:.1f} ms  p99 {base[1]:.1f} ms")
+            print(
+                f"at {RATE} events/s: visible in Redis p50 {mine[0]:.1f} ms  p99 {mine[1]:.1f} ms"
+            )
+            print(
+                f"latency ratio features/raw: p50 {mine[0] / base[0]:.2f}  "
+                f"p99 {mine[1] / base[1]:.2f}  (goal: p99 < 500 ms)"
+            )
+        finally:
+            services.stop_all(home)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            get_settings.cache_clear()
+
+
+def _categories(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=False)
+    for k in range(N_ITEMS):
+        pipe.hset(keys.item_info(f"i{k}"), "category", f"c{k % N_CATEGORIES}")
+    pipe.execute()
+
+
+if __name__ == "__main__":
+    main()
