@@ -60,11 +60,19 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL server (the pgserver wheel) for the whole session; yields its URI."""
+    import shutil
+    import tempfile
+
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Not under pytest's basetemp: it is mode 0700, and as root pgserver runs PostgreSQL as
+    # an unprivileged user that must reach its data dir.
+    data_dir = Path(tempfile.mkdtemp(prefix="shopflow-pg-"))
+    data_dir.chmod(0o777)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _fresh_postgres_database(server_uri: str) -> str:
