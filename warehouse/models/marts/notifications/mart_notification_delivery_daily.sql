@@ -1,0 +1,23 @@
+-- Delivery outcomes per UTC day, workflow and channel. A delivery counts on the day of each
+-- status it reached: sent (accepted by the provider, or delivered directly in-app),
+-- delivered, failed (permanently), dead_lettered (retries exhausted), bounced.
+with deliveries as (
+    select
+        {{ utc_date('occurred_at') }} as event_date, workflow, channel, delivery_id, status,
+        dead_letter, attempts
+    from {{ ref('stg_notification_deliveries') }}
+)
+
+select
+    event_date,
+    workflow,
+    channel,
+    count(distinct delivery_id) filter (where status in ('sent', 'delivered')) as sent,
+    count(distinct delivery_id) filter (where status = 'delivered') as delivered,
+    count(distinct delivery_id) filter (where status = 'failed' and not dead_letter) as failed,
+    count(distinct delivery_id) filter (where status = 'failed' and dead_letter) as dead_lettered,
+    count(distinct delivery_id) filter (where status = 'bounced') as bounced,
+    delivered / nullif(sent, 0) as delivery_rate,
+    avg(attempts) filter (where status in ('sent', 'delivered', 'failed')) as avg_attempts
+from deliveries
+group by event_date, workflow, channel
