@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "weight")
@@ -68,39 +70,40 @@ class Interactions:
         frame: pd.DataFrame,
         item_ids: np.ndarray | list[str] | None = None,
     ) -> Interactions:
-        """Build from rows (user_id, item_id, weight[, last_at]); duplicate pairs are summed.
+        """Build from rows (user_id, item_id, weight[, first_at, last_at]); duplicate pairs are
+        summed (first_at: min, last_at: max). Rows with a missing id or a weight <= 0 are left
+        out. Users are sorted by id; so are items unless ``item_ids`` fixes the item axis (e.g.
+        the whole catalog, so items without interactions still get an index), in which case
+        interactions with unknown items are dropped.
 
-        ``item_ids`` fixes the item axis (e.g. the whole catalog, so items without
-        interactions still get an index); interactions with unknown items are dropped.
+        Ids are dictionary-encoded with Arrow and the CSR matrix is built from one sort of the
+        (row, column) keys, without per-row Python work.
         """
         missing = [c for c in INTERACTION_COLUMNS if c not in frame.columns]
         if missing:
             raise DataError(f"interactions lack columns {missing}")
-        frame = frame.dropna(subset=list(INTERACTION_COLUMNS))
-        frame = frame[frame["weight"].astype(float) > 0]
-        users = np.asarray(sorted(frame["user_id"].astype(str).unique()), dtype=object)
+        weights = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(
+            np.float64, na_value=np.nan
+        )
+        users_raw, items_raw = _strings(frame["user_id"]), _strings(frame["item_id"])
+        times = {c: _epoch_seconds(frame[c]) for c in ("first_at", "last_at") if c in frame}
+        valid = ~np.isnan(weights) & (weights > 0) & ~_nulls(users_raw) & ~_nulls(items_raw)
+        if not valid.all():
+            users_raw, items_raw = users_raw.filter(valid), items_raw.filter(valid)
+            weights, times = weights[valid], {c: t[valid] for c, t in times.items()}
+        users, user_pos = _encode(users_raw)
         if item_ids is None:
-            items = np.asarray(sorted(frame["item_id"].astype(str).unique()), dtype=object)
+            items, item_pos = _encode(items_raw)
         else:
             items = np.asarray([str(i) for i in item_ids], dtype=object)
-        user_pos = pd.Index(users).get_indexer(frame["user_id"].astype(str))
-        item_pos = pd.Index(items).get_indexer(frame["item_id"].astype(str))
-        keep = item_pos >= 0
-        weights = frame["weight"].to_numpy(dtype=np.float32)[keep]
-        matrix = sp.csr_matrix(
-            (weights, (user_pos[keep], item_pos[keep])),
-            shape=(len(users), len(items)),
-            dtype=np.float32,
-        )
-        matrix.sum_duplicates()
-        matrix.sort_indices()
-        rows, cols = user_pos[keep], item_pos[keep]
-        times = {
-            column: _pair_times(frame[column], keep, rows, cols, how)
-            for column, how in (("last_at", "max"), ("first_at", "min"))
-            if column in frame.columns
-        }
-        return cls(users, items, matrix, times.get("last_at"), times.get("first_at"))
+            item_pos = _positions(items_raw, items)
+            known = item_pos >= 0
+            if not known.all():
+                user_pos, item_pos, weights = user_pos[known], item_pos[known], weights[known]
+                times = {c: t[known] for c, t in times.items()}
+        matrix, order, starts = _csr(user_pos, item_pos, weights, len(users), len(items))
+        pair_times = {c: _reduce(t[order], starts, c) for c, t in times.items()}
+        return cls(users, items, matrix, pair_times.get("last_at"), pair_times.get("first_at"))
 
     def subset(self, mask: np.ndarray) -> Interactions:
         """Keep the stored pairs where ``mask`` (aligned with ``matrix.data``) is true."""
@@ -114,23 +117,88 @@ class Interactions:
         return Interactions(self.user_ids, self.item_ids, matrix, last_at, first_at)
 
 
-def _pair_times(
-    values: pd.Series, keep: np.ndarray, rows: np.ndarray, cols: np.ndarray, how: str
-) -> np.ndarray:
-    """One time per stored pair (min or max over duplicates), in CSR data order."""
-    seconds = np.nan_to_num(_epoch_seconds(values)[keep], nan=0.0)
-    order = np.lexsort((cols, rows))
-    if len(order) < 2 or np.all(
-        (np.diff(rows[order]) != 0) | (np.diff(cols[order]) != 0)
-    ):  # one row per pair (the mart's shape): sorting is enough
-        return seconds[order]
-    grouped = pd.DataFrame({"r": rows, "c": cols, "t": seconds}).groupby(["r", "c"], sort=True)
-    return grouped["t"].agg(how).to_numpy(dtype=np.float64)
+def _strings(values: pd.Series) -> pa.Array:
+    """A column of ids as an Arrow string array (numbers become their decimal text)."""
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects
+        arr = pa.array(values.map(lambda v: None if pd.isna(v) else str(v)), type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _encode(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, position of each row's value in them; -1 for nulls)."""
+    encoded = pc.dictionary_encode(arr)
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy(zero_copy_only=False)
+    distinct = encoded.dictionary.take(order).to_numpy(zero_copy_only=False).astype(object)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return distinct, np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+
+
+def _positions(arr: pa.Array, axis: np.ndarray) -> np.ndarray:
+    """Position of each row's value in ``axis`` (-1 when absent or null)."""
+    encoded = pc.dictionary_encode(arr)
+    lookup = pc.index_in(encoded.dictionary, value_set=pa.array(axis.tolist(), pa.string()))
+    lookup_np = pc.fill_null(lookup, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.where(codes >= 0, lookup_np[np.maximum(codes, 0)], -1)
+
+
+def _csr(
+    rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int, n_cols: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """A float32 CSR with sorted indices and duplicates summed, from one argsort of the pair
+    keys. Also returns the sort order and the start of each distinct pair in it."""
+    keys = rows.astype(np.int64) * max(n_cols, 1) + cols
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    new = np.ones(len(sorted_keys), dtype=bool)
+    new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    starts = np.flatnonzero(new)
+    data = weights[order]
+    if len(starts) < len(order):
+        data = np.add.reduceat(data, starts)
+    pair_keys = sorted_keys[starts]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair_keys // max(n_cols, 1), minlength=n_rows), out=indptr[1:])
+    index_type = np.int32 if max(n_cols, len(starts)) < 2**31 else np.int64
+    matrix = sp.csr_matrix(
+        (
+            data.astype(np.float32),
+            (pair_keys % max(n_cols, 1)).astype(index_type),
+            indptr.astype(index_type),
+        ),
+        shape=(n_rows, n_cols),
+    )
+    matrix.has_sorted_indices = True
+    return matrix, order, starts
+
+
+def _reduce(sorted_values: np.ndarray, starts: np.ndarray, column: str) -> np.ndarray:
+    """One time per stored pair: the min (first_at) or max (last_at) over its rows."""
+    if len(starts) == len(sorted_values) or len(starts) == 0:
+        return sorted_values
+    ufunc = np.minimum if column == "first_at" else np.maximum
+    return ufunc.reduceat(sorted_values, starts)
 
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values, utc=True)
-    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    """UTC epoch seconds (float64); missing times become 0."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = pd.to_datetime(values, utc=True)
+    stamps = pa.array(values.dt.tz_convert(None).to_numpy(), from_pandas=True)  # UTC, naive
+    micros = pc.cast(pc.cast(stamps, pa.timestamp("us")), pa.int64())
+    return pc.fill_null(micros, 0).to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
 
 
 @dataclass
