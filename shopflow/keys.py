@@ -56,6 +56,12 @@ def version_pattern(version: str) -> str:
 #: after a pointer flip the publisher expires every other member's keys and removes it.
 PUBLISH_VERSIONS = f"{PREFIX}:pub:versions"
 
+#: String: held (SET NX with a TTL, value = the holder's token) by the one publish running now,
+#: so concurrent publishes never expire each other's keys. The holder refreshes the TTL as it
+#: writes; a crashed holder's lock lapses after PUBLISH_LOCK_TTL_S.
+PUBLISH_LOCK = f"{PREFIX}:pub:lock"
+PUBLISH_LOCK_TTL_S = 60
+
 
 # ---- online features (written by batch and streaming) --------------------------------------
 def item_info(item_id: str) -> str:
