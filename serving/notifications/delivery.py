@@ -143,7 +143,7 @@ def deliver(
     with session_scope() as session:
         if not claim(session, delivery_id, now):
             return None
-    with session_scope() as session:
+    with session_scope() as session:  # apart from the claim: rendering may seed templates
         delivery = session.get(NotificationDelivery, delivery_id)
         assert delivery is not None
         prepared = _prepare(session, delivery, channels, now)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -49,8 +49,10 @@ _TEXT = _env(autoescape=False)
 _HTML = _env(autoescape=True)
 
 
+@lru_cache(maxsize=1024)
 def check_source(source: str, part: str) -> None:
-    """Parse a template and refuse any access to underscore (internal) names."""
+    """Parse a template and refuse any access to underscore (internal) names. Cached: only
+    sources that passed are remembered (an exception is never cached)."""
     try:
         tree = _TEXT.parse(source)
     except TemplateError as exc:
@@ -70,11 +72,16 @@ def check_source(source: str, part: str) -> None:
             raise TemplateRenderError(f"{part}: access to {name!r} is not allowed")
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str, html: bool) -> Template:
+    return (_HTML if html else _TEXT).from_string(source)
+
+
 def _render(source: str | None, context: dict[str, Any], html: bool, part: str) -> str | None:
     if source is None:
         return None
     try:
-        return (_HTML if html else _TEXT).from_string(source).render(context).strip()
+        return _compiled(source, html).render(context).strip()
     except Exception as exc:  # SecurityError, UndefinedError, a filter's error...
         raise TemplateRenderError(f"{part}: {type(exc).__name__}: {exc}") from exc
 

@@ -1,0 +1,105 @@
+"""Notifications rendered and delivered per second (event -> workflow -> preferences ->
+template render -> SMTP send -> delivery record + outbox event, on SQLite) against a bare
+smtplib loop sending prebuilt messages over one connection, both to the same local aiosmtpd
+server (in a thread of this process)."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import tempfile
+import time
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+from shopflow import events
+from shopflow.config import get_settings
+from shopflow.services import free_port
+
+N = int(os.environ.get("BENCH_NOTIFY_N", "400"))
+
+
+class _Count:
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.n += 1
+        return "250 OK"
+
+
+def _bare(port: int, n: int) -> float:
+    msgs = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "shop@example.com", f"u{i}@example.com", "Hi"
+        msg.set_content(f"Thanks for your order o{i} ($49.99).")
+        msg.add_alternative(f"<p>Thanks for your order o{i} ($49.99).</p>", subtype="html")
+        msgs.append(msg)
+    t0 = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as conn:
+        for msg in msgs:
+            conn.send_message(msg)
+    return n / (time.perf_counter() - t0)
+
+
+def _order(i: int) -> events.Envelope:
+    line = {"item_id": f"sku-{i}", "quantity": 1, "unit_price_minor": 4999}
+    payload = {"order_id": f"o{i}", "lines": [line], "total_minor": 4999, "currency": "USD"}
+    return events.make_event("order_placed", payload, user_id=f"u{i}")
+
+
+def _pipeline(n: int) -> float:
+    from serving.db import session_scope
+    from serving.notifications import channels as registry
+    from serving.notifications import delivery, preferences, service, templates
+
+    only_email = {"email": True, "push": False, "in_app": False}
+    with session_scope() as session:
+        for i in range(n):
+            prefs = preferences.Preferences(email=f"u{i}@example.com", channels=only_email)
+            preferences.save(session, f"u{i}", prefs)
+    templates.ensure_seeded()
+    channels = {"email": registry.build()["email"]}
+    orders = [_order(i) for i in range(n)]
+    t0 = time.perf_counter()
+    for event in orders:
+        for triggered in service.handle_event(event):
+            done = delivery.deliver_many(triggered.due_now, channels)
+            assert list(done.values()) == ["sent"], done
+    elapsed = time.perf_counter() - t0
+    registry.close_all(channels)
+    return n / elapsed
+
+
+def main() -> None:
+    counter = _Count()
+    port = free_port()
+    controller = Controller(counter, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            os.environ["SHOPFLOW_HOME"] = home
+            os.environ["SHOPFLOW_SMTP_PORT"] = str(port)
+            os.environ.pop("DATABASE_URL", None)
+            get_settings.cache_clear()
+            from serving.db import migrate, reset_engines
+
+            reset_engines()
+            migrate.upgrade()
+            bare = _bare(port, N)
+            ours = _pipeline(N)
+            reset_engines()
+    finally:
+        controller.stop()
+        os.environ.pop("SHOPFLOW_SMTP_PORT", None)
+        get_settings.cache_clear()
+    assert counter.n == 2 * N, counter.n
+    print(f"bare smtplib loop:         {bare:8.0f} messages/s ({N} messages)")
+    print(f"notifications (SQLite):    {ours:8.0f} messages/s ({N} events -> emails)")
+    print(f"notifications / baseline:  {ours / bare:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
