@@ -72,8 +72,9 @@ class ShopflowDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        # The model's folder: staging, intermediate, marts, analytics (marts/analytics), ...
         fqn = dbt_resource_props.get("fqn", [])
-        return fqn[1] if len(fqn) > 2 else "warehouse"
+        return fqn[-2] if len(fqn) > 2 else "warehouse"
 
 
 TRANSLATOR = ShopflowDbtTranslator(
@@ -89,6 +90,9 @@ def warehouse_dbt(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models and their tests against the DuckDB warehouse."""
     os.environ[WAREHOUSE_PATH_ENV] = warehouse.db_path()
+    # A test spanning a selected and an unselected model (a relationships test) waits for a
+    # run that builds both, instead of failing on a table that is not built yet.
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
     yield from dbt.cli(["build"], context=context).stream()
 
 

@@ -85,7 +85,9 @@ def materialize_all(
     job_def = defs.resolve_job_def(JOB_NAME).with_logger_defs({"progress": progress_logger})
     with dg.DagsterInstance.from_config(str(home)) as instance:
         try:
-            return job_def.execute_in_process(instance=instance, raise_on_error=False)
+            return job_def.execute_in_process(
+                run_config={"loggers": {"progress": {}}}, instance=instance, raise_on_error=False
+            )
         finally:
             logging.getLogger("shopflow.materialize").removeHandler(handler)
 

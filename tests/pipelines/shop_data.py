@@ -165,3 +165,15 @@ def write_raw_rows(settings: Settings, event_type: str, rows: list[dict[str, Any
     path = folder / f"bad-{len(list(folder.iterdir()))}.parquet"
     pq.write_table(table, path)
     return path
+
+
+def view_row_bad() -> dict[str, Any]:
+    """A product_view landing row without its item_id."""
+    return {
+        "event_id": "v-bad",
+        "event_type": "product_view",
+        "schema_version": events.SCHEMA_VERSION,
+        "occurred_at": DAY1,
+        "user_id": "u9",
+        "item_id": None,
+    }

@@ -1,0 +1,55 @@
+"""The daily schedule and the new-landing-partitions sensor."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines import schedules
+from pipelines.assets.landing import LandingZoneResource
+from shopflow import landing
+from shopflow.config import Settings
+from tests.pipelines.shop_data import DAY2, ev
+
+
+def evaluate(settings: Settings, cursor: str | None):
+    context = dg.build_sensor_context(
+        cursor=cursor, resources={"landing_zone": LandingZoneResource(home=str(settings.home))}
+    )
+    return schedules.new_landing_partitions(context)
+
+
+def test_daily_schedule_runs_every_asset_at_3_utc():
+    schedule = schedules.daily_all_assets
+    assert schedule.cron_schedule == "0 3 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == "all_assets"
+    assert schedules.ALL_ASSETS_JOB.selection == dg.AssetSelection.all()
+
+
+def test_sensor_skips_an_empty_landing_zone(tmp_path):
+    settings = Settings(home=tmp_path)
+    result = evaluate(settings, None)
+    assert isinstance(result, dg.SkipReason)
+
+
+def test_sensor_fires_once_per_new_partition(tmp_path):
+    settings = Settings(home=tmp_path)
+    landing.write_events([ev("product_view", DAY2, "u1", item_id="i1")], settings)
+
+    first = evaluate(settings, None)
+    assert isinstance(first, dg.SensorResult)
+    assert len(first.run_requests) == 1
+    assert first.run_requests[0].job_name in (None, "all_assets")
+
+    again = evaluate(settings, first.cursor)  # nothing new: no second run
+    assert isinstance(again, dg.SkipReason)
+
+    # more files in a known partition are picked up by the daily run, not the sensor
+    landing.write_events([ev("product_view", DAY2, "u2", item_id="i1")], settings)
+    assert isinstance(evaluate(settings, first.cursor), dg.SkipReason)
+
+    landing.write_events([ev("search", DAY2, "u1", query="shoes", results_count=3)], settings)
+    second = evaluate(settings, first.cursor)
+    assert isinstance(second, dg.SensorResult)
+    assert second.cursor != first.cursor
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
