@@ -141,7 +141,8 @@ sum(weight * 2**((t - ref) / half_life)); ref moves forward now and then, rescal
 
 
 def user_category_affinity_at(user_id: str) -> str:
-    """String: epoch seconds the scores in ``user_category_affinity`` are decayed to."""
+    """String: reference epoch seconds of ``user_category_affinity`` (forward decay, as for
+    TRENDING: a score is sum(weight * 2**((t - ref) / half_life)); rank by score)."""
     return f"{PREFIX}:rt:user:{user_id}:cats:at"
 
 

@@ -61,13 +61,13 @@ function ops.CART(op)
   redis.call('EXPIRE', op[2], op[3])
 end
 
--- AFFINITY key at_key ttl half_life cap item category weight t ...: decayed category scores.
--- Stored scores are worth their value at time GET(at_key); everything is decayed to the
--- latest time seen, then the new contributions are added.
+-- AFFINITY key ref_key ttl half_life rebase_after item category weight t ...: decayed category
+-- scores by forward decay: a score is sum(w * 2^((t - ref) / h)), ref = GET(ref_key), so an
+-- update only adds; when t runs past ref by rebase_after the set is rescaled to a new ref
+-- (and trimmed to the USER_CATEGORIES_CAP best). Ranking by score is ranking by affinity now.
 function ops.AFFINITY(op)
-  local key, at_key, h = op[2], op[3], tonumber(op[5])
-  local at = tonumber(redis.call('GET', at_key))
-  local adds, latest = {}, at
+  local key, ref_key, ttl, h = op[2], op[3], op[4], tonumber(op[5])
+  local adds, latest = {}, nil
   for i = 7, #op, 4 do
     local cat = category(op[i], op[i + 1])
     if cat then
@@ -77,15 +77,23 @@ function ops.AFFINITY(op)
     end
   end
   if #adds == 0 then return end
-  if at ~= nil and latest > at then
-    redis.call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', fmt(2 ^ (-(latest - at) / h)))
+  local ref = tonumber(redis.call('GET', ref_key))
+  if ref == nil or latest - ref > tonumber(op[6]) then
+    if ref ~= nil then
+      redis.call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', fmt(2 ^ (-(latest - ref) / h)))
+      trim(key, cfg.categories_cap)
+    end
+    ref = latest
+    redis.call('SET', ref_key, fmt(ref), 'EX', ttl)
+  else
+    redis.call('EXPIRE', ref_key, ttl)
   end
+  local scores = {}
   for _, add in ipairs(adds) do
-    redis.call('ZINCRBY', key, fmt(add[2] * 2 ^ (-(latest - add[3]) / h)), add[1])
+    scores[add[1]] = (scores[add[1]] or 0) + add[2] * 2 ^ ((add[3] - ref) / h)
   end
-  trim(key, op[6])
-  redis.call('EXPIRE', key, op[4])
-  redis.call('SET', at_key, fmt(latest), 'EX', op[4])
+  for cat, score in pairs(scores) do redis.call('ZINCRBY', key, fmt(score), cat) end
+  redis.call('EXPIRE', key, ttl)
 end
 
 -- TRENDING key ref_key half_life rebase_after cap base item score ...: forward decay.
@@ -113,21 +121,28 @@ end
 -- Co-view sets touched are trimmed and given their TTL once, at the end of the batch.
 local coview_touched = {}
 function ops.COVIEW(op)
-  local key = op[2]
+  local key, cap = op[2], tonumber(cfg.session_cap)
+  local members, count, added = {}, 0, {}
+  for _, item in ipairs(redis.call('SMEMBERS', key)) do
+    members[#members + 1], count = item, count + 1
+    members[item] = true
+  end
   for i = 3, #op do
     local item = op[i]
-    if redis.call('SISMEMBER', key, item) == 0
-      and redis.call('SCARD', key) < tonumber(cfg.session_cap) then
+    if not members[item] and count < cap then
       local item_key = cfg.coview_prefix .. item
-      for _, other in ipairs(redis.call('SMEMBERS', key)) do
-        local other_key = cfg.coview_prefix .. other
-        redis.call('ZINCRBY', item_key, 1, other)
+      for j = 1, count do
+        local other_key = cfg.coview_prefix .. members[j]
+        redis.call('ZINCRBY', item_key, 1, members[j])
         redis.call('ZINCRBY', other_key, 1, item)
         coview_touched[item_key], coview_touched[other_key] = true, true
       end
-      redis.call('SADD', key, item)
+      count = count + 1
+      members[count], members[item] = item, true
+      added[#added + 1] = item
     end
   end
+  if #added > 0 then redis.call('SADD', key, unpack(added)) end
   redis.call('EXPIRE', key, cfg.session_ttl)
 end
 

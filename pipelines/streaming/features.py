@@ -43,7 +43,7 @@ TOUCH_WEIGHTS: dict[str, float] = {
 PURCHASE_WEIGHT = events.INTERACTION_WEIGHTS["purchase"]
 #: Item counters: event type -> metric (order lines count as "purchase").
 COUNTED = {"product_view": "view", "add_to_cart": "cart"}
-TRENDING_REBASE_HALF_LIVES = 64  # rescale the trending set before scores pass 2**64
+REBASE_HALF_LIVES = 64  # rescale forward-decayed scores before they pass 2**64
 CHUNK = 1000  # most members per op (Lua's unpack has a stack limit)
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
 
@@ -167,13 +167,14 @@ class BatchPlan:
             for part in _chunks([x for line in lines for x in line], 2 * CHUNK):
                 ops.append(["CART", keys.user_cart(user), ttl, *part])
         for user, adds in self.affinity.items():
+            half_life = self.settings.stream_affinity_half_life_s
             head = [
                 "AFFINITY",
                 keys.user_category_affinity(user),
                 keys.user_category_affinity_at(user),
                 ttl,
-                _num(self.settings.stream_affinity_half_life_s),
-                str(keys.USER_CATEGORIES_CAP),
+                _num(half_life),
+                _num(REBASE_HALF_LIVES * half_life),
             ]
             flat = [x for i, c, w, t in adds for x in (i, c, _num(w), _num(t))]
             ops += [[*head, *part] for part in _chunks(flat, 4 * CHUNK)]
@@ -198,7 +199,7 @@ class BatchPlan:
             keys.TRENDING,
             keys.TRENDING_REF,
             _num(h),
-            _num(TRENDING_REBASE_HALF_LIVES * h),
+            _num(REBASE_HALF_LIVES * h),
             str(keys.TRENDING_CAP),
             str(base),
         ]
@@ -238,6 +239,7 @@ class FeaturesProcessor:
             "coview_ttl": str(keys.COVIEWS_TTL_S),
             "session_cap": str(keys.SESSION_ITEMS_CAP),
             "session_ttl": str(keys.SESSION_TTL_S),
+            "categories_cap": str(keys.USER_CATEGORIES_CAP),
         }
 
     def process(self, records: list[Record]) -> int:

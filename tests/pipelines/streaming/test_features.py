@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from confluent_kafka import Consumer
 
 from pipelines.streaming.features import FeaturesProcessor
@@ -164,3 +165,25 @@ def test_cart_follows_adds_removes_and_purchases(stream_settings, redis_client) 
 
     assert redis_client.hgetall(keys.user_cart("alice")) == {"a": "1"}
     assert redis_client.smembers(keys.user_purchased("alice")) == {"c"}
+
+
+def test_category_affinity_decays_so_recent_interest_wins(stream_settings, redis_client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    redis_client.hset(keys.item_info("shoe"), "category", "shoes")
+    redis_client.hset(keys.item_info("hat"), "category", "hats")
+    half_life = timedelta(seconds=stream_settings.stream_affinity_half_life_s)
+    then = datetime.now(UTC) - 2 * half_life
+    old = [
+        events.make_event("product_view", {"item_id": "shoe"}, user_id="bo", occurred_at=then)
+        for _ in range(3)
+    ]  # worth 3 * 2**-2 = 0.75 views now
+    processor = FeaturesProcessor(redis_client, stream_settings)
+    processor.apply(old)
+    assert redis_client.zrevrange(keys.user_category_affinity("bo"), 0, -1) == ["shoes"]
+    processor.apply([events.make_event("product_view", {"item_id": "hat"}, user_id="bo")])
+    assert redis_client.zrevrange(keys.user_category_affinity("bo"), 0, -1) == ["hats", "shoes"]
+    trending = redis_client.zrevrange(keys.TRENDING, 0, -1, withscores=True)
+    assert [item for item, _ in trending] == ["hat", "shoe"]
+    hours = 2 * half_life.total_seconds() / stream_settings.stream_trending_half_life_s
+    assert trending[1][1] / trending[0][1] == pytest.approx(3 * 2**-hours)
