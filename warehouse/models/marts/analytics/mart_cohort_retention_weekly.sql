@@ -1,9 +1,8 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='activity_week') }}
+{%- set since = analytics_cutoff('activity_week', truncate='week') %}
 -- Weekly cohort retention: users first seen in `cohort_week` (Monday, UTC) who were active
 -- in `activity_week`. An incremental run recomputes the latest week(s) only.
-with cutoff as (select {{ analytics_cutoff('activity_week', truncate='week') }} as since),
-
-cohorts as (
+with cohorts as (
     select user_id, date_trunc('week', {{ utc_date('first_seen_at') }})::date as cohort_week
     from {{ ref('dim_users') }}
 ),
@@ -15,7 +14,7 @@ cohort_sizes as (
 active as (
     select distinct user_id, date_trunc('week', {{ utc_date('occurred_at') }})::date as activity_week
     from {{ ref('int_user_activity') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 )
 
 select

@@ -1,33 +1,32 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{%- set since = analytics_cutoff('event_date') %}
 -- Session funnel per UTC day (of the session start), traffic source and device. Steps are
 -- strict: a session reaches a step only if it reached the previous one. "paid" = an order
 -- placed in the session whose payment completed.
-with cutoff as (select {{ analytics_cutoff('event_date') }} as since),
-
-sessions as (
+with sessions as (
     select
         session_id,
         min(occurred_at) as started_at,
         arg_min(traffic_source, occurred_at) as traffic_source,
         arg_min(device, occurred_at) as device
     from {{ ref('stg_sessions') }}
-    where session_id is not null and occurred_at >= (select since from cutoff)
+    where session_id is not null and occurred_at >= {{ since }}
     group by session_id
 ),
 
 viewed as (
     select distinct session_id from {{ ref('stg_product_views') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 ),
 
 carted as (
     select distinct session_id from {{ ref('stg_add_to_carts') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 ),
 
 checked_out as (
     select distinct session_id from {{ ref('stg_checkouts') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 ),
 
 paid as (
@@ -35,9 +34,9 @@ paid as (
     from {{ ref('stg_orders') }} o
     semi join (
         select order_id from {{ ref('stg_payment_events') }}
-        where status = 'completed' and occurred_at >= (select since from cutoff)
+        where status = 'completed' and occurred_at >= {{ since }}
     ) p using (order_id)
-    where o.occurred_at >= (select since from cutoff)
+    where o.occurred_at >= {{ since }}
 ),
 
 steps as (

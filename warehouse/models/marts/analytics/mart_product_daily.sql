@@ -1,18 +1,17 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{%- set since = analytics_cutoff('event_date') %}
 -- Per UTC day and item: views, viewers, cart adds, purchases and the view-to-purchase rate
 -- (share of the day's viewers of the item who also bought it that day).
-with cutoff as (select {{ analytics_cutoff('event_date') }} as since),
-
-views as (
+with views as (
     select {{ utc_date('occurred_at') }} as event_date, item_id, user_id
     from {{ ref('stg_product_views') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 ),
 
 carts as (
     select {{ utc_date('occurred_at') }} as event_date, item_id, sum(quantity) as units
     from {{ ref('stg_add_to_carts') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
     group by all
 ),
 
@@ -21,7 +20,7 @@ buys as (
         {{ utc_date('occurred_at') }} as event_date, item_id, user_id,
         sum(quantity) as units, sum(quantity * unit_price_minor) as revenue_minor
     from {{ ref('stg_order_lines') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
     group by all
 ),
 

@@ -1,12 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{%- set since = analytics_cutoff('event_date') %}
 -- Recommendation performance per UTC day, model version and experiment variant: impressions
 -- (shown lists), clicks, CTR, and what followed a click on the same item by the same user
 -- within `rec_attribution_hours` (default 24): cart adds and order-line revenue, each
 -- credited to the latest click before it (dated by the click).
 {% set window_h = var('rec_attribution_hours', 24) %}
-with cutoff as (select {{ analytics_cutoff('event_date') }} as since),
-
-impressions as (
+with impressions as (
     select
         {{ utc_date('occurred_at') }} as event_date,
         model_version,
@@ -15,7 +14,7 @@ impressions as (
         count(*) as impressions,
         sum(items_shown) as items_shown
     from {{ ref('stg_rec_impressions') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
     group by all
 ),
 
@@ -25,7 +24,7 @@ clicks as (
         coalesce(experiment_key, '(none)') as experiment_key,
         coalesce(variant, '(none)') as variant
     from {{ ref('stg_rec_clicks') }}
-    where occurred_at >= (select since from cutoff) and user_id is not null
+    where occurred_at >= {{ since }} and user_id is not null
 ),
 
 carts as (
@@ -33,7 +32,7 @@ carts as (
     from {{ ref('stg_add_to_carts') }} a
     asof join clicks c
         on a.user_id = c.user_id and a.item_id = c.item_id and a.occurred_at >= c.occurred_at
-    where a.occurred_at >= (select since from cutoff)
+    where a.occurred_at >= {{ since }}
         and a.occurred_at <= c.occurred_at + interval '{{ window_h }} hours'
 ),
 
@@ -42,7 +41,7 @@ purchases as (
     from {{ ref('stg_order_lines') }} l
     asof join clicks c
         on l.user_id = c.user_id and l.item_id = c.item_id and l.occurred_at >= c.occurred_at
-    where l.occurred_at >= (select since from cutoff)
+    where l.occurred_at >= {{ since }}
         and l.occurred_at <= c.occurred_at + interval '{{ window_h }} hours'
 ),
 

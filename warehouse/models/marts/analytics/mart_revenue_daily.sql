@@ -1,12 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{%- set since = analytics_cutoff('event_date') %}
 -- Revenue per UTC order day, item category, payment method and currency. Gross = value of the
 -- order lines placed that day; refunds are the order's refunded amount spread over its lines
 -- by value and dated by the order (so a day's net settles as refunds arrive, within the
 -- incremental lookback). payment_method is that of the order's latest payment ('NONE' if
 -- unpaid).
-with cutoff as (select {{ analytics_cutoff('event_date') }} as since),
-
-lines as (
+with lines as (
     select
         l.order_id,
         l.occurred_at,
@@ -15,7 +14,7 @@ lines as (
         l.quantity * l.unit_price_minor as line_minor
     from {{ ref('stg_order_lines') }} l
     left join {{ ref('dim_items') }} i using (item_id)
-    where l.occurred_at >= (select since from cutoff)
+    where l.occurred_at >= {{ since }}
 ),
 
 order_totals as (

@@ -1,16 +1,15 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{%- set since = analytics_cutoff('event_date') %}
 -- Reviews per UTC day: submissions and their ratings, moderation outcomes that day, and the
 -- spam rate (share of the day's moderation outcomes that rejected or flagged a review as
 -- spam: its reason mentions spam or spam_score >= 0.5).
-with cutoff as (select {{ analytics_cutoff('event_date') }} as since),
-
-reviews as (
+with reviews as (
     select
         {{ utc_date('occurred_at') }} as event_date, status, rating,
         status in ('rejected', 'flagged')
             and (coalesce(reason, '') ilike '%spam%' or coalesce(spam_score, 0) >= 0.5) as is_spam
     from {{ ref('stg_reviews') }}
-    where occurred_at >= (select since from cutoff)
+    where occurred_at >= {{ since }}
 )
 
 select
