@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from benchmarks.loadgen import LoadResult, combine, run_load, wait_ready
+from benchmarks.loadgen import LoadResult, combine, process_cpu_s, run_load, wait_ready
 from shopflow import keys, services
 from shopflow.config import Settings
 
@@ -101,15 +101,15 @@ def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> 
 
 
 @contextmanager
-def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[str]:
-    """A uvicorn server on a free port (UVICORN_FLAGS); yields its base URL."""
+def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[tuple[str, int]]:
+    """A uvicorn server on a free port (UVICORN_FLAGS: one process); yields (base URL, pid)."""
     port = services.free_port()
     argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
     server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base + ready_path)
-        yield base
+        yield base, server.pid
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -140,18 +140,21 @@ def main() -> None:
             publish_synthetic(redis_url)
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             with (
-                _server(f"{__name__}:baseline_app", env, "/constant") as base_url,
-                _server("serving.app:create_app", env, recs_paths[0]) as recs_url,
+                _server(f"{__name__}:baseline_app", env, "/constant") as (base_url, base_pid),
+                _server("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
             ):
-                targets = [(base_url, ["/constant"]), (recs_url, recs_paths)]
-                for url, paths in targets:  # warm-up, not counted
+                targets = [(base_url, base_pid, ["/constant"]), (recs_url, recs_pid, recs_paths)]
+                for url, _, paths in targets:  # warm-up, not counted
                     run_load(url, paths, duration_s=WARMUP_S, connections=CONNECTIONS)
                 rounds: list[list[LoadResult]] = [[], []]
+                cpu_s = [0.0, 0.0]
                 for _ in range(ROUNDS):  # interleaved, so both see the same machine load
-                    for results, (url, paths) in zip(rounds, targets, strict=True):
-                        results.append(
+                    for n, (url, pid, paths) in enumerate(targets):
+                        before = process_cpu_s(pid) or 0.0
+                        rounds[n].append(
                             run_load(url, paths, duration_s=ROUND_S, connections=CONNECTIONS)
                         )
+                        cpu_s[n] += (process_cpu_s(pid) or 0.0) - before
         finally:
             services.stop_all(settings)
     base, ours = combine(rounds[0]), combine(rounds[1])
@@ -160,13 +163,15 @@ def main() -> None:
         f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
         f"uvicorn {' '.join(UVICORN_FLAGS)}"
     )
-    print(base.line("bare FastAPI constant JSON"))
-    print(ours.line("GET /recommendations/{user}"))
+    cpu_ms = [1000 * cpu_s[n] / max(1, r.requests) for n, r in enumerate((base, ours))]
+    print(base.line("bare FastAPI constant JSON") + f"   server CPU {cpu_ms[0]:.3f} ms/req")
+    print(ours.line("GET /recommendations/{user}") + f"   server CPU {cpu_ms[1]:.3f} ms/req")
     if base.errors or ours.errors:
         print(f"WARNING: errors during load (baseline {base.errors}, ours {ours.errors})")
     print(
         f"ratio recommendations / bare FastAPI: {ours.rps / base.rps:.2f} "
-        f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f})"
+        f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f}); "
+        f"CPU per request ratio bare / recommendations: {cpu_ms[0] / max(cpu_ms[1], 1e-9):.2f}"
     )
 
 

@@ -1,0 +1,50 @@
+"""The shared load generator against a real uvicorn server: both tools count requests and
+errors the same way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.loadgen import combine, run_load, wait_ready
+from shopflow.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    app = "benchmarks.bench_recommendations:baseline_app"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/constant")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("use_wrk", [False, True], ids=["python", "wrk-or-python"])
+def test_counts_requests_and_non_2xx_as_errors(server: str, use_wrk: bool) -> None:
+    ok = run_load(server, ["/constant"], duration_s=1, connections=4, use_wrk=use_wrk)
+    assert ok.requests > 0 and ok.errors == 0 and ok.p50_ms <= ok.p99_ms
+    missing = run_load(server, ["/nope"], duration_s=1, connections=4, use_wrk=use_wrk)
+    assert missing.requests > 0 and missing.errors == missing.requests
+    both = combine([ok, missing])
+    assert both.requests == ok.requests + missing.requests and both.errors == missing.errors
+
+
+def test_rejects_paths_it_cannot_send() -> None:
+    with pytest.raises(ValueError, match="URL-encoded"):
+        run_load("http://127.0.0.1:9", ["/has space"], duration_s=1)
+    with pytest.raises(ValueError, match="at least one"):
+        run_load("http://127.0.0.1:9", [], duration_s=1)
