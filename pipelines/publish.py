@@ -2,34 +2,95 @@
 
 Everything of one publish goes under a new version id; the pointer ``keys.PUBLISH_POINTER``
 flips once, after every key and the meta hash are written, so a reader always sees one
-complete version. Older versions get ``keys.OLD_VERSION_TTL_S`` and expire.
+complete version. Older versions get ``keys.OLD_VERSION_TTL_S`` and expire. One publish runs
+at a time (``keys.PUBLISH_LOCK``), so a concurrent one never expires keys still being written.
+
+Speed: lists are encoded with orjson (from arrays when given as :class:`RankedLists`), string
+keys go out as MSETs and a round trip carries ``chunk_size`` keys.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 import redis
 
 from shopflow import keys
 
 Scored = list[tuple[str, float]]
 ITEM_INFO_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
+MSET_PAIRS = 1_000  # key-value pairs per MSET command
+
+# The lock's holder refreshes it, flips the pointer and releases it only while it still holds it.
+_REFRESH = """if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0"""
+_FLIP = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOCKLOST') end
+local previous = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[2])
+return previous"""
+_RELEASE = """if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0"""
+# One SCAN step server-side, expiring what it finds: no per-key round trips.
+_EXPIRE_STEP = """local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+for _, key in ipairs(found[2]) do redis.call('EXPIRE', key, ARGV[4]) end
+return found[1]"""
+
+
+class PublishLockedError(RuntimeError):
+    """Another publish holds (or took over) ``keys.PUBLISH_LOCK``."""
+
+
+@dataclass
+class RankedLists:
+    """Top-n lists of many owners (users or items) as arrays, the way models produce them:
+    row r of ``idx`` (indices into ``item_ids``; -1 pads) and ``scores`` is ``owners[r]``'s
+    list, best first. Rows without any item are not published."""
+
+    owners: list[str]
+    item_ids: np.ndarray
+    idx: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.idx.shape != self.scores.shape or self.idx.shape[0] != len(self.owners):
+            raise ValueError("idx and scores need one row per owner and the same shape")
+
+    def as_dict(self) -> dict[str, Scored]:
+        return {
+            owner: [
+                (str(self.item_ids[i]), float(s))
+                for i, s in zip(row, scores, strict=True)
+                if i >= 0
+            ]
+            for owner, row, scores in zip(self.owners, self.idx, self.scores, strict=True)
+            if (row >= 0).any()
+        }
+
+
+Lists = dict[str, Scored] | RankedLists
 
 
 @dataclass
 class PublishBundle:
-    """What one publish writes. ``recs`` maps strategy -> user -> list; ``models`` maps
-    strategy -> (registered model name, version) for the meta hash."""
+    """What one publish writes. ``recs`` maps strategy -> per-user lists; ``models`` maps
+    strategy -> (registered model name, version) for the meta hash. ``items`` are the
+    ``keys.item_info`` fields; ``blocked`` is written as 0/1 (missing: 0), and an item in the
+    admins' ``keys.BLOCKED_ITEMS`` set is always written blocked=1 (the set is never changed)."""
 
-    recs: dict[str, dict[str, Scored]] = field(default_factory=dict)
-    similar: dict[str, Scored] = field(default_factory=dict)
+    recs: dict[str, Lists] = field(default_factory=dict)
+    similar: Lists = field(default_factory=dict)
     popular: Scored = field(default_factory=list)
     popular_by_category: dict[str, Scored] = field(default_factory=dict)
     history: dict[str, Scored] = field(default_factory=dict)
@@ -56,116 +117,297 @@ def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def current_version(client: redis.Redis) -> str | None:
-    value = client.get(keys.PUBLISH_POINTER)
+def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def current_version(client: redis.Redis) -> str | None:
+    return _text(client.get(keys.PUBLISH_POINTER))
+
+
+# ---- the lock ------------------------------------------------------------------------------
+class PublishLock:
+    """``keys.PUBLISH_LOCK`` held with a random token; see :func:`publish_lock`."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.client = client
+        self.token = secrets.token_hex(16)
+        self.ttl_ms = ttl_s * 1000
+        self._refresh = client.register_script(_REFRESH)
+        self._flip = client.register_script(_FLIP)
+        self._release = client.register_script(_RELEASE)
+
+    def refresh(self, pipe: Any) -> None:
+        """Queue a TTL refresh on ``pipe``; :meth:`check` its result after execute."""
+        self._refresh(keys=[keys.PUBLISH_LOCK], args=[self.token, self.ttl_ms], client=pipe)
+
+    def check(self, refreshed: Any) -> None:
+        if not refreshed:
+            raise PublishLockedError("lost the publish lock (it expired and was taken over)")
+
+    def flip(self, version: str) -> str | None:
+        """Point readers at ``version``, only while still holding the lock; returns the
+        previous version."""
+        try:
+            previous = self._flip(keys=[keys.PUBLISH_LOCK, keys.PUBLISH_POINTER],
+                                  args=[self.token, version])  # fmt: skip
+        except redis.ResponseError as exc:
+            if "LOCKLOST" in str(exc):
+                raise PublishLockedError("lost the publish lock before the pointer flip") from exc
+            raise
+        return _text(previous)
+
+    def release(self) -> None:
+        self._release(keys=[keys.PUBLISH_LOCK], args=[self.token])
+
+
+@contextlib.contextmanager
+def publish_lock(
+    client: redis.Redis, wait_s: float = 120.0, ttl_s: int = keys.PUBLISH_LOCK_TTL_S
+) -> Iterator[PublishLock]:
+    """Hold ``keys.PUBLISH_LOCK`` (SET NX with a TTL), waiting up to ``wait_s`` for another
+    publish to finish; raises :class:`PublishLockedError` when it does not in time."""
+    lock = PublishLock(client, ttl_s)
+    deadline = time.monotonic() + wait_s
+    while not client.set(keys.PUBLISH_LOCK, lock.token, nx=True, px=lock.ttl_ms):
+        if time.monotonic() >= deadline:
+            holder = _text(client.get(keys.PUBLISH_LOCK))
+            raise PublishLockedError(
+                f"another publish holds {keys.PUBLISH_LOCK} (token {holder}); waited {wait_s:g} s"
+            )
+        time.sleep(0.05)
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+# ---- encoding ------------------------------------------------------------------------------
 class _Encoder:
-    """JSON lists of [item_id, score] with non-finite scores dropped (never NaN in Redis)."""
+    """JSON lists of [item_id, score] (scores rounded to 6 digits); non-finite scores are
+    dropped and counted (never NaN in Redis)."""
 
     def __init__(self) -> None:
         self.dropped = 0
+        self.users: set[str] = set()
 
-    def encode(self, recs: Scored, exclude: set[str] | None = None) -> str:
+    def encode(self, recs: Scored, exclude: set[str] | None = None) -> bytes:
         clean = []
         for item, score in recs:
             if not math.isfinite(score):
                 self.dropped += 1
             elif not exclude or item not in exclude:
-                clean.append([item, round(float(score), 6)])
-        return json.dumps(clean, separators=(",", ":"))
+                clean.append((item, round(float(score), 6)))
+        return orjson.dumps(clean)
+
+    def lists(
+        self, lists: Lists, exclude: dict[str, set[str]] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """(owner, JSON) of every non-empty list; ``exclude`` maps owner -> items to leave out."""
+        exclude = exclude or {}
+        if not isinstance(lists, RankedLists):
+            for owner, recs in lists.items():
+                if recs:
+                    yield owner, self.encode(recs, exclude.get(owner))
+            return
+        present = np.asarray(lists.idx) >= 0
+        rows = np.flatnonzero(present.any(axis=1))
+        values = self._ranked_json(lists, present, exclude)
+        yield from zip([lists.owners[r] for r in rows], values.take(rows).to_pylist(), strict=True)
+
+    def _ranked_json(
+        self, lists: RankedLists, present: np.ndarray, exclude: dict[str, set[str]]
+    ) -> pa.BinaryArray:
+        """One JSON list per row, built by Arrow kernels (no Python object per item)."""
+        idx = np.asarray(lists.idx, dtype=np.int64)
+        scores = np.asarray(lists.scores, dtype=np.float64)
+        keep = present & np.isfinite(scores)
+        self.dropped += int(np.count_nonzero(present & ~keep))
+        if exclude:
+            keep &= ~_excluded(lists, idx, exclude)
+        counts = keep.sum(axis=1)
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
+            [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
+        )
+        score_text = pc.cast(pa.array(np.round(scores[keep], 6)), pa.string()).cast(pa.binary())
+        pairs = pc.binary_join_element_wise(heads.take(idx[keep]), score_text, b"]", b"")
+        joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",")
+        return pc.binary_join_element_wise(b"[", joined, b"]", b"")
 
 
-def _commands(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator[tuple]:
+def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]]) -> np.ndarray:
+    """Mask of the entries whose item the row's owner must not get (e.g. already bought)."""
+    item_pos = {str(item): p for p, item in enumerate(lists.item_ids.tolist())}
+    owner_row = {owner: r for r, owner in enumerate(lists.owners)}
+    pairs = [
+        (owner_row[owner], item_pos[item])
+        for owner, items in exclude.items()
+        if owner in owner_row
+        for item in items
+        if item in item_pos
+    ]
+    if not pairs:
+        return np.zeros(idx.shape, dtype=bool)
+    n_items = max(len(lists.item_ids), 1)
+    banned = np.array([r * n_items + c for r, c in pairs], dtype=np.int64)
+    entries = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n_items + idx
+    return np.isin(entries, banned) & (idx >= 0)
+
+
+def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator[tuple]:
     for strategy, per_user in bundle.recs.items():
-        for user_id, recs in per_user.items():
-            bought = bundle.purchased.get(user_id)
-            yield ("set", keys.user_recs(version, user_id, strategy), enc.encode(recs, bought))
-    for item_id, recs in bundle.similar.items():
-        yield ("set", keys.similar_items(version, item_id), enc.encode(recs))
-    yield ("set", keys.popular(version), enc.encode(bundle.popular))
+        for user_id, value in enc.lists(per_user, bundle.purchased):
+            enc.users.add(user_id)
+            yield keys.user_recs(version, user_id, strategy), value
+    for item_id, value in enc.lists(bundle.similar):
+        yield keys.similar_items(version, item_id), value
+    yield keys.popular(version), enc.encode(bundle.popular)
     for category, recs in bundle.popular_by_category.items():
-        yield ("set", keys.popular(version, category), enc.encode(recs))
+        yield keys.popular(version, category), enc.encode(recs)
+
+
+def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) -> Iterator[tuple]:
     for user_id, hist in bundle.history.items():
         mapping = {item: float(w) for item, w in hist if math.isfinite(w)}
         if mapping:
             yield ("zadd", keys.user_history(version, user_id), mapping)
     for item_id, info in bundle.items.items():
-        fields = {f: _field(info.get(f)) for f in ITEM_INFO_FIELDS if f in info}
-        if fields:
-            yield ("hset", keys.item_info(item_id), fields)
+        fields = {f: _field(info[f]) for f in ITEM_INFO_FIELDS[:-1] if f in info}
+        blocked = item_id in admin_blocked or _flag(info.get("blocked"))
+        fields["blocked"] = "1" if blocked else "0"
+        yield ("hset", keys.item_info(item_id), fields)
     for user_id, items in bundle.purchased.items():
         if items:
             yield ("sadd", keys.user_purchased(user_id), sorted(items))
 
 
+def _missing(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or str(value)
+        in (
+            "<NA>",
+            "NaT",
+        )
+    )
+
+
 def _field(value: Any) -> str:
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "1" if value else "0"
-    return "" if value is None else str(value)
+    return "" if _missing(value) else str(value)
 
 
-def _apply(pipe: Any, command: tuple) -> None:
-    op, key, value = command
-    if op == "set":
-        pipe.set(key, value)
-    elif op == "zadd":
-        pipe.delete(key)
-        pipe.zadd(key, value)
-    elif op == "hset":
-        pipe.hset(key, mapping=value)
-    elif op == "sadd":
-        pipe.sadd(key, *value)
+def _flag(value: Any) -> bool:
+    """A catalog's blocked flag: true for True/1/"1"/"true"/"yes"; missing means not blocked."""
+    if _missing(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+# ---- writing -------------------------------------------------------------------------------
+class _Writer:
+    """One non-transactional pipeline; SETs are batched into MSETs; every ``chunk_size``
+    keys it makes one round trip that also refreshes the publish lock."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        lock: PublishLock,
+        chunk_size: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.pipe = client.pipeline(transaction=False)
+        self.lock, self.chunk_size, self.progress = lock, max(1, chunk_size), progress
+        self.mset: list[Any] = []
+        self.pending = 0
+        self.written = 0
+
+    def set(self, key: str, value: bytes) -> None:
+        self.mset += (key, value)
+        if len(self.mset) >= 2 * MSET_PAIRS:
+            self._queue_mset()
+        self._count()
+
+    def command(self, op: str, key: str, value: Any) -> None:
+        if op == "zadd":
+            self.pipe.delete(key)  # the same version published twice: no stale members
+            self.pipe.zadd(key, value)
+        elif op == "hset":
+            self.pipe.hset(key, mapping=value)
+        elif op == "sadd":
+            self.pipe.sadd(key, *value)
+        self._count()
+
+    def flush(self) -> None:
+        self._queue_mset()
+        self.lock.refresh(self.pipe)
+        results = self.pipe.execute()
+        self.lock.check(results[-1])
+        self.written += self.pending
+        self.pending = 0
+        if self.progress:
+            self.progress(self.written)
+
+    def _queue_mset(self) -> None:
+        if self.mset:
+            self.pipe.execute_command("MSET", *self.mset)
+            self.mset = []
+
+    def _count(self) -> None:
+        self.pending += 1
+        if self.pending >= self.chunk_size:
+            self.flush()
 
 
 def publish(
     client: redis.Redis,
     bundle: PublishBundle,
     version: str | None = None,
-    chunk_size: int = 2_000,
+    chunk_size: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    lock_wait_s: float = 120.0,
 ) -> PublishReport:
-    """Write ``bundle`` under a new version, flip the pointer once, expire older versions.
-    ``progress(keys_written)`` is called after each chunk."""
+    """Write ``bundle`` under a new version, flip the pointer once, expire older versions, all
+    while holding the publish lock (waiting up to ``lock_wait_s`` for a running publish).
+    ``progress(keys_written)`` is called after each round trip of ``chunk_size`` keys."""
     version = version or new_version()
     started = time.perf_counter()
-    client.sadd(keys.PUBLISH_VERSIONS, version)  # marked before any key, so never orphaned
-    enc = _Encoder()
-    written = 0
-    pipe = client.pipeline(transaction=False)
-    pending = 0
-    for command in _commands(bundle, version, enc):
-        _apply(pipe, command)
-        pending += 1
-        if pending >= chunk_size:
-            pipe.execute()
-            written += pending
-            pending = 0
-            if progress:
-                progress(written)
-    pipe.execute()
-    written += pending
-    meta = _meta(bundle, written, enc.dropped)
-    client.hset(keys.publish_meta(version), mapping=meta)
-    previous = client.set(keys.PUBLISH_POINTER, version, get=True)  # the one flip
-    previous = previous.decode() if isinstance(previous, bytes) else previous
-    expire_old_versions(client, keep=version)
+    with publish_lock(client, wait_s=lock_wait_s) as lock:
+        client.sadd(keys.PUBLISH_VERSIONS, version)  # marked before any key, so never orphaned
+        enc = _Encoder()
+        admin_blocked = {_text(i) for i in client.smembers(keys.BLOCKED_ITEMS)}
+        writer = _Writer(client, lock, chunk_size, progress)
+        for key, value in _string_keys(bundle, version, enc):
+            writer.set(key, value)
+        for op, key, value in _other_keys(bundle, version, admin_blocked):
+            writer.command(op, key, value)
+        writer.flush()
+        meta = _meta(bundle, writer.written, enc)
+        client.hset(keys.publish_meta(version), mapping=meta)
+        previous = lock.flip(version)  # the one flip
+        expire_old_versions(client, keep=version)
     seconds = time.perf_counter() - started
     if progress:
-        progress(written)
-    return PublishReport(version, previous, written + 1, seconds, enc.dropped)
+        progress(writer.written)
+    return PublishReport(version, previous, writer.written + 1, seconds, enc.dropped)
 
 
-def _meta(bundle: PublishBundle, written: int, dropped: int) -> dict[str, str]:
+def _meta(bundle: PublishBundle, written: int, enc: _Encoder) -> dict[str, str]:
+    similar = bundle.similar
     meta = {
         "published_at": datetime.now(UTC).isoformat(),
         "keys": str(written),
-        "users": str(len({u for per in bundle.recs.values() for u in per})),
+        "users": str(len(enc.users)),
         "items": str(len(bundle.items)),
-        "similar": str(len(bundle.similar)),
+        "similar": str(len(similar.owners if isinstance(similar, RankedLists) else similar)),
         "categories": str(len(bundle.popular_by_category)),
-        "dropped_scores": str(dropped),
+        "dropped_scores": str(enc.dropped),
         "strategies": ",".join(sorted(bundle.recs)),
     }
     for strategy, (model, model_version) in bundle.models.items():
@@ -175,18 +417,21 @@ def _meta(bundle: PublishBundle, written: int, dropped: int) -> dict[str, str]:
 
 
 def expire_old_versions(
-    client: redis.Redis, keep: str, ttl_s: int = keys.OLD_VERSION_TTL_S, scan_count: int = 1_000
+    client: redis.Redis, keep: str, ttl_s: int = keys.OLD_VERSION_TTL_S, scan_count: int = 10_000
 ) -> list[str]:
-    """Give every key of each other recorded version a TTL, then forget the version."""
+    """Give every key of each other recorded version a TTL, then forget the version. The SCAN
+    and the EXPIREs run server-side, one script call per SCAN step."""
+    step = client.register_script(_EXPIRE_STEP)
     expired = []
     for raw in client.smembers(keys.PUBLISH_VERSIONS):
-        old = raw.decode() if isinstance(raw, bytes) else raw
+        old = _text(raw)
         if old == keep:
             continue
-        pipe = client.pipeline(transaction=False)
-        for key in client.scan_iter(match=keys.version_pattern(old), count=scan_count):
-            pipe.expire(key, ttl_s)
-        pipe.execute()
+        cursor = "0"
+        while True:
+            cursor = _text(step(args=[cursor, keys.version_pattern(old), scan_count, ttl_s]))
+            if str(cursor) == "0":
+                break
         client.srem(keys.PUBLISH_VERSIONS, old)
         expired.append(old)
     return expired
@@ -198,4 +443,4 @@ def read_recs(client: redis.Redis, user_id: str, strategy: str = keys.CHAMPION) 
     if version is None:
         return None
     raw = client.get(keys.user_recs(version, user_id, strategy))
-    return None if raw is None else [(i, float(s)) for i, s in json.loads(raw)]
+    return None if raw is None else [(i, float(s)) for i, s in orjson.loads(raw)]

@@ -173,6 +173,16 @@ def payment_cache(payment_id: str) -> str:
     return f"{PREFIX}:cache:payment:{payment_id}"
 
 
+def payment_cache_epoch(payment_id: str) -> str:
+    """Integer bumped after every committed payment change; a cache fill that read the
+    database under an older epoch is dropped (no stale entry after a write)."""
+    return f"{PREFIX}:cache:payment-epoch:{payment_id}"
+
+
+#: outlives any request that could still fill the cache under an old epoch
+PAYMENT_CACHE_EPOCH_TTL_S = PAYMENT_CACHE_TTL_S + 600
+
+
 def notification_channel(user_id: str) -> str:
     """Pub/sub channel fanning in-app notifications out across API workers."""
     return f"{PREFIX}:ws:user:{user_id}"

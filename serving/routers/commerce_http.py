@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from serving.idempotency import run_idempotent
+from serving.idempotency import Once, run_idempotent, run_once
 from shopflow import keys
 
 
@@ -24,26 +24,72 @@ async def idempotent(
 ) -> JSONResponse:
     """Run a POST handler once per Idempotency-Key; replays carry ``Idempotent-Replayed``."""
     status, body, replayed = await run_in_threadpool(run_idempotent, key, scope, payload, handler)
+    return _response(status, body, replayed)
+
+
+async def idempotent_once(
+    key: str | None,
+    scope: str,
+    payload: Any,
+    handler: Callable[[Once | None], Any],
+    status: int = 200,
+) -> JSONResponse:
+    """Like ``idempotent`` for a handler that claims the key inside its one writing
+    transaction (``serving.idempotency.run_once``): no extra transactions on success."""
+    code, body, replayed = await run_in_threadpool(run_once, key, scope, payload, handler, status)
+    return _response(code, body, replayed)
+
+
+def _response(status: int, body: Any, replayed: bool) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def cached_payment(redis: aioredis.Redis, payment_id: str) -> dict[str, Any] | None:
+# ---- the payment cache: cache-aside, filled only under the epoch read before the database;
+# every committed change bumps the epoch and drops the entry, so a fill that raced a write
+# is refused and no stale body is served after the write returns.
+_FILL = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_BUMP = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+async def cached_payment(
+    redis: aioredis.Redis, payment_id: str
+) -> tuple[dict[str, Any] | None, str]:
+    """(cached body or None, the cache epoch to pass to ``cache_payment`` after a miss)."""
     with contextlib.suppress(Exception):  # the cache is an optimisation, never a failure
-        raw = await redis.get(keys.payment_cache(payment_id))
-        if raw:
-            return json.loads(raw)  # type: ignore[no-any-return]
-    return None
-
-
-async def cache_payment(redis: aioredis.Redis, body: dict[str, Any]) -> None:
-    with contextlib.suppress(Exception):
-        await redis.set(
-            keys.payment_cache(body["id"]), json.dumps(body), ex=keys.PAYMENT_CACHE_TTL_S
+        raw, epoch = await redis.mget(
+            keys.payment_cache(payment_id), keys.payment_cache_epoch(payment_id)
         )
+        return (json.loads(raw) if raw else None), str(epoch or "0")
+    return None, ""
+
+
+async def cache_payment(redis: aioredis.Redis, body: dict[str, Any], epoch: str) -> None:
+    """Fill the cache with ``body`` read from the database, unless a change committed since
+    ``epoch`` was read."""
+    if not epoch:  # the epoch could not be read: do not fill
+        return
+    with contextlib.suppress(Exception):
+        await redis.eval(  # type: ignore[misc]
+            _FILL, 2, keys.payment_cache(body["id"]), keys.payment_cache_epoch(body["id"]),
+            epoch, json.dumps(body), keys.PAYMENT_CACHE_TTL_S,
+        )  # fmt: skip
 
 
 async def invalidate_payment(redis: aioredis.Redis, payment_id: str | None) -> None:
+    """After a payment change commits: bump its epoch and drop the cached body."""
     if payment_id:
         with contextlib.suppress(Exception):
-            await redis.delete(keys.payment_cache(payment_id))
+            await redis.eval(  # type: ignore[misc]
+                _BUMP, 2, keys.payment_cache(payment_id), keys.payment_cache_epoch(payment_id),
+                keys.PAYMENT_CACHE_EPOCH_TTL_S,
+            )  # fmt: skip

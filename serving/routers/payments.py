@@ -1,5 +1,6 @@
 """Payment endpoints. Every POST takes an Idempotency-Key; GET by id is cached in Redis
-(cache-aside) and invalidated on every change."""
+(cache-aside, filled under an epoch that every committed change bumps, so no stale entry is
+served after a write)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from serving.routers.commerce_http import (
     cache_payment,
     cached_payment,
     idempotent,
+    idempotent_once,
     invalidate_payment,
 )
 from serving.services import payments
@@ -61,11 +63,12 @@ async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONRespons
 async def create_payment(
     body: payments.PaymentIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await idempotent(
+    return await idempotent_once(
         idempotency_key,
         f"payments.create:{user.user_id}",
         body.model_dump(mode="json"),
-        lambda: (201, payments.create_payment(user, body)),
+        lambda once: payments.create_payment(user, body, once),
+        status=201,
     )
 
 
@@ -86,11 +89,14 @@ async def confirm_payment(
     body: payments.ConfirmIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _command(
-        redis, payment_id, idempotency_key, f"payments.confirm:{user.user_id}",
-        {"payment_id": payment_id, **(body.model_dump() if body else {})},
-        lambda: payments.confirm_payment(user, payment_id),
-    )  # fmt: skip
+    try:
+        return await idempotent_once(
+            idempotency_key, f"payments.confirm:{user.user_id}",
+            {"payment_id": payment_id, **(body.model_dump() if body else {})},
+            lambda once: payments.confirm_payment(user, payment_id, once),
+        )  # fmt: skip
+    finally:
+        await invalidate_payment(redis, payment_id)
 
 
 @router.post("/{payment_id}/cancel", summary="Cancel a PENDING or PROCESSING payment")
@@ -165,10 +171,10 @@ async def payment_ledger(payment_id: PaymentId, user: CurrentUser) -> list[dict[
 
 @router.get("/{payment_id}", summary="One payment (cached)")
 async def get_payment(payment_id: PaymentId, user: CurrentUser, redis: RedisDep) -> JSONResponse:
-    body = await cached_payment(redis, payment_id)
+    body, epoch = await cached_payment(redis, payment_id)
     if body is None:
         body = await run_in_threadpool(payments.get_payment, user, payment_id)
-        await cache_payment(redis, body)
+        await cache_payment(redis, body, epoch)
         return JSONResponse(body, headers={"X-Cache": "miss"})
     if not user.can_access(body["user_id"]):
         raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from serving.db import session_scope
-from serving.errors import Conflict
+from serving.errors import Conflict, ShopflowError
 from serving.gateways.card_data import find_card_data
+from serving.idempotency import Once
 from shopflow.events import SUPPORTED_CURRENCIES
 
 T = TypeVar("T")
@@ -55,14 +56,31 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-def transact(work: Callable[[Session], T], attempts: int = 8) -> T:
+def transact(
+    work: Callable[[Session], T],
+    attempts: int = 8,
+    *,
+    once: Once | None = None,
+    fail: Callable[[T], ShopflowError | None] | None = None,
+) -> T:
     """Run ``work`` in one transaction, retrying when a concurrent writer won a unique or
-    compare-and-set race (the retry re-reads and re-checks, so it may raise a 409)."""
+    compare-and-set race (the retry re-reads and re-checks, so it may raise a 409).
+
+    With ``once`` (``serving.idempotency.run_once``) the transaction claims the idempotency
+    key first and stores the response last. ``fail`` maps the committed result to a 4xx to
+    raise after the commit (e.g. a recorded decline), stored as the key's response."""
     last: Exception | None = None
     for _ in range(attempts):
         try:
             with session_scope() as session:
-                return work(session)
+                record = once.claim(session) if once is not None else None
+                result = work(session)
+                error = fail(result) if fail is not None else None
+                if once is not None and record is not None:
+                    once.complete(record, result, error)
+            if error is not None:
+                raise error
+            return result
         except (IntegrityError, StaleWrite) as exc:
             last = exc
         except OperationalError as exc:  # PostgreSQL serialization / deadlock

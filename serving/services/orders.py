@@ -228,6 +228,28 @@ def mark_paid(session: Session, order: Order) -> None:
         _set_status(session, order, PLACED, PAID, "order_paid")
 
 
+def mark_paid_by_id(session: Session, order_id: str) -> bool:
+    """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
+    False when the order was not PLACED."""
+    row = session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status == PLACED)
+        .values(status=PAID, updated_at=utcnow())
+        .returning(Order.user_id, Order.total_minor, Order.currency)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:
+        return False
+    outbox.enqueue(
+        session,
+        "order_paid",
+        {"order_id": order_id, "total_minor": row.total_minor, "currency": row.currency},
+        order_id,
+        user_id=row.user_id,
+    )
+    return True
+
+
 def mark_refunded(session: Session, order: Order) -> None:
     if order.status == PAID:
         _set_status(session, order, PAID, REFUNDED, "order_refunded")

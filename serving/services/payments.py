@@ -20,6 +20,7 @@ from serving.db import session_scope, utcnow
 from serving.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from serving.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from serving.gateways import GatewayError, GatewayResult, Outcome
+from serving.idempotency import Once
 from serving.services import orders as order_service
 from serving.services.common import (
     AmountMinor,
@@ -139,11 +140,14 @@ def _append(
     gateway_ref: str | None = None,
     reason: str | None = None,
     source: str = "api",
+    state: LedgerState | None = None,
     **fields: Any,
 ) -> LedgerState:
     """Append one ledger entry, update the cached status (compare-and-set on ``version``)
-    and write the outbox event, all in ``session``'s transaction."""
-    state = ledger_state(session, payment.id)
+    and write the outbox event, all in ``session``'s transaction. ``state``: the ledger
+    state already read in this transaction (saves replaying the ledger again)."""
+    if state is None:
+        state = ledger_state(session, payment.id)
     try:
         new = apply(state, kind, amount)
     except IllegalTransition as exc:
@@ -159,7 +163,6 @@ def _append(
             source=source,
         )
     )
-    session.flush()  # a concurrent append of the same seq fails here (unique constraint)
     values = {
         "status": new.status.value if new.status else None,
         "captured_minor": new.captured_minor,
@@ -168,6 +171,8 @@ def _append(
         "updated_at": utcnow(),
         **fields,
     }
+    # autoflush inserts the entry first: a concurrent append of the same seq fails on the
+    # unique constraint; the version compare-and-set catches a stale read
     result = session.execute(
         update(Payment)
         .where(Payment.id == payment.id, Payment.version == state.seq)
@@ -178,6 +183,11 @@ def _append(
         raise StaleWrite(payment.id)
     for key, value in values.items():
         set_committed_value(payment, key, value)
+    _enqueue(session, payment, kind)
+    return new
+
+
+def _enqueue(session: Session, payment: Payment, kind: Kind) -> None:
     event_type = _EVENTS.get(kind)
     if event_type:
         outbox.enqueue(
@@ -197,7 +207,6 @@ def _append(
             payment.id,
             user_id=payment.user_id,
         )
-    return new
 
 
 def _release_order(session: Session, payment: Payment) -> None:
@@ -209,31 +218,33 @@ def _release_order(session: Session, payment: Payment) -> None:
 
 
 def apply_outcome(
-    session: Session, payment: Payment, result: GatewayResult, source: str = "api"
+    session: Session,
+    payment: Payment,
+    result: GatewayResult,
+    source: str = "api",
+    state: LedgerState | None = None,
 ) -> None:
     """Record what the gateway said (confirm, or a webhook) on a PENDING/PROCESSING payment."""
-    order = session.get(Order, payment.order_id)
-    assert order is not None
     if result.outcome is Outcome.succeeded:
         captured = result.captured_minor or payment.amount_minor
         _append(
             session, payment, Kind.captured, captured, gateway_ref=result.txn_id,
-            source=source, next_action=None,
+            source=source, state=state, next_action=None,
         )  # fmt: skip
-        order_service.mark_paid(session, order)
+        order_service.mark_paid_by_id(session, payment.order_id)
     elif result.outcome is Outcome.failed:
         payment.failure_reason = result.failure_reason or "payment_failed"
         _append(
             session, payment, Kind.failed, reason=payment.failure_reason, source=source,
-            failure_reason=payment.failure_reason, next_action=None,
+            state=state, failure_reason=payment.failure_reason, next_action=None,
         )  # fmt: skip
         _release_order(session, payment)
     elif result.outcome is Outcome.cancelled:
-        _append(session, payment, Kind.cancelled, source=source, next_action=None)
+        _append(session, payment, Kind.cancelled, source=source, state=state, next_action=None)
         _release_order(session, payment)
     elif result.outcome is Outcome.requires_action and payment.next_action != result.next_action:
         _append(
-            session, payment, Kind.action_required, source=source,
+            session, payment, Kind.action_required, source=source, state=state,
             next_action=result.next_action or {"type": "pending"},
         )  # fmt: skip
 
@@ -314,30 +325,44 @@ def _gateway_call(fn: Any, *args: Any, **kwargs: Any) -> GatewayResult:
         raise Unavailable(f"payment gateway unavailable: {exc}") from exc
 
 
-def create_payment(principal: Principal, data: PaymentIn) -> dict[str, Any]:
+def _payable_order(principal: Principal, data: PaymentIn) -> str:
+    """Check the order can be paid with ``data``; returns its owner's user id."""
     with session_scope() as session:
-        order = session.get(Order, data.order_id)
-        if order is None or not principal.can_access(order.user_id):
-            raise NotFound(f"order {data.order_id} not found", order_id=data.order_id)
-        if order.status != order_service.PLACED:
-            raise Conflict(
-                f"order is {order.status}; only a PLACED order can be paid",
-                current_status=order.status,
+        order = session.execute(
+            select(Order.user_id, Order.status, Order.total_minor, Order.currency).where(
+                Order.id == data.order_id
             )
-        if (data.amount_minor, data.currency) != (order.total_minor, order.currency):
-            raise Invalid(
-                f"amount must equal the order total {order.total_minor} {order.currency}",
-                order_total_minor=order.total_minor,
-                order_currency=order.currency,
-            )
-        owner = order.user_id
+        ).one_or_none()
+    if order is None or not principal.can_access(order.user_id):
+        raise NotFound(f"order {data.order_id} not found", order_id=data.order_id)
+    if order.status != order_service.PLACED:
+        raise Conflict(
+            f"order is {order.status}; only a PLACED order can be paid",
+            current_status=order.status,
+        )
+    if (data.amount_minor, data.currency) != (order.total_minor, order.currency):
+        raise Invalid(
+            f"amount must equal the order total {order.total_minor} {order.currency}",
+            order_total_minor=order.total_minor,
+            order_currency=order.currency,
+        )
+    return str(order.user_id)
+
+
+def create_payment(
+    principal: Principal, data: PaymentIn, once: Once | None = None
+) -> dict[str, Any]:
+    """A PENDING payment: the gateway intent is created first (keyed by the payment id,
+    which an Idempotency-Key fixes), then one transaction claims the order and writes the
+    payment, its first ledger entry, the outbox event and (``once``) the stored response."""
+    owner = _payable_order(principal, data)
     gateway = gateways.gateway_for(data.method)
     token = data.payment_method
     if token is None:
         if gateway.name != "paypal":
             raise Invalid("payment_method (a payment-method token) is required")
         token = "paypal"
-    payment_id = new_id("pay")
+    payment_id = once.derived_id("pay") if once is not None else new_id("pay")
     try:
         result = _gateway_call(
             gateway.create,
@@ -368,6 +393,7 @@ def create_payment(principal: Principal, data: PaymentIn) -> dict[str, Any]:
                 payment_id=current.active_payment_id if current else None,
                 current_status=current.status if current else None,
             )
+        first = apply(LedgerState(), Kind.created, data.amount_minor)
         payment = Payment(
             id=payment_id,
             order_id=data.order_id,
@@ -377,52 +403,76 @@ def create_payment(principal: Principal, data: PaymentIn) -> dict[str, Any]:
             method=data.method.value,
             gateway=gateway.name,
             status=Status.PENDING.value,
-            version=0,
+            version=first.seq,
             gateway_txn_id=result.txn_id,
             payment_method_token=token,
             card_last4=result.card_last4 or None,
             billing_address=data.billing_address.model_dump() if data.billing_address else None,
             customer=data.customer.model_dump() if data.customer else None,
             next_action=result.next_action,
+            captured_minor=0,
+            refunded_minor=0,
+            created_at=utcnow(),
         )
+        payment.updated_at = payment.created_at
         session.add(payment)
-        session.flush()
-        _append(session, payment, Kind.created, data.amount_minor, gateway_ref=result.txn_id)
+        session.flush()  # the payment row before its ledger entry (foreign key)
+        session.add(
+            PaymentLedgerEntry(
+                payment_id=payment_id,
+                seq=first.seq,
+                kind=Kind.created.value,
+                amount_minor=data.amount_minor,
+                gateway_ref=result.txn_id,
+                source="api",
+            )
+        )
+        _enqueue(session, payment, Kind.created)
         return payment_dict(payment)
 
-    return transact(work)
+    return transact(work, once=once)
 
 
-def confirm_payment(principal: Principal, payment_id: str) -> dict[str, Any]:
+def _declined(body: dict[str, Any]) -> PaymentDeclined | None:
+    if body["status"] != Status.FAILED.value:
+        return None
+    return PaymentDeclined(
+        f"payment declined: {body['failure_reason']}",
+        payment_id=body["id"],
+        payment_status=body["status"],
+        decline_code=body["failure_reason"],
+    )
+
+
+def confirm_payment(
+    principal: Principal, payment_id: str, once: Once | None = None
+) -> dict[str, Any]:
     """PENDING -> PROCESSING -> COMPLETED | FAILED (402) | PROCESSING with next_action.
-    A PROCESSING payment may be confirmed again (the gateway call is idempotent)."""
-
-    def start(session: Session) -> Payment:
+    A PROCESSING payment may be confirmed again (the gateway call is idempotent, keyed by
+    the payment id). The gateway is called first; one transaction then records processing
+    and the outcome (both ledger entries and events), so a crash in between leaves the
+    payment PENDING with its order claimed, and a retried confirm or the gateway's webhook
+    completes it."""
+    with session_scope() as session:
         payment = _load(session, principal, payment_id)
-        if payment.status != Status.PROCESSING.value:
-            _append(session, payment, Kind.processing, next_action=None)
-        return payment
-
-    payment = transact(start)
+    if payment.status not in (Status.PENDING.value, Status.PROCESSING.value):
+        raise Conflict(
+            f"payment is {payment.status}; cannot confirm it", current_status=payment.status
+        )
     gateway = gateways.by_name(payment.gateway)
     assert payment.gateway_txn_id is not None
     result = _gateway_call(gateway.confirm, payment.gateway_txn_id, idempotency_key=payment_id)
 
     def finish(session: Session) -> dict[str, Any]:
         current = _load(session, principal, payment_id)
-        if current.status == Status.PROCESSING.value:
-            apply_outcome(session, current, result)
+        if current.status in (Status.PENDING.value, Status.PROCESSING.value):
+            state = ledger_state(session, payment_id)
+            if current.status == Status.PENDING.value:
+                state = _append(session, current, Kind.processing, state=state, next_action=None)
+            apply_outcome(session, current, result, state=state)
         return payment_dict(current)
 
-    body = transact(finish)
-    if body["status"] == Status.FAILED.value:
-        raise PaymentDeclined(
-            f"payment declined: {body['failure_reason']}",
-            payment_id=payment_id,
-            payment_status=body["status"],
-            decline_code=body["failure_reason"],
-        )
-    return body
+    return transact(finish, once=once, fail=_declined)
 
 
 def cancel_payment(

@@ -98,25 +98,33 @@ def catalog_mean(session: Session) -> float | None:
 
 
 def product_rating(session: Session, product_id: str) -> dict[str, Any]:
-    """The public rating summary of a product (404 for an unknown product)."""
-    row = session.execute(
-        select(Product.id, ProductRating)
+    """The public rating summary of a product (404 for an unknown product). One round trip:
+    the product, its aggregate and the catalog totals in a single Core query."""
+    query = (
+        select(
+            Product.id,
+            ProductRating.count,
+            ProductRating.rating_sum,
+            *[getattr(ProductRating, f"star{s}") for s in STARS],
+            RatingTotals.count.label("catalog_count"),
+            RatingTotals.rating_sum.label("catalog_sum"),
+        )
         .outerjoin(ProductRating, ProductRating.product_id == Product.id)
+        .outerjoin(RatingTotals, RatingTotals.id == CATALOG)
         .where(Product.id == product_id)
-    ).one_or_none()
+    )
+    row = session.execute(query).one_or_none()
     if row is None:
         raise NotFound(f"product {product_id!r} not found")
-    agg: ProductRating | None = row[1]
-    count = agg.count if agg else 0
-    total = agg.rating_sum if agg else 0
-    prior = catalog_mean(session)
+    count, total = row.count or 0, row.rating_sum or 0
+    prior = row.catalog_sum / row.catalog_count if row.catalog_count else None
     weight = get_settings().review_bayes_prior_weight
     bayes = bayesian_average(count, total, prior, weight)
     return {
         "product_id": product_id,
         "count": count,
         "mean": round(total / count, 4) if count else None,
-        "distribution": {str(s): (getattr(agg, f"star{s}") if agg else 0) for s in STARS},
+        "distribution": {str(s): getattr(row, f"star{s}") or 0 for s in STARS},
         "bayesian_average": round(bayes, 4) if bayes is not None else None,
         "prior_mean": round(prior, 4) if prior is not None else None,
         "prior_weight": weight,

@@ -54,7 +54,7 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
         bought = {
             r[0]
             for r in con.execute(
-                "select item_id from fct_interactions where user_id = ? and n_purchases > 0",
+                "select item_id from fct_interactions where user_id = ? and purchases > 0",
                 [user_id],
             ).fetchall()
         }
