@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from serving.deps import SettingsDep
 from serving.lifespan import register_hook
@@ -79,7 +80,11 @@ async def post_events(request: Request, settings: SettingsDep) -> Response:
     """Validate every event against the contract and publish them (acks=all, idempotent),
     answering once the broker confirmed all of them. A batch with any invalid event is
     rejected whole. Send your own `event_id`s so that retries are deduplicated."""
-    evs, _ = realtime_ingest.parse_body(await request.body(), settings.events_max_batch)
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the client went away: nothing to answer, nothing published
+        return Response(status_code=499)
+    evs, _ = realtime_ingest.parse_body(raw, settings.events_max_batch)
     producer = await request.app.state.event_producer.get()
     ids = await realtime_ingest.publish(producer, evs)
     body = orjson.dumps({"accepted": len(ids), "event_ids": ids})
