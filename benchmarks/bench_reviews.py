@@ -1,0 +1,180 @@
+"""``GET /api/products/{id}/rating`` and ``GET /api/products/{id}/reviews`` throughput against a
+bare FastAPI endpoint returning constant JSON. All three run under uvicorn with the same
+settings (1 worker, no access log) and the same load generator (benchmarks.loadgen: wrk,
+else Python), in interleaved rounds so they see the same machine load.
+
+The API runs over a SQLite OLTP database seeded with 2,000 products and ~40,000 approved
+reviews (aggregates built as the review service builds them).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from benchmarks.loadgen import LoadResult, combine, run_load, wait_ready
+from shopflow import services
+from shopflow.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+N_PRODUCTS, MEAN_REVIEWS = 2_000, 20
+ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 3, 2, 1, 50
+UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+CONSTANT = {"product_id": "p1", "count": 12, "mean": 4.25, "distribution": {"5": 6, "4": 6}}
+
+
+def baseline_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/constant")
+    async def constant() -> dict[str, object]:
+        return CONSTANT
+
+    return app
+
+
+def seed(url: str, seed_value: int = 5) -> None:
+    """Products, approved reviews with votes, and their aggregates, written in bulk."""
+    from sqlalchemy import insert, update
+
+    from serving.db import get_engine
+    from serving.db.models.commerce import Product
+    from serving.db.models.reviews import ProductRating, RatingTotals, Review
+    from serving.services.reviews_ratings import CATALOG, wilson_lower_bound
+
+    rng = random.Random(seed_value)
+    now = datetime.now(UTC)
+    products, reviews, ratings = [], [], []
+    for p in range(N_PRODUCTS):
+        pid = f"p{p}"
+        products.append(
+            {"id": pid, "title": f"Product {p}", "description": "", "category": "c", "brand": "b",
+             "price_minor": rng.randrange(100, 100_000), "currency": "EUR", "stock": 5,
+             "attributes": {}, "created_at": now, "updated_at": now}
+        )  # fmt: skip
+        stars = [0] * 6
+        for n in range(rng.randrange(0, 2 * MEAN_REVIEWS)):
+            rating = rng.choice((1, 2, 3, 4, 4, 5, 5, 5))
+            stars[rating] += 1
+            up, down = rng.randrange(0, 30), rng.randrange(0, 10)
+            at = now - timedelta(minutes=rng.randrange(0, 500_000))
+            reviews.append(
+                {"id": uuid.uuid4().hex, "product_id": pid, "user_id": f"u{n}", "rating": rating,
+                 "title": "Good value", "body": "Does what it says. " * rng.randrange(1, 8),
+                 "status": "APPROVED", "verified_purchase": rng.random() < 0.7,
+                 "spam_score": 0.01, "rule_hits": [], "has_media": False, "helpful_up": up,
+                 "helpful_down": down, "helpful_score": wilson_lower_bound(up, down),
+                 "created_at": at, "updated_at": at}
+            )  # fmt: skip
+        ratings.append(
+            {"product_id": pid, "count": sum(stars), "updated_at": now,
+             "rating_sum": sum(s * n for s, n in enumerate(stars)),
+             **{f"star{s}": stars[s] for s in range(1, 6)}}
+        )  # fmt: skip
+    with get_engine(url).begin() as con:
+        con.execute(insert(Product), products)
+        con.execute(insert(Review), reviews)
+        con.execute(insert(ProductRating), ratings)
+        con.execute(
+            update(RatingTotals)
+            .where(RatingTotals.id == CATALOG)
+            .values(count=sum(r["count"] for r in ratings),
+                    rating_sum=sum(r["rating_sum"] for r in ratings))
+        )  # fmt: skip
+
+
+@contextmanager
+def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[str]:
+    port = services.free_port()
+    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
+    server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + ready_path)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _paths(n: int = 4000, seed_value: int = 9) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed_value)
+    sorts = ("newest", "helpful", "rating_desc")
+    rating = [f"/api/products/p{rng.randrange(N_PRODUCTS)}/rating" for _ in range(n)]
+    listing = [
+        f"/api/products/p{rng.randrange(N_PRODUCTS)}/reviews?limit=10&sort={rng.choice(sorts)}"
+        for _ in range(n)
+    ]
+    return rating, listing
+
+
+def main() -> None:
+    from serving.db import migrate, reset_engines
+
+    rating_paths, listing_paths = _paths()
+    labels = ["bare FastAPI constant JSON", "GET /api/products/{id}/rating", "GET .../reviews"]
+    with tempfile.TemporaryDirectory(prefix="bench-reviews-") as tmp:
+        settings = Settings(home=Path(tmp))
+        settings.ensure_dirs()
+        os.environ["SHOPFLOW_HOME"] = tmp
+        os.environ.pop("DATABASE_URL", None)
+        from shopflow.config import get_settings
+
+        get_settings.cache_clear()
+        try:
+            migrate.upgrade(settings.sqlalchemy_url)
+            seed(settings.sqlalchemy_url)
+            reset_engines()
+            redis_url = services.start_redis(settings).url
+            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            with (
+                _server(f"{__name__}:baseline_app", env, "/constant") as base_url,
+                _server("serving.app:create_app", env, rating_paths[0]) as api_url,
+            ):
+                targets = [
+                    (base_url, ["/constant"]),
+                    (api_url, rating_paths),
+                    (api_url, listing_paths),
+                ]
+                for url, paths in targets:  # warm-up, not counted
+                    run_load(url, paths, duration_s=WARMUP_S, connections=CONNECTIONS)
+                rounds: list[list[LoadResult]] = [[], [], []]
+                for _ in range(ROUNDS):
+                    for results, (url, paths) in zip(rounds, targets, strict=True):
+                        results.append(
+                            run_load(url, paths, duration_s=ROUND_S, connections=CONNECTIONS)
+                        )
+        finally:
+            services.stop_all(settings)
+            get_settings.cache_clear()
+    combined = [combine(r) for r in rounds]
+    print(
+        f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
+        f"uvicorn {' '.join(UVICORN_FLAGS)}, SQLite, {N_PRODUCTS} products"
+    )
+    for label, result in zip(labels, combined, strict=True):
+        print(result.line(label))
+    base = combined[0]
+    for label, result in zip(labels[1:], combined[1:], strict=True):
+        if result.errors:
+            print(f"WARNING: {result.errors} errors during {label}")
+        print(f"ratio {label} / bare FastAPI: {result.rps / base.rps:.2f}")
+
+
+if __name__ == "__main__":
+    main()
