@@ -186,14 +186,27 @@ def load_event_type(
                     AND q.event_id IS NOT DISTINCT FROM b.event_id)""",
         )
         good = stats.rows_read - _count(con, "SELECT count(*) FROM _batch WHERE _reasons <> ''")
+        # Duplicate ids within the batch are rare: rank only those rows, pass the rest through.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _dup_ids AS
+            SELECT event_id FROM _batch WHERE _reasons = '' GROUP BY 1 HAVING count(*) > 1"""
+        )
         stats.rows_loaded = _count(
             con,
             f"""INSERT INTO {table} BY NAME
             SELECT * EXCLUDE (_reasons), now() AS {LOADED_AT_COL}
-            FROM _batch b
-            WHERE b._reasons = ''
-              AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.event_id = b.event_id)
-            QUALIFY row_number() OVER (PARTITION BY b.event_id ORDER BY b.{SOURCE_COL}) = 1""",
+            FROM (
+                SELECT b.* FROM _batch b ANTI JOIN _dup_ids d USING (event_id)
+                WHERE b._reasons = ''
+                UNION ALL BY NAME
+                SELECT * FROM (
+                    SELECT b.* FROM _batch b SEMI JOIN _dup_ids d USING (event_id)
+                    WHERE b._reasons = ''
+                    QUALIFY row_number() OVER (
+                        PARTITION BY b.event_id ORDER BY b.{SOURCE_COL}) = 1
+                )
+            ) b
+            ANTI JOIN {table} t USING (event_id)""",
         )
         stats.duplicates_skipped = good - stats.rows_loaded
         con.register("_files", _files_table(files))
@@ -206,6 +219,7 @@ def load_event_type(
         )
         con.unregister("_files")
         con.execute("DROP TABLE _batch")
+        con.execute("DROP TABLE _dup_ids")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
