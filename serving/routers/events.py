@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from serving.deps import SettingsDep
+from serving.errors import Unavailable
 from serving.lifespan import register_hook
 from serving.services import realtime_ingest
-from shopflow import bus
+from shopflow import bus, services
 from shopflow.config import Settings
 
 router = APIRouter(tags=["events"])
@@ -33,7 +34,13 @@ class _LazyProducer:
         if self._producer is None:
             async with self._lock:
                 if self._producer is None:
-                    self._producer = await asyncio.to_thread(bus.EventProducer, self.settings)
+                    try:
+                        self._producer = await asyncio.to_thread(bus.EventProducer, self.settings)
+                    except services.ServiceError as exc:  # the embedded broker would not start
+                        raise Unavailable(
+                            f"the event bus is unavailable: {exc}",
+                            headers={"Retry-After": str(realtime_ingest.RETRY_AFTER_S)},
+                        ) from exc
         return self._producer
 
     async def close(self) -> None:
