@@ -4,6 +4,7 @@ serialized with orjson (the response models document them)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -33,6 +34,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 @asynccontextmanager
 async def _online_store(app: FastAPI) -> AsyncIterator[None]:
     app.state.online_store = OnlineStore(app.state.redis)
+    # Everything imported so far lives as long as the process: move it out of the cyclic
+    # collector's reach, so collections stay short under load (a full one walks ~250k objects).
+    gc.freeze()
     yield
 
 
