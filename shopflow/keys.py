@@ -192,3 +192,44 @@ def notification_channel(user_id: str) -> str:
 def review_rate(user_id: str, bucket: int) -> str:
     """Integer: review submissions by a user in one rate-limit window bucket (TTL: window)."""
     return f"{PREFIX}:rl:review:{user_id}:{bucket}"
+
+
+#: Lifetime of cached review reads; every committed change drops them at once anyway.
+REVIEW_CACHE_TTL_S = 300
+#: outlives any request that could still fill the review cache under an old epoch
+REVIEW_CACHE_EPOCH_TTL_S = REVIEW_CACHE_TTL_S + 600
+
+
+def review_cache(product_id: str) -> str:
+    """Hash: a product's cached review reads: ``rating`` (JSON aggregate: count, sum, stars)
+    and ``page:{sort}:{limit}`` (the JSON body of the first listing page). Dropped after
+    every committed change to the product's reviews (TTL REVIEW_CACHE_TTL_S)."""
+    return f"{PREFIX}:cache:reviews:{product_id}"
+
+
+def review_cache_epoch(product_id: str) -> str:
+    """Integer bumped after every committed change to a product's reviews; a cache fill that
+    read the database under an older epoch is refused (TTL REVIEW_CACHE_EPOCH_TTL_S)."""
+    return f"{PREFIX}:cache:reviews-epoch:{product_id}"
+
+
+#: Hash: field ``totals`` = JSON catalog-wide approved review count and rating sum (the
+#: Bayesian prior), dropped after every committed change to them.
+REVIEW_CATALOG_CACHE = f"{PREFIX}:cache:reviews:~catalog"
+#: Integer epoch of REVIEW_CATALOG_CACHE (as ``review_cache_epoch``).
+REVIEW_CATALOG_EPOCH = f"{PREFIX}:cache:reviews-epoch:~catalog"
+
+#: How long a review text is remembered for the "same text from other accounts" spam rule.
+REVIEW_TEXT_TTL_S = 90 * 24 * 3600
+
+
+def review_text_accounts(text_hash: str) -> str:
+    """Set: user ids that submitted a review whose normalised text hashes to ``text_hash``
+    (TTL REVIEW_TEXT_TTL_S from the last submission)."""
+    return f"{PREFIX}:spam:text:{text_hash}"
+
+
+def review_submissions(user_id: str) -> str:
+    """Sorted set: review id -> epoch seconds of the user's latest submission or edit of it,
+    trimmed to the burst window (Settings.review_burst_window_s), which is also its TTL."""
+    return f"{PREFIX}:spam:user:{user_id}:submissions"
