@@ -21,6 +21,14 @@ from rich.console import Console
 
 console = Console()
 
+#: Long-running workers the demo starts beside the API (``shopflow`` sub-commands).
+STREAM_WORKERS: dict[str, list[str]] = {
+    "stream-features": ["stream", "features"],
+    "stream-sink": ["stream", "sink"],
+    "stream-notify": ["stream", "notify"],
+    "relay": ["relay", "--kafka"],
+}
+
 
 @dataclass
 class Supervisor:
@@ -172,13 +180,15 @@ def register(app: typer.Typer) -> None:
             console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
             if once:
                 return
+            for name, args in STREAM_WORKERS.items():
+                sup.start(name, [shopflow_bin, *args], logs / f"{name}.log", env)
             from pipelines.instance import prepare_dagster_home
 
             dagster_env = {**env, "DAGSTER_HOME": str(prepare_dagster_home(settings))}
             sup.start(
                 "dagster",
                 [
-                    str(Path(sys.executable).with_name("dagster-webserver")),
+                    str(Path(sys.executable).with_name("dagster")), "dev",
                     "-m", "pipelines.definitions",
                     "-h", settings.api_host, "-p", str(dagster_port),
                 ],
@@ -190,6 +200,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"API       {api}  (docs: {api}/docs)")
             console.print(f"Dagster   http://{settings.api_host}:{dagster_port}")
             console.print(f"try       curl {api}/recommendations/{user_id}")
+            console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
             console.print(f"logs      {logs}    Ctrl-C stops everything")
             while True:
                 sup.check_alive()
