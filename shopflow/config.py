@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     recs_holdout_days: float = 7.0
     recs_tuning_budget_s: float = 60.0
     recs_tuning_max_trials: int = 8
+    # the tuning budget grows with the data: min + per_100k * interactions / 100k, at most
+    # recs_tuning_budget_s (so a tiny demo shop tunes for seconds, a big one up to the cap)
+    recs_tuning_min_budget_s: float = 3.0
+    recs_tuning_s_per_100k: float = 10.0
     recs_min_users: int = 5
     recs_min_items: int = 5
     recs_active_days: int = 90
