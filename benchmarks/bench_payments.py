@@ -1,14 +1,19 @@
 """Payments throughput: create + confirm per second at 32 concurrent clients, p50 and p99,
 on SQLite and on PostgreSQL, against a bare FastAPI endpoint that inserts one row into the
-same database in the same run (one uvicorn worker each, the embedded test gateway).
+same database in the same run (the same uvicorn settings for both: ``WORKERS`` processes,
+the embedded test gateway). Every create and confirm carries an Idempotency-Key, as a real
+client's would. The load generator is a lean keep-alive HTTP/1.1 client (asyncio streams),
+so the client's own CPU takes little from the servers on a small machine.
 
     .venv/bin/python -m benchmarks payments
+    SHOPFLOW_BENCH_WORKERS=1 .venv/bin/python -m benchmarks payments
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -21,25 +26,31 @@ from typing import Any
 import httpx
 
 CLIENTS = 32
-DURATION_S = 6.0
-ORDERS = 4_000
+DURATION_S = 8.0
+ORDERS = 20_000
+WORKERS = int(os.environ.get("SHOPFLOW_BENCH_WORKERS", "2"))
 SEED_TPS, SEED_LATENCY_MS = 100, 500
 
 
-def bare_app() -> Any:
-    """The baseline: FastAPI + one INSERT per request on the same database."""
-    from fastapi import FastAPI
-    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+def _bare_table() -> Any:
+    from sqlalchemy import Column, Integer, MetaData, String, Table
 
-    from serving.db import get_engine
-
-    table = Table(
+    return Table(
         "bench_rows",
         MetaData(),
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("payload", String(64)),
     )
-    table.create(get_engine(), checkfirst=True)
+
+
+def bare_app() -> Any:
+    """The baseline: FastAPI + one INSERT per request on the same database."""
+    from fastapi import FastAPI
+    from sqlalchemy import insert
+
+    from serving.db import get_engine
+
+    table = _bare_table()
     app = FastAPI()
 
     @app.post("/bare", status_code=201)
@@ -59,6 +70,7 @@ def _prepare(url: str) -> list[str]:
     from serving.db.models.commerce import Order, Product
 
     migrate.upgrade(url)
+    _bare_table().create(get_engine(url), checkfirst=True)
     now = utcnow()
     ids = [f"ord_bench_{i}" for i in range(ORDERS)]
     with get_engine(url).begin() as con:
@@ -84,7 +96,7 @@ def _server(target: str, env: dict[str, str], probe: str) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -105,26 +117,56 @@ def _server(target: str, env: dict[str, str], probe: str) -> Iterator[str]:
         proc.wait(20)
 
 
+class _Conn:
+    """One keep-alive HTTP/1.1 connection: JSON POSTs, Content-Length responses."""
+
+    def __init__(self, base: str) -> None:
+        url = httpx.URL(base)
+        self.host, self.port = url.host, url.port or 80
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, path: str, body: bytes, headers: str) -> tuple[int, bytes]:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{headers}\r\n".encode()
+            + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return int(head[9:12]), await self.reader.readexactly(length) if length else b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def _load(base: str, op: Any, duration_s: float) -> tuple[int, int, list[float]]:
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        deadline = time.perf_counter() + duration_s
+    deadline = time.perf_counter() + duration_s
 
-        async def worker() -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors
+        conn = _Conn(base)
+        await conn.open()
+        try:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                ok = await op(client)
-                if ok:
+                if await op(conn):
                     latencies.append((time.perf_counter() - start) * 1000)
                 else:
                     errors += 1
+        finally:
+            conn.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    elapsed = time.perf_counter() - started
     return int(len(latencies) / elapsed), errors, latencies
 
 
@@ -153,7 +195,7 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
     orders = _prepare(get_settings().sqlalchemy_url)
     reset_engines()
     token = mint_token("bench-user")
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = f"Authorization: Bearer {token}\r\n"
     try:
         with _server(f"{__name__}:bare_app", env, "/docs") as base:
             bare_rps, bare_err, bare_lat = asyncio.run(_load(base, lambda c: _bare(c), DURATION_S))
@@ -174,29 +216,33 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
     )
 
 
-async def _bare(client: httpx.AsyncClient) -> bool:
-    return (await client.post("/bare")).status_code == 201
+async def _bare(conn: _Conn) -> bool:
+    return (await conn.post("/bare", b"{}", ""))[0] == 201
 
 
-async def _pay(client: httpx.AsyncClient, queue: Iterator[str], headers: dict[str, str]) -> bool:
+async def _pay(conn: _Conn, queue: Iterator[str], headers: str) -> bool:
     order_id = next(queue, None)
     if order_id is None:
         await asyncio.sleep(0.01)
         return False
     body = {"order_id": order_id, "amount_minor": 1000, "currency": "USD",
             "method": "CREDIT_CARD", "payment_method": "pm_card_visa"}  # fmt: skip
-    created = await client.post("/api/payments", json=body, headers=headers)
-    if created.status_code != 201:
+    status, raw = await conn.post(
+        "/api/payments", json.dumps(body).encode(), f"{headers}Idempotency-Key: c-{order_id}\r\n"
+    )
+    if status != 201:
         return False
-    pid = created.json()["id"]
-    confirmed = await client.post(f"/api/payments/{pid}/confirm", headers=headers)
-    return confirmed.status_code == 200 and confirmed.json()["status"] == "COMPLETED"
+    pid = json.loads(raw)["id"]
+    status, raw = await conn.post(
+        f"/api/payments/{pid}/confirm", b"{}", f"{headers}Idempotency-Key: f-{order_id}\r\n"
+    )
+    return status == 200 and json.loads(raw)["status"] == "COMPLETED"
 
 
 def main() -> None:
     import pgserver
 
-    print(f"{CLIENTS} concurrent clients, {DURATION_S:.0f} s per phase, one uvicorn worker")
+    print(f"{CLIENTS} concurrent clients, {DURATION_S:.0f} s per phase, {WORKERS} uvicorn workers")
     with tempfile.TemporaryDirectory(prefix="bench-pay-") as tmp:
         os.chmod(tmp, 0o755)  # the PostgreSQL server runs as its own user
         _run_backend("sqlite", Path(tmp) / "sqlite", None)

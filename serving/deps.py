@@ -17,23 +17,24 @@ from shopflow.config import Settings
 _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     return request.app.state.redis  # type: ignore[no-any-return]
 
 
-def optional_principal(
+async def optional_principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
+    # async (a JWT check is microseconds): a sync dependency costs a thread-pool hop per request
     if creds is None:
         return None
     return decode_token(creds.credentials)
 
 
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
@@ -41,13 +42,15 @@ def current_principal(
     return principal
 
 
-def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden(f"requires role {Role.admin.value}")
     return principal
 
 
-def service_or_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def service_or_admin(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     if not (principal.is_admin or principal.is_service):
         raise Forbidden("requires role admin or service")
     return principal
