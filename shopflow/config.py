@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     notify_worker_interval_s: float = Field(
         default=5.0, description="How often the worker sends due (retried/deferred) messages."
     )
+    notify_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Deliveries claimed, sent and recorded at once."
+    )
 
     # ---- derived paths -------------------------------------------------------------------
     @property
