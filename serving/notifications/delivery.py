@@ -1,6 +1,9 @@
-"""Delivery records: claim, render, send, record. Retries back off exponentially up to a cap
-and give up into the ``dead`` state. Every status change writes a ``notification.*`` event
-to the outbox in the same transaction (the warehouse mart is built from those).
+"""Delivery records, sent in batches: claim up to ``notify_batch_size`` due deliveries in one
+transaction, load and render them in one read, send each channel's messages in one go (SMTP:
+one kept-alive connection), record every outcome in one transaction. Retries back off
+exponentially up to a cap and give up into the ``dead`` state. Every status change writes a
+``notification.*`` event to the outbox in the same transaction (the warehouse mart is built
+from those).
 
 States: queued (maybe with ``not_before``: quiet hours or a retry's backoff) -> sending (a
 worker holds it; one that crashed is reclaimed after ``LEASE``) -> sent -> delivered;
@@ -12,21 +15,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from serving import outbox
 from serving.db import session_scope, utcnow
-from serving.db.models.notifications import Notification, NotificationDelivery
+from serving.db.models.notifications import (
+    Notification,
+    NotificationDelivery,
+    NotificationTemplate,
+)
 from serving.notifications import preferences, templates
 from serving.notifications.channels.base import (
     Channel,
     ChannelError,
     OutgoingMessage,
     SendResult,
+    send_all,
 )
+from serving.notifications.writes import write_scope
 from shopflow.config import Settings, get_settings
 
 log = logging.getLogger("shopflow.notifications")
@@ -41,6 +52,9 @@ EVENT_OF = {
     "dead": "notification.failed",
     "bounced": "notification.bounced",
 }
+#: the columns a status event and an outcome need
+_ROW = ("id", "notification_id", "user_id", "workflow", "category", "channel", "provider",
+        "provider_message_id", "attempts", "last_error", "sent_at")  # fmt: skip
 
 
 def backoff(attempts: int, settings: Settings | None = None) -> timedelta:
@@ -50,19 +64,19 @@ def backoff(attempts: int, settings: Settings | None = None) -> timedelta:
     return timedelta(seconds=min(settings.notify_backoff_cap_s, seconds))
 
 
-def set_status(
-    session: Session, delivery: NotificationDelivery, status: str, now: datetime, **fields: object
-) -> None:
-    """Move a delivery to ``status`` and write its event to the outbox."""
-    delivery.status = status
-    delivery.updated_at = now
-    for name, value in fields.items():
-        setattr(delivery, name, value)
+# ---- status changes ----------------------------------------------------------------------
+def _changes(row: Mapping[str, Any], status: str, now: datetime, **fields: Any) -> dict[str, Any]:
+    """The column values of a move to ``status`` from the state ``row``."""
+    changes = {**fields, "status": status, "updated_at": now}
     if status == "sent":
-        delivery.sent_at = now
+        changes["sent_at"] = now
     elif status == "delivered":
-        delivery.delivered_at = now
-        delivery.sent_at = delivery.sent_at or now
+        changes["delivered_at"] = now
+        changes["sent_at"] = row.get("sent_at") or now
+    return changes
+
+
+def _enqueue_event(session: Session, row: Mapping[str, Any], status: str, now: datetime) -> None:
     event_type = EVENT_OF.get(status)
     if event_type is None:
         return
@@ -70,25 +84,35 @@ def set_status(
         session,
         event_type,
         {
-            "notification_id": delivery.notification_id,
-            "delivery_id": delivery.id,
-            "workflow": delivery.workflow,
-            "category": delivery.category,
-            "channel": delivery.channel,
-            "provider": delivery.provider or "",
-            "provider_message_id": delivery.provider_message_id,
-            "attempts": delivery.attempts,
-            "error": delivery.last_error,
+            "notification_id": row["notification_id"],
+            "delivery_id": row["id"],
+            "workflow": row["workflow"],
+            "category": row["category"],
+            "channel": row["channel"],
+            "provider": row["provider"] or "",
+            "provider_message_id": row["provider_message_id"],
+            "attempts": row["attempts"],
+            "error": row["last_error"],
             "dead_letter": status == "dead",
         },
-        aggregate_id=delivery.user_id,
-        user_id=delivery.user_id,
+        aggregate_id=row["user_id"],
+        user_id=row["user_id"],
         occurred_at=now,
     )
 
 
+def set_status(
+    session: Session, delivery: NotificationDelivery, status: str, now: datetime, **fields: object
+) -> None:
+    """Move one loaded delivery to ``status`` and write its event to the outbox."""
+    row = {name: getattr(delivery, name) for name in _ROW}
+    for name, value in _changes(row, status, now, **fields).items():
+        setattr(delivery, name, value)
+    _enqueue_event(session, {name: getattr(delivery, name) for name in _ROW}, status, now)
+
+
 # ---- claiming ----------------------------------------------------------------------------
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> Any:
     return or_(
         (NotificationDelivery.status == "queued")
         & (NotificationDelivery.not_before.is_(None) | (NotificationDelivery.not_before <= now)),
@@ -97,135 +121,188 @@ def _claimable(now: datetime) -> object:
     )
 
 
-def due_ids(now: datetime | None = None, limit: int = 500) -> list[str]:
-    now = now or utcnow()
-    with session_scope() as session:
-        return list(
-            session.scalars(
-                select(NotificationDelivery.id)
-                .where(_claimable(now))  # type: ignore[arg-type]
-                .order_by(NotificationDelivery.not_before, NotificationDelivery.created_at)
-                .limit(limit)
-            )
+def claim_batch(now: datetime, limit: int, ids: Iterable[str] | None = None) -> list[str]:
+    """Take up to ``limit`` due deliveries (of ``ids``, if given) for this worker in one
+    statement: a conditional UPDATE ... RETURNING, so each delivery has one owner."""
+    pick = select(NotificationDelivery.id).where(_claimable(now))
+    if ids is not None:
+        pick = pick.where(NotificationDelivery.id.in_(list(ids)))
+    pick = pick.order_by(NotificationDelivery.not_before, NotificationDelivery.created_at)
+    with write_scope() as session:
+        if session.connection().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        claim = (
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id.in_(pick.limit(limit).scalar_subquery()))
+            .where(_claimable(now))
+            .values(status="sending", updated_at=now)
+            .returning(NotificationDelivery.id)
+            .execution_options(synchronize_session=False)
         )
+        return list(session.scalars(claim))
 
 
-def claim(session: Session, delivery_id: str, now: datetime) -> bool:
-    """Take a due delivery for this worker (a conditional update: one worker wins)."""
-    result = session.execute(
-        update(NotificationDelivery)
-        .where(NotificationDelivery.id == delivery_id, _claimable(now))  # type: ignore[arg-type]
-        .values(status="sending", updated_at=now)
-        .execution_options(synchronize_session=False)
+# ---- one batch ---------------------------------------------------------------------------
+@dataclass
+class _Job:
+    """A claimed delivery: its state, the message to send, the changes to record."""
+
+    row: dict[str, Any]
+    message: OutgoingMessage | None = None
+    status: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def move(self, status: str, now: datetime, **fields: Any) -> None:
+        self.status = status
+        self.changes.update(_changes(self.row, status, now, **fields))
+
+
+def deliver_batch(
+    channels: Mapping[str, Channel],
+    now: datetime,
+    limit: int,
+    ids: Iterable[str] | None = None,
+) -> dict[str, str]:
+    """Claim, render, send and record up to ``limit`` deliveries. Returns id -> status."""
+    claimed = claim_batch(now, limit, ids)
+    if not claimed:
+        return {}
+    jobs = _load(claimed, channels, now)
+    _send(jobs, channels, now)
+    _record(jobs, now)
+    return {job.row["id"]: job.status for job in jobs if job.status}
+
+
+def _load(ids: list[str], channels: Mapping[str, Channel], now: datetime) -> list[_Job]:
+    """Read the claimed deliveries with their messages, preferences and templates, and
+    render each (templates are compiled once per source, looked up once per batch)."""
+    with session_scope() as session:
+        rows = list(session.scalars(select(NotificationDelivery).where(
+            NotificationDelivery.id.in_(ids))))  # fmt: skip
+        notes = {n.id: n for n in session.scalars(select(Notification).where(
+            Notification.id.in_({r.notification_id for r in rows})))}  # fmt: skip
+        prefs = preferences.load_many(session, {r.user_id for r in rows})
+        found: dict[tuple[str, str], NotificationTemplate | None] = {}
+        jobs = []
+        for delivery in rows:
+            job = _Job({name: getattr(delivery, name) for name in _ROW})
+            note = notes[delivery.notification_id]
+            key = (note.template, delivery.channel)
+            if key not in found:
+                found[key] = templates.active(session, *key)
+            _prepare(job, note, prefs[delivery.user_id], found[key], channels, now)
+            jobs.append(job)
+        return jobs
+
+
+def _prepare(
+    job: _Job,
+    note: Notification,
+    prefs: preferences.Preferences,
+    template: NotificationTemplate | None,
+    channels: Mapping[str, Channel],
+    now: datetime,
+) -> None:
+    """Set the job's message, or its final status when it cannot be sent."""
+    name = job.row["channel"]
+    channel = channels.get(name)
+    if channel is None:
+        return job.move("skipped", now, reason="channel not configured")
+    address = prefs.address(name)
+    if name != "in_app" and not address:
+        return job.move("skipped", now, reason=f"no {name} address")
+    try:
+        if template is None:
+            raise templates.TemplateRenderError(f"no template {note.template!r} for channel {name}")
+        rendered = templates.render_row(template, note.context)
+    except templates.TemplateRenderError as exc:
+        return job.move("failed", now, provider=channel.provider, last_error=f"template: {exc}")
+    job.changes.update(template_version=rendered.version, subject=rendered.subject,
+                       body=rendered.text, provider=channel.provider)  # fmt: skip
+    job.message = OutgoingMessage(
+        delivery_id=job.row["id"],
+        user_id=job.row["user_id"],
+        to=address,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        data={"notification_id": note.id, "workflow": note.workflow},
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# ---- sending -----------------------------------------------------------------------------
+def _send(jobs: list[_Job], channels: Mapping[str, Channel], now: datetime) -> None:
+    """Send each channel's messages in one call and note every outcome."""
+    by_channel: dict[str, list[_Job]] = {}
+    for job in jobs:
+        if job.message is not None:
+            by_channel.setdefault(job.row["channel"], []).append(job)
+    settings = get_settings()
+    for name, group in by_channel.items():
+        results = send_all(channels[name], [job.message for job in group if job.message])
+        for job, result in zip(group, results, strict=True):
+            _outcome(job, result, now, settings)
+
+
+def _outcome(
+    job: _Job, result: SendResult | ChannelError, now: datetime, settings: Settings
+) -> None:
+    attempts = job.row["attempts"] + 1
+    if isinstance(result, SendResult):
+        status = "delivered" if result.delivered else "sent"
+        sent = {"provider": result.provider, "provider_message_id": result.provider_message_id}
+        return job.move(status, now, attempts=attempts, not_before=None, **sent)
+    error = str(result)[:2000]
+    if not result.retryable:
+        return job.move("failed", now, attempts=attempts, last_error=error)
+    if attempts >= settings.notify_max_attempts:
+        log.warning("delivery %s dead after %d attempts: %s", job.row["id"], attempts, error)
+        return job.move("dead", now, attempts=attempts, last_error=error, not_before=None)
+    retry_at = now + backoff(attempts, settings)
+    job.move("queued", now, attempts=attempts, last_error=error, not_before=retry_at)
+
+
+def _record(jobs: list[_Job], now: datetime) -> None:
+    """Every outcome of the batch and its outbox events, in one transaction."""
+    done = [job for job in jobs if job.status]
+    if not done:
+        return
+    with write_scope() as session:
+        session.execute(update(NotificationDelivery),
+                        [{"id": job.row["id"], **job.changes} for job in done])  # fmt: skip
+        for job in done:
+            assert job.status is not None
+            _enqueue_event(session, {**job.row, **job.changes}, job.status, now)
+
+
+# ---- entry points ------------------------------------------------------------------------
 def deliver_many(
     ids: Iterable[str], channels: Mapping[str, Channel], now: datetime | None = None
 ) -> dict[str, str]:
-    """Deliver each id this worker can claim. Returns id -> resulting status."""
-    return {i: s for i in ids if (s := deliver(i, channels, now)) is not None}
+    """Deliver each id this worker can claim, in batches. Returns id -> resulting status."""
+    now = now or utcnow()
+    wanted = list(dict.fromkeys(ids))
+    size = get_settings().notify_batch_size
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), size):
+        out.update(deliver_batch(channels, now, size, wanted[start : start + size]))
+    return out
 
 
 def deliver_due(channels: Mapping[str, Channel], now: datetime | None = None) -> dict[str, str]:
     """Send every due delivery: deferred ones whose time came, retries, abandoned claims."""
     now = now or utcnow()
-    return deliver_many(due_ids(now), channels, now)
+    size = get_settings().notify_batch_size
+    out: dict[str, str] = {}
+    while True:
+        done = deliver_batch(channels, now, size)
+        repeated = not done.keys().isdisjoint(out)  # a zero backoff: leave it to the next pass
+        out.update(done)
+        if len(done) < size or repeated:
+            return out
 
 
 def deliver(
     delivery_id: str, channels: Mapping[str, Channel], now: datetime | None = None
 ) -> str | None:
-    """Claim, render, send and record one delivery. None when another worker has it."""
-    now = now or utcnow()
-    with session_scope() as session:
-        if not claim(session, delivery_id, now):
-            return None
-    with session_scope() as session:  # apart from the claim: rendering may seed templates
-        delivery = session.get(NotificationDelivery, delivery_id)
-        assert delivery is not None
-        prepared = _prepare(session, delivery, channels, now)
-        if isinstance(prepared, str):
-            return prepared
-        channel, message = prepared
-    try:
-        result: SendResult | ChannelError = channel.send(message)
-    except ChannelError as exc:
-        result = exc
-    except Exception as exc:  # a bug in an adapter must not wedge the delivery
-        log.exception("channel %s crashed", channel.provider)
-        result = ChannelError(f"{type(exc).__name__}: {exc}")
-    with session_scope() as session:
-        delivery = session.get(NotificationDelivery, delivery_id)
-        assert delivery is not None
-        return _record(session, delivery, channel.provider, result, now)
-
-
-def _prepare(
-    session: Session, delivery: NotificationDelivery, channels: Mapping[str, Channel], now: datetime
-) -> tuple[Channel, OutgoingMessage] | str:
-    """The channel and rendered message, or the final status when it cannot be sent."""
-    channel = channels.get(delivery.channel)
-    if channel is None:
-        set_status(session, delivery, "skipped", now, reason="channel not configured")
-        return "skipped"
-    notification = session.get(Notification, delivery.notification_id)
-    assert notification is not None
-    prefs = preferences.load(session, delivery.user_id)
-    address = prefs.address(delivery.channel)
-    if delivery.channel != "in_app" and not address:
-        set_status(session, delivery, "skipped", now, reason=f"no {delivery.channel} address")
-        return "skipped"
-    row = templates.active(session, notification.template, delivery.channel)
-    try:
-        if row is None:
-            raise templates.TemplateRenderError(
-                f"no template {notification.template!r} for channel {delivery.channel}"
-            )
-        rendered = templates.render_row(row, notification.context)
-    except templates.TemplateRenderError as exc:
-        set_status(session, delivery, "failed", now, provider=channel.provider,
-                   last_error=f"template: {exc}")  # fmt: skip
-        return "failed"
-    delivery.template_version = rendered.version
-    delivery.subject, delivery.body = rendered.subject, rendered.text
-    delivery.provider = channel.provider
-    message = OutgoingMessage(
-        delivery_id=delivery.id,
-        user_id=delivery.user_id,
-        to=address,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        data={"notification_id": notification.id, "workflow": notification.workflow},
-    )
-    return channel, message
-
-
-def _record(
-    session: Session,
-    delivery: NotificationDelivery,
-    provider: str,
-    result: SendResult | ChannelError,
-    now: datetime,
-) -> str:
-    delivery.attempts += 1
-    if isinstance(result, SendResult):
-        status = "delivered" if result.delivered else "sent"
-        set_status(session, delivery, status, now, provider=result.provider,
-                   provider_message_id=result.provider_message_id, not_before=None)  # fmt: skip
-        return status
-    error = str(result)[:2000]
-    settings = get_settings()
-    if not result.retryable:
-        set_status(session, delivery, "failed", now, last_error=error)
-        return "failed"
-    if delivery.attempts >= settings.notify_max_attempts:
-        set_status(session, delivery, "dead", now, last_error=error, not_before=None)
-        log.warning("delivery %s dead after %d attempts: %s", delivery.id, delivery.attempts, error)
-        return "dead"
-    retry_at = now + backoff(delivery.attempts, settings)
-    set_status(session, delivery, "queued", now, last_error=error, not_before=retry_at)
-    return "queued"
+    """Deliver one; None when it is not due or another worker has it."""
+    return deliver_many([delivery_id], channels, now).get(delivery_id)

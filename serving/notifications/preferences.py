@@ -5,12 +5,14 @@ category (critical transactional workflows bypass them), quiet hours in the user
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.db import utcnow
@@ -68,8 +70,20 @@ class Preferences(BaseModel):
 
 def load(session: Session, user_id: str) -> Preferences:
     row = session.get(NotificationPreference, user_id)
-    if row is None:
-        return Preferences()
+    return Preferences() if row is None else from_row(row)
+
+
+def load_many(session: Session, user_ids: Iterable[str]) -> dict[str, Preferences]:
+    """Preferences of several users in one query (defaults for users without a row)."""
+    wanted = set(user_ids)
+    out = dict.fromkeys(wanted, Preferences())
+    if wanted:
+        query = select(NotificationPreference).where(NotificationPreference.user_id.in_(wanted))
+        out.update({row.user_id: from_row(row) for row in session.scalars(query)})
+    return out
+
+
+def from_row(row: NotificationPreference) -> Preferences:
     quiet = (
         QuietHours(start=row.quiet_start, end=row.quiet_end)
         if row.quiet_start and row.quiet_end

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger("shopflow.notifications")
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,26 @@ def http_error(provider: str, status: int, body: str) -> ChannelError:
     """Map a vendor's HTTP error: 408/429/5xx are retried, other 4xx are permanent."""
     retryable = status in (408, 429) or status >= 500
     return ChannelError(f"{provider} HTTP {status}: {body[:300]}", retryable=retryable)
+
+
+def send_all(channel: Channel, messages: list[OutgoingMessage]) -> list[SendResult | ChannelError]:
+    """Send messages on one channel; the outcome of each, in order. A channel with
+    ``send_many`` (one SMTP connection for the lot) gets them in one call."""
+    many = getattr(channel, "send_many", None)
+    if many is not None:
+        try:
+            return list(many(messages))
+        except Exception as exc:  # a bug in an adapter must not wedge the deliveries
+            log.exception("channel %s crashed", channel.provider)
+            return [ChannelError(f"{type(exc).__name__}: {exc}")] * len(messages)
+    return [_send_one(channel, message) for message in messages]
+
+
+def _send_one(channel: Channel, message: OutgoingMessage) -> SendResult | ChannelError:
+    try:
+        return channel.send(message)
+    except ChannelError as exc:
+        return exc
+    except Exception as exc:  # a bug in an adapter must not wedge the delivery
+        log.exception("channel %s crashed", channel.provider)
+        return ChannelError(f"{type(exc).__name__}: {exc}")

@@ -55,31 +55,51 @@ class SmtpEmail:
         return email
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        if not message.to:
-            raise ChannelError("no email address", retryable=False)
-        email = self.build(message)
         with self._lock:
-            for attempt in (1, 2):  # a kept-alive connection may have been dropped
-                try:
-                    if self._conn is None:
-                        self._conn = self._connect()
-                    self._conn.send_message(email)
-                    break
-                except smtplib.SMTPServerDisconnected as exc:
-                    self._conn = None
-                    if attempt == 2:
-                        raise ChannelError(f"smtp: {exc}") from exc
-                except smtplib.SMTPRecipientsRefused as exc:
-                    code = next(iter(exc.recipients.values()))[0]
-                    raise ChannelError(f"smtp refused: {exc}", code not in PERMANENT_CODES) from exc
-                except smtplib.SMTPResponseException as exc:
-                    self._drop()
-                    retry = exc.smtp_code not in PERMANENT_CODES
-                    raise ChannelError(f"smtp {exc.smtp_code}: {exc.smtp_error!r}", retry) from exc
-                except (OSError, smtplib.SMTPException) as exc:
-                    self._drop()
-                    raise ChannelError(f"smtp: {type(exc).__name__}: {exc}") from exc
-        return SendResult(self.provider, email["Message-ID"])
+            result = self._send(message)
+        if isinstance(result, ChannelError):
+            raise result
+        return result
+
+    def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult | ChannelError]:
+        """Send a batch over the one kept-alive connection (reconnecting once if the server
+        dropped it); a refused message is reset (RSET) and the next one goes on."""
+        with self._lock:
+            return [self._send(message) for message in messages]
+
+    def _send(self, message: OutgoingMessage) -> SendResult | ChannelError:
+        if not message.to:
+            return ChannelError("no email address", retryable=False)
+        email = self.build(message)
+        for attempt in (1, 2):  # a kept-alive connection may have been dropped
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                self._conn.send_message(email)
+                return SendResult(self.provider, email["Message-ID"])
+            except smtplib.SMTPServerDisconnected as exc:
+                self._conn = None
+                if attempt == 2:
+                    return ChannelError(f"smtp: {exc}")
+            except smtplib.SMTPRecipientsRefused as exc:  # smtplib has sent RSET
+                code = next(iter(exc.recipients.values()))[0]
+                return ChannelError(f"smtp refused: {exc}", code not in PERMANENT_CODES)
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                retry = exc.smtp_code not in PERMANENT_CODES
+                return ChannelError(f"smtp {exc.smtp_code}: {exc.smtp_error!r}", retry)
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                return ChannelError(f"smtp: {type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable")
+
+    def _reset(self) -> None:
+        """End a failed mail transaction so the connection serves the next message."""
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
