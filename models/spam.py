@@ -1,19 +1,20 @@
 """Review spam text classifier: pure scikit-learn (TF-IDF words + characters -> logistic
-regression). No Dagster, no HTTP: the training asset and the review service both use it."""
+regression). No Dagster, no HTTP: the training asset and the review service both use it.
+
+scikit-learn and joblib are imported when a model is built, trained or loaded, not with this
+module: the API imports it at start-up and loads a model only on the first submission."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import precision_score, recall_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import FeatureUnion, Pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 FORMAT_VERSION = 1
 
@@ -58,6 +59,8 @@ class SpamClassifier:
 
     def save(self, path: Path) -> Path:
         """Write atomically (temp file + rename) so a reader never loads half a model."""
+        import joblib
+
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         joblib.dump({"format": FORMAT_VERSION, "pipeline": self.pipeline}, tmp)
@@ -66,6 +69,8 @@ class SpamClassifier:
 
     @classmethod
     def load(cls, path: Path) -> SpamClassifier:
+        import joblib
+
         data = joblib.load(path)
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
             raise ValueError(f"{path} is not a spam classifier of format {FORMAT_VERSION}")
@@ -73,6 +78,10 @@ class SpamClassifier:
 
 
 def _pipeline() -> Pipeline:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
     features = FeatureUnion(
         [
             ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
@@ -97,6 +106,9 @@ def train_and_evaluate(
 ) -> tuple[SpamClassifier, Metrics]:
     """Fit on a stratified split, report precision/recall on the held-out part, then refit
     on everything (the returned model is the one to ship)."""
+    from sklearn.metrics import precision_score, recall_score
+    from sklearn.model_selection import train_test_split
+
     y = np.asarray(labels, dtype=int)
     x_train, x_test, y_train, y_test = train_test_split(
         list(texts), y, test_size=test_size, random_state=seed, stratify=y
