@@ -1,20 +1,27 @@
 """Review spam detection in two layers: cheap rules, then the trained text classifier.
 
-Rules see the review and what the database knows about its neighbours (the same text from
-other accounts, a burst from this account); the classifier (``models.spam``) is trained by
-the ``spam_classifier`` Dagster asset and loaded from the data dir when present.
+Rules see the review and what Redis remembers of its neighbours (``neighbours``: the same
+normalised text from other accounts, a burst of submissions from this account; one round
+trip, no database query); the classifier (``models.spam``) is trained by the
+``spam_classifier`` Dagster asset and loaded from the data dir when present.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from models.spam import SpamClassifier, review_text
+from shopflow import keys
 from shopflow.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 LINK_RE = re.compile(
     r"(https?://|www\.|\b[a-z0-9-]+\.(com|net|org|info|biz|ru|xyz|top|io|shop|click)\b)",
@@ -47,6 +54,48 @@ def is_shouting(text: str) -> bool:
     """Mostly capitals (URLs aside, they are case-sensitive)."""
     letters = [c for c in URL_RE.sub(" ", text) if c.isalpha()]
     return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.7
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    repeated_elsewhere: bool
+    """The same normalised text was submitted from another account (within REVIEW_TEXT_TTL_S)."""
+    recent_by_user: int
+    """This account's reviews submitted or edited in the burst window, this one included."""
+
+
+def neighbours(
+    client: redis.Redis | None,
+    fingerprint: str | None,
+    user_id: str,
+    review_id: str,
+    now: float,
+    settings: Settings | None = None,
+) -> Neighbours:
+    """Record this submission and return what the repeat and burst rules need, in one
+    atomic round trip. A submission is remembered even if its transaction later fails: an
+    attempt counts. Without Redis both rules stay quiet (logged); the classifier still runs."""
+    window = (settings or get_settings()).review_burst_window_s
+    times = keys.review_submissions(user_id)
+    if client is None:
+        return Neighbours(False, 1)
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.zremrangebyscore(times, "-inf", now - window)
+        pipe.zadd(times, {review_id: now})
+        pipe.zcard(times)
+        pipe.expire(times, window)
+        if fingerprint is not None:
+            accounts = keys.review_text_accounts(fingerprint)
+            pipe.sadd(accounts, user_id)
+            pipe.scard(accounts)
+            pipe.expire(accounts, keys.REVIEW_TEXT_TTL_S)
+        got = pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("spam neighbour rules skipped, Redis unavailable: %s", exc)
+        return Neighbours(False, 1)
+    others = int(got[5]) - 1 if fingerprint is not None else 0
+    return Neighbours(repeated_elsewhere=others > 0, recent_by_user=int(got[2]))
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from serving.errors import Invalid, NotFound, RateLimited
 from serving.media import TooLarge
 from serving.services import reviews as svc
 from serving.services import reviews_listing as listing
-from serving.services import reviews_media, reviews_votes
-from serving.services.reviews_ratings import product_rating
+from serving.services import reviews_media, reviews_reads, reviews_votes
 from shopflow import keys
 
 router = APIRouter(tags=["reviews"])
@@ -131,32 +130,42 @@ def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
 
 
 @router.get("/api/products/{product_id}/reviews", summary="Approved reviews of a product")
-def list_reviews(
+async def list_reviews(
     product_id: ProductId,
+    redis: RedisDep,
     stars: Annotated[list[Annotated[int, Field(ge=1, le=5)]] | None, Query()] = None,
     verified: bool = False,
     with_media: bool = False,
     sort: Literal["newest", "helpful", "rating_desc", "rating_asc"] = "newest",
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
-) -> dict[str, Any]:
-    with session_scope() as session:
-        return listing.list_product_reviews(
-            session,
-            product_id,
-            stars=stars,
-            verified_only=verified,
-            with_media=with_media,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
-        )
+) -> Response:
+    if not (stars or verified or with_media or cursor):  # a first page: served from the cache
+        body = await reviews_reads.first_page(redis, product_id, sort, limit)
+        return Response(body, media_type="application/json")
+
+    def work() -> str:
+        with session_scope() as session:
+            return reviews_reads.dumps(
+                listing.list_product_reviews(
+                    session,
+                    product_id,
+                    stars=stars,
+                    verified_only=verified,
+                    with_media=with_media,
+                    sort=sort,
+                    cursor=cursor,
+                    limit=limit,
+                )
+            )
+
+    return Response(await run_in_threadpool(work), media_type="application/json")
 
 
 @router.get("/api/products/{product_id}/rating", summary="Rating aggregate of a product")
-def get_rating(product_id: ProductId) -> dict[str, Any]:
-    with session_scope() as session:
-        return product_rating(session, product_id)
+async def get_rating(product_id: ProductId, redis: RedisDep, settings: SettingsDep) -> Response:
+    summary = await reviews_reads.rating(redis, product_id, settings.review_bayes_prior_weight)
+    return Response(reviews_reads.dumps(summary), media_type="application/json")
 
 
 @router.put("/api/reviews/{review_id}/vote", summary="Vote a review helpful (up) or not")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,7 @@ from serving.db import utcnow
 from serving.db.models.commerce import Product
 from serving.db.models.reviews import Review, ReviewMedia, ReviewStatus
 from serving.errors import Conflict, Invalid, NotFound
+from serving.services import reviews_cache, reviews_media
 from serving.services.reviews_ratings import refresh_product_rating
 from serving.services.reviews_verified import has_paid_order
 from shopflow.config import get_settings
@@ -110,23 +110,20 @@ def _apply(session: Session, review: Review, data: ReviewInput) -> None:
     now = utcnow()
     with session.no_autoflush:  # a new review is incomplete until the end
         fingerprint = spam.text_fingerprint(title, body)
-        repeated = fingerprint is not None and (
-            session.scalar(
-                select(Review.id)
-                .where(Review.text_hash == fingerprint, Review.user_id != review.user_id)
-                .limit(1)
-            )
-            is not None
+        seen = spam.neighbours(
+            reviews_cache.try_sync_client(settings),
+            fingerprint,
+            review.user_id,
+            review.id,
+            now.timestamp(),
+            settings,
         )
-        since = now - timedelta(seconds=settings.review_burst_window_s)
-        recent = session.scalar(
-            select(func.count())
-            .select_from(Review)
-            .where(
-                Review.user_id == review.user_id, Review.updated_at >= since, Review.id != review.id
-            )
+        verdict = spam.assess(
+            title,
+            body,
+            repeated_elsewhere=seen.repeated_elsewhere,
+            recent_by_user=seen.recent_by_user,
         )
-        verdict = spam.assess(title, body, repeated_elsewhere=repeated, recent_by_user=recent + 1)
         review.rating, review.title, review.body = data.rating, title, body
         review.text_hash = fingerprint
         review.spam_score, review.rule_hits = verdict.score, verdict.rule_hits
@@ -214,7 +211,8 @@ def reject(session: Session, admin: Principal, review_id: str, reason: str) -> R
 
 
 def remove(session: Session, principal: Principal, review_id: str) -> Review:
-    """The author or an admin takes a review down; it leaves the aggregates."""
+    """The author or an admin takes a review down; it leaves the aggregates, and its media
+    rows go now and their stored files (and thumbnails) once the change commits."""
     review = get_review(session, review_id, for_update=True)
     if not principal.can_access(review.user_id):
         raise NotFound(f"review {review_id!r} not found")
@@ -223,6 +221,7 @@ def remove(session: Session, principal: Principal, review_id: str) -> Review:
     was_approved = review.status == ReviewStatus.APPROVED
     by = "admin" if principal.user_id != review.user_id else "author"
     _moderate(review, principal, ReviewStatus.REMOVED, f"removed by {by}")
+    reviews_media.discard_for(session, review)
     _emit(session, "review.removed", review, reason=review.reason)
     if was_approved:
         refresh_product_rating(session, review.product_id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import media as media_lib
 from serving.db.models.reviews import Review, ReviewMedia, ReviewStatus
 from serving.errors import NotFound
+from serving.services import reviews_cache
 from serving.services.reviews_listing import media_json
 
 
@@ -69,3 +71,24 @@ def read(
             raise NotFound("this media has no thumbnail")
         return storage.get(row.thumbnail_key), "image/jpeg"
     return storage.get(row.storage_key), row.content_type
+
+
+def discard_for(
+    session: Session, review: Review, storage: media_lib.MediaStorage | None = None
+) -> list[str]:
+    """Delete a removed review's media rows now and their stored files and thumbnails once
+    the transaction commits (a rollback keeps both). Returns the storage keys to delete."""
+    rows = session.scalars(select(ReviewMedia).where(ReviewMedia.review_id == review.id)).all()
+    stored = [key for m in rows for key in (m.storage_key, m.thumbnail_key) if key]
+    for row in rows:
+        session.delete(row)
+    review.has_media = False
+    if stored:
+        storage = storage or media_lib.default_storage()
+
+        def delete_files() -> None:
+            for key in stored:
+                storage.delete(key)
+
+        reviews_cache.after_commit_call(session, delete_files)
+    return stored

@@ -1,7 +1,8 @@
 """Rating maths (Wilson lower bound, Bayesian average) and the per-product aggregates.
 
 Aggregates are recomputed from the APPROVED reviews under a row lock whenever a review
-enters or leaves APPROVED, so they are exact and concurrent moderations cannot lose one.
+enters or leaves APPROVED, so they are exact and concurrent moderations cannot lose one;
+the Redis read cache of both (``reviews_cache``) is dropped once the change commits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from serving.db import utcnow
 from serving.db.models.commerce import Product
 from serving.db.models.reviews import ProductRating, RatingTotals, Review, ReviewStatus
 from serving.errors import NotFound
+from serving.services import reviews_cache
 from shopflow.config import get_settings
 
 CATALOG = "catalog"
@@ -79,7 +81,9 @@ def refresh_product_rating(session: Session, product_id: str) -> None:
             **{f"star{s}": stars.get(s, 0) for s in STARS},
         )
     )
-    if (count, total) != (old.count, old.rating_sum):
+    catalog_changed = (count, total) != (old.count, old.rating_sum)
+    reviews_cache.mark(session, product_id, catalog=catalog_changed)
+    if catalog_changed:
         session.execute(
             update(RatingTotals)
             .where(RatingTotals.id == CATALOG)
@@ -97,9 +101,9 @@ def catalog_mean(session: Session) -> float | None:
     return row.rating_sum / row.count if row and row.count else None
 
 
-def product_rating(session: Session, product_id: str) -> dict[str, Any]:
-    """The public rating summary of a product (404 for an unknown product). One round trip:
-    the product, its aggregate and the catalog totals in a single Core query."""
+def rating_parts(session: Session, product_id: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """(the product's aggregate ``{count, sum, stars: [n1..n5]}``, the catalog totals
+    ``{count, sum}``) in one Core query; NotFound for an unknown product."""
     query = (
         select(
             Product.id,
@@ -116,16 +120,34 @@ def product_rating(session: Session, product_id: str) -> dict[str, Any]:
     row = session.execute(query).one_or_none()
     if row is None:
         raise NotFound(f"product {product_id!r} not found")
-    count, total = row.count or 0, row.rating_sum or 0
-    prior = row.catalog_sum / row.catalog_count if row.catalog_count else None
-    weight = get_settings().review_bayes_prior_weight
-    bayes = bayesian_average(count, total, prior, weight)
+    aggregate = {
+        "count": row.count or 0,
+        "sum": row.rating_sum or 0,
+        "stars": [getattr(row, f"star{s}") or 0 for s in STARS],
+    }
+    return aggregate, {"count": row.catalog_count or 0, "sum": row.catalog_sum or 0}
+
+
+def rating_summary(
+    product_id: str, aggregate: dict[str, Any], totals: dict[str, int], prior_weight: float
+) -> dict[str, Any]:
+    """The public rating summary from a product's aggregate and the catalog totals."""
+    count, total = aggregate["count"], aggregate["sum"]
+    prior = totals["sum"] / totals["count"] if totals["count"] else None
+    bayes = bayesian_average(count, total, prior, prior_weight)
     return {
         "product_id": product_id,
         "count": count,
         "mean": round(total / count, 4) if count else None,
-        "distribution": {str(s): getattr(row, f"star{s}") or 0 for s in STARS},
+        "distribution": {str(s): n for s, n in zip(STARS, aggregate["stars"], strict=True)},
         "bayesian_average": round(bayes, 4) if bayes is not None else None,
         "prior_mean": round(prior, 4) if prior is not None else None,
-        "prior_weight": weight,
+        "prior_weight": prior_weight,
     }
+
+
+def product_rating(session: Session, product_id: str) -> dict[str, Any]:
+    """The public rating summary of a product (404 for an unknown product), from the
+    database (the API serves it from the Redis cache: ``reviews_cache.rating``)."""
+    aggregate, totals = rating_parts(session, product_id)
+    return rating_summary(product_id, aggregate, totals, get_settings().review_bayes_prior_weight)

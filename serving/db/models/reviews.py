@@ -138,3 +138,24 @@ def _verified_purchase_on_order_status(session: Session, _ctx: object, _objs: ob
     from serving.services.reviews_verified import on_flush
 
     on_flush(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _review_cache_changes(session: Session, _ctx: object) -> None:
+    from serving.services.reviews_cache import on_after_flush
+
+    on_after_flush(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _review_cache_after_commit(session: Session) -> None:
+    from serving.services.reviews_cache import on_after_commit
+
+    on_after_commit(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _review_cache_after_rollback(session: Session) -> None:
+    from serving.services.reviews_cache import on_after_rollback
+
+    on_after_rollback(session)

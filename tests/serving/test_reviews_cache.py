@@ -1,0 +1,195 @@
+"""The Redis read cache of ratings and first listing pages (hits never touch the database,
+reads after any change are fresh), the Redis-backed spam rules, and media clean-up on
+removal; over HTTP on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import event
+
+from serving.db import get_engine, session_scope
+from serving.services import reviews_cache, reviews_reads
+from serving.services import reviews_listing as listing
+from serving.services.reviews_ratings import product_rating
+from shopflow import keys
+from shopflow.config import get_settings
+from tests.serving.test_reviews_fixtures import (
+    ADMIN,
+    auth,
+    jpeg_bytes,
+    place_order,
+    put_product,
+    set_order_status,
+)
+
+
+@contextmanager
+def count_sql() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def review(client, user: str, product: str, rating: int = 4, approve: bool = True, **body):
+    made = client.post(
+        f"/api/products/{product}/reviews",
+        json={"rating": rating, "body": body.pop("body", f"My honest take, {user}"), **body},
+        headers=auth(user),
+    )
+    assert made.status_code == 201, made.text
+    if approve:
+        client.post(f"/api/admin/reviews/{made.json()['id']}/approve", headers=ADMIN)
+    return made.json()["id"]
+
+
+def truth(product: str, sort: str = "newest", limit: int = 20) -> tuple[dict, dict]:
+    """The rating and first page as the database has them right now."""
+    with session_scope() as session:
+        page = listing.list_product_reviews(session, product, sort=sort, limit=limit)
+        return product_rating(session, product), json.loads(reviews_reads.dumps(page))
+
+
+def served(client, product: str, sort: str = "newest") -> tuple[dict, dict]:
+    return (
+        client.get(f"/api/products/{product}/rating").json(),
+        client.get(f"/api/products/{product}/reviews?sort={sort}").json(),
+    )
+
+
+def test_cache_hits_never_touch_the_database(api_client) -> None:
+    put_product(api_client, "p1")
+    review(api_client, "a", "p1", rating=5)
+    first = served(api_client, "p1")  # misses: read the database and fill
+    with count_sql() as statements:
+        again = served(api_client, "p1")
+    assert statements == [] and again == first == truth("p1")
+    with count_sql() as statements:  # another sort is another entry: one miss, then hits
+        assert api_client.get("/api/products/p1/reviews?sort=helpful").status_code == 200
+    assert statements != []
+    cached = reviews_cache.sync_client().hgetall(keys.review_cache("p1"))
+    assert {"rating", "page:newest:20", "page:helpful:20"} <= set(cached)
+    # filtered or later pages always read the database
+    with count_sql() as statements:
+        assert api_client.get("/api/products/p1/reviews?verified=true").status_code == 200
+    assert statements != []
+    assert api_client.get("/api/products/nope/rating").status_code == 404
+
+
+def test_cached_reads_follow_every_change(api_client) -> None:
+    for pid in ("p1", "p2"):
+        put_product(api_client, pid)
+    a = review(api_client, "a", "p1", rating=5)
+    pending = review(api_client, "b", "p1", rating=1, approve=False)
+    order = place_order(api_client, "a", ["p1"])
+
+    def fresh() -> None:
+        for sort in ("newest", "helpful"):
+            assert served(api_client, "p1", sort) == truth("p1", sort)
+
+    fresh()
+    api_client.post(f"/api/admin/reviews/{pending}/approve", headers=ADMIN)
+    fresh()
+    api_client.put(f"/api/reviews/{a}/vote", json={"direction": "up"}, headers=auth("x"))
+    fresh()
+    set_order_status(order, "PAID")  # the verified badge changes through the orders service
+    fresh()
+    assert served(api_client, "p1")[1]["items"][-1]["verified_purchase"] is True
+    review(api_client, "c", "p2", rating=1)  # moves the catalog prior of every product
+    fresh()
+    api_client.patch(f"/api/reviews/{a}", json={"body": "Changed my mind"}, headers=auth("a"))
+    fresh()
+    api_client.post(f"/api/admin/reviews/{pending}/reject", json={"reason": "rude"}, headers=ADMIN)
+    fresh()
+    assert served(api_client, "p1")[0]["count"] == 0
+
+
+def test_a_fill_that_raced_a_committed_change_is_refused(redis_server: str) -> None:
+    async def scenario() -> tuple[object, object]:
+        client = aioredis.Redis.from_url(redis_server, decode_responses=True)
+        entry = (keys.review_cache("race"), "rating", keys.review_cache_epoch("race"))
+        try:
+            await client.delete(entry[0], entry[2])
+            [(_, epoch)] = await reviews_cache.fetch(client, [entry])
+            await client.incr(entry[2])  # what invalidate() does after a commit
+            await reviews_cache.fill(client, *entry, epoch, "stale")
+            refused = await client.hget(entry[0], "rating")
+            [(_, epoch)] = await reviews_cache.fetch(client, [entry])
+            await reviews_cache.fill(client, *entry, epoch, "fresh")
+            return refused, await client.hget(entry[0], "rating")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == (None, "fresh")
+
+
+def test_same_text_from_other_accounts_and_bursts_are_caught(api_client) -> None:
+    get_settings().review_burst_count = 3
+    for pid in ("p1", "p2", "p3", "p4"):
+        put_product(api_client, pid)
+    text = "Honestly the best purchase I made this year"
+    first = review(api_client, "u1", "p1", approve=False, body=text)
+    own_edit = api_client.patch(f"/api/reviews/{first}", json={"rating": 5}, headers=auth("u1"))
+    assert own_edit.status_code == 200  # the author's own text again is no repeat
+    copy = review(api_client, "u2", "p2", approve=False, body=text.upper().replace(" ", "  "))
+    burst = [review(api_client, "u3", p, approve=False) for p in ("p1", "p2", "p3")]
+    queue = {
+        r["id"]: r["rule_hits"]
+        for r in api_client.get("/api/admin/reviews?limit=100", headers=ADMIN).json()["items"]
+    }
+    assert "repeated_text" in queue[copy] and "repeated_text" not in queue[first]
+    assert [("burst" in queue[r]) for r in burst] == [False, False, True]
+
+
+def test_removing_a_review_deletes_its_media_files(api_client) -> None:
+    put_product(api_client, "p1")
+    media = api_client.post(
+        "/api/media", files={"file": ("shoe.jpg", jpeg_bytes(), "image/jpeg")}, headers=auth("u1")
+    ).json()
+    rid = review(api_client, "u1", "p1", media_ids=[media["id"]])
+    stored = [p for p in api_client.app.state.settings.media_dir.rglob("*") if p.is_file()]
+    assert len(stored) == 2  # the file and its thumbnail
+    assert api_client.delete(f"/api/reviews/{rid}", headers=auth("u1")).status_code == 204
+    assert [p for p in stored if p.exists()] == []
+    assert api_client.get(f"/api/media/{media['id']}", headers=auth("u1")).status_code == 404
+    assert api_client.get(f"/api/reviews/{rid}", headers=auth("u1")).json()["media"] == []
+
+
+@pytest.mark.parametrize("outcome", ["rollback", "commit"])
+def test_cache_and_files_wait_for_the_outer_commit(api_client, outcome: str) -> None:
+    from serving.services import reviews as svc
+    from serving.services.reviews_media import discard_for
+
+    put_product(api_client, "p1")
+    rid = review(api_client, "u1", "p1")
+    served(api_client, "p1")
+    redis = reviews_cache.sync_client()
+    epoch = redis.get(keys.review_cache_epoch("p1"))
+    marker = api_client.app.state.settings.media_dir / "kept.bin"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(b"x")
+    expected = pytest.raises(RuntimeError) if outcome == "rollback" else nullcontext()
+    with expected, session_scope() as session:
+        with session.begin_nested():
+            r = svc.get_review(session, rid)
+            r.helpful_up = 7
+        discard_for(session, r)  # no media: nothing scheduled
+        reviews_cache.after_commit_call(session, lambda: marker.unlink())
+        assert redis.get(keys.review_cache_epoch("p1")) == epoch  # savepoint only
+        if outcome == "rollback":
+            raise RuntimeError("abort")
+    changed = redis.get(keys.review_cache_epoch("p1")) != epoch
+    assert (changed, marker.exists()) == (outcome == "commit", outcome == "rollback")
