@@ -33,6 +33,13 @@ def _(chart, mo, results):
             return "-"
         return format(value / scale, spec)
 
+    def adjusted(r):
+        """The p-value adjusted for several treatments (results written before lack it)."""
+        method = getattr(r, "correction", "none")
+        if method in (None, "none"):
+            return ""
+        return f", {method}-adjusted {f(r.conversion_p_adjusted, '.3g')}"
+
     def section(key, rows):
         srm = bool(rows["srm_flag"].any())
         lines = [f"## {key}"]
@@ -49,7 +56,7 @@ def _(chart, mo, results):
                 head += (
                     f"; conversion diff {f(r.conversion_diff, '+.2%')} (95% CI "
                     f"[{f(r.conversion_ci_low, '+.2%')}, {f(r.conversion_ci_high, '+.2%')}], "
-                    f"p = {f(r.conversion_p_value, '.3g')}); chance to beat control "
+                    f"p = {f(r.conversion_p_value, '.3g')}{adjusted(r)}); chance to beat control "
                     f"{f(r.chance_to_beat_control, '.1%')}; revenue/user diff "
                     f"{f(r.rpu_diff, '+.2f', 100)} (CUPED {f(r.rpu_cuped_diff, '+.2f', 100)}, CI "
                     f"[{f(r.rpu_cuped_ci_low, '+.2f', 100)}, {f(r.rpu_cuped_ci_high, '+.2f', 100)}])"

@@ -26,7 +26,8 @@ def _fmt(value: object) -> str:
 
 COLUMNS = (
     "experiment_key", "variant", "users", "conversion_rate", "ctr", "revenue_per_user",
-    "conversion_p_value", "chance_to_beat_control", "rpu_cuped_diff", "srm_p_value", "verdict",
+    "conversion_p_value", "conversion_p_adjusted", "correction", "chance_to_beat_control",
+    "rpu_cuped_diff", "srm_p_value", "verdict",
 )  # fmt: skip
 
 

@@ -3,6 +3,8 @@
 Input columns (one row per exposed user): ``variant``, ``impressions``, ``clicks``,
 ``converted`` (0/1), ``revenue_minor`` and, for CUPED, ``pre_revenue_minor`` (the user's
 revenue before the experiment started). The first variant of the experiment is the control.
+With more than one treatment, the p-values against control are adjusted for multiple
+comparisons (Holm by default; ``*_p_adjusted``) and the verdict uses the adjusted value.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class VariantResult:
     rpu_cuped_ci_low: float | None = None
     rpu_cuped_ci_high: float | None = None
     rpu_cuped_p_value: float | None = None
+    # adjusted for the experiment's several comparisons (equal to the raw ones with one)
+    conversion_p_adjusted: float | None = None
+    rpu_p_adjusted: float | None = None
+    correction: str = "none"
     chance_to_beat_control: float | None = None
     srm_p_value: float = 1.0
     srm_flag: bool = False
@@ -57,22 +63,40 @@ class VariantResult:
         return asdict(self)
 
 
-def _verdict(conv: stats.Comparison | None, srm: stats.SRMResult, control: bool) -> str:
+def _verdict(row: dict[str, Any], srm: stats.SRMResult, alpha: float) -> str:
     if srm.mismatch:
         return "invalid: sample ratio mismatch"
-    if control:
+    if row["is_control"]:
         return "control"
-    if conv is None:
+    if row.get("conversion_p_adjusted") is None:
         return "not enough data"
-    if not conv.significant:
+    if row["conversion_p_adjusted"] >= alpha:
         return "no significant difference"
-    return "better than control" if conv.diff > 0 else "worse than control"
+    return "better than control" if row["conversion_diff"] > 0 else "worse than control"
+
+
+def _adjust(rows: list[dict[str, Any]], alpha: float, method: str) -> None:
+    """Fill ``*_p_adjusted`` and ``correction`` over the treatments compared with control."""
+    for metric in ("conversion", "rpu"):
+        tested = [r for r in rows if r.get(f"{metric}_p_value") is not None]
+        several = len(tested) > 1
+        raw = [r[f"{metric}_p_value"] for r in tested]
+        adjusted = stats.adjust_p_values(raw, alpha, method) if several else raw
+        for row, p_value in zip(tested, adjusted, strict=True):
+            row[f"{metric}_p_adjusted"] = p_value
+            row["correction"] = method if several else "none"
 
 
 def analyze(
-    experiment: Experiment, users: pd.DataFrame, alpha: float = stats.ALPHA
+    experiment: Experiment,
+    users: pd.DataFrame,
+    alpha: float = stats.ALPHA,
+    correction: str = stats.CORRECTION,
 ) -> list[VariantResult]:
-    """One result per configured variant (variants without users count zero)."""
+    """One result per configured variant (variants without users count zero); ``correction``
+    (holm or bonferroni) applies when more than one treatment is compared with control."""
+    if correction not in stats.CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(stats.CORRECTIONS)}")
     missing = [c for c in USER_COLUMNS if c not in users.columns]
     if missing:
         raise ValueError(f"user table lacks columns: {', '.join(missing)}")
@@ -83,7 +107,7 @@ def analyze(
     has_pre = "pre_revenue_minor" in users.columns
     control = groups[experiment.control.key]
 
-    results = []
+    rows = []
     for variant in experiment.variants:
         g = groups[variant.key]
         is_control = variant.key == experiment.control.key
@@ -107,7 +131,6 @@ def analyze(
             srm_p_value=srm.p_value,
             srm_flag=srm.mismatch,
         )
-        conv_cmp = None
         if not is_control and n >= 2 and len(control) >= 2:
             c_conv = int(control["converted"].sum())
             conv_cmp = stats.compare_proportions(c_conv, len(control), conv, n, alpha)
@@ -142,9 +165,9 @@ def analyze(
                     rpu_cuped_diff=cuped.diff, rpu_cuped_ci_low=cuped.ci_low,
                     rpu_cuped_ci_high=cuped.ci_high, rpu_cuped_p_value=cuped.p_value,
                 )  # fmt: skip
-        row["verdict"] = _verdict(conv_cmp, srm, is_control)
-        results.append(VariantResult(**row))
-    return results
+        rows.append(row)
+    _adjust(rows, alpha, correction)
+    return [VariantResult(**row, verdict=_verdict(row, srm, alpha)) for row in rows]
 
 
 def results_frame(results: list[VariantResult]) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shopflow.experiments import Experiment, stats
@@ -94,3 +95,77 @@ def test_bad_input_is_a_clear_error():
         stats.srm_check([1, 2, 3], [0.5, 0.5])
     with pytest.raises(ValueError, match="lacks columns"):
         analyze(EXP, simulate_users(EXP, 10).drop(columns=["clicks"]))
+
+
+THREE_WAY = Experiment.model_validate(
+    {
+        "key": "three-way",
+        "status": "running",
+        "variants": [
+            {"key": "control", "weight": 0.25, "strategy": "champion"},
+            {"key": "als", "weight": 0.25, "strategy": "als"},
+            {"key": "bpr", "weight": 0.25, "strategy": "bpr"},
+            {"key": "hybrid", "weight": 0.25, "strategy": "hybrid"},
+        ],
+    }
+)
+
+
+def _users(converted: dict[str, int], per_variant: int = 2000) -> pd.DataFrame:
+    """``per_variant`` users per variant, the first ``converted[v]`` of them converted."""
+    frames = []
+    for variant, conversions in converted.items():
+        hit = np.arange(per_variant) < conversions
+        frames.append(
+            pd.DataFrame(
+                {
+                    "variant": variant,
+                    "impressions": 1,
+                    "clicks": 0,
+                    "converted": hit.astype(int),
+                    "revenue_minor": hit * 5000,
+                }
+            )  # fmt: skip
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_several_treatments_are_judged_on_holm_adjusted_p_values():
+    users = _users({"control": 200, "als": 245, "bpr": 200, "hybrid": 205})
+    res = _by_variant(analyze(THREE_WAY, users))
+    als = res["als"]
+    assert als.conversion_p_value < 0.05  # alone it would pass...
+    assert als.correction == "holm"
+    assert als.conversion_p_adjusted == pytest.approx(min(1.0, 3 * als.conversion_p_value))
+    assert als.conversion_p_adjusted > 0.05  # ...but not as one of three comparisons
+    assert als.verdict == "no significant difference"
+    assert all(r.conversion_p_adjusted >= r.conversion_p_value for r in res.values() if
+               not r.is_control)  # fmt: skip
+    assert res["control"].conversion_p_adjusted is None
+
+    strong = _by_variant(analyze(THREE_WAY, _users({"control": 200, "als": 300, "bpr": 200,
+                                                    "hybrid": 200})))  # fmt: skip
+    assert strong["als"].verdict == "better than control"
+    bonferroni = _by_variant(analyze(THREE_WAY, users, correction="bonferroni"))["als"]
+    assert bonferroni.correction == "bonferroni"
+    # one treatment: nothing to correct, the adjusted value is the raw one
+    single = _by_variant(analyze(EXP, simulate_users(EXP, 2000, seed=8)))["treatment"]
+    assert single.correction == "none"
+    assert single.conversion_p_adjusted == single.conversion_p_value
+
+
+def test_holm_keeps_the_family_wise_error_of_three_aa_comparisons_near_alpha():
+    raw_hits = adjusted_hits = 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        control = rng.binomial(3000, 0.1)
+        p_values = [
+            stats.compare_proportions(control, 3000, rng.binomial(3000, 0.1), 3000).p_value
+            for _ in range(3)
+        ]
+        raw_hits += min(p_values) < 0.05
+        adjusted_hits += min(stats.adjust_p_values(p_values)) < 0.05
+    assert adjusted_hits <= 0.05 * 300 + 8, adjusted_hits  # 5 % plus sampling slack
+    assert raw_hits > adjusted_hits  # uncorrected, some run of three tests cries wolf more
+    with pytest.raises(ValueError, match="correction must be one of"):
+        stats.adjust_p_values([0.01], method="fdr_bh")
