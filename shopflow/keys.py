@@ -98,9 +98,10 @@ def user_cart(user_id: str) -> str:
     return f"{PREFIX}:rt:user:{user_id}:cart"
 
 
-def item_counter(item_id: str, metric: str, window: str, bucket: int) -> str:
-    """Integer: count of ``metric`` (view|cart|purchase) in one window bucket (1h|24h)."""
-    return f"{PREFIX}:rt:item:{item_id}:{metric}:{window}:{bucket}"
+def item_counts(metric: str, window: str, bucket: int) -> str:
+    """Hash: item id -> count of ``metric`` (view|cart|purchase) in one window bucket (1h|24h;
+    bucket = epoch seconds // window length). Lives 2 window lengths after its last write."""
+    return f"{PREFIX}:rt:counts:{metric}:{window}:{bucket}"
 
 
 TRENDING = f"{PREFIX}:rt:trending"

@@ -2,22 +2,26 @@
 
 Exactly once per ``event_id``, per batch:
 
-1. read the batch's applied-marks (``keys.seen_events``: one hash per day, one HMGET per
-   day in the batch) and drop the events already applied;
-2. turn the rest into a plan of writes (``BatchPlan``), aggregated per key where order does
-   not matter (counters, recent items, trending) and kept in order where it does (carts);
-3. run the plan in ONE atomic Lua script (``features.lua``) that first re-checks the
-   marks (if another consumer applied any meanwhile it writes nothing and we go to 1),
-   then applies every write and marks the events (``keys.SEEN_EVENT_TTL_S``).
+1. read the batch's applied-marks (``keys.seen_events``: one hash per UTC day, one HMGET
+   per day) and drop the events already applied (redeliveries);
+2. aggregate the rest in Python (``BatchPlan``), so Redis work is per distinct key, not per
+   event: counters summed per (metric, window bucket, item), trending and affinity scores
+   summed per item (forward decay), recent items reduced to each user's newest
+   ``RECENT_ITEMS_CAP``, cart changes folded per (user, item) into one step, each
+   session's new views, active users and live metrics per minute;
+3. run the plan in ONE Lua script (``features.lua``) that first re-checks the marks (if
+   another consumer applied any meanwhile it writes nothing and we go to 1), then applies
+   every write and marks the events (``keys.SEEN_EVENT_TTL_S``).
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
-(carts, decayed category affinity, session co-views, the trending reference time) is
-updated inside the script, so it is atomic too. Key layout and TTLs: ``shopflow.keys``.
+(carts, category look-ups, session co-views, decay reference times) is handled inside the
+script, so it is atomic too. Key layout and TTLs: ``shopflow.keys``.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import Counter, defaultdict
@@ -44,8 +48,10 @@ PURCHASE_WEIGHT = events.INTERACTION_WEIGHTS["purchase"]
 #: Item counters: event type -> metric (order lines count as "purchase").
 COUNTED = {"product_view": "view", "add_to_cart": "cart"}
 REBASE_HALF_LIVES = 64  # rescale forward-decayed scores before they pass 2**64
-CHUNK = 1000  # most members per op (Lua's unpack has a stack limit)
+CHUNK = 1000  # most members per variadic command (Lua's unpack has a stack limit)
+FUTURE_SLACK_S = 60  # decay never trusts an event clock further ahead than this
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
+_WINDOWS = tuple(keys.COUNTER_WINDOWS.items())
 
 
 def seen_key(event: events.Envelope) -> str:
@@ -53,87 +59,100 @@ def seen_key(event: events.Envelope) -> str:
     return keys.seen_events(NAME, event.occurred_at.date().isoformat())
 
 
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
+def _fold_cart(step: list[Any] | None, delta: int | None) -> list[Any]:
+    """Compose cart changes: ``[add, floor]`` maps a quantity q to max(q + add, floor)
+    (``add`` None: the line was bought, q -> floor). A change of ``delta`` (None: bought)
+    then drops the line at or below 0, i.e. q -> max(q + delta, 0)."""
+    add, floor = step if step is not None else (0, None)
+    if delta is None:
+        return [None, 0]
+    add = None if add is None else add + delta
+    return [add, max(floor + delta, 0) if floor is not None else 0]
+
+
 class BatchPlan:
-    """The writes one batch makes, built from its unseen events in consumption order."""
+    """One batch's unseen events, aggregated per Redis key (see the module doc)."""
 
     def __init__(self, settings: Settings, now: float) -> None:
         self.settings = settings
-        self.now = now
-        self.applied: list[str] = []
+        self.base = math.floor(now)  # decayed scores are expressed at this time
+        self.latest = now + FUTURE_SLACK_S
+        self.trend_h = settings.stream_trending_half_life_s
+        self.affinity_h = settings.stream_affinity_half_life_s
+        self.applied = 0
+        self.seen: dict[str, list[str]] = defaultdict(list)
+        self.info: dict[str, dict[str, str]] = {}
+        self.counts: dict[tuple[str, str, int], Counter[str]] = defaultdict(Counter)
+        self.trending: Counter[str] = Counter()
         self.recent: dict[str, dict[str, float]] = defaultdict(dict)
-        self.counters: Counter[tuple[str, int]] = Counter()  # (key, ttl) -> n
-        self.trending: list[tuple[str, float, float]] = []
-        self.carts: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self.affinity: dict[str, list[tuple[str, str, float, float]]] = defaultdict(list)
-        self.sessions: dict[str, list[str]] = defaultdict(list)
-        self.purchased: dict[str, set[str]] = defaultdict(set)
-        self.item_info: list[tuple[str, dict[str, str]]] = []
+        self.affinity: dict[str, Counter[str]] = defaultdict(Counter)
+        self.carts: dict[tuple[str, str], list[Any]] = {}
+        self.bought: dict[str, set[str]] = defaultdict(set)
+        self.sessions: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
         self.live: Counter[tuple[int, str]] = Counter()
-        self.live_users: dict[int, set[str]] = defaultdict(set)
-        self.catviews: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
+        self.users: dict[int, set[str]] = defaultdict(set)
+        self.catviews: dict[int, Counter[str]] = defaultdict(Counter)
 
-    def add(self, event: events.Envelope) -> None:
+    def add(self, event: events.Envelope, day_key: str) -> None:
+        self.applied += 1
+        self.seen[day_key].append(event.event_id)
         ts = event.occurred_at.timestamp()
         minute = int(ts // 60)
         user, etype, payload = event.user_id, event.event_type, event.payload
-        self.applied.append(event.event_id)
         if user and (etype in events.BEHAVIOUR_EVENTS or etype == "order_placed"):
-            self.live_users[minute].add(user)
+            self.users[minute].add(user)
         item: str | None = payload.__dict__.get("item_id")  # getattr on a model is slow
         if etype in TOUCH_WEIGHTS and item:
-            category = payload.__dict__.get("category") or ""
-            self._touch(user, item, category, TOUCH_WEIGHTS[etype], ts)
+            self._touch(user, item, TOUCH_WEIGHTS[etype], ts)
             if etype in COUNTED:
                 self._count(item, COUNTED[etype], ts)
             if etype == "product_view":
-                self.catviews[minute][(item, category)] += 1
+                self.catviews[minute][item] += 1
                 if event.session_id:
-                    self.sessions[event.session_id].append(item)
-            if etype == "add_to_cart" and user:
-                self.carts[user].append((item, str(payload.quantity)))  # type: ignore[attr-defined]
+                    self.sessions[event.session_id][item] = None
+            elif etype == "add_to_cart" and user:
+                self._cart(user, item, payload.quantity)  # type: ignore[attr-defined]
         elif etype == "remove_from_cart" and user and item:
-            self.carts[user].append((item, str(-payload.quantity)))  # type: ignore[attr-defined]
+            self._cart(user, item, -payload.quantity)  # type: ignore[attr-defined]
         elif etype == "order_placed":
             self._order(event, ts, minute)
         elif etype.startswith("product."):
             self._catalog(payload)
 
-    def _touch(self, user: str | None, item: str, category: str, weight: float, ts: float) -> None:
-        t = min(ts, self.now + 60)  # decay never trusts a clock far ahead
-        self.trending.append((item, weight, t))
+    def _touch(self, user: str | None, item: str, weight: float, ts: float) -> None:
+        t = min(ts, self.latest) - self.base
+        self.trending[item] += weight * 2 ** (t / self.trend_h)
         if user:
             recent = self.recent[user]
-            recent[item] = max(recent.get(item, 0.0), ts)
-            self.affinity[user].append((item, category, weight, t))
+            if ts > recent.get(item, 0.0):
+                recent[item] = ts
+            self.affinity[user][item] += weight * 2 ** (t / self.affinity_h)
 
     def _count(self, item: str, metric: str, ts: float) -> None:
-        for window, length in keys.COUNTER_WINDOWS.items():
-            key = keys.item_counter(item, metric, window, int(ts // length))
-            self.counters[(key, 2 * length)] += 1
+        for window, length in _WINDOWS:
+            self.counts[(metric, window, int(ts // length))][item] += 1
+
+    def _cart(self, user: str, item: str, delta: int | None) -> None:
+        self.carts[(user, item)] = _fold_cart(self.carts.get((user, item)), delta)
 
     def _order(self, event: events.Envelope, ts: float, minute: int) -> None:
         order: events.OrderPlaced = event.payload  # type: ignore[assignment]
         user = event.user_id
         self.live[(minute, "orders")] += 1
         self.live[(minute, f"revenue_minor:{order.currency}")] += order.total_minor
+        t = min(ts, self.latest) - self.base
         for line in order.lines:
             self._count(line.item_id, "purchase", ts)
-            self.trending.append((line.item_id, PURCHASE_WEIGHT, min(ts, self.now + 60)))
+            self.trending[line.item_id] += PURCHASE_WEIGHT * 2 ** (t / self.trend_h)
             if user:
-                self.purchased[user].add(line.item_id)
-                self.carts[user].append((line.item_id, "x"))
-                self.affinity[user].append(
-                    (line.item_id, "", PURCHASE_WEIGHT, min(ts, self.now + 60))
-                )
+                self.bought[user].add(line.item_id)
+                self._cart(user, line.item_id, None)
+                self.affinity[user][line.item_id] += PURCHASE_WEIGHT * 2 ** (t / self.affinity_h)
 
     def _catalog(self, payload: events.Payload) -> None:
         if isinstance(payload, events.ProductUpserted):
@@ -146,80 +165,69 @@ class BatchPlan:
             fields = {"stock": payload.new_stock}
         else:
             return
-        self.item_info.append((payload.item_id, {k: str(v) for k, v in fields.items()}))
+        self.info.setdefault(payload.item_id, {}).update({k: str(v) for k, v in fields.items()})
 
-    # ---- the script's ops ----------------------------------------------------------------
-    def ops(self) -> list[list[str]]:
-        """Catalog first (later category look-ups see it), then everything else."""
-        ttl = str(keys.USER_RT_TTL_S)
-        ops: list[list[str]] = []
-        for item, fields in self.item_info:
-            ops.append(["HSET", keys.item_info(item), *(x for kv in fields.items() for x in kv)])
-        for (key, key_ttl), n in self.counters.items():
-            ops.append(["INCR", key, str(key_ttl), str(n)])
-        for user, items in self.recent.items():
-            pairs = [x for item, ts in items.items() for x in (item, _num(ts))]
-            for part in _chunks(pairs, 2 * CHUNK):
-                ops.append(
-                    ["RECENT", keys.user_recent_items(user), ttl, str(keys.RECENT_ITEMS_CAP), *part]
-                )
-        for user, lines in self.carts.items():
-            for part in _chunks([x for line in lines for x in line], 2 * CHUNK):
-                ops.append(["CART", keys.user_cart(user), ttl, *part])
-        for user, adds in self.affinity.items():
-            half_life = self.settings.stream_affinity_half_life_s
-            head = [
-                "AFFINITY",
-                keys.user_category_affinity(user),
-                keys.user_category_affinity_at(user),
-                ttl,
-                _num(half_life),
-                _num(REBASE_HALF_LIVES * half_life),
-            ]
-            flat = [x for i, c, w, t in adds for x in (i, c, _num(w), _num(t))]
-            ops += [[*head, *part] for part in _chunks(flat, 4 * CHUNK)]
-        for user, items in self.purchased.items():
-            ops.append(["SADD", keys.user_purchased(user), *sorted(items)])
-        ops += self._trending_ops()
-        for session, items in self.sessions.items():
-            ops += [["COVIEW", keys.session_items(session), *p] for p in _chunks(items, CHUNK)]
-        ops += self._live_ops()
-        return ops
+    # ---- the script's argument ------------------------------------------------------------
+    def body(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The JSON argument of ``features.lua``: one entry per distinct key."""
+        counts = []
+        for (metric, window, bucket), per_item in self.counts.items():
+            key, ttl = keys.item_counts(metric, window, bucket), 2 * keys.COUNTER_WINDOWS[window]
+            counts.append([key, ttl, *(x for kv in per_item.items() for x in kv)])
+        recent = []
+        for user, touched in self.recent.items():
+            if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
+                newest = heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second)
+                touched = dict(newest)
+            flat = [x for item, ts in touched.items() for x in (ts, item)]
+            recent.append([keys.user_recent_items(user), *flat])
+        carts: dict[str, list[Any]] = defaultdict(list)
+        for (user, item), (add, floor) in self.carts.items():
+            carts[keys.user_cart(user)] += (item, "x" if add is None else add, floor)
+        return {
+            "cfg": cfg,
+            "base": self.base,
+            "seen": self.seen,
+            "info": [
+                [keys.item_info(item), *(x for kv in fields.items() for x in kv)]
+                for item, fields in self.info.items()
+            ],
+            "counts": counts,
+            "recent": recent,
+            "carts": [[key, *ops] for key, ops in carts.items()],
+            "bought": [
+                [keys.user_purchased(user), *part]
+                for user, items in self.bought.items()
+                for part in _chunks(sorted(items), CHUNK)
+            ],
+            "affinity": [
+                [
+                    keys.user_category_affinity(user),
+                    keys.user_category_affinity_at(user),
+                    *(x for kv in scores.items() for x in kv),
+                ]
+                for user, scores in self.affinity.items()
+            ],
+            "trending": [x for kv in self.trending.items() for x in kv],
+            "sessions": [
+                [keys.session_items(session), *list(items)[: keys.SESSION_ITEMS_CAP]]
+                for session, items in self.sessions.items()
+            ],
+            "live": [[keys.live_metric(m, metric), n] for (m, metric), n in self.live.items()],
+            "users": [
+                [keys.live_active_users(minute), *part]
+                for minute, users in self.users.items()
+                for part in _chunks(sorted(users), CHUNK)
+            ],
+            "catviews": [
+                [keys.live_category_views(minute), *(x for kv in views.items() for x in kv)]
+                for minute, views in self.catviews.items()
+            ],
+        }
 
-    def _trending_ops(self) -> list[list[str]]:
-        if not self.trending:
-            return []
-        h = self.settings.stream_trending_half_life_s
-        base = math.floor(max(t for _, _, t in self.trending))
-        scores: Counter[str] = Counter()
-        for item, weight, t in self.trending:
-            scores[item] += weight * 2 ** ((t - base) / h)
-        head = [
-            "TRENDING",
-            keys.TRENDING,
-            keys.TRENDING_REF,
-            _num(h),
-            _num(REBASE_HALF_LIVES * h),
-            str(keys.TRENDING_CAP),
-            str(base),
-        ]
-        flat = [x for item, score in scores.items() for x in (item, _num(score))]
-        return [[*head, *part] for part in _chunks(flat, 2 * CHUNK)]
 
-    def _live_ops(self) -> list[list[str]]:
-        ttl = str(keys.LIVE_METRICS_TTL_S)
-        ops = [
-            ["INCR", keys.live_metric(m, metric), ttl, str(n)]
-            for (m, metric), n in self.live.items()
-        ]
-        for minute, users in self.live_users.items():
-            for part in _chunks(sorted(users), CHUNK):
-                ops.append(["PFADD", keys.live_active_users(minute), ttl, *part])
-        for minute, views in self.catviews.items():
-            flat = [x for (item, cat), n in views.items() for x in (item, cat, str(n))]
-            for part in _chunks(flat, 3 * CHUNK):
-                ops.append(["CATVIEWS", keys.live_category_views(minute), ttl, *part])
-        return ops
+def _second(pair: tuple[str, float]) -> float:
+    return pair[1]
 
 
 class FeaturesProcessor:
@@ -232,14 +240,26 @@ class FeaturesProcessor:
         self.redis = client
         self.settings = settings or get_settings()
         self._script = client.register_script(SCRIPT)
+        s = self.settings
         self._cfg = {
             "item_prefix": keys.item_info(""),
             "coview_prefix": keys.coviews(""),
-            "coview_cap": str(keys.COVIEWS_CAP),
-            "coview_ttl": str(keys.COVIEWS_TTL_S),
-            "session_cap": str(keys.SESSION_ITEMS_CAP),
-            "session_ttl": str(keys.SESSION_TTL_S),
-            "categories_cap": str(keys.USER_CATEGORIES_CAP),
+            "coview_cap": keys.COVIEWS_CAP,
+            "coview_ttl": keys.COVIEWS_TTL_S,
+            "session_cap": keys.SESSION_ITEMS_CAP,
+            "session_ttl": keys.SESSION_TTL_S,
+            "categories_cap": keys.USER_CATEGORIES_CAP,
+            "recent_cap": keys.RECENT_ITEMS_CAP,
+            "user_ttl": keys.USER_RT_TTL_S,
+            "live_ttl": keys.LIVE_METRICS_TTL_S,
+            "seen_ttl": keys.SEEN_EVENT_TTL_S,
+            "affinity_half_life": s.stream_affinity_half_life_s,
+            "affinity_rebase": REBASE_HALF_LIVES * s.stream_affinity_half_life_s,
+            "trending": keys.TRENDING,
+            "trending_ref": keys.TRENDING_REF,
+            "trending_cap": keys.TRENDING_CAP,
+            "trending_half_life": s.stream_trending_half_life_s,
+            "trending_rebase": REBASE_HALF_LIVES * s.stream_trending_half_life_s,
         }
 
     def process(self, records: list[Record]) -> int:
@@ -250,44 +270,41 @@ class FeaturesProcessor:
         unique: dict[str, events.Envelope] = {}
         for event in evs:
             unique.setdefault(event.event_id, event)
-        batch = list(unique.values())
+        batch = list(unique.values())  # consumption order (carts depend on it)
+        day_keys: dict[Any, str] = {}  # date -> seen key (one isoformat per day, not per event)
+        seen_keys = [
+            day_keys.get(day) or day_keys.setdefault(day, keys.seen_events(NAME, str(day)))
+            for day in (e.occurred_at.date() for e in batch)
+        ]
         for _ in range(20):
-            applied = self._apply_once(batch)
+            applied = self._apply_once(batch, seen_keys)
             if applied is not None:
                 return applied
         raise RuntimeError("features batch kept conflicting with another consumer")
 
-    def _apply_once(self, batch: list[events.Envelope]) -> int | None:
+    def _apply_once(self, batch: list[events.Envelope], seen_keys: list[str]) -> int | None:
         if not batch:
             return 0
-        days: dict[str, list[events.Envelope]] = defaultdict(list)
-        for event in batch:
-            days[seen_key(event)].append(event)
+        ids: dict[str, list[str]] = defaultdict(list)
+        for event, key in zip(batch, seen_keys, strict=True):
+            ids[key].append(event.event_id)
         pipe = self.redis.pipeline(transaction=False)
-        for key, day_events in days.items():
-            pipe.hmget(key, [e.event_id for e in day_events])
+        for key, day_ids in ids.items():
+            pipe.hmget(key, day_ids)
         applied = {
-            e.event_id
-            for day_events, marks in zip(days.values(), pipe.execute(), strict=True)
-            for e, mark in zip(day_events, marks, strict=True)
+            event_id
+            for day_ids, marks in zip(ids.values(), pipe.execute(), strict=True)
+            for event_id, mark in zip(day_ids, marks, strict=True)
             if mark is not None
         }
         plan = BatchPlan(self.settings, time.time())
-        seen: dict[str, list[str]] = defaultdict(list)
-        for event in batch:
+        for event, key in zip(batch, seen_keys, strict=True):
             if event.event_id not in applied:
-                plan.add(event)
-                seen[seen_key(event)].append(event.event_id)
+                plan.add(event, key)
         if not plan.applied:
             return 0
-        body = {
-            "seen": seen,
-            "seen_ttl": str(keys.SEEN_EVENT_TTL_S),
-            "cfg": self._cfg,
-            "ops": plan.ops(),
-        }
-        done = self._script(args=[orjson.dumps(body)])
-        return len(plan.applied) if int(done) == 1 else None
+        done = self._script(args=[orjson.dumps(plan.body(self._cfg))])
+        return plan.applied if int(done) == 1 else None
 
     def durable(self) -> bool:
         return True  # every batch is in Redis before process() returns

@@ -1,7 +1,9 @@
 """The shared consumer loop: batching, contract validation, dead letters, commits, SIGTERM.
 
-Per batch: consume up to ``stream_batch_size`` messages (waiting at most
-``stream_batch_wait_ms``), decode each with the event contract, hand the good ones to the
+Per batch: take every message already fetched, up to ``stream_batch_size``, without
+waiting; only when none is there, wait up to ``stream_batch_wait_ms`` for the first one (so
+a batch is applied as soon as it arrives, and grows by itself under load). Decode each with
+the event contract, hand the good ones to the
 processor, send the poison ones to the dead-letter topic (waiting for the broker), then
 commit offsets, but only once the processor says its work is durable. A failing batch is
 rewound and retried, so nothing is skipped; processors are idempotent on ``event_id``.
@@ -10,13 +12,15 @@ SIGTERM/SIGINT finish the current batch, flush, commit and close.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -26,10 +30,10 @@ from shopflow import bus, events, topics
 from shopflow.config import Settings, get_settings
 
 log = logging.getLogger("shopflow.stream")
+Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):  # a tuple: cheap to build once per message
     event: events.Envelope
     topic: str
     partition: int
@@ -101,6 +105,7 @@ class ConsumerRunner:
     ) -> RunStats:
         """Consume until stopped (SIGTERM/SIGINT, ``stop()``, ``max_seconds`` or ``until``)."""
         bus.ensure_topics(self.bootstrap, settings=self.settings)
+        gc.freeze()  # start-up objects leave the collector's scans (batches allocate a lot)
         restore = self._install_signals()
         names = [t.name(self.settings) for t in self.processor.topics]
         self.consumer.subscribe(names, on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -138,15 +143,25 @@ class ConsumerRunner:
         return restore
 
     # ---- one batch -----------------------------------------------------------------------
+    def _poll(self) -> list[Message]:
+        """What is already fetched (no wait), else the first message within ``wait_s`` and
+        whatever arrived with it."""
+        messages = self.consumer.consume(self.batch_size, 0)
+        if not messages:
+            messages = self.consumer.consume(1, self.wait_s)
+            if messages and self.batch_size > 1:
+                messages += self.consumer.consume(self.batch_size - 1, 0)
+        return messages
+
     def _turn(self) -> None:
-        messages = self.consumer.consume(self.batch_size, self.wait_s)
+        messages = self._poll()
         self.processor.tick()
         if not messages:
             if self._pending and self.processor.durable():
                 self._commit()
             return
         started = time.perf_counter()
-        records, poison, first = self._decode(messages)
+        records, poison, first, last = self._decode(messages)
         try:
             applied = self.processor.process(records) if records else 0
             if poison:
@@ -158,9 +173,8 @@ class ConsumerRunner:
             time.sleep(1.0)
             return
         self._count(records, poison, applied)
-        for msg in messages:
-            if msg.error() is None:
-                self._pending[(msg.topic(), msg.partition())] = msg.offset() + 1
+        for key, offset in last.items():
+            self._pending[key] = offset + 1
         if self.processor.durable():
             self._commit()
         metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
@@ -168,25 +182,32 @@ class ConsumerRunner:
 
     def _decode(
         self, messages: list[Message]
-    ) -> tuple[list[Record], list[tuple[Message, str]], dict[tuple[str, int], int]]:
+    ) -> tuple[list[Record], list[tuple[Message, str]], Offsets, Offsets]:
+        """Records, dead letters, and the first and last offset per (topic, partition)."""
         records: list[Record] = []
         poison: list[tuple[Message, str]] = []
         first: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], int] = {}
+        parse = events.parse_event
         for msg in messages:
             if msg.error() is not None:
                 log.warning("%s: consume error %s", self.group, msg.error())
                 continue
-            first.setdefault((msg.topic(), msg.partition()), msg.offset())
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            key = (topic, partition)
+            if key not in first:
+                first[key] = offset
+            last[key] = offset
             value = msg.value()
             try:
                 if value is None:
                     raise ValueError("message has no value")
-                event = events.parse_event(value)
+                event = parse(value)
             except Exception as exc:  # undecodable or off-contract: a dead letter
                 poison.append((msg, _error_text(exc)))
                 continue
-            records.append(Record(event, msg.topic(), msg.partition(), msg.offset(), len(value)))
-        return records, poison, first
+            records.append(Record(event, topic, partition, offset, len(value)))
+        return records, poison, first, last
 
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> None:
         if self._dlq is None:
@@ -218,10 +239,7 @@ class ConsumerRunner:
         self.stats.consumed += len(records) + len(poison)
         self.stats.applied += applied
         self.stats.dead_letters += len(poison)
-        by_topic: dict[str, int] = {}
-        for record in records:
-            by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
-        for topic, n in by_topic.items():
+        for topic, n in Counter(record.topic for record in records).items():
             metrics.MESSAGES.labels(self.group, topic, "processed").inc(n)
         if applied < len(records):
             metrics.MESSAGES.labels(self.group, "*", "duplicate").inc(len(records) - applied)

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 from shopflow import events, keys
 
 
-def counters(evs: list[events.Envelope]) -> Counter[str]:
-    """Item counter key -> count, every window and bucket."""
-    out: Counter[str] = Counter()
+def counters(evs: list[events.Envelope]) -> Counter[tuple[str, str]]:
+    """(counts hash key, item) -> count, every metric, window and bucket."""
+    out: Counter[tuple[str, str]] = Counter()
     for event in evs:
         ts = event.occurred_at.timestamp()
         metric = {"product_view": "view", "add_to_cart": "cart"}.get(event.event_type)
@@ -19,7 +19,7 @@ def counters(evs: list[events.Envelope]) -> Counter[str]:
             items = [line.item_id for line in event.payload.lines]  # type: ignore[attr-defined]
         for item in items:
             for window, length in keys.COUNTER_WINDOWS.items():
-                out[keys.item_counter(item, metric, window, int(ts // length))] += 1
+                out[(keys.item_counts(metric, window, int(ts // length)), item)] += 1
     return out
 
 
