@@ -1,7 +1,9 @@
-"""Notifications rendered and delivered per second (event -> workflow -> preferences ->
-template render -> SMTP send -> delivery record + outbox event, on SQLite) against a bare
-smtplib loop sending prebuilt messages over one connection, both to the same local aiosmtpd
-server (in a thread of this process)."""
+"""Notifications rendered and delivered per second (events -> workflow -> preferences ->
+template render -> SMTP send -> delivery record + outbox event, on SQLite; the consumer's
+path: one trigger transaction per poll of ``BATCH`` events, then batched delivery) against a
+bare smtplib loop sending the same number of prebuilt messages over one connection, both to
+the same local aiosmtpd server (in a thread of this process). The baseline runs before and
+after the pipeline; the faster of its two runs is the one compared."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from shopflow import events
 from shopflow.config import get_settings
 from shopflow.services import free_port
 
-N = int(os.environ.get("BENCH_NOTIFY_N", "400"))
+N = int(os.environ.get("BENCH_NOTIFY_N", "1000"))
+BATCH = 200  # events per consumer poll
 
 
 class _Count:
@@ -64,10 +67,10 @@ def _pipeline(n: int) -> float:
     channels = {"email": registry.build()["email"]}
     orders = [_order(i) for i in range(n)]
     t0 = time.perf_counter()
-    for event in orders:
-        for triggered in service.handle_event(event):
-            done = delivery.deliver_many(triggered.due_now, channels)
-            assert list(done.values()) == ["sent"], done
+    for start in range(0, n, BATCH):
+        triggered = service.handle_events(orders[start : start + BATCH])
+        done = delivery.deliver_many([i for t in triggered for i in t.due_now], channels)
+        assert set(done.values()) == {"sent"} and len(done) == len(triggered), done
     elapsed = time.perf_counter() - t0
     registry.close_all(channels)
     return n / elapsed
@@ -88,14 +91,15 @@ def main() -> None:
 
             reset_engines()
             migrate.upgrade()
-            bare = _bare(port, N)
+            first = _bare(port, N)
             ours = _pipeline(N)
+            bare = max(first, _bare(port, N))
             reset_engines()
     finally:
         controller.stop()
         os.environ.pop("SHOPFLOW_SMTP_PORT", None)
         get_settings.cache_clear()
-    assert counter.n == 2 * N, counter.n
+    assert counter.n == 3 * N, counter.n
     print(f"bare smtplib loop:         {bare:8.0f} messages/s ({N} messages)")
     print(f"notifications (SQLite):    {ours:8.0f} messages/s ({N} events -> emails)")
     print(f"notifications / baseline:  {ours / bare:8.3f}")

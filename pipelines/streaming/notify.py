@@ -1,10 +1,10 @@
 """Consumer group ``notify``: commerce events -> notifications (``shopflow stream notify``).
 
 Subscribes to the topics of every event type the workflows (``notifications.yaml``) map,
-plus the users topic (sign-up emails). Per event: trigger its workflows (idempotent on the
-event id, one transaction each), then send what is due now. ``tick`` is the scheduler: every
-``notify_worker_interval_s`` it flushes closed digest windows and sends due deliveries
-(quiet hours ended, retry backoff elapsed, claims abandoned by a crashed worker).
+plus the users topic (sign-up emails). Per poll: trigger the events' workflows in one
+transaction (idempotent on the event id), then send what is due now in batches. ``tick`` is
+the scheduler: every ``notify_worker_interval_s`` it flushes closed digest windows and sends
+due deliveries (quiet hours ended, retry backoff elapsed, claims abandoned by a crashed worker).
 """
 
 from __future__ import annotations
@@ -44,14 +44,9 @@ class NotifyProcessor:
         self._next_tick = 0.0
 
     def process(self, records: list[Record]) -> int:
-        applied = 0
-        due: list[str] = []
-        for record in records:
-            for triggered in service.handle_event(record.event):
-                applied += triggered.created
-                due.extend(triggered.due_now)
-        delivery.deliver_many(due, self.channels)
-        return applied
+        triggered = service.handle_events([record.event for record in records])
+        delivery.deliver_many([i for t in triggered for i in t.due_now], self.channels)
+        return sum(t.created for t in triggered)
 
     def durable(self) -> bool:
         return True

@@ -3,12 +3,14 @@
 ``handle_event`` maps an event to its workflows (configuration) and creates one message per
 workflow, idempotent on the event id; ``trigger`` does the same for an explicit workflow
 (the admin API). Each message gets one delivery record per channel, decided by the user's
-preferences; ``delivery.deliver_many`` then sends the ones due now.
+preferences; ``delivery.deliver_many`` then sends the ones due now. ``handle_events`` applies a
+consumer's batch in one transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ from serving.db import session_scope, utcnow
 from serving.db.models.notifications import Notification, NotificationDelivery
 from serving.notifications import digests, preferences, workflows
 from serving.notifications.workflows import Category, Workflow
+from serving.notifications.writes import write_scope
 from shopflow import events
 
 
@@ -47,14 +50,71 @@ def event_context(event: events.Envelope) -> dict[str, Any]:
     return context
 
 
-def handle_event(event: events.Envelope, now: datetime | None = None) -> list[Triggered]:
-    """Apply one event: remember sign-up emails, trigger every workflow it maps to."""
+def handle_events(batch: Sequence[events.Envelope], now: datetime | None = None) -> list[Triggered]:
+    """Apply a batch of events (a consumer's poll) in one transaction. Should a concurrent
+    worker create one of the same messages first, the batch is redone one event at a time."""
     now = now or utcnow()
+    try:
+        with write_scope() as session:
+            return _apply(session, batch, now)
+    except IntegrityError:
+        return [t for event in batch for t in handle_event(event, now)]
+
+
+def _apply(session: Session, batch: Sequence[events.Envelope], now: datetime) -> list[Triggered]:
+    """Existing messages and preferences are read once for the batch; inserts are flushed
+    together at commit."""
+    for event in batch:
+        _remember_email(session, event)
+    config = workflows.load()
+    known = _existing_many(session, {e.event_id for e in batch if e.user_id})
+    prefs = preferences.load_many(session, {e.user_id for e in batch if e.user_id})
+    out = []
+    for event in batch:
+        if not event.user_id:
+            continue
+        for workflow in config.for_event(event.event_type):
+            context = event_context(event)
+            if workflow.digests(event.event_type):
+                created = digests.add(session, workflow, event.user_id, event.event_id, context,
+                                      now)  # fmt: skip
+                out.append(Triggered(None, created, digested=True))
+                continue
+            key = (workflow.name, event.event_id)
+            if key in known:
+                out.append(Triggered(known[key], False))
+                continue
+            triggered = create(session, workflow, event.user_id, context, event.event_id, now,
+                               prefs=prefs[event.user_id])  # fmt: skip
+            known[key] = triggered.notification_id
+            out.append(triggered)
+    return out
+
+
+def _existing_many(session: Session, source_ids: set[str]) -> dict[tuple[str, str], str | None]:
+    if not source_ids:
+        return {}
+    rows = session.execute(
+        select(Notification.workflow, Notification.source_id, Notification.id).where(
+            Notification.source_id.in_(source_ids)
+        )
+    )
+    return {(workflow, source): id_ for workflow, source, id_ in rows}
+
+
+def _remember_email(session: Session, event: events.Envelope) -> None:
     if event.event_type == "user.registered" and event.user_id:
         email = getattr(event.payload, "email", None)
         if email:
-            with session_scope() as session:
-                preferences.remember_email(session, event.user_id, email)
+            preferences.remember_email(session, event.user_id, email)
+
+
+def handle_event(event: events.Envelope, now: datetime | None = None) -> list[Triggered]:
+    """Apply one event, one transaction per workflow: remember sign-up emails, trigger every
+    workflow it maps to."""
+    now = now or utcnow()
+    with write_scope() as session:
+        _remember_email(session, event)
     if not event.user_id:
         return []
     out = []
@@ -71,7 +131,7 @@ def _digest(
     workflow: Workflow, user_id: str, source_id: str, context: dict[str, Any], now: datetime
 ) -> Triggered:
     try:
-        with session_scope() as session:
+        with write_scope() as session:
             created = digests.add(session, workflow, user_id, source_id, context, now)
     except IntegrityError:
         created = False
@@ -89,7 +149,7 @@ def trigger(
     """Create the message of ``workflow`` for ``source_id`` once; a repeat returns the first."""
     now = now or utcnow()
     try:
-        with session_scope() as session:
+        with write_scope() as session:
             existing = _existing(session, workflow.name, source_id)
             if existing is not None:
                 return Triggered(existing, False)
@@ -115,9 +175,10 @@ def create(
     source_id: str,
     now: datetime,
     template: str | None = None,
+    prefs: preferences.Preferences | None = None,
 ) -> Triggered:
     """Insert the message and one delivery per channel, applying the user's preferences."""
-    prefs = preferences.load(session, user_id)
+    prefs = prefs or preferences.load(session, user_id)
     notification = Notification(
         id=uuid.uuid4().hex,
         user_id=user_id,
@@ -133,7 +194,6 @@ def create(
     ):
         notification.suppressed = "daily marketing cap reached"
     session.add(notification)
-    session.flush()
     due: list[str] = []
     for channel in workflow.channels:
         delivery = NotificationDelivery(
@@ -190,7 +250,7 @@ def flush_digests(now: datetime | None = None) -> list[Triggered]:
         if workflow is None or workflow.digest is None:
             continue
         try:
-            with session_scope() as session:
+            with write_scope() as session:
                 batch = digests.take(session, user_id, name, now)
                 if batch is None:
                     continue
