@@ -75,10 +75,9 @@ def main() -> None:
             report = publish(client, data, chunk_size=CHUNK)  # warm-up
             n_keys = report.keys_written
             version = report.version
+            names = list(client.scan_iter(f"*{version}*", count=10_000, _type="string"))
             values = [
-                client.get(key)
-                for key in client.scan_iter(f"*{version}*", count=10_000)
-                if client.type(key) == b"string"
+                v for s in range(0, len(names), 5_000) for v in client.mget(names[s : s + 5_000])
             ]
             values = (values * (n_keys // len(values) + 1))[:n_keys]  # same sizes, same count
             raw_set_loop(client, values)

@@ -96,6 +96,40 @@ class Recommender(ABC):
             out[pos] = self._to_ids(i_row, s_row)
         return out
 
+    def recommend_arrays(
+        self, user_ids: list[str], n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n of any users as arrays: item indices into ``item_ids`` (-1 pads) and scores.
+        Known users go through ``recommend_rows`` in blocks; unknown ones get what
+        ``recommend_batch`` gives them (nothing for plain models, cold-start lists for the
+        hybrid and popularity)."""
+        self._check_fitted()
+        rows = np.array([self._user_index.get(u, -1) for u in user_ids], dtype=np.int64)
+        idx = np.full((len(user_ids), n), -1, dtype=np.int64)
+        scores = np.zeros((len(user_ids), n), dtype=np.float32)
+        known = rows >= 0
+        if known.any():
+            idx[known], scores[known] = self.recommend_rows(rows[known], n, exclude_seen)
+        unknown = np.flatnonzero(~known)
+        if len(unknown):
+            lists = self.recommend_batch([user_ids[i] for i in unknown], n, exclude_seen)
+            for pos, recs in zip(unknown, lists, strict=True):
+                for j, (item, score) in enumerate(recs[:n]):
+                    idx[pos, j], scores[pos, j] = self._item_index[item], score
+        return idx, scores
+
+    def similar_arrays(self, item_ids: list[str], n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n neighbours of items as arrays (see ``recommend_arrays``); unknown items get
+        none."""
+        self._check_fitted()
+        rows = np.array([self._item_index.get(i, -1) for i in item_ids], dtype=np.int64)
+        idx = np.full((len(item_ids), n), -1, dtype=np.int64)
+        scores = np.zeros((len(item_ids), n), dtype=np.float32)
+        known = rows >= 0
+        if known.any():
+            idx[known], scores[known] = self.similar_rows(rows[known], n)
+        return idx, scores
+
     def recommend_rows(
         self, rows: np.ndarray, n: int, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,16 @@ from threadpoolctl import threadpool_limits
 from models.base import Recommender, State
 from models.data import Catalog, Interactions
 
+#: Below this many interactions a fit runs on one thread: OpenMP's start-up and spin-waiting
+#: cost more than the work (and a lot more on a busy machine).
+SMALL_FIT_NNZ = 50_000
 
-def fit_threads() -> int:
-    """Threads for implicit's native loops: the cores we have (BLAS is held to one thread)."""
+
+def fit_threads(nnz: int | None = None) -> int:
+    """Threads for implicit's native loops: the cores we have (BLAS is held to one thread),
+    or one for a small matrix."""
+    if nnz is not None and nnz < SMALL_FIT_NNZ:
+        return 1
     return max(1, os.cpu_count() or 1)
 
 
@@ -103,7 +110,7 @@ class ALS(_Factorization):
                 alpha=self.alpha,
                 iterations=self.iterations,
                 random_state=self.seed,
-                num_threads=fit_threads(),
+                num_threads=fit_threads(data.nnz),
             )
             model.fit(conf, show_progress=False)
         self._keep_factors(model)
@@ -148,7 +155,7 @@ class BPR(_Factorization):
                 regularization=self.regularization,
                 iterations=self.iterations,
                 random_state=self.seed,
-                num_threads=fit_threads(),
+                num_threads=fit_threads(data.nnz),
             )
             model.fit(sp.csr_matrix(data.matrix, dtype=np.float32), show_progress=False)
         self._keep_factors(model)

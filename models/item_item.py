@@ -35,7 +35,7 @@ class ItemItem(Recommender):
             weighted = bm25_weight(counts.T, K1=1.2, B=0.75).T
         else:
             weighted = normalize(counts.T).T
-        knn = ItemItemRecommender(K=self.neighbours + 1, num_threads=fit_threads())
+        knn = ItemItemRecommender(K=self.neighbours + 1, num_threads=fit_threads(data.nnz))
         knn.fit(sp.csr_matrix(weighted), show_progress=False)
         sim = sp.csr_matrix(knn.similarity, dtype=np.float32)
         sim.data = np.nan_to_num(sim.data)

@@ -8,7 +8,11 @@ run is tagged ``gate=rejected`` and the champion stays.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import sqlite3
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +52,44 @@ class GateDecision:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def store_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shopflow"
+
+
+def prepare_store(uri: str) -> None:
+    """Give a new SQLite tracking store the current schema by copying an empty template,
+    instead of MLflow's ~50 Alembic migrations (10+ s on a fresh data dir). The template is
+    built once per MLflow version in :func:`store_cache_dir`, without the default experiment
+    (MLflow creates it, with this store's artifact location, on first use). Other URIs and
+    existing files are left alone."""
+    import mlflow
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if path.exists() and path.stat().st_size > 0:
+        return
+    template = store_cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
+    if not template.exists():
+        _build_template(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.copyfile(template, partial)
+    os.replace(partial, path)
+
+
+def _build_template(template: Path) -> None:
+    from mlflow import MlflowClient
+
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+        db = Path(tmp) / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()  # migrates the schema
+        with contextlib.closing(sqlite3.connect(db)) as con, con:
+            con.execute("DELETE FROM experiments WHERE experiment_id = 0")
+        os.replace(db, template)  # atomic: a concurrent builder's copy is as good
 
 
 def _client() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,10 @@ class InsufficientData(DataError):
 class TrainingConfig:
     k: int = 10
     holdout_days: float = 7.0
-    tuning_budget_s: float = 60.0
+    tuning_budget_s: float = 60.0  # the cap; see ``tuning_budget``
     tuning_max_trials: int = 8
+    tuning_min_budget_s: float = 3.0
+    tuning_s_per_100k: float = 10.0
     tune_types: tuple[str, ...] = ("als",)
     min_users: int = 5
     min_items: int = 5
@@ -43,10 +46,18 @@ class TrainingConfig:
             "holdout_days": settings.recs_holdout_days,
             "tuning_budget_s": settings.recs_tuning_budget_s,
             "tuning_max_trials": settings.recs_tuning_max_trials,
+            "tuning_min_budget_s": settings.recs_tuning_min_budget_s,
+            "tuning_s_per_100k": settings.recs_tuning_s_per_100k,
             "min_users": settings.recs_min_users,
             "min_items": settings.recs_min_items,
         }
         return cls(**{**values, **overrides})
+
+    def tuning_budget(self, interactions: int) -> float:
+        """Seconds of tuning for data of this size: grows with the interactions, capped by
+        ``tuning_budget_s`` (a tiny shop tunes for seconds, a large one up to the cap)."""
+        scaled = self.tuning_min_budget_s + self.tuning_s_per_100k * interactions / 100_000
+        return min(self.tuning_budget_s, scaled)
 
 
 @dataclass
@@ -58,6 +69,8 @@ class TrainingResult:
     params: dict[str, dict[str, Any]]  # model type -> params used (tuned where tuned)
     trials: dict[str, list[Trial]]
     models: dict[str, Recommender]  # fitted on all data, for publishing
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    tuning_budget_s: float = 0.0
 
     @property
     def best(self) -> str:
@@ -130,21 +143,37 @@ def train_and_evaluate(
     on_trial: Callable[[str, Trial], None] | None = None,
 ) -> TrainingResult:
     config = config or TrainingConfig()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = round(now - clock, 3)
+        clock = now
+
     data, catalog = prepare(interactions, items)
     check_trainable(data, config)
     split = make_split(data, config)
+    lap("prepare")
     params = {name: dict(config.params.get(name, {})) for name in config.model_types}
     trials: dict[str, list[Trial]] = {}
+    budget = config.tuning_budget(data.nnz)
     for name in config.tune_types:
         if name not in params:
             continue
         callback = (lambda t, n=name: on_trial(n, t)) if on_trial else None
         params[name], trials[name] = tune(
-            name, split, catalog, params[name], config.tuning_budget_s,
+            name, split, catalog, params[name], budget,
             config.tuning_max_trials, config.k, on_trial=callback,
         )  # fmt: skip
+    lap("tune")
     on_train = fit_models(split.train, catalog, params, config.model_types)
     table = {name: evaluate(model, split, config.k) for name, model in on_train.items()}
+    lap("evaluate")
     models = fit_models(data, catalog, params, config.model_types)
+    lap("fit_all")
     params = {name: model.params() for name, model in models.items()}
-    return TrainingResult(data, catalog, split, table, params, trials, models)
+    return TrainingResult(
+        data, catalog, split, table, params, trials, models, timings, round(budget, 3)
+    )

@@ -16,6 +16,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +107,7 @@ class PublishReport:
     keys_written: int
     seconds: float
     dropped_scores: int
+    users: int = 0  # users with a list under any strategy
 
     @property
     def keys_per_s(self) -> float:
@@ -201,40 +203,40 @@ class _Encoder:
         return orjson.dumps(clean)
 
     def lists(
-        self, lists: Lists, exclude: dict[str, set[str]] | None = None
+        self, lists: dict[str, Scored], exclude: dict[str, set[str]] | None = None
     ) -> Iterator[tuple[str, bytes]]:
         """(owner, JSON) of every non-empty list; ``exclude`` maps owner -> items to leave out."""
         exclude = exclude or {}
-        if not isinstance(lists, RankedLists):
-            for owner, recs in lists.items():
-                if recs:
-                    yield owner, self.encode(recs, exclude.get(owner))
-            return
-        present = np.asarray(lists.idx) >= 0
-        rows = np.flatnonzero(present.any(axis=1))
-        values = self._ranked_json(lists, present, exclude)
-        yield from zip([lists.owners[r] for r in rows], values.take(rows).to_pylist(), strict=True)
+        for owner, recs in lists.items():
+            if recs:
+                yield owner, self.encode(recs, exclude.get(owner))
 
-    def _ranked_json(
-        self, lists: RankedLists, present: np.ndarray, exclude: dict[str, set[str]]
-    ) -> pa.BinaryArray:
-        """One JSON list per row, built by Arrow kernels (no Python object per item)."""
-        idx = np.asarray(lists.idx, dtype=np.int64)
-        scores = np.asarray(lists.scores, dtype=np.float64)
-        keep = present & np.isfinite(scores)
-        self.dropped += int(np.count_nonzero(present & ~keep))
-        if exclude:
-            keep &= ~_excluded(lists, idx, exclude)
-        counts = keep.sum(axis=1)
-        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
-            [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
-        )
-        score_text = pc.cast(pa.array(np.round(scores[keep], 6)), pa.string()).cast(pa.binary())
-        pairs = pc.binary_join_element_wise(heads.take(idx[keep]), score_text, b"]", b"")
-        joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",")
-        return pc.binary_join_element_wise(b"[", joined, b"]", b"")
+
+def ranked_json(
+    lists: RankedLists, exclude: dict[str, set[str]] | None = None
+) -> tuple[list[str], list[bytes], int]:
+    """(owners, JSON lists, dropped non-finite scores) for the rows with any item, built by
+    Arrow kernels without a Python object per item (and without holding the GIL for long)."""
+    idx = np.asarray(lists.idx, dtype=np.int64)
+    scores = np.asarray(lists.scores, dtype=np.float64)
+    present = idx >= 0
+    keep = present & np.isfinite(scores)
+    dropped = int(np.count_nonzero(present & ~keep))
+    if exclude:
+        keep &= ~_excluded(lists, idx, exclude)
+    rows = np.flatnonzero(present.any(axis=1))
+    counts = keep[rows].sum(axis=1)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
+        [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
+    )
+    kept = keep[rows]
+    score_text = pc.cast(pa.array(np.round(scores[rows][kept], 6)), pa.string()).cast(pa.binary())
+    pairs = pc.binary_join_element_wise(heads.take(idx[rows][kept]), score_text, b"]", b"")
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",").to_pylist()
+    owners = [lists.owners[r] for r in rows]
+    return owners, [b"[" + value + b"]" for value in joined], dropped
 
 
 def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]]) -> np.ndarray:
@@ -257,15 +259,36 @@ def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]])
 
 
 def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator[tuple]:
-    for strategy, per_user in bundle.recs.items():
-        for user_id, value in enc.lists(per_user, bundle.purchased):
-            enc.users.add(user_id)
-            yield keys.user_recs(version, user_id, strategy), value
-    for item_id, value in enc.lists(bundle.similar):
-        yield keys.similar_items(version, item_id), value
+    """(key, JSON) of every string key. Array lists are encoded in a worker thread, one
+    strategy ahead of the writes."""
+    ranked = [(s, v) for s, v in bundle.recs.items() if isinstance(v, RankedLists)]
+    if isinstance(bundle.similar, RankedLists):
+        ranked.append((None, bundle.similar))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        jobs = {
+            name: pool.submit(ranked_json, lists, bundle.purchased if name else None)
+            for name, lists in ranked
+        }
+        for strategy, per_user in bundle.recs.items():
+            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, bundle.purchased):
+                enc.users.add(user_id)
+                yield keys.user_recs(version, user_id, strategy), value
+        for item_id, value in _encoded(bundle.similar, jobs.get(None), enc, None):
+            yield keys.similar_items(version, item_id), value
     yield keys.popular(version), enc.encode(bundle.popular)
     for category, recs in bundle.popular_by_category.items():
         yield keys.popular(version, category), enc.encode(recs)
+
+
+def _encoded(
+    lists: Lists, job: Future | None, enc: _Encoder, exclude: dict[str, set[str]] | None
+) -> Iterator[tuple[str, bytes]]:
+    if job is None:
+        yield from enc.lists(lists, exclude)  # type: ignore[arg-type]
+        return
+    owners, values, dropped = job.result()
+    enc.dropped += dropped
+    yield from zip(owners, values, strict=True)
 
 
 def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) -> Iterator[tuple]:
@@ -395,7 +418,9 @@ def publish(
     seconds = time.perf_counter() - started
     if progress:
         progress(writer.written)
-    return PublishReport(version, previous, writer.written + 1, seconds, enc.dropped)
+    return PublishReport(
+        version, previous, writer.written + 1, seconds, enc.dropped, len(enc.users)
+    )
 
 
 def _meta(bundle: PublishBundle, written: int, enc: _Encoder) -> dict[str, str]:

@@ -4,6 +4,7 @@ Thin edges: the work is done by ``models`` (training, evaluation, MLflow registr
 ``pipelines.publish`` (the Redis writer); these assets read the marts and wire them up.
 """
 
+import time
 from typing import Any
 
 import dagster as dg
@@ -21,11 +22,12 @@ from models.registry import (
     load_version,
     log_and_register,
     log_trial,
+    prepare_store,
     registered_name,
 )
 from models.training import InsufficientData, TrainingConfig, train_and_evaluate
 from models.tuning import Trial
-from pipelines.publish import PublishBundle, publish
+from pipelines.publish import PublishBundle, RankedLists, publish
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow.config import Settings, get_settings
 
@@ -57,10 +59,13 @@ def recommender_evaluation(
 ) -> dg.Output[dict[str, Any]]:
     import mlflow as mlf
 
+    started = time.perf_counter()
     settings = get_settings()
+    prepare_store(mlflow.tracking_uri or settings.mlflow_uri)
     mlflow.setup()
     interactions, items = load_marts(warehouse)
     config = TrainingConfig.from_settings(settings)
+    setup_s = time.perf_counter() - started
     with mlf.start_run(run_name="recommenders") as run:
         try:
             result = train_and_evaluate(interactions, items, config, on_trial=_log_trial)
@@ -70,8 +75,12 @@ def recommender_evaluation(
             context.log.warning(reason)
             value = {"status": "skipped", "reason": reason, "run_id": run.info.run_id}
             return dg.Output(value, metadata={"status": "skipped", "reason": reason})
+        t0 = time.perf_counter()
         refs = log_and_register(result, config.k)
         decision = champion_gate(result, refs, config.k)
+        timings = {"setup": round(setup_s, 3), **result.timings}
+        timings["register_and_gate"] = round(time.perf_counter() - t0, 3)
+        mlf.log_dict(timings, "timings.json")
         mlf.set_tags({"status": "trained", "gate": "promoted" if decision.promoted else "rejected"})
     context.log.info(decision.reason)
     table_md = metric_table_markdown(result.table, config.k)
@@ -94,6 +103,10 @@ def recommender_evaluation(
         "gate_reason": decision.reason,
         "champion": f"{champion.name} v{champion.version}" if champion else "none",
         "mlflow_run_id": run.info.run_id,
+        "timings": timings,
+        "tuning": f"{sum(len(t) for t in result.trials.values())} trials, "
+        f"budget {result.tuning_budget_s:g} s",
+        "seconds": round(time.perf_counter() - started, 3),
         "users": result.data.n_users,
         "items": result.data.n_items,
         "interactions": result.data.nnz,
@@ -132,14 +145,14 @@ def build_bundle(
     for strategy, (ref, model) in models.items():
         if strategy == "popularity":
             continue
-        lists = model.recommend_batch(users, settings.recs_top_n)
-        bundle.recs[strategy] = {u: r for u, r in zip(users, lists, strict=True) if r}
+        idx, scores = model.recommend_arrays(users, settings.recs_top_n)
+        bundle.recs[strategy] = RankedLists(users, model.item_ids, idx, scores)
         bundle.models[strategy] = (ref.name, ref.version)
     item_ids = items["item_id"].astype(str).tolist()
     sim_model = (models.get("hybrid") or models.get("champion") or (None, None))[1]
     if sim_model is not None:
-        lists = sim_model.similar_batch(item_ids, settings.similar_top_n)
-        bundle.similar = {i: r for i, r in zip(item_ids, lists, strict=True) if r}
+        idx, scores = sim_model.similar_arrays(item_ids, settings.similar_top_n)
+        bundle.similar = RankedLists(item_ids, sim_model.item_ids, idx, scores)
     if "popularity" in models:
         ref, pop = models["popularity"]
         bundle.popular = pop.top(settings.recs_top_n)
@@ -181,7 +194,9 @@ def purchased_sets(interactions: pd.DataFrame) -> dict[str, set[str]]:
 
 
 def item_infos(items: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """``keys.item_info`` fields; ``blocked`` only when the catalog says (never reset here)."""
+    """``keys.item_info`` fields. ``blocked`` comes from the catalog when it has the column;
+    the publisher writes it as 0/1 (missing: 0), and 1 for any item in the admins'
+    ``keys.BLOCKED_ITEMS`` set, so a publish never un-blocks what an admin blocked."""
     columns = [
         c
         for c in ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
@@ -203,20 +218,25 @@ def published_recommendations(
     redis: RedisResource,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
+    clock = time.perf_counter()
     settings = get_settings()
+    prepare_store(mlflow.tracking_uri or settings.mlflow_uri)
     mlflow.setup()
     models = _strategy_models(recommender_evaluation)
     if "champion" not in models:
         reason = "no champion registered yet: nothing published"
         context.log.warning(reason)
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
+    load_s = time.perf_counter() - clock
     interactions, items = load_marts(warehouse)
     bundle = build_bundle(models, interactions, items, settings)
+    bundle_s = time.perf_counter() - clock - load_s
     client = redis.client()
     try:
         report = publish(client, bundle)
     finally:
         client.close()
+    timings = {"load_models": load_s, "build_bundle": bundle_s, "publish": report.seconds}
     context.log.info(f"published {report.version}: {report.keys_written} keys")
     return dg.MaterializeResult(
         metadata={
@@ -225,7 +245,8 @@ def published_recommendations(
             "keys": report.keys_written,
             "keys_per_s": round(report.keys_per_s, 1),
             "seconds": round(report.seconds, 3),
-            "users": len(bundle.recs.get("champion", {})),
+            "users": report.users,
+            "timings": {step: round(seconds, 3) for step, seconds in timings.items()},
             "strategies": ", ".join(sorted(bundle.recs)),
             "champion": f"{models['champion'][0].name} v{models['champion'][0].version}",
             "dropped_scores": report.dropped_scores,

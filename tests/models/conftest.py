@@ -28,9 +28,11 @@ def mlflow_store(tmp_path: Path) -> Iterator[str]:
     """A real MLflow tracking + registry store (SQLite) in tmp_path, as the active one."""
     import mlflow
 
+    from models.registry import prepare_store
     from pipelines.resources import MLflowResource
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    prepare_store(uri)  # a copy of the migrated template built once per machine, not migrations
     previous = mlflow.get_tracking_uri()
     MLflowResource(tracking_uri=uri, experiment="test").setup()
     yield uri

@@ -23,6 +23,7 @@ def home(shopflow_home, monkeypatch):
 def _warehouse(settings, users: int):
     interactions, items = synthetic_shop(n_users=users, n_items=80, n_categories=4, seed=5)
     interactions = interactions.rename(columns={"n_views": "views", "n_purchases": "purchases"})
+    items = items.assign(blocked=items["item_id"] == "i1")  # a catalog that blocks one item
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.register("i", interactions)
         con.register("t", items)
@@ -60,6 +61,9 @@ def test_assets_train_register_and_publish(home, redis_server, redis_client):
     meta = redis_client.hgetall(keys.publish_meta(version))
     assert meta["champion.model"] == "shopflow-serving" and meta["champion.version"] == "1"
     assert meta["hybrid.model"] == "shopflow-hybrid" and meta["als.version"] == "1"
+    assert redis_client.hget(keys.item_info("i1"), "blocked") == "1"
+    assert redis_client.hget(keys.item_info("i2"), "blocked") == "0"
+    assert evaluation["timings"].value["tune"] >= 0 and "budget" in evaluation["tuning"].value
     user = str(interactions["user_id"].iloc[0])
     recs = read_recs(redis_client, user)
     assert recs and len(recs) <= home.recs_top_n

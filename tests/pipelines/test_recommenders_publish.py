@@ -1,8 +1,19 @@
 """Publishing to a real Redis: versioned keys, one pointer flip, old versions expire."""
 
 import json
+import threading
 
-from pipelines.publish import PublishBundle, current_version, publish, read_recs
+import numpy as np
+import pytest
+
+from pipelines.publish import (
+    PublishBundle,
+    PublishLockedError,
+    RankedLists,
+    current_version,
+    publish,
+    read_recs,
+)
 from shopflow import keys
 
 
@@ -79,3 +90,96 @@ def test_an_unfinished_publish_is_expired_by_the_next_one(redis_client):
     redis_client.set(keys.user_recs("crashed", "u1"), "[]")
     publish(redis_client, _bundle("a"))
     assert redis_client.ttl(keys.user_recs("crashed", "u1")) > 0
+
+
+def _ranked() -> RankedLists:
+    items = np.array(["a", 'say "hi"', "ünï", "d"], dtype=object)
+    idx = np.array([[0, 1, 2], [3, 0, -1], [-1, -1, -1], [2, 3, 1]])
+    scores = np.array([[0.9, 0.5, 0.25], [1.0, np.nan, 0.0], [0, 0, 0], [3.0, 2.0, 1.0]])
+    return RankedLists(["u0", "u1", "u2", "u3"], items, idx, scores.astype(np.float32))
+
+
+def test_array_lists_publish_the_same_json_as_python_lists(redis_client):
+    ranked = _ranked()
+    purchased = {"u3": {"d"}}
+    by_arrays = publish(redis_client, PublishBundle(recs={"als": ranked}, purchased=purchased))
+    as_dict = ranked.as_dict()
+    by_lists = publish(redis_client, PublishBundle(recs={"als": as_dict}, purchased=purchased))
+    for user in ("u0", "u1", "u3"):
+        one = redis_client.get(keys.user_recs(by_arrays.version, user, "als"))
+        two = redis_client.get(keys.user_recs(by_lists.version, user, "als"))
+        assert json.loads(one) == json.loads(two), user
+    assert read_recs(redis_client, "u0", "als") == [("a", 0.9), ('say "hi"', 0.5), ("ünï", 0.25)]
+    assert read_recs(redis_client, "u1", "als") == [("d", 1.0)]  # NaN dropped, padding ignored
+    assert read_recs(redis_client, "u3", "als") == [("ünï", 3.0), ('say "hi"', 1.0)]  # bought
+    assert read_recs(redis_client, "u2", "als") is None  # an empty row is not published
+    assert by_arrays.dropped_scores == 1 and by_arrays.users == 3
+
+
+def test_blocked_is_written_0_or_1_and_an_admin_block_is_never_undone(redis_client):
+    redis_client.sadd(keys.BLOCKED_ITEMS, "i2")
+    items = {
+        "i1": {"title": "Boot", "blocked": True},
+        "i2": {"title": "Sock", "blocked": False},  # catalog says no, the admin said yes
+        "i3": {"title": "Hat", "price_minor": float("nan")},  # no flag: not blocked
+    }
+    publish(redis_client, PublishBundle(items=items))
+    publish(redis_client, PublishBundle(items=items))  # a later publish changes nothing
+    blocked = {i: redis_client.hget(keys.item_info(i), "blocked") for i in items}
+    assert blocked == {"i1": "1", "i2": "1", "i3": "0"}
+    assert redis_client.hget(keys.item_info("i3"), "price_minor") == ""
+    assert redis_client.smembers(keys.BLOCKED_ITEMS) == {"i2"}  # the admins' set untouched
+
+
+def test_a_second_publish_waits_for_the_lock_or_fails_clearly(redis_client):
+    attempts: list[str] = []
+
+    def concurrent(_: int) -> None:  # runs after each chunk while the first one writes
+        if attempts:
+            return
+        assert 0 < redis_client.pttl(keys.PUBLISH_LOCK) <= keys.PUBLISH_LOCK_TTL_S * 1000
+        with pytest.raises(PublishLockedError, match="another publish holds"):
+            publish(redis_client, _bundle("b"), lock_wait_s=0)
+        attempts.append("refused")
+
+    first = publish(redis_client, _bundle("a"), chunk_size=10, progress=concurrent)
+    assert attempts == ["refused"]
+    assert current_version(redis_client) == first.version
+    assert redis_client.smembers(keys.PUBLISH_VERSIONS) == {first.version}
+    assert redis_client.get(keys.PUBLISH_LOCK) is None  # released
+
+
+def test_concurrent_publishes_never_expire_the_current_version(redis_client):
+    reports: list = []
+    errors: list[BaseException] = []
+
+    def run(tag: str) -> None:
+        try:
+            reports.append(publish(redis_client, _bundle(tag, users=300), chunk_size=20))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(tag,)) for tag in "abc"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(reports) == 3
+    current = current_version(redis_client)
+    assert current in {r.version for r in reports}
+    assert redis_client.smembers(keys.PUBLISH_VERSIONS) == {current}
+    for user in range(300):
+        assert redis_client.ttl(keys.user_recs(current, f"u{user}")) == -1
+    assert redis_client.ttl(keys.publish_meta(current)) == -1
+
+
+def test_a_publish_that_lost_its_lock_does_not_flip(redis_client):
+    first = publish(redis_client, _bundle("a"))
+
+    def steal(_: int) -> None:
+        redis_client.set(keys.PUBLISH_LOCK, "someone-else")
+
+    with pytest.raises(PublishLockedError, match="lost the publish lock"):
+        publish(redis_client, _bundle("b"), chunk_size=10, progress=steal)
+    assert current_version(redis_client) == first.version
+    assert redis_client.get(keys.PUBLISH_LOCK) == "someone-else"  # not ours to release
