@@ -77,8 +77,9 @@ def worker(
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    if not once:  # a single pass needs no handlers (and leaves its caller's alone)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
     try:
         while True:
             done = run_scheduled(channels)
