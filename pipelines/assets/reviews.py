@@ -8,59 +8,40 @@ import dagster as dg
 import duckdb
 
 from models.spam import SpamClassifier, review_text, train_and_evaluate
-from pipelines.assets.landing import RAW_EVENTS
 from pipelines.resources import MLflowResource, WarehouseResource
 from serving.spam import classifier_path
 from shopflow.config import get_settings
 
 MIN_PER_CLASS = 10
 MLFLOW_RUN_NAME = "review-spam-classifier"
-
-#: The latest decision per review (approved = 0, rejected as spam = 1) joined to the
-#: submitted text. Rejections for other reasons are not spam labels and are left out.
-LABELLED_SQL = """
-with decisions as (
-    select review_id, occurred_at, 'ham' as label from raw.review_approved
-    union all
-    select review_id, occurred_at,
-        case when lower(coalesce(reason, '')) = 'spam' then 'spam' else 'other' end as label
-    from raw.review_rejected
-),
-latest as (
-    select review_id, arg_max(label, occurred_at) as label from decisions group by review_id
-),
-texts as (
-    select review_id, arg_max(title, occurred_at) as title, arg_max(body, occurred_at) as body
-    from raw.review_submitted group by review_id
-)
-select t.title, t.body, (l.label = 'spam')::int as spam
-from texts t join latest l using (review_id)
-where l.label in ('ham', 'spam')
-order by t.review_id
-"""
+#: The dbt model with the labelled texts (warehouse/models/staging/stg_review_labels.sql).
+LABELS_MODEL = "stg_review_labels"
+LABELS_RELATION = f"staging.{LABELS_MODEL}"
 
 
 def labelled_reviews(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[int]]:
-    """(texts, labels) from the warehouse; empty when the review tables are not loaded."""
-    tables = {
-        row[0]
-        for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw'"
-        ).fetchall()
-    }
-    if not {"review_submitted", "review_approved", "review_rejected"} <= tables:
+    """(texts, labels) from the dbt model; empty when it is not built yet."""
+    found = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'staging' and table_name = ?",
+        [LABELS_MODEL],
+    ).fetchone()
+    if not found or not found[0]:
         return [], []
-    rows = con.execute(LABELLED_SQL).fetchall()
+    rows = con.execute(
+        f"select title, body, is_spam from {LABELS_RELATION} order by review_id"
+    ).fetchall()
     return [review_text(t, b) for t, b, _ in rows], [int(s) for _, _, s in rows]
 
 
 @dg.asset(
-    deps=[RAW_EVENTS],
+    deps=[dg.AssetKey(LABELS_MODEL)],
     group_name="reviews",
     kinds={"scikitlearn", "mlflow"},
     description=(
         "Text classifier of review spam, trained on past moderation decisions "
-        "(raw.review_*); precision and recall on a held-out split are logged to MLflow."
+        "(dbt model stg_review_labels); precision and recall on a held-out split are logged to "
+        "MLflow and to this asset's metadata."
     ),
 )
 def spam_classifier(

@@ -1,5 +1,6 @@
-"""The spam classifier asset: trains on moderation decisions landed in the warehouse, logs to
-MLflow, and the review service then scores new reviews with it."""
+"""The spam classifier asset: trains on moderation decisions landed in the warehouse (through
+the dbt model stg_review_labels), logs to MLflow, and the review service then scores new
+reviews with it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import duckdb
 import mlflow
 
 from pipelines import raw_load
-from pipelines.assets.reviews import MLFLOW_RUN_NAME, labelled_reviews, spam_classifier
+from pipelines.assets.reviews import (
+    LABELS_MODEL,
+    MLFLOW_RUN_NAME,
+    labelled_reviews,
+    spam_classifier,
+)
 from pipelines.resources import MLflowResource, WarehouseResource
 from serving import spam
 from shopflow import events, landing
 from shopflow.config import Settings
 from tests.models.test_spam import corpus
+from tests.warehouse.analytics_data import dbt
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -44,6 +51,7 @@ def land_reviews(settings: Settings, texts: list[str], labels: list[int]) -> Non
     landing.write_events(evs, settings)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         raw_load.load_landing(con, settings.landing_dir)
+    dbt(settings, "build", "--select", LABELS_MODEL)  # the model and its tests
 
 
 def test_spam_classifier_asset_trains_logs_and_serves(shopflow_home: Settings) -> None:
@@ -61,6 +69,7 @@ def test_spam_classifier_asset_trains_logs_and_serves(shopflow_home: Settings) -
         },
     )
     assert result.success
+    assert spam_classifier.asset_deps[spam_classifier.key] == {dg.AssetKey(LABELS_MODEL)}
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["trained"].value is True
     assert meta["precision"].value >= 0.8 and meta["recall"].value >= 0.8
