@@ -8,8 +8,10 @@ gets the same variant in every request and process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from shopflow.experiments.config import Experiment, Status
 
@@ -35,6 +37,38 @@ def bucket(seed: str, user_id: str) -> float:
     return (fnv1a32(str(fnv1a32(seed + user_id))) % 10000) / 10000
 
 
+def buckets(seed: str, user_ids: Sequence[str]) -> np.ndarray:
+    """``bucket(seed, user_id)`` for many users at once: FNV-1a over a byte matrix of the
+    ids (ASCII ids; others fall back to the scalar hash)."""
+    ids = list(user_ids)
+    if not ids:
+        return np.zeros(0, dtype=np.float64)
+    if not (seed.isascii() and all(u.isascii() and "\x00" not in u for u in ids)):
+        return np.array([bucket(seed, u) for u in ids], dtype=np.float64)
+    raw = np.array(ids, dtype=bytes)
+    first = _fnv_rows(raw.view(np.uint8).reshape(len(ids), -1), _lengths(ids), fnv1a32(seed))
+    # the second round hashes the first hash's decimal digits
+    digits = np.ones(len(ids), dtype=np.int64)
+    for power in range(1, 10):
+        digits += first >= 10**power
+    columns = np.stack([first // 10 ** (digits - 1 - k).clip(0) % 10 + 48 for k in range(10)], 1)
+    second = _fnv_rows(columns.astype(np.uint8), digits, FNV_OFFSET)
+    return (second % 10000) / 10000
+
+
+def _lengths(ids: list[str]) -> np.ndarray:
+    return np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+
+
+def _fnv_rows(data: np.ndarray, lengths: np.ndarray, start: int) -> np.ndarray:
+    """FNV-1a 32-bit of each row's first ``lengths`` bytes, continuing from ``start``."""
+    hval = np.full(len(data), start, dtype=np.uint64)
+    for col in range(data.shape[1]):
+        step = ((hval ^ data[:, col]) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+        hval = np.where(col < lengths, step, hval)
+    return hval.astype(np.int64)
+
+
 def bucket_ranges(weights: list[float], coverage: float = 1.0) -> list[tuple[float, float]]:
     coverage = min(max(coverage, 0.0), 1.0)
     cumulative = 0.0
@@ -52,6 +86,14 @@ def choose_variant(n: float, ranges: list[tuple[float, float]]) -> int:
         if low <= n < high:
             return index
     return -1
+
+
+def choose_variants(n: np.ndarray, ranges: list[tuple[float, float]]) -> np.ndarray:
+    """``choose_variant`` for an array of bucket positions."""
+    out = np.full(len(n), -1, dtype=np.int64)
+    for index, (low, high) in enumerate(ranges):
+        out[(out < 0) & (n >= low) & (n < high)] = index
+    return out
 
 
 @dataclass(frozen=True)

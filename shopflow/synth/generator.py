@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopflow import landing
 from shopflow.config import Settings, get_settings
@@ -33,12 +35,17 @@ from shopflow.synth.emit import DayEvents
 from shopflow.synth.reviews import write_reviews
 from shopflow.synth.world import World
 
+if TYPE_CHECKING:
+    from shopflow.experiments import Experiment
+
 EVENTS_PER_USER_DAY = 1.85  # over a 30-day run; see the module docstring
 MAX_DAYS = 3650
 MIN_ITEMS = 10
 FLUSH_ROWS = 1_000_000
 
 ConversionMultiplier = Callable[[np.ndarray], np.ndarray]
+SimulatedExperiment = tuple["Experiment", Mapping[str, float]]  # (experiment, variant -> lift)
+EXPOSURE_DELAY_US = 500_000  # exposure after the session starts, before its first page
 
 
 class GenerateError(ValueError):
@@ -101,6 +108,7 @@ def generate_shop(
     settings: Settings | None = None,
     progress: bool = True,
     conversion_multiplier: ConversionMultiplier | None = None,
+    experiments: Sequence[SimulatedExperiment] = (),
 ) -> GenerateReport:
     """Generate ``days`` days of a shop with ``users`` users and land the events.
 
@@ -108,11 +116,16 @@ def generate_shop(
     the few events that trail it (moderation, bank transfers: at most ~12 h) stay in the past.
     ``conversion_multiplier`` maps an array of user indices (0..users-1) to per-user
     multipliers of the per-session purchase probability (e.g. an A/B variant's effect).
+    ``experiments`` simulates A/B tests with a known effect: ``[(experiment, {"als": 1.2})]``
+    assigns users as ``/recommendations`` does, multiplies the purchase probability of a
+    variant's users by its lift, and exposes each assigned user (a ``rec_impression`` naming
+    experiment and variant) at the start of their first session
+    (:class:`shopflow.experiments.simulate.ShopExperiments`).
     """
     items, start = validate(users, days, seed, items, start)
     settings = settings or get_settings()
     began = time.perf_counter()
-    world = _world(users, days, seed, items, start, conversion_multiplier)
+    world = _world(users, days, seed, items, start, conversion_multiplier, experiments)
     report = GenerateReport(users=users, items=items, days=days, seed=seed, start=start)
     counts: Counter[str] = Counter()
     buffer: dict[str, list[pa.Table]] = {}
@@ -149,6 +162,7 @@ def _world(
     items: int,
     start: date,
     conversion_multiplier: ConversionMultiplier | None,
+    experiments: Sequence[SimulatedExperiment] = (),
 ) -> World:
     rng = np.random.default_rng([seed, 0xC0FFEE])
     catalog = catalog_mod.build_catalog(items, rng)
@@ -160,7 +174,18 @@ def _world(
             raise GenerateError(
                 "conversion_multiplier must return one finite, non-negative value per user"
             )
+    simulated = None
+    if experiments:
+        from shopflow.experiments.simulate import ShopExperiments
+
+        try:
+            simulated = ShopExperiments(experiments, people.ids.to_pylist())
+        except ValueError as exc:
+            raise GenerateError(str(exc)) from None
+        multiplier = multiplier * simulated.multiplier
     run = f"{users}|{days}|{seed}|{items}|{start.isoformat()}|{multiplier.tobytes().hex()}"
+    if simulated is not None:
+        run += f"|{simulated.fingerprint}"
     tag = hashlib.blake2b(run.encode(), digest_size=4).hexdigest()
     start_us = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) * 10**6
     return World(
@@ -172,6 +197,7 @@ def _world(
         users=people,
         conversion_multiplier=multiplier,
         start_us=start_us,
+        experiments=simulated,
     )
 
 
@@ -197,9 +223,33 @@ def _simulate_day(world: World, day: int) -> dict[str, pa.Table]:
     )
     change_catalog(world, day, out)
     checkout = simulate_browsing(world, day, out)
+    _expose(world, out)
     paid = place_orders(world, day, out, checkout)
     write_reviews(world, day, out, paid)
     return out.tables()
+
+
+def _expose(world: World, out: DayEvents) -> None:
+    """Experiment exposures: a ``rec_impression`` naming experiment and variant at the start
+    of each assigned user's first session."""
+    if world.experiments is None or not out.parts.get("session_start"):
+        return
+    sessions = pa.concat_tables(out.parts["session_start"])  # in time order
+    user = pc.index_in(sessions["user_id"], value_set=world.users.ids).to_numpy()
+    first = world.experiments.expose(user)
+    if len(first) == 0:
+        return
+    at = sessions["occurred_at"].cast(pa.int64()).to_numpy()[first] + EXPOSURE_DELAY_US
+    out.add(
+        "rec_impression",
+        at,
+        user[first],
+        sessions["session_id"].take(pa.array(first)),
+        request_id=out.ids("x", len(first)),
+        item_ids=pa.array([[]] * len(first), pa.list_(pa.string())),
+        model_version="sim",
+        **world.experiments.labels(user[first]),
+    )
 
 
 class _progress:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shopflow.synth.catalog import Catalog
 from shopflow.synth.population import DAY_US, Users
+
+if TYPE_CHECKING:
+    from shopflow.experiments.simulate import ShopExperiments
 
 
 @dataclass
@@ -21,6 +25,7 @@ class World:
     users: Users
     conversion_multiplier: np.ndarray  # per user, scales the per-session purchase probability
     start_us: int
+    experiments: ShopExperiments | None = None  # simulated A/B tests (exposures, lifts)
 
     @property
     def end_us(self) -> int:

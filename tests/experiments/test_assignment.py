@@ -10,7 +10,13 @@ from growthbook import Experiment as GBExperiment
 from growthbook import GrowthBook
 
 from shopflow.experiments import Experiment, assign
-from shopflow.experiments.assignment import bucket, fnv1a32
+from shopflow.experiments.assignment import (
+    bucket,
+    bucket_ranges,
+    buckets,
+    choose_variants,
+    fnv1a32,
+)
 
 CASES = [
     ("recs-strategy-v1", "seed-a", [0.5, 0.5], 1.0),
@@ -78,3 +84,16 @@ def test_not_running_or_outside_coverage_gets_no_variant():
     nobody = _experiment("none", "", [0.5, 0.5], 0.0)
     assert all(assign(nobody, f"u{i}") is None for i in range(200))
     assert assign(_experiment("e", "", [0.5, 0.5], 1.0), "") is None
+
+
+@pytest.mark.parametrize(("key", "seed", "weights", "coverage"), CASES)
+def test_vectorised_assignment_matches_one_by_one(key, seed, weights, coverage):
+    ours = _experiment(key, seed, weights, coverage)
+    ids = [f"u{i:06d}" for i in range(3000)] + ["", "x", "a-much-longer-user-id-" * 3, "usér-😀"]
+    positions = buckets(ours.hash_seed, ids)
+    assert positions.tolist() == [bucket(ours.hash_seed, u) for u in ids]
+    variants = choose_variants(positions, bucket_ranges(ours.weights, ours.coverage))
+    for user_id, index in zip(ids[:-4] + ids[-3:], [*variants[:-4], *variants[-3:]], strict=True):
+        one = assign(ours, user_id)  # (assign refuses the empty id)
+        assert index == (one.variant_index if one else -1), user_id
+    assert buckets("s", []).size == 0
