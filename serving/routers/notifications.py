@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from starlette.websockets import WebSocketDisconnect
 
@@ -23,10 +24,17 @@ from serving.errors import Conflict, Forbidden, Invalid, NotFound, ShopflowError
 from serving.idempotency import run_idempotent
 from serving.lifespan import register_hook
 from serving.notifications import channels as channel_registry
-from serving.notifications import delivery, preferences, queries, service, templates, webhooks
+from serving.notifications import (
+    delivery,
+    live,
+    preferences,
+    queries,
+    service,
+    templates,
+    webhooks,
+)
 from serving.notifications.workflows import ChannelName, WorkflowConfigError
 from serving.notifications.workflows import load as load_workflows
-from shopflow import keys
 
 router = APIRouter(tags=["notifications"])
 
@@ -43,6 +51,18 @@ async def _channels(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(channel_registry.close_all, app.state.notify_channels)
+
+
+@register_hook
+@asynccontextmanager
+async def _fanout(app: FastAPI) -> AsyncIterator[None]:
+    """The worker's one pub/sub listener for its in-app WebSockets."""
+    app.state.notify_fanout = live.Fanout(app.state.redis)
+    await app.state.notify_fanout.start()
+    try:
+        yield
+    finally:
+        await app.state.notify_fanout.stop()
 
 
 def _workflow(name: str) -> Any:
@@ -347,28 +367,31 @@ async def notifications_socket(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="invalid or missing token")
         return
     await websocket.accept(subprotocol=subprotocol)
-    pubsub = websocket.app.state.redis.pubsub()
-    await pubsub.subscribe(keys.notification_channel(principal.user_id))
-    await websocket.send_json({"type": "ready", "user_id": principal.user_id})
-
-    async def forward() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                await websocket.send_text(message["data"])
-
-    async def until_closed() -> None:
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed())]
+    fanout: live.Fanout = websocket.app.state.notify_fanout
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        queue = await fanout.join(principal.user_id)
+    except (RedisError, OSError):
+        await websocket.close(code=1011, reason="notifications are unavailable")
+        return
+    try:
+        await websocket.send_json({"type": "ready", "user_id": principal.user_id})
+
+        async def forward() -> None:
+            while True:
+                await websocket.send_text(await queue.get())
+
+        async def until_closed() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+
+        tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                    await task
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+        await fanout.leave(principal.user_id, queue)

@@ -3,6 +3,7 @@ user's own messages, preferences, template CRUD + preview, stats, the WebSocket.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -151,3 +152,52 @@ def test_websocket_receives_own_messages_only(client) -> None:
     items = client.get("/api/notifications", headers=auth("wa")).json()["items"]
     in_app = next(d for d in items[0]["deliveries"] if d["channel"] == "in_app")
     assert in_app["status"] == "delivered"
+
+
+def numsub(redis_url: str, *users: str) -> list[int]:
+    """Pub/sub connections subscribed to each user's channel (one per worker holding a socket)."""
+    import redis
+
+    from shopflow import keys
+
+    with redis.Redis.from_url(redis_url) as r:
+        return [n for _, n in r.pubsub_numsub(*(keys.notification_channel(u) for u in users))]
+
+
+def wait_for(check, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_websocket_fans_out_across_workers_on_one_subscription_each(notify_settings) -> None:  # noqa: F811
+    from serving.app import create_app
+
+    token_a, token_b = mint_token("fa"), mint_token("fb")
+    url = f"/ws/notifications?token={token_a}"
+    with TestClient(create_app()) as one, TestClient(create_app()) as two:
+        with (
+            one.websocket_connect(url) as a1,
+            one.websocket_connect(url) as a2,
+            two.websocket_connect(url) as a3,
+            two.websocket_connect(f"/ws/notifications?token={token_b}") as b,
+        ):
+            for ws in (a1, a2, a3, b):
+                assert ws.receive_json()["type"] == "ready"
+            # one subscription per worker and user, not one Redis connection per socket
+            assert numsub(notify_settings.redis_url, "fa", "fb") == [2, 1]
+
+            assert trigger(two, "fan-a", "fa").status_code == 202
+            got = [ws.receive_json() for ws in (a1, a2, a3)]
+            assert (
+                trigger(one, "fan-b", "fb", data={**RECEIPT, "order_id": "o-fb"}).status_code == 202
+            )
+            assert b.receive_json()["text"] == "We received £42.00 for order o-fb."  # not fa's
+        assert {g["delivery_id"] for g in got} == {got[0]["delivery_id"]}
+        assert "o-9" in got[0]["text"]
+        wait_for(lambda: numsub(notify_settings.redis_url, "fa", "fb") == [0, 0],
+                 "the last socket's close unsubscribes")  # fmt: skip
+        items = one.get("/api/notifications", headers=auth("fa")).json()["items"]
+        in_app = next(d for d in items[0]["deliveries"] if d["channel"] == "in_app")
+        assert in_app["status"] == "delivered"
