@@ -87,3 +87,13 @@ def test_cli_validate_ok_and_errors(tmp_path):
     broken.write_text("experiments: [\n")
     res = runner.invoke(app, ["experiments", "validate", str(broken)])
     assert res.exit_code == 2 and "YAML" in res.output
+
+
+def test_repo_file_runs_an_experiment_on_published_strategies():
+    from pipelines.assets.recommenders import STRATEGIES as PUBLISHED
+
+    running = load_experiments(ROOT / "experiments.yaml").running
+    assert running, "the demo serves a running experiment"
+    served = set(PUBLISHED) | {"champion", "popularity"}
+    for experiment in running:
+        assert {v.strategy for v in experiment.variants} <= served, experiment.key

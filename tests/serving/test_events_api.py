@@ -21,6 +21,7 @@ from pipelines.streaming.runner import ConsumerRunner
 from shopflow import events, keys, topics
 from shopflow.config import Settings, get_settings
 from shopflow.services import free_port
+from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import publish
 
 
@@ -42,6 +43,7 @@ def client(
     from serving.app import create_app
 
     _env(monkeypatch, tmp_path, kafka_broker, redis_server)
+    use_experiments(monkeypatch, tmp_path)  # the default strategy, unsplit
     with TestClient(create_app()) as test_client:
         yield test_client
     get_settings.cache_clear()
@@ -129,6 +131,8 @@ def test_a_batch_with_an_invalid_event_is_rejected_whole(client: TestClient) -> 
         (b"{not json", "not valid JSON"),
         (b"[]", "empty"),
         (b"[1]", "JSON object"),
+        (b'{"event_type": "product_view", "payload": {}}', "item_id"),
+        (b' [{"event_type": "product_view", "payload": {"item_id": 7}}]', "item_id"),
     ],
 )
 def test_malformed_bodies_get_problem_details(

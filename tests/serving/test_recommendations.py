@@ -15,6 +15,7 @@ from serving.routers.recommendations import Explanation, Recommendations, Simila
 from serving.services import recommendations as recs
 from shopflow import keys
 from shopflow.config import Settings, get_settings
+from tests.experiments.helpers import use_experiments
 
 SHOES = [f"i{n}" for n in range(1, 11)]  # i3 out of stock, i4 blocked (hash), i5 blocked (set)
 HATS = [f"i{n}" for n in range(11, 21)]
@@ -76,6 +77,7 @@ def client(
 
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
+    use_experiments(monkeypatch, shopflow_home.home_dir)  # the default strategy, unsplit
     with TestClient(create_app()) as test_client:
         yield test_client
 
