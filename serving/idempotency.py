@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from serving.db.models.core import IdempotencyRecord
 from serving.errors import Conflict, Invalid, ShopflowError
 
 TTL = timedelta(hours=24)
+_TABLE = IdempotencyRecord.__table__
 WAIT_SECONDS = 30.0
 
 
@@ -98,29 +99,31 @@ class Once:
         seed = f"{self.scope}\x1f{self.key}\x1f{self.digest}".encode()
         return f"{prefix}_{hashlib.sha256(seed).hexdigest()[:32]}"
 
-    def claim(self, session: Session) -> IdempotencyRecord:
+    def claim(self, session: Session) -> None:
         """Insert the key's record; must be the transaction's first write. Raises KeyTaken
         when the key exists (a concurrent holder is waited for by the database first)."""
-        record = _new_record(self.scope, self.key, self.digest)
-        session.add(record)
+        now = utcnow()
         try:
-            session.flush()
+            session.execute(
+                insert(_TABLE).values(
+                    scope=self.scope, key=self.key, request_hash=self.digest,
+                    created_at=now, expires_at=now + TTL,
+                )
+            )  # fmt: skip
         except IntegrityError as exc:
             raise KeyTaken(self.key) from exc
-        return record
 
-    def complete(
-        self,
-        record: IdempotencyRecord,
-        body: Any,
-        error: ShopflowError | None = None,
-    ) -> None:
+    def complete(self, session: Session, body: Any, error: ShopflowError | None = None) -> None:
         """Store the outcome in the claiming transaction (a 4xx ``error`` replays as such)."""
         if error is None:
-            record.status_code, stored = self.status, body
+            status, stored = self.status, body
         else:
-            record.status_code, stored = error.status, {"__error__": _error_state(error)}
-        record.response_json = json.dumps(stored, default=str)
+            status, stored = error.status, {"__error__": _error_state(error)}
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.scope == self.scope, _TABLE.c.key == self.key)
+            .values(status_code=status, response_json=json.dumps(stored, default=str))
+        )
         self.completed = True
 
 

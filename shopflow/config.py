@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     gateway_timeout_s: float = 10.0
     relay_batch_size: int = 500
     relay_interval_s: float = 0.5
+    relay_lease_s: float = 30.0
+    """A relay that stops renewing its lease for this long is replaced by another."""
+    commerce_write_threads: int = Field(default=8, ge=1, le=256)
+    """Commerce commands run at once per API process (more only contend for the GIL and
+    the database's write lock)."""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

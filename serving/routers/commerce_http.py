@@ -6,14 +6,30 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from serving.idempotency import Once, run_idempotent, run_once
 from shopflow import keys
+from shopflow.config import get_settings
+
+T = TypeVar("T")
+
+
+_limiter: anyio.CapacityLimiter | None = None
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a commerce command in a worker thread, at most ``commerce_write_threads`` at once
+    per process: more threads only contend for the GIL and the database's write lock (on
+    SQLite one writer at a time), which stretches every transaction they hold."""
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(get_settings().commerce_write_threads)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=_limiter)
 
 
 async def idempotent(
@@ -23,7 +39,7 @@ async def idempotent(
     handler: Callable[[], tuple[int, Any]],
 ) -> JSONResponse:
     """Run a POST handler once per Idempotency-Key; replays carry ``Idempotent-Replayed``."""
-    status, body, replayed = await run_in_threadpool(run_idempotent, key, scope, payload, handler)
+    status, body, replayed = await _in_thread(run_idempotent, key, scope, payload, handler)
     return _response(status, body, replayed)
 
 
@@ -36,7 +52,7 @@ async def idempotent_once(
 ) -> JSONResponse:
     """Like ``idempotent`` for a handler that claims the key inside its one writing
     transaction (``serving.idempotency.run_once``): no extra transactions on success."""
-    code, body, replayed = await run_in_threadpool(run_once, key, scope, payload, handler, status)
+    code, body, replayed = await _in_thread(run_once, key, scope, payload, handler, status)
     return _response(code, body, replayed)
 
 

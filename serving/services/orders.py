@@ -231,12 +231,12 @@ def mark_paid(session: Session, order: Order) -> None:
 def mark_paid_by_id(session: Session, order_id: str) -> bool:
     """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
     False when the order was not PLACED."""
+    table = Order.__table__
     row = session.execute(
-        update(Order)
-        .where(Order.id == order_id, Order.status == PLACED)
+        update(table)
+        .where(table.c.id == order_id, table.c.status == PLACED)
         .values(status=PAID, updated_at=utcnow())
-        .returning(Order.user_id, Order.total_minor, Order.currency)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.user_id, table.c.total_minor, table.c.currency)
     ).one_or_none()
     if row is None:
         return False

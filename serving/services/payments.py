@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -152,17 +152,7 @@ def _append(
         new = apply(state, kind, amount)
     except IllegalTransition as exc:
         raise Conflict(str(exc), current_status=str(exc.current)) from exc
-    session.add(
-        PaymentLedgerEntry(
-            payment_id=payment.id,
-            seq=new.seq,
-            kind=kind.value,
-            amount_minor=amount,
-            gateway_ref=gateway_ref,
-            reason=reason,
-            source=source,
-        )
-    )
+    _insert_entry(session, payment.id, new.seq, kind, amount, gateway_ref, reason, source)
     values = {
         "status": new.status.value if new.status else None,
         "captured_minor": new.captured_minor,
@@ -171,13 +161,11 @@ def _append(
         "updated_at": utcnow(),
         **fields,
     }
-    # autoflush inserts the entry first: a concurrent append of the same seq fails on the
-    # unique constraint; the version compare-and-set catches a stale read
+    # a concurrent append of the same seq failed on the unique constraint above; the
+    # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
+    table = Payment.__table__
     result = session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.version == state.seq)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(table).where(table.c.id == payment.id, table.c.version == state.seq).values(**values)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleWrite(payment.id)
@@ -185,6 +173,38 @@ def _append(
         set_committed_value(payment, key, value)
     _enqueue(session, payment, kind)
     return new
+
+
+def _open_state(payment: Payment) -> LedgerState:
+    """The ledger state of a PENDING or PROCESSING payment from its row: the row caches the
+    status, amounts and ``version`` (= last seq) written with every append, and an open
+    payment has no refund reserved. A stale row fails the append's compare-and-set."""
+    assert payment.status in (Status.PENDING.value, Status.PROCESSING.value)
+    return LedgerState(
+        Status(payment.status),
+        amount_minor=payment.amount_minor,
+        captured_minor=payment.captured_minor,
+        refunded_minor=payment.refunded_minor,
+        seq=payment.version,
+    )
+
+
+def _insert_entry(
+    session: Session,
+    payment_id: str,
+    seq: int,
+    kind: Kind,
+    amount: int,
+    gateway_ref: str | None,
+    reason: str | None,
+    source: str,
+) -> None:
+    session.execute(
+        insert(PaymentLedgerEntry.__table__).values(
+            payment_id=payment_id, seq=seq, kind=kind.value, amount_minor=amount,
+            gateway_ref=gateway_ref, reason=reason, source=source, created_at=utcnow(),
+        )
+    )  # fmt: skip
 
 
 def _enqueue(session: Session, payment: Payment, kind: Kind) -> None:
@@ -417,16 +437,10 @@ def create_payment(
         payment.updated_at = payment.created_at
         session.add(payment)
         session.flush()  # the payment row before its ledger entry (foreign key)
-        session.add(
-            PaymentLedgerEntry(
-                payment_id=payment_id,
-                seq=first.seq,
-                kind=Kind.created.value,
-                amount_minor=data.amount_minor,
-                gateway_ref=result.txn_id,
-                source="api",
-            )
-        )
+        _insert_entry(
+            session, payment_id, first.seq, Kind.created, data.amount_minor, result.txn_id,
+            None, "api",
+        )  # fmt: skip
         _enqueue(session, payment, Kind.created)
         return payment_dict(payment)
 
@@ -466,7 +480,7 @@ def confirm_payment(
     def finish(session: Session) -> dict[str, Any]:
         current = _load(session, principal, payment_id)
         if current.status in (Status.PENDING.value, Status.PROCESSING.value):
-            state = ledger_state(session, payment_id)
+            state = _open_state(current)
             if current.status == Status.PENDING.value:
                 state = _append(session, current, Kind.processing, state=state, next_action=None)
             apply_outcome(session, current, result, state=state)
