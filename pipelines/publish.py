@@ -65,6 +65,9 @@ class RankedLists:
     scores: np.ndarray
 
     def __post_init__(self) -> None:
+        self.owners = list(self.owners)
+        self.item_ids = np.asarray(self.item_ids, dtype=object)
+        self.idx, self.scores = np.asarray(self.idx), np.asarray(self.scores)
         if self.idx.shape != self.scores.shape or self.idx.shape[0] != len(self.owners):
             raise ValueError("idx and scores need one row per owner and the same shape")
 
