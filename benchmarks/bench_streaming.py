@@ -3,12 +3,14 @@ same run on the same broker and data:
 
 1. throughput (events/s) of ``ConsumerRunner(FeaturesProcessor)`` against a raw
    confluent-kafka consume loop that does no work, over the same topic and messages;
-2. end-to-end latency, produce -> visible in Redis (the event's applied-mark, written in the
-   same atomic script as its features), p50 and p99, producing at a fixed 2,000 events/s for
-   ~10 s with the consumer in its own process (``shopflow stream features``), against the
-   produce -> received latency of a raw consumer at the same rate.
+2. end-to-end latency, produce -> applied in Redis (each event's applied-mark holds the time
+   its batch was applied, written in the same atomic script as its features), p50 and p99,
+   producing at a fixed 2,000 events/s for ~10 s with the consumer in its own process
+   (``shopflow stream features``, default settings), against the produce -> received
+   latency of a raw consumer at the same rate.
 
-Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker.
+Also CPU per event (consumer process and Redis server), steadier than wall time on a shared
+machine. Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def features_throughput(settings: Settings, client: redis.Redis, total: int) -> 
 
 
 def _paced(settings: Settings, evs: list[events.Envelope], sent: dict[str, float]) -> None:
+    """Produce ``evs`` at RATE a second, noting each one's send time (epoch seconds)."""
     producer = Producer(
         {"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 0, "acks": "all"}
     )
@@ -142,9 +145,10 @@ def _paced(settings: Settings, evs: list[events.Envelope], sent: dict[str, float
         delay = start + i / RATE - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        sent[event.event_id] = time.perf_counter()
         topic = topics.topic_for(event.event_type).name(settings)
-        producer.produce(topic, event.model_dump_json(), topics.message_key(event))
+        value = event.model_dump_json()
+        sent[event.event_id] = time.time()
+        producer.produce(topic, value, topics.message_key(event))
         producer.poll(0)
     producer.flush(30)
 
@@ -155,7 +159,7 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
 
 
 def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]) -> list[float]:
-    """produce -> received by a raw consumer that already joined its group (5 s of events)."""
+    """produce -> received by a raw consumer that already joined its group."""
     config = bus.consumer_config(settings.kafka_bootstrap_servers or "", uuid.uuid4().hex, settings)
     consumer = Consumer({**config, "auto.offset.reset": "latest"})
     consumer.subscribe(names)
@@ -168,7 +172,7 @@ def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]
     deadline = time.monotonic() + LATENCY_S + 30
     while len(got) < len(evs) and time.monotonic() < deadline:
         for message in consumer.consume(1000, 0.05):
-            now = time.perf_counter()
+            now = time.time()
             event_id = events.parse_event(message.value()).event_id
             if event_id in sent:  # (Tansu may replay older messages to a "latest" reset)
                 got.append(now - sent[event_id])
@@ -180,10 +184,11 @@ def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]
 def features_latency(
     settings: Settings, client: redis.Redis, evs: list[events.Envelope]
 ) -> list[float]:
-    """produce -> applied-mark in Redis, the consumer in its own process."""
+    """produce -> applied in Redis, the consumer in its own process with default settings.
+    Each event's applied-mark holds the time its batch was applied (Redis clock, epoch ms),
+    so nothing polls Redis while the events flow."""
     argv = [sys.executable, "-m", "shopflow.cli", "stream", "features"]
-    env = {**os.environ, "SHOPFLOW_STREAM_BATCH_WAIT_MS": "5"}
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=os.environ.copy(), cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         warm = shop_stream(50, seed=99)
         produce(settings, warm)
@@ -193,31 +198,27 @@ def features_latency(
                 raise TimeoutError("the features consumer did not start")
             time.sleep(0.05)  # the consumer joined and caught up
         sent: dict[str, float] = {}
-        key_of = {e.event_id: seen_key(e) for e in evs}
-        producer = threading.Thread(target=_paced, args=(settings, evs, sent))
-        producer.start()
-        pending: list[str] = []
-        latencies: list[float] = []
-        done: set[str] = set()
-        deadline = time.monotonic() + LATENCY_S + 30
-        while len(done) < len(evs) and time.monotonic() < deadline:
-            pending = [e for e in sent if e not in done]
-            if pending:
-                pipe = client.pipeline(transaction=False)
-                for event_id in pending:
-                    pipe.hexists(key_of[event_id], event_id)
-                marks = pipe.execute()
-                now = time.perf_counter()
-                for event_id, mark in zip(pending, marks, strict=True):
-                    if mark:
-                        done.add(event_id)
-                        latencies.append(now - sent[event_id])
-            time.sleep(0.002)
-        producer.join()
-        return latencies
+        _paced(settings, evs, sent)
+        by_key: dict[str, list[str]] = {}
+        for event in evs:
+            by_key.setdefault(seen_key(event), []).append(event.event_id)
+        applied: dict[str, float] = {}
+        deadline = time.monotonic() + 30
+        while len(applied) < len(evs) and time.monotonic() < deadline:
+            for key, ids in by_key.items():
+                marks = client.hmget(key, ids)
+                applied.update((i, float(m)) for i, m in zip(ids, marks, strict=True) if m)
+            time.sleep(0.2)
+        return [applied[i] / 1000 - sent[i] for i in applied]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -241,10 +242,18 @@ def main() -> None:
             started = time.perf_counter()
             produce(settings, evs)
             print(f"produced {N_EVENTS} events in {time.perf_counter() - started:.1f} s")
+            redis_pid = int(client.info("server")["process_id"])
+            cpu = [_cpu_s(os.getpid()), _cpu_s(redis_pid)]
             raw = raw_throughput(settings, names, N_EVENTS)
+            cpu_raw = [_cpu_s(os.getpid()) - cpu[0], _cpu_s(redis_pid) - cpu[1]]
+            cpu = [_cpu_s(os.getpid()), _cpu_s(redis_pid)]
             ours = features_throughput(settings, client, N_EVENTS)
-            print(f"raw consume loop (no work)   {raw:10.0f} events/s")
-            print(f"features consumer            {ours:10.0f} events/s")
+            cpu_ours = [_cpu_s(os.getpid()) - cpu[0], _cpu_s(redis_pid) - cpu[1]]
+            per = 1e6 / N_EVENTS
+            print(f"raw consume loop (no work)   {raw:10.0f} events/s   CPU/event: consumer "
+                  f"{cpu_raw[0] * per:.1f} us")  # fmt: skip
+            print(f"features consumer            {ours:10.0f} events/s   CPU/event: consumer "
+                  f"{cpu_ours[0] * per:.1f} us, Redis {cpu_ours[1] * per:.1f} us")  # fmt: skip
             print(f"throughput ratio features/raw: {ours / raw:.3f}  (goal: >= 50,000 events/s)")
 
             base = _percentiles(raw_latency(settings, shop_stream(RATE * 5, seed=2), names))

@@ -107,7 +107,7 @@ class _Pending:
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
 
-    def report(self, err: KafkaError | None) -> None:
+    def report(self, err: KafkaError | None, _msg: object = None) -> None:
         if err is not None:
             self.errors.append(err.str())
         self.expected -= 1
@@ -115,6 +115,10 @@ class _Pending:
             self.done.set()
             if self.loop is not None and self.future is not None:
                 self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _to_json(event: events.Envelope) -> bytes:
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -137,6 +141,7 @@ class EventProducer:
         self._lock = threading.Lock()
         self._producer = self._new_producer()
         self._healthy = False  # topics not verified yet
+        self._routes: dict[str, tuple[str, list[tuple[str, bytes]]]] = {}
         self._fatal: str | None = None
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="bus-poll", daemon=True)
@@ -177,15 +182,16 @@ class EventProducer:
                     old.flush(0)
         self.ready()
         produced = 0
+        produce, report, routes = self._producer.produce, pending.report, self._routes
         try:
             for event in evs:
-                topic = topics.topic_for(event.event_type)
-                self._producer.produce(
-                    topic.name(self.settings),
-                    key=topics.message_key(event).encode(),
-                    value=event.model_dump_json().encode(),
-                    headers={topics.EVENT_TYPE_HEADER: event.event_type.encode()},
-                    on_delivery=lambda err, _msg: pending.report(err),
+                topic, headers = routes.get(event.event_type) or self._route(event.event_type)
+                produce(
+                    topic,
+                    _to_json(event),  # bytes straight from the model's serializer
+                    topics.message_key(event),
+                    headers=headers,
+                    on_delivery=report,
                 )
                 produced += 1
         except BufferError as exc:
@@ -193,6 +199,15 @@ class EventProducer:
             pending.errors.append(f"producer queue full: {exc}")
         if pending.expected == 0:
             pending.done.set()
+
+    def _route(self, event_type: str) -> tuple[str, list[tuple[str, bytes]]]:
+        """Topic name and headers of an event type (computed once per type)."""
+        route = (
+            topics.topic_for(event_type).name(self.settings),
+            [(topics.EVENT_TYPE_HEADER, event_type.encode())],
+        )
+        self._routes[event_type] = route
+        return route
 
     def _check(self, pending: _Pending, finished: bool) -> None:
         if not finished:

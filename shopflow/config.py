@@ -114,7 +114,12 @@ class Settings(BaseSettings):
         default=5000, description="POST /events waits this long for the broker, then 503."
     )
     stream_batch_size: int = Field(default=5000, description="Most messages per consumer batch.")
-    stream_batch_wait_ms: int = Field(default=100, description="Longest wait to fill a batch.")
+    stream_batch_wait_ms: int = Field(
+        default=100, description="Longest wait for a message when none is fetched yet."
+    )
+    stream_commit_interval_ms: int = Field(
+        default=500, description="Consumers commit offsets at most this often while streaming."
+    )
     stream_affinity_half_life_s: float = 6 * 3600.0
     stream_trending_half_life_s: float = 3600.0
     sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")

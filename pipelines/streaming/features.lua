@@ -172,12 +172,14 @@ for _, op in ipairs(b.catviews) do
   call('EXPIRE', op[1], cfg.live_ttl)
 end
 
+local clock = call('TIME')  -- each mark holds when it was applied (epoch ms)
+local applied_ms = string.format('%d', clock[1] * 1000 + math.floor(clock[2] / 1000))
 for key, ids in pairs(b.seen) do
   for s = 1, #ids, CHUNK do
     local args = {'HSET', key}
     for i = s, math.min(s + CHUNK - 1, #ids) do
       args[#args + 1] = ids[i]
-      args[#args + 1] = 1
+      args[#args + 1] = applied_ms
     end
     call(unpack(args))
   end

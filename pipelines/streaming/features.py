@@ -90,7 +90,7 @@ class BatchPlan:
         self.counts: dict[tuple[str, str, int], Counter[str]] = defaultdict(Counter)
         self.trending: Counter[str] = Counter()
         self.recent: dict[str, dict[str, float]] = defaultdict(dict)
-        self.affinity: dict[str, Counter[str]] = defaultdict(Counter)
+        self.affinity: dict[str, dict[str, float]] = defaultdict(dict)  # user -> item -> score
         self.carts: dict[tuple[str, str], list[Any]] = {}
         self.bought: dict[str, set[str]] = defaultdict(set)
         self.sessions: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
@@ -131,7 +131,8 @@ class BatchPlan:
             recent = self.recent[user]
             if ts > recent.get(item, 0.0):
                 recent[item] = ts
-            self.affinity[user][item] += weight * 2 ** (t / self.affinity_h)
+            scores = self.affinity[user]
+            scores[item] = scores.get(item, 0.0) + weight * 2 ** (t / self.affinity_h)
 
     def _count(self, item: str, metric: str, ts: float) -> None:
         for window, length in _WINDOWS:
@@ -152,7 +153,9 @@ class BatchPlan:
             if user:
                 self.bought[user].add(line.item_id)
                 self._cart(user, line.item_id, None)
-                self.affinity[user][line.item_id] += PURCHASE_WEIGHT * 2 ** (t / self.affinity_h)
+                scores = self.affinity[user]
+                score = PURCHASE_WEIGHT * 2 ** (t / self.affinity_h)
+                scores[line.item_id] = scores.get(line.item_id, 0.0) + score
 
     def _catalog(self, payload: events.Payload) -> None:
         if isinstance(payload, events.ProductUpserted):

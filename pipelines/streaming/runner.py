@@ -3,10 +3,12 @@
 Per batch: take every message already fetched, up to ``stream_batch_size``, without
 waiting; only when none is there, wait up to ``stream_batch_wait_ms`` for the first one (so
 a batch is applied as soon as it arrives, and grows by itself under load). Decode each with
-the event contract, hand the good ones to the
-processor, send the poison ones to the dead-letter topic (waiting for the broker), then
-commit offsets, but only once the processor says its work is durable. A failing batch is
-rewound and retried, so nothing is skipped; processors are idempotent on ``event_id``.
+the event contract, hand the good ones to the processor, send the poison ones to the
+dead-letter topic (waiting for the broker), then commit offsets, but only once the
+processor says its work is durable: asynchronously and at most every
+``stream_commit_interval_ms`` while streaming, synchronously on stop and on revoke. A
+failing batch is rewound and retried, so nothing is skipped; processors are idempotent on
+``event_id``, so offsets committed late only mean harmless re-reads after a crash.
 SIGTERM/SIGINT finish the current batch, flush, commit and close.
 """
 
@@ -91,7 +93,10 @@ class ConsumerRunner:
         self.group = group_id(processor.name, self.settings)
         self.stats = RunStats()
         self._stop = threading.Event()
-        self._pending: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
+        self._pending: Offsets = {}  # (topic, partition) -> next offset, not committed yet
+        self._inflight: Offsets = {}  # ... committed asynchronously, not confirmed
+        self.commit_interval_s = self.settings.stream_commit_interval_ms / 1000
+        self._commit_at = 0.0
         self._dlq: Producer | None = None
         self._lag_at = 0.0
         self.consumer = Consumer(bus.consumer_config(self.bootstrap, self.group, self.settings))
@@ -157,8 +162,7 @@ class ConsumerRunner:
         messages = self._poll()
         self.processor.tick()
         if not messages:
-            if self._pending and self.processor.durable():
-                self._commit()
+            self._commit_due()
             return
         started = time.perf_counter()
         records, poison, first, last = self._decode(messages)
@@ -175,8 +179,7 @@ class ConsumerRunner:
         self._count(records, poison, applied)
         for key, offset in last.items():
             self._pending[key] = offset + 1
-        if self.processor.durable():
-            self._commit()
+        self._commit_due()
         metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
         self._update_lag()
 
@@ -247,18 +250,32 @@ class ConsumerRunner:
             metrics.MESSAGES.labels(self.group, msg.topic(), "dead_letter").inc()
 
     # ---- offsets -------------------------------------------------------------------------
-    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
-        keys = [k for k in self._pending if only is None or k in only]
+    def _commit_due(self) -> None:
+        """While streaming: commit durable offsets at most every ``stream_commit_interval_ms``
+        and without waiting for the broker (a lost commit only means idempotent re-reads)."""
+        if self._pending and time.monotonic() >= self._commit_at and self.processor.durable():
+            self._commit(asynchronous=True)
+            self._commit_at = time.monotonic() + self.commit_interval_s
+
+    def _commit(self, only: set[tuple[str, int]] | None = None, asynchronous: bool = False) -> None:
+        """Commit the pending offsets; a synchronous commit also re-commits the in-flight
+        asynchronous ones (so stopping or a revoke leaves nothing unconfirmed)."""
+        wanted = self._pending if asynchronous else {**self._inflight, **self._pending}
+        keys = [k for k in wanted if only is None or k in only]
         if not keys:
             return
-        offsets = [TopicPartition(t, p, self._pending[(t, p)]) for t, p in keys]
+        offsets = [TopicPartition(t, p, wanted[(t, p)]) for t, p in keys]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as exc:  # e.g. a rebalance: the next owner re-reads, idempotently
             log.warning("%s: commit failed: %s", self.group, exc)
             return
         for key in keys:
-            self._pending.pop(key, None)
+            offset = self._pending.pop(key, None)
+            if asynchronous:
+                self._inflight[key] = offset if offset is not None else wanted[key]
+            else:
+                self._inflight.pop(key, None)
         metrics.LAST_COMMIT.labels(self.group).set_to_current_time()
 
     def _rewind(self, first: dict[tuple[str, int], int]) -> None:
@@ -279,6 +296,7 @@ class ConsumerRunner:
         finally:
             for key in revoked:
                 self._pending.pop(key, None)
+                self._inflight.pop(key, None)
                 metrics.LAG.remove(self.group, key[0], str(key[1]))
 
     def _update_lag(self) -> None:

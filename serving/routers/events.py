@@ -12,7 +12,6 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from serving.deps import SettingsDep
 from serving.errors import Unavailable
 from serving.lifespan import register_hook
 from serving.services import realtime_ingest
@@ -83,7 +82,7 @@ _BODY: dict[str, Any] = {
         503: {"description": "The event bus did not confirm; none accepted (Retry-After)"},
     },
 )
-async def post_events(request: Request, settings: SettingsDep) -> Response:
+async def post_events(request: Request) -> Response:
     """Validate every event against the contract and publish them (acks=all, idempotent),
     answering once the broker confirmed all of them. A batch with any invalid event is
     rejected whole. Send your own `event_id`s so that retries are deduplicated."""
@@ -91,7 +90,7 @@ async def post_events(request: Request, settings: SettingsDep) -> Response:
         raw = await request.body()
     except ClientDisconnect:  # the client went away: nothing to answer, nothing published
         return Response(status_code=499)
-    evs, _ = realtime_ingest.parse_body(raw, settings.events_max_batch)
+    evs, _ = realtime_ingest.parse_body(raw, request.app.state.settings.events_max_batch)
     producer = await request.app.state.event_producer.get()
     ids = await realtime_ingest.publish(producer, evs)
     body = orjson.dumps({"accepted": len(ids), "event_ids": ids})

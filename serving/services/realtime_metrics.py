@@ -4,14 +4,20 @@ The router is wrapped once at start-up (``instrument``); labels are route templa
 (``/recommendations/{user_id}``), never raw paths. With several uvicorn workers, set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers start: prometheus-client
 then keeps each worker's values in files there and ``/metrics`` sums them (multiprocess
-mode), so any worker answers for all. Without it each worker reports only itself, which is
-right for one worker. Stream consumers serve their own metrics (``--metrics-port``).
+mode), so any worker answers for all. ``shopflow serve --workers N`` does that for you
+(``multiprocess_dir``). Without it each worker reports only itself, which is right for one
+worker. Stream consumers serve their own metrics (``--metrics-port``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +31,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
     "shopflow_http_requests",
@@ -76,9 +84,27 @@ def instrument(router: Router) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The metrics body and its content type (summed over workers in multiprocess mode)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(MULTIPROC_ENV):
         registry: Any = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def multiprocess_dir(run_dir: Path, workers: int) -> Iterator[Path | None]:
+    """Around the start of ``workers`` server processes: for more than one, a fresh
+    ``PROMETHEUS_MULTIPROC_DIR`` under ``run_dir`` (set in this process's environment, which
+    the workers inherit; removed afterwards). A directory the user set is left as it is."""
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield None
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="prometheus-", dir=run_dir))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)

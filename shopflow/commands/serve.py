@@ -63,12 +63,15 @@ def register(app: typer.Typer) -> None:
             f"Redis {_without_credentials(redis_url)}",
             err=True,
         )
-        uvicorn.run(
-            "serving.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=access_log,
-            log_level="info",
-        )
+        from serving.services.realtime_metrics import multiprocess_dir
+
+        with multiprocess_dir(settings.run_dir, workers):  # /metrics sums every worker
+            uvicorn.run(
+                "serving.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                access_log=access_log,
+                log_level="info",
+            )

@@ -1,0 +1,85 @@
+"""``/metrics`` under ``shopflow serve --workers 2``: whichever worker answers, it reports the
+requests of both (prometheus-client multiprocess mode in a fresh dir under the data dir)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from shopflow import services
+from shopflow.config import Settings
+
+HEALTH = re.compile(
+    r'^shopflow_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$', re.M
+)
+
+
+def _health_count(db_file: Path) -> float:
+    """GET /health requests counted in one worker's file."""
+    for metric in MultiProcessCollector.merge([str(db_file)]):
+        for sample in metric.samples:
+            labels = sample.labels
+            if sample.name.endswith("_total") and labels.get("route") == "/health":
+                return sample.value
+    return 0.0
+
+
+def _wait(url: str, proc: subprocess.Popen[str], deadline_s: float = 240) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {deadline_s}s")
+
+
+def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) -> None:
+    port = services.free_port()
+    env = {**os.environ, "SHOPFLOW_HOME": str(shopflow_home.home_dir), "REDIS_URL": redis_server}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    argv = [sys.executable, "-m", "shopflow.cli", "serve", "--no-access-log", "--workers", "2"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{base}/health", proc)
+        (metrics_dir,) = shopflow_home.run_dir.glob("prometheus-*")
+        served: list[float] = []
+        sent = 1  # the readiness probe above
+        deadline = time.monotonic() + 120
+        while len(served) < 2 and time.monotonic() < deadline:  # until both workers served
+            for _ in range(10):  # a new connection each: the kernel spreads them
+                assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+            sent += 10
+            served = [n for f in metrics_dir.glob("counter_*.db") if (n := _health_count(f))]
+        assert len(served) == 2, "both workers should have served requests"
+        assert sum(served) == sent
+
+        for _ in range(6):  # any worker answers with the total
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            assert [float(v) for v in HEALTH.findall(text)] == [sent]
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert not metrics_dir.exists()  # removed once the server stopped
