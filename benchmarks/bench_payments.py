@@ -27,7 +27,7 @@ import httpx
 
 CLIENTS = 32
 DURATION_S = 8.0
-ORDERS = 20_000
+ORDERS = 10_000
 WORKERS = int(os.environ.get("SHOPFLOW_BENCH_WORKERS", "2"))
 SEED_TPS, SEED_LATENCY_MS = 100, 500
 
@@ -90,31 +90,38 @@ def _prepare(url: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _server(target: str, env: dict[str, str], probe: str) -> Iterator[str]:
+def _servers(env: dict[str, str], apps: list[tuple[str, str]]) -> Iterator[list[str]]:
+    """Start a uvicorn server per (app factory, readiness path), all at once; yields URLs."""
     from shopflow.services import free_port
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port),
-         "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    procs: list[tuple[subprocess.Popen[bytes], str, str]] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + probe, timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            time.sleep(0.2)
-        yield base
+        for target, probe in apps:
+            port = free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port),
+                 "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            procs.append((proc, f"http://127.0.0.1:{port}", probe))
+        deadline = time.monotonic() + 90
+        for proc, base, probe in procs:
+            while True:
+                try:
+                    if httpx.get(base + probe, timeout=1).status_code < 500:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""  # type: ignore[union-attr]
+                    raise RuntimeError(f"server did not start: {tail}")
+                time.sleep(0.2)
+        yield [base for _, base, _ in procs]
     finally:
-        proc.terminate()
-        proc.wait(20)
+        for proc, _, _ in procs:
+            proc.terminate()
+        for proc, _, _ in procs:
+            proc.wait(30)
 
 
 class _Conn:
@@ -196,11 +203,16 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
     reset_engines()
     token = mint_token("bench-user")
     headers = f"Authorization: Bearer {token}\r\n"
+    queue = iter(orders)
     try:
-        with _server(f"{__name__}:bare_app", env, "/docs") as base:
-            bare_rps, bare_err, bare_lat = asyncio.run(_load(base, lambda c: _bare(c), DURATION_S))
-        queue = iter(orders)
-        with _server("serving.app:create_app", env, "/api/payments/health") as base:
+        apps = [
+            (f"{__name__}:bare_app", "/docs"),
+            ("serving.app:create_app", "/api/payments/health"),
+        ]
+        with _servers(env, apps) as (bare_base, base):  # started together, measured in turn
+            bare_rps, bare_err, bare_lat = asyncio.run(
+                _load(bare_base, lambda c: _bare(c), DURATION_S)
+            )
             rps, err, lat = asyncio.run(_load(base, lambda c: _pay(c, queue, headers), DURATION_S))
     finally:
         services.stop_all(Settings(home=home))
