@@ -1,6 +1,7 @@
 """Notifications end to end below the HTTP layer, on SQLite and PostgreSQL: events trigger
 workflows, templates render, a real SMTP server receives the mail; preferences, quiet hours,
-digests, retries and the dead-letter state, template injection, idempotency."""
+digests, retries and the dead-letter state, template injection, idempotency; concurrent
+batch workers; the SMTP batch over one connection (refusals, reconnects)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from serving.db import session_scope
 from serving.db.models.core import OutboxEvent
 from serving.db.models.notifications import NotificationDelivery, NotificationTemplate
 from serving.notifications import delivery, service
+from serving.notifications.channels.base import ChannelError, OutgoingMessage, SendResult
+from serving.notifications.channels.email_smtp import SmtpEmail
 from serving.notifications.channels.sendgrid import SendGridEmail
 from tests.serving.fakes.notifications import (  # noqa: F401  (fixtures)
     NOON,
@@ -174,3 +177,48 @@ def test_marketing_is_capped_per_day(smtp, channels) -> None:  # noqa: F811
         query = select(NotificationDelivery.reason).where(NotificationDelivery.channel == "email")
         reasons = session.scalars(query.where(skipped))
         assert list(reasons) == ["daily marketing cap reached"]
+
+
+def test_concurrent_workers_send_each_delivery_once(smtp, notify_settings, monkeypatch) -> None:  # noqa: F811
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.notifications import channels as registry
+
+    monkeypatch.setattr(notify_settings, "notify_batch_size", 7)  # many small batches
+    users = [f"c{i}" for i in range(30)]
+    for user in users:
+        set_prefs(user, email=f"{user}@example.com")
+    created = service.handle_events([payment("payment.completed", u) for u in users], now=NOON)
+    assert all(t.created and len(t.due_now) == 2 for t in created)  # email + in-app, not sent
+
+    workers = [registry.build(notify_settings) for _ in range(2)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(lambda chans: delivery.deliver_due(chans, NOON), workers))
+    finally:
+        for chans in workers:
+            registry.close_all(chans)
+    assert not set(done[0]) & set(done[1])  # no delivery claimed by both
+    assert len(done[0]) + len(done[1]) == 60
+    sent_to = sorted(m["To"] for m in smtp.inbox.messages)
+    assert sent_to == sorted(f"{u}@example.com" for u in users)  # each exactly once
+    assert outbox_types().count("notification.sent") == 60
+
+
+def test_smtp_batch_outlives_a_refused_recipient_and_a_dropped_connection(smtp) -> None:  # noqa: F811
+    smtp.inbox.refuse.add("gone@example.com")
+    email = SmtpEmail("127.0.0.1", smtp.port, "Shop <shop@example.com>")
+
+    def batch(*to: str) -> list[SendResult | ChannelError]:
+        return email.send_many([OutgoingMessage(f"d-{a}", "u", a, "Hi", "Body") for a in to])
+
+    first = batch("a@example.com", "gone@example.com", "b@example.com")
+    assert isinstance(first[0], SendResult) and isinstance(first[2], SendResult)
+    assert isinstance(first[1], ChannelError) and not first[1].retryable  # 550: permanent
+    smtp.restart()  # the kept-alive connection is now dead
+    again = batch("c@example.com")
+    email.close()
+    assert isinstance(again[0], SendResult)
+    assert [m["To"] for m in smtp.inbox.messages] == [
+        "a@example.com", "b@example.com", "c@example.com"
+    ]  # fmt: skip

@@ -19,6 +19,13 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.arrived = threading.Condition()
+        self.refuse: set[str] = set()  # recipients answered 550
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:  # noqa: ANN001, N802
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -44,6 +51,12 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port: every client connection is dropped."""
+        self.controller.stop()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
 
 
 def body_text(message: EmailMessage) -> str:
