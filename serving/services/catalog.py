@@ -6,14 +6,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from serving import outbox
-from serving.db import session_scope
+from serving.db import session_scope, utcnow
 from serving.db.models.commerce import Product
 from serving.errors import NotFound
-from serving.services.common import CurrencyCode, PriceMinor, RequestModel, transact
+from serving.services.common import (
+    CurrencyCode,
+    PriceMinor,
+    RequestModel,
+    StaleWrite,
+    transact,
+)
 from shopflow.config import Settings, get_settings
 
 Stock = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]
@@ -79,9 +86,7 @@ def upsert_product(product_id: str, data: ProductIn) -> tuple[dict[str, Any], bo
         changed = {k: v for k, v in data.model_dump().items() if getattr(product, k) != v}
         if not changed:
             return product_dict(product), False
-        for key, value in changed.items():
-            setattr(product, key, value)
-        session.flush()
+        _compare_and_set(session, product, changed)
         outbox.enqueue(session, "product.upserted", _upserted_payload(product_id, data), product_id)
         if "price_minor" in changed or "currency" in changed:
             outbox.enqueue(
@@ -105,6 +110,30 @@ def upsert_product(product_id: str, data: ProductIn) -> tuple[dict[str, Any], bo
         return product_dict(product), created
 
     return transact(work)
+
+
+def _compare_and_set(session: Session, product: Product, changed: dict[str, Any]) -> None:
+    """Write ``changed`` only if stock, price and currency are still what this transaction
+    read: an order's stock decrement committed in between (SQLite reads before the first
+    write see no lock) makes it a StaleWrite, and ``transact`` re-reads and retries, so the
+    new absolute stock never overwrites a decrement it did not see, and the event's
+    old_stock is the stock it replaced."""
+    table = Product.__table__
+    values = {**changed, "updated_at": utcnow()}
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.id == product.id,
+            table.c.stock == product.stock,
+            table.c.price_minor == product.price_minor,
+            table.c.currency == product.currency,
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleWrite(product.id)
+    for key, value in values.items():
+        set_committed_value(product, key, value)
 
 
 def get_product(product_id: str) -> dict[str, Any]:
@@ -188,7 +217,6 @@ def seed_catalog_from_landing(settings: Settings | None = None, batch: int = 200
 
 
 def _bulk_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    from serving.db import utcnow
 
     now = utcnow()
     for row in rows:
