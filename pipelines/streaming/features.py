@@ -2,8 +2,9 @@
 
 Exactly once per ``event_id``, per batch:
 
-1. read the batch's applied-marks (``keys.seen_events``: one hash per UTC day, one HMGET
-   per day) and drop the events already applied (redeliveries);
+1. after a refusal (step 3), read the batch's applied-marks (``keys.seen_events``: one hash
+   per UTC day, one HMGET per day) and drop the events already applied (redeliveries);
+   the first try skips this round trip, since redeliveries are rare;
 2. aggregate the rest in Python (``BatchPlan``), so Redis work is per distinct key, not per
    event: counters summed per (metric, window bucket, item), trending and affinity scores
    summed per item (forward decay), recent items reduced to each user's newest
@@ -279,27 +280,18 @@ class FeaturesProcessor:
             day_keys.get(day) or day_keys.setdefault(day, keys.seen_events(NAME, str(day)))
             for day in (e.occurred_at.date() for e in batch)
         ]
-        for _ in range(20):
-            applied = self._apply_once(batch, seen_keys)
+        for attempt in range(20):  # optimistic first: redeliveries are rare
+            applied = self._apply_once(batch, seen_keys, read_marks=attempt > 0)
             if applied is not None:
                 return applied
         raise RuntimeError("features batch kept conflicting with another consumer")
 
-    def _apply_once(self, batch: list[events.Envelope], seen_keys: list[str]) -> int | None:
+    def _apply_once(
+        self, batch: list[events.Envelope], seen_keys: list[str], read_marks: bool
+    ) -> int | None:
         if not batch:
             return 0
-        ids: dict[str, list[str]] = defaultdict(list)
-        for event, key in zip(batch, seen_keys, strict=True):
-            ids[key].append(event.event_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for key, day_ids in ids.items():
-            pipe.hmget(key, day_ids)
-        applied = {
-            event_id
-            for day_ids, marks in zip(ids.values(), pipe.execute(), strict=True)
-            for event_id, mark in zip(day_ids, marks, strict=True)
-            if mark is not None
-        }
+        applied = self._marked(batch, seen_keys) if read_marks else set()
         plan = BatchPlan(self.settings, time.time())
         for event, key in zip(batch, seen_keys, strict=True):
             if event.event_id not in applied:
@@ -308,6 +300,21 @@ class FeaturesProcessor:
             return 0
         done = self._script(args=[orjson.dumps(plan.body(self._cfg))])
         return plan.applied if int(done) == 1 else None
+
+    def _marked(self, batch: list[events.Envelope], seen_keys: list[str]) -> set[str]:
+        """The ids of ``batch`` already marked applied (one HMGET per day)."""
+        ids: dict[str, list[str]] = defaultdict(list)
+        for event, key in zip(batch, seen_keys, strict=True):
+            ids[key].append(event.event_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for key, day_ids in ids.items():
+            pipe.hmget(key, day_ids)
+        return {
+            event_id
+            for day_ids, marks in zip(ids.values(), pipe.execute(), strict=True)
+            for event_id, mark in zip(day_ids, marks, strict=True)
+            if mark is not None
+        }
 
     def durable(self) -> bool:
         return True  # every batch is in Redis before process() returns
