@@ -86,8 +86,8 @@ class Fanout:
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:  # redis-py reconnects and resubscribes
-                log.warning("notification fan-out: %s; retrying", exc)
+            except Exception as exc:  # redis-py reconnects and resubscribes on the next read
+                log.warning("notification fan-out: %s: %s; retrying", type(exc).__name__, exc)
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:

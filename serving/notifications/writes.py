@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from serving.db import session_scope
@@ -22,10 +23,10 @@ def write_scope() -> Iterator[Session]:
     """A session that commits on success; on SQLite its transaction holds the write lock."""
     with session_scope() as session:
         connection = session.connection()
-        if connection.dialect.name == "sqlite":
+        if connection.dialect.name == "sqlite" and not _in_transaction(connection):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         yield session
 
 
-def dialect(session: Session) -> str:
-    return session.connection().dialect.name
+def _in_transaction(connection: Connection) -> bool:
+    return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
