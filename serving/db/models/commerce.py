@@ -135,3 +135,14 @@ class ProcessedWebhook(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RelayLease(Base):
+    """Who may run a singleton worker (the outbox relay) now: the holder renews
+    ``expires_at``; another takes over only after it lapses."""
+
+    __tablename__ = "relay_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
