@@ -1,11 +1,19 @@
 """The online-store reader: every Redis read the recommendation API makes, through
-``shopflow.keys``. Reads are pipelined (one round trip per call); the publish pointer and its
-meta hash are cached in-process for ``pointer_ttl_s`` seconds."""
+``shopflow.keys``. Reads are pipelined or scripted (one round trip per call); the publish pointer
+and its meta hash are cached in-process for ``pointer_ttl_s`` seconds.
+
+A recommendation request starts with ``read_ahead``: one script call reads the user's list, their
+recent items, the fallback lists when they have neither, and the availability of the first
+candidates. It returns a view of the store that answers those reads from memory and goes to
+Redis only for the rest, so the usual request costs one round trip.
+"""
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -17,6 +25,7 @@ Scored = tuple[str, float]
 
 ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
 ITEM_INFO_PREFIX = keys.item_info("")
+_LUA_FIELDS = ", ".join(f"'{name}'" for name in ITEM_FIELDS)
 
 AVAILABILITY_LUA = """
 -- KEYS: the blocked set, the user's purchased set. ARGV: 1 when the purchased set applies,
@@ -35,7 +44,55 @@ for i = 3, #ARGV do
   }
 end
 return out
-""".replace("FIELDS", ", ".join(f"'{name}'" for name in ITEM_FIELDS))
+""".replace("FIELDS", _LUA_FIELDS)
+
+READ_AHEAD_LUA = """
+-- A recommendation request's first reads. KEYS: 1 the user's list, 2 their recent items,
+-- 3 trending, 4 and 5 the popular lists to fall back to (the query's category, global), 6 the
+-- blocked set, 7 the user's purchased set. ARGV: 1 recent since (epoch s), 2 recent count,
+-- 3 trending count, 4 how many candidates to read availability for, 5 the item_info prefix.
+-- The fallbacks (trending, then popular) are read only when the user has neither a list nor
+-- recent items, each only while the earlier ones gave no candidate. Returns {list, recent,
+-- trending (false: not read), popular lists read, their values, candidate ids,
+-- {fields, blocked, bought} per candidate}.
+local n = tonumber(ARGV[4])
+local ids = {}
+local function take(raw)
+  if not raw then return end
+  local ok, list = pcall(cjson.decode, raw)
+  if not ok or type(list) ~= 'table' then return end
+  for i = 1, math.min(n, #list) do
+    if type(list[i]) ~= 'table' or list[i][1] == nil then return end
+    ids[i] = tostring(list[i][1])
+  end
+end
+local user_list = redis.call('GET', KEYS[1])
+local recent = redis.call(
+  'ZREVRANGEBYSCORE', KEYS[2], '+inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+local trending = false
+local popular = {}
+if user_list then
+  take(user_list)
+elseif #recent == 0 then
+  trending = redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+  for i = 1, math.min(n, #trending / 2) do ids[i] = trending[2 * i - 1] end
+  for k = 4, 5 do
+    if #ids > 0 or (k == 5 and KEYS[5] == KEYS[4]) then break end
+    popular[#popular + 1] = redis.call('GET', KEYS[k])
+    take(popular[#popular])
+  end
+end
+local fields = {FIELDS}
+local rows = {}
+for i, item_id in ipairs(ids) do
+  rows[i] = {
+    redis.call('HMGET', ARGV[5] .. item_id, unpack(fields)),
+    redis.call('SISMEMBER', KEYS[6], item_id),
+    redis.call('SISMEMBER', KEYS[7], item_id),
+  }
+end
+return {user_list, recent, trending, #popular, popular[1] or false, popular[2] or false, ids, rows}
+""".replace("FIELDS", _LUA_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +101,23 @@ class Publication:
 
     version: str
     meta: dict[str, str]
+    strategies: list[str] = field(init=False)
+    """Strategies with a published model, sorted."""
+
+    def __post_init__(self) -> None:
+        names = sorted(k.removesuffix(".model") for k in self.meta if k.endswith(".model"))
+        object.__setattr__(self, "strategies", names)
 
     def model_of(self, strategy: str) -> tuple[str | None, str | None]:
         """(registered model name, model version) that produced ``strategy``'s lists."""
         return self.meta.get(f"{strategy}.model"), self.meta.get(f"{strategy}.version")
 
     @property
-    def strategies(self) -> list[str]:
-        return sorted(k.removesuffix(".model") for k in self.meta if k.endswith(".model"))
-
-    @property
     def published_at(self) -> str | None:
         return self.meta.get("published_at")
 
 
-@dataclass(frozen=True, slots=True)
-class ItemInfo:
+class ItemInfo(NamedTuple):
     item_id: str
     title: str | None
     category: str | None
@@ -94,9 +152,43 @@ class Availability:
     blocked: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """What a recommendation request reads first (``OnlineStore.read_ahead``)."""
+
+    user_id: str
+    user_list: str
+    """Key of the user's published list (``keys.user_recs``)."""
+    popular: tuple[str, ...]
+    """Keys of the popular lists to fall back to, in order (the query's category, global)."""
+    recent_since: float
+    recent_n: int
+    trending_n: int
+    candidates: int
+    """How many of the first list's items to read availability for."""
+
+
+@dataclass(slots=True)
+class _Read:
+    """What ``read_ahead`` read: raw list values by key, recent items, trending, availability."""
+
+    spec: ReadAhead
+    lists: dict[str, str | None]
+    recent: list[Scored]
+    trending: list[Scored] | None
+    info: dict[str, ItemInfo | None] = field(default_factory=dict)
+    purchased: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+
+
+_TRUE = frozenset(("1", "true", "yes"))
+
+
 def _int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
+    if value.isdigit():
+        return int(value)
     try:
         return int(float(value))
     except ValueError:
@@ -104,18 +196,18 @@ def _int(value: str | None) -> int | None:
 
 
 def _item_info(item_id: str, values: list[str | None]) -> ItemInfo | None:
-    if all(v is None for v in values):
+    if values.count(None) == len(values):
         return None
     title, category, brand, price, currency, stock, blocked = values
     return ItemInfo(
-        item_id=item_id,
-        title=title,
-        category=category,
-        brand=brand,
-        price_minor=_int(price),
-        currency=currency,
-        stock=_int(stock),
-        blocked=(blocked or "").strip().lower() in ("1", "true", "yes"),
+        item_id,
+        title,
+        category,
+        brand,
+        _int(price),
+        currency,
+        _int(stock),
+        blocked is not None and (blocked in _TRUE or blocked.strip().lower() in _TRUE),
     )
 
 
@@ -126,37 +218,88 @@ def _scored(raw: str | None) -> list[Scored] | None:
     return [(str(item), float(score)) for item, score in orjson.loads(raw)]
 
 
+def _pairs(flat: list[str]) -> list[Scored]:
+    """A ``WITHSCORES`` reply of a script ([member, score, ...]) as (member, score) pairs."""
+    return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+class _Pointer:
+    """The cached publication, shared by a store and its per-request views."""
+
+    __slots__ = ("publication", "expires")
+
+    def __init__(self) -> None:
+        self.publication: Publication | None = None
+        self.expires = 0.0
+
+
 class OnlineStore:
     """Reads the published recommendation layout and the online item/user features."""
 
     def __init__(self, redis: aioredis.Redis, pointer_ttl_s: float = 1.0) -> None:
         self.redis = redis
         self.pointer_ttl_s = pointer_ttl_s
-        self._publication: Publication | None = None
-        self._expires = 0.0
+        self._pointer = _Pointer()
+        self._read: _Read | None = None
         self._availability_script = redis.register_script(AVAILABILITY_LUA)
+        self._read_ahead_script = redis.register_script(READ_AHEAD_LUA)
 
     async def publication(self) -> Publication | None:
         """The current publication, or None when nothing has been published yet."""
         now = time.monotonic()
-        if now < self._expires:
-            return self._publication
+        pointer = self._pointer
+        if now < pointer.expires:
+            return pointer.publication
         version = await self.redis.get(keys.PUBLISH_POINTER)
         publication = None
         if version:
             meta = await self.redis.hgetall(keys.publish_meta(version))
             publication = Publication(version=version, meta=meta) if meta else None
-        self._publication, self._expires = publication, now + self.pointer_ttl_s
+        pointer.publication, pointer.expires = publication, now + self.pointer_ttl_s
         return publication
 
     def forget_publication(self) -> None:
         """Drop the cached pointer (the next read goes to Redis)."""
-        self._expires = 0.0
+        self._pointer.expires = 0.0
+
+    async def read_ahead(self, spec: ReadAhead) -> OnlineStore:
+        """One round trip for what a recommendation request reads first; returns a view of this
+        store that answers those reads from memory (for this request only)."""
+        fallbacks = spec.popular if len(spec.popular) == 2 else (*spec.popular, *spec.popular)
+        reply = await self._read_ahead_script(
+            keys=[
+                spec.user_list,
+                keys.user_recent_items(spec.user_id),
+                keys.TRENDING,
+                *fallbacks,
+                keys.BLOCKED_ITEMS,
+                keys.user_purchased(spec.user_id),
+            ],
+            args=[
+                spec.recent_since,
+                spec.recent_n,
+                spec.trending_n,
+                spec.candidates,
+                ITEM_INFO_PREFIX,
+            ],
+        )
+        user_list, recent, trending, n_popular, *popular, ids, rows = reply
+        lists = {spec.user_list: user_list}
+        for key, value in zip(spec.popular[:n_popular], popular, strict=False):
+            lists[key] = value
+        read = _Read(spec, lists, _pairs(recent), None if trending is None else _pairs(trending))
+        _collect(ids, rows, read.info, read.blocked, read.purchased)
+        view = copy.copy(self)
+        view._read = read
+        return view
 
     async def lists(self, redis_keys: list[str]) -> list[list[Scored] | None]:
         """Several published JSON lists in one round trip."""
         if not redis_keys:
             return []
+        read = self._read
+        if read is not None and all(key in read.lists for key in redis_keys):
+            return [_scored(read.lists[key]) for key in redis_keys]
         if len(redis_keys) == 1:
             return [_scored(await self.redis.get(redis_keys[0]))]
         return [_scored(raw) for raw in await self.redis.mget(redis_keys)]
@@ -169,6 +312,41 @@ class OnlineStore:
 
     async def similar(self, pub: Publication, item_id: str) -> list[Scored] | None:
         return (await self.lists([keys.similar_items(pub.version, item_id)]))[0]
+
+    async def recent_items(self, user_id: str, since: float, n: int) -> list[Scored]:
+        """Items the user touched since ``since`` (epoch seconds), latest first, with the time."""
+        read = self._read
+        if read is not None and read.spec.user_id == user_id and n <= read.spec.recent_n:
+            return read.recent[:n]
+        rows = await self.redis.zrevrangebyscore(
+            keys.user_recent_items(user_id), "+inf", since, start=0, num=n, withscores=True
+        )
+        return [(str(item), float(at)) for item, at in rows]
+
+    async def trending(self, n: int) -> list[Scored]:
+        """The top of the decayed trending set."""
+        read = self._read
+        if read is not None and read.trending is not None and n <= read.spec.trending_n:
+            return read.trending[:n]
+        rows = await self.redis.zrevrange(keys.TRENDING, 0, n - 1, withscores=True)
+        return [(str(item), float(score)) for item, score in rows]
+
+    async def neighbours(
+        self, pub: Publication, item_ids: list[str], n: int
+    ) -> tuple[list[list[Scored] | None], list[list[Scored]]]:
+        """Each item's published similar items and its top ``n`` session co-views, in one
+        round trip."""
+        if not item_ids:
+            return [], []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget([keys.similar_items(pub.version, i) for i in item_ids])
+            for item_id in item_ids:
+                pipe.zrevrange(keys.coviews(item_id), 0, n - 1, withscores=True)
+            similar, *coviews = await pipe.execute()
+        return (
+            [_scored(raw) for raw in similar],
+            [[(str(i), float(c)) for i, c in rows] for rows in coviews],
+        )
 
     async def user_history(self, pub: Publication, user_id: str, n: int = 100) -> list[Scored]:
         """The user's strongest batch interactions, strongest first."""
@@ -192,20 +370,48 @@ class OnlineStore:
     async def availability(self, item_ids: list[str], user_id: str | None) -> Availability:
         """Item info plus "already bought" and "blocked" membership of ``item_ids``: one
         server-side script call (a pipeline of ~3 commands per item costs far more to pack and
-        parse on the client). The script builds item keys from ``keys.item_info``'s prefix, so
-        it needs a standalone Redis (or one cluster slot), like the rest of the layout."""
+        parse on the client), none for items read ahead. The script builds item keys from
+        ``keys.item_info``'s prefix, so it needs a standalone Redis (or one cluster slot), like
+        the rest of the layout."""
+        read = self._read
+        if read is not None and read.spec.user_id == user_id:
+            missing = [i for i in item_ids if i not in read.info]
+            if missing:
+                rows = await self._availability_rows(missing, user_id)
+                _collect(missing, rows, read.info, read.blocked, read.purchased)
+            return Availability(
+                {i: read.info[i] for i in item_ids},
+                frozenset(read.purchased.intersection(item_ids)),
+                frozenset(read.blocked.intersection(item_ids)),
+            )
+        info: dict[str, ItemInfo | None] = {}
+        blocked: set[str] = set()
+        purchased: set[str] = set()
+        rows = await self._availability_rows(item_ids, user_id)
+        _collect(item_ids, rows, info, blocked, purchased)
+        return Availability(info, frozenset(purchased), frozenset(blocked))
+
+    async def _availability_rows(self, item_ids: list[str], user_id: str | None) -> list[list]:
         if not item_ids:
-            return Availability({}, frozenset(), frozenset())
+            return []
         purchased_key = keys.user_purchased(user_id) if user_id is not None else keys.BLOCKED_ITEMS
-        rows = await self._availability_script(
+        return await self._availability_script(  # type: ignore[no-any-return]
             keys=[keys.BLOCKED_ITEMS, purchased_key],
             args=[1 if user_id is not None else 0, ITEM_INFO_PREFIX, *item_ids],
         )
-        info, blocked, purchased = {}, set(), set()
-        for item_id, (values, is_blocked, is_bought) in zip(item_ids, rows, strict=True):
-            info[item_id] = _item_info(item_id, values)
-            if is_blocked:
-                blocked.add(item_id)
-            if is_bought:
-                purchased.add(item_id)
-        return Availability(info, frozenset(purchased), frozenset(blocked))
+
+
+def _collect(
+    item_ids: list[str],
+    rows: list[list],
+    info: dict[str, ItemInfo | None],
+    blocked: set[str],
+    purchased: set[str],
+) -> None:
+    """Add availability script rows ({fields, blocked, bought} per item) to the collections."""
+    for item_id, (values, is_blocked, is_bought) in zip(item_ids, rows, strict=True):
+        info[item_id] = _item_info(item_id, values)
+        if is_blocked:
+            blocked.add(item_id)
+        if is_bought:
+            purchased.add(item_id)

@@ -11,14 +11,18 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Path, Query, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.datastructures import State
 
+from serving import deps, fastlane
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
 from serving.errors import Forbidden
 from serving.lifespan import register_hook
 from serving.online_store import OnlineStore
 from serving.services import experiments
 from serving.services import recommendations as recs
+from serving.services.experiments import ExperimentsService, ExposureLog
 from shopflow import keys
 
 router = APIRouter(tags=["recommendations"])
@@ -34,6 +38,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 @asynccontextmanager
 async def _online_store(app: FastAPI) -> AsyncIterator[None]:
     app.state.online_store = OnlineStore(app.state.redis)
+    fastlane.install(app, [_recommendations_lane()])
     # Everything imported so far lives as long as the process: move it out of the cyclic
     # collector's reach, so collections stay short under load (a full one walks ~250k objects).
     gc.freeze()
@@ -156,6 +161,32 @@ async def get_recommendations(
     """Batch recommendations of the strategy's published model, without items the user bought,
     out-of-stock or blocked items; backfilled from popularity, which also serves users with no
     history (`fallback`: true)."""
+    body = await _recommend(
+        store,
+        experiments_svc,
+        exposures,
+        user_id=user_id,
+        limit=limit,
+        category=category,
+        max_per_category=max_per_category,
+        exclude=exclude,
+        strategy=strategy,
+    )
+    return _json(body)
+
+
+async def _recommend(
+    store: OnlineStore,
+    experiments_svc: ExperimentsService,
+    exposures: ExposureLog,
+    *,
+    user_id: str,
+    limit: int,
+    category: str | None,
+    max_per_category: int | None,
+    exclude: str | None,
+    strategy: str | None,
+) -> dict[str, object]:
     query = recs.RecQuery(
         user_id=user_id,
         limit=limit,
@@ -164,11 +195,24 @@ async def get_recommendations(
         max_per_category=max_per_category,
         exclude=_exclude(exclude),
     )
-    return _json(
-        await experiments.recommend(
-            store, query, experiments_svc, exposures, explicit_strategy=strategy is not None
-        )
+    return await experiments.recommend(
+        store, query, experiments_svc, exposures, explicit_strategy=strategy is not None
     )
+
+
+async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:
+    """``GET /recommendations/{user_id}`` on the fast lane (``serving.fastlane``): the same
+    parameters, checked by the endpoint's own fields, and the same body."""
+    body = await _recommend(state.online_store, state.experiments, state.exposures, **values)
+    return orjson.dumps(body)
+
+
+def _recommendations_lane() -> fastlane.Lane:
+    route = next(
+        r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is get_recommendations
+    )
+    provides = {deps.get_online_store, deps.get_experiments, deps.get_exposures}
+    return fastlane.Lane(route, _recommend_fast, frozenset(provides))
 
 
 @router.get(

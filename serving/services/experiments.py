@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ from shopflow.experiments import (
 
 log = logging.getLogger(__name__)
 
+RECHECK_S = 1.0
+"""``assign`` (once per recommendation) looks at the file's mtime at most this often."""
+_unserved: set[tuple[str, str, str]] = set()
+
 
 class ExperimentsService:
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
@@ -36,6 +41,7 @@ class ExperimentsService:
         self._mtime: tuple[int, int] | None = None
         self._config: ExperimentsConfig | None = None
         self._error: ExperimentsFileError | None = None
+        self._recheck_at = 0.0
 
     def _load(self) -> None:
         try:
@@ -62,7 +68,10 @@ class ExperimentsService:
     def assign(self, user_id: str) -> Assignment | None:
         """The user's variant in the first running experiment that includes them; None when
         there is none (a broken file disables experiments rather than recommendations)."""
-        self._load()
+        now = time.monotonic()
+        if now >= self._recheck_at:  # a stat per request costs more than the assignment
+            self._load()
+            self._recheck_at = now + RECHECK_S
         if self._config is None:
             return None
         return assign_many(self._config.running, user_id)
@@ -164,7 +173,10 @@ async def recommend(
         try:
             body = await recs.recommend(store, replace(query, strategy=assignment.strategy))
         except Invalid as exc:
-            log.warning("variant %s not served: %s", assignment.variant, exc)
+            reason = (assignment.experiment_key, assignment.variant, str(exc))
+            if reason not in _unserved:  # once, not per request
+                _unserved.add(reason)
+                log.warning("variant %s not served: %s", assignment.variant, exc)
         else:
             body["variant"] = assignment.variant
             body["experiment_key"] = assignment.experiment_key

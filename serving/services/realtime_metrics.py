@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class _Timed:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,14 +73,31 @@ class _Timed:
             route = scope.get("route")  # set by the router on a match
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            children = self._children.get((method, template, status))
+            if children is None:  # labels() takes a lock and builds a key: once per label set
+                children = (
+                    REQUESTS.labels(method, template, str(status)),
+                    LATENCY.labels(method, template),
+                )
+                self._children[(method, template, status)] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
 
 
 def instrument(router: Router) -> None:
     """Wrap the router's stack once (idempotent); routing has run when the wrapper records."""
     if not isinstance(router.middleware_stack, _Timed):
         router.middleware_stack = _Timed(router.middleware_stack)
+
+
+def wrap_inside(router: Router, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Wrap the router's stack with ``wrapper`` inside the metrics wrapper (whichever start-up
+    hook runs first), so requests ``wrapper`` answers itself are still counted."""
+    stack = router.middleware_stack
+    if isinstance(stack, _Timed):
+        stack.app = wrapper(stack.app)
+    else:
+        router.middleware_stack = wrapper(stack)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -16,7 +16,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from serving.online_store import OnlineStore, Publication, Scored
-from shopflow import keys
 
 if TYPE_CHECKING:
     from serving.services.recommendations import RecQuery
@@ -36,30 +35,19 @@ class RealtimeSource:
         self, store: OnlineStore, pub: Publication, query: RecQuery
     ) -> list[Scored] | None:
         now = time.time()
-        recent = await store.redis.zrevrangebyscore(
-            keys.user_recent_items(query.user_id),
-            "+inf",
-            now - RECENT_WINDOW_S,
-            start=0,
-            num=RECENT_N,
-            withscores=True,
-        )
+        recent = await store.recent_items(query.user_id, now - RECENT_WINDOW_S, RECENT_N)
         if not recent:
             return None
-        touched = [str(item) for item, _ in recent]
-        similar = await store.lists([keys.similar_items(pub.version, i) for i in touched])
-        pipe = store.redis.pipeline(transaction=False)
-        for item in touched:
-            pipe.zrevrange(keys.coviews(item), 0, NEIGHBOURS_N - 1, withscores=True)
-        coviews = await pipe.execute()
+        touched = [item for item, _ in recent]
+        similar, coviews = await store.neighbours(pub, touched, NEIGHBOURS_N)
         scores: dict[str, float] = defaultdict(float)
         for (_, at), neighbours, coviewed in zip(recent, similar, coviews, strict=True):
             weight = 2 ** (-max(0.0, now - float(at)) / RECENCY_HALF_LIFE_S)
             for item, score in (neighbours or [])[:NEIGHBOURS_N]:
                 scores[item] += weight * score
-            top = max((float(n) for _, n in coviewed), default=0.0)
+            top = max((n for _, n in coviewed), default=0.0)
             for item, n in coviewed:
-                scores[str(item)] += weight * COVIEW_WEIGHT * float(n) / top
+                scores[item] += weight * COVIEW_WEIGHT * n / top
         for item in touched:
             scores.pop(item, None)
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
@@ -72,5 +60,4 @@ class TrendingSource:
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
     ) -> list[Scored] | None:
-        rows = await store.redis.zrevrange(keys.TRENDING, 0, TRENDING_N - 1, withscores=True)
-        return [(str(item), float(score)) for item, score in rows] or None
+        return await store.trending(TRENDING_N) or None

@@ -13,13 +13,24 @@ response models, ready to serialize.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 from serving.errors import Invalid, NotFound, Unavailable
-from serving.online_store import Availability, ItemInfo, OnlineStore, Publication, Scored
+from serving.online_store import (
+    Availability,
+    ItemInfo,
+    OnlineStore,
+    Publication,
+    ReadAhead,
+    Scored,
+)
+from serving.services import realtime_recs
 from serving.services.realtime_recs import RealtimeSource, TrendingSource
 from shopflow import keys
 
@@ -97,6 +108,8 @@ class Candidate:
 def merge(lists: list[tuple[str, list[Scored]]]) -> list[Candidate]:
     """Interleave the sources' lists round-robin, keeping each item once with every source that
     proposed it (its score is the one from the first source that proposed it)."""
+    if len(lists) == 1:
+        return list(one_source(*lists[0]))
     merged: dict[str, Candidate] = {}
     longest = max((len(items) for _, items in lists), default=0)
     for rank in range(longest):
@@ -110,6 +123,15 @@ def merge(lists: list[tuple[str, list[Scored]]]) -> list[Candidate]:
             else:
                 merged[item_id] = Candidate(item_id, score, [name])
     return list(merged.values())
+
+
+def one_source(name: str, items: list[Scored]) -> Iterator[Candidate]:
+    """``merge`` of a single list, lazily: a request usually needs only its first items."""
+    seen: set[str] = set()
+    for item_id, score in items:
+        if item_id not in seen:
+            seen.add(item_id)
+            yield Candidate(item_id, score, [name])
 
 
 def rejection(item_id: str, avail: Availability, query: RecQuery) -> str | None:
@@ -156,18 +178,22 @@ class Picks:
         self.chosen.append((candidate, info))
 
 
+def _chunk_size(missing: int) -> int:
+    """Candidates to check for ``missing`` slots: some over-fetch replaces filtered items."""
+    return missing * 3 // 2 + 4
+
+
 async def fill(
-    store: OnlineStore, picks: Picks, candidates: list[Candidate], user_id: str | None
+    store: OnlineStore, picks: Picks, candidates: Iterable[Candidate], user_id: str | None
 ) -> None:
     """Offer candidates in order, reading their availability a chunk at a time (over-fetching
     so that filtered items are replaced), until ``limit`` items are picked."""
     skip = picks.seen | picks.query.exclude
-    pending = [c for c in candidates if c.item_id not in skip]
-    start = 0
-    while picks.missing > 0 and start < len(pending):
-        size = picks.missing * 3 // 2 + 4
-        chunk = pending[start : start + size]
-        start += size
+    pending = (c for c in candidates if c.item_id not in skip)
+    while picks.missing > 0:
+        chunk = list(islice(pending, _chunk_size(picks.missing)))
+        if not chunk:
+            break
         avail = await store.availability([c.item_id for c in chunk], user_id)
         for candidate in chunk:
             picks.offer(candidate, avail)
@@ -193,7 +219,11 @@ def _item_body(candidate: Candidate, info: ItemInfo) -> dict[str, object]:
     return {
         "item_id": candidate.item_id,
         "score": candidate.score,
-        **info.public(),
+        "title": info.title,
+        "category": info.category,
+        "brand": info.brand,
+        "price_minor": info.price_minor,
+        "currency": info.currency,
         "sources": candidate.sources,
     }
 
@@ -202,20 +232,39 @@ def _sources_of(picks: Picks) -> list[str]:
     return list(dict.fromkeys(name for c, _ in picks.chosen for name in c.sources))
 
 
+def _read_ahead(pub: Publication, query: RecQuery) -> ReadAhead:
+    """What the sources, the fallbacks and the first ``fill`` of ``query`` read, for one trip."""
+    popular = [keys.popular(pub.version)]
+    if query.category:
+        popular.insert(0, keys.popular(pub.version, query.category))
+    return ReadAhead(
+        user_id=query.user_id,
+        user_list=keys.user_recs(pub.version, query.user_id, query.strategy),
+        popular=tuple(popular),
+        recent_since=time.time() - realtime_recs.RECENT_WINDOW_S,
+        recent_n=realtime_recs.RECENT_N,
+        trending_n=realtime_recs.TRENDING_N,
+        candidates=_chunk_size(query.limit) + len(query.exclude),
+    )
+
+
 async def recommend(store: OnlineStore, query: RecQuery) -> dict[str, object]:
     """A user's recommendations: see the module docstring for the pipeline."""
     pub = await current_publication(store)
     _check_strategy(pub, query.strategy)
+    store = await store.read_ahead(_read_ahead(pub, query))
     sources = list(SOURCES)
     lists = await asyncio.gather(*(s.fetch(store, pub, query) for s in sources))
     found = [(s.name, items) for s, items in zip(sources, lists, strict=True) if items]
     picks = Picks(query)
-    await fill(store, picks, merge(found), query.user_id)
+    await fill(
+        store, picks, one_source(*found[0]) if len(found) == 1 else merge(found), query.user_id
+    )
     for backfill in (*FALLBACKS, BACKFILL):
         if picks.missing <= 0:
             break
         extra = await backfill.fetch(store, pub, query) or []
-        await fill(store, picks, merge([(backfill.name, extra)]), query.user_id)
+        await fill(store, picks, one_source(backfill.name, extra), query.user_id)
     fallback = not found
     model, model_version = pub.model_of(POPULARITY if fallback else query.strategy)
     return {
@@ -256,7 +305,7 @@ async def similar(store: OnlineStore, item_id: str, limit: int = 10) -> dict[str
         )
     query = RecQuery(user_id="", limit=limit, exclude=frozenset({item_id}))
     picks = Picks(query)
-    await fill(store, picks, merge([(name, neighbours or [])]), user_id=None)
+    await fill(store, picks, one_source(name, neighbours or []), user_id=None)
     return {
         "item_id": item_id,
         "request_id": str(uuid.uuid4()),
