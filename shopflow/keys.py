@@ -190,10 +190,6 @@ def notification_channel(user_id: str) -> str:
     return f"{PREFIX}:ws:user:{user_id}"
 
 
-#: pattern of every ``notification_channel`` (one PSUBSCRIBE per API worker)
-NOTIFICATION_CHANNELS = f"{PREFIX}:ws:user:*"
-
-
 def notification_user(channel: str) -> str:
     """The user id of a ``notification_channel`` name."""
     return channel.removeprefix(f"{PREFIX}:ws:user:")
