@@ -208,10 +208,16 @@ REVIEW_CACHE_EPOCH_TTL_S = REVIEW_CACHE_TTL_S + 600
 
 
 def review_cache(product_id: str) -> str:
-    """Hash: a product's cached review reads: ``rating`` (JSON aggregate: count, sum, stars)
-    and ``page:{sort}:{limit}`` (the JSON body of the first listing page). Dropped after
-    every committed change to the product's reviews (TTL REVIEW_CACHE_TTL_S)."""
+    """Hash: the JSON bodies of a product's cached first listing pages, field
+    ``page:{sort}:{limit}``. Dropped after every committed change to the product's reviews
+    (TTL REVIEW_CACHE_TTL_S)."""
     return f"{PREFIX}:cache:reviews:{product_id}"
+
+
+def review_rating_cache(product_id: str) -> str:
+    """String: JSON of a product's cached rating aggregate (count, sum, stars), dropped with
+    ``review_cache`` (TTL REVIEW_CACHE_TTL_S)."""
+    return f"{PREFIX}:cache:rating:{product_id}"
 
 
 def review_cache_epoch(product_id: str) -> str:
@@ -220,9 +226,9 @@ def review_cache_epoch(product_id: str) -> str:
     return f"{PREFIX}:cache:reviews-epoch:{product_id}"
 
 
-#: Hash: field ``totals`` = JSON catalog-wide approved review count and rating sum (the
-#: Bayesian prior), dropped after every committed change to them.
-REVIEW_CATALOG_CACHE = f"{PREFIX}:cache:reviews:~catalog"
+#: String: JSON catalog-wide approved review count and rating sum (the Bayesian prior),
+#: dropped after every committed change to them (TTL REVIEW_CACHE_TTL_S).
+REVIEW_CATALOG_CACHE = f"{PREFIX}:cache:rating:~catalog"
 #: Integer epoch of REVIEW_CATALOG_CACHE (as ``review_cache_epoch``).
 REVIEW_CATALOG_EPOCH = f"{PREFIX}:cache:reviews-epoch:~catalog"
 

@@ -1,13 +1,14 @@
 """The Redis cache of public review reads: cache-aside under a per-product epoch.
 
-A reader fetches the cached entry and the epoch in one round trip; on a miss it reads the
-database and fills the entry only if the epoch is still the one it read before (a Lua
-check). Every committed transaction that changed a product's reviews or aggregate bumps
-that product's epoch (and the catalog's, when the prior moved) and drops the entries, from
-a session ``after_commit`` hook, so a read after a write returns never sees stale data and
-a fill that raced a write is refused. Changes are noticed on flush (any ``Review`` row
-added, changed or deleted, however the change was made through the ORM) and through
-``mark`` (Core updates of the aggregates). Cache errors never fail a request.
+A hit is one Redis command. On a miss the reader reads the epoch, then the database, and
+fills the entry only if the epoch is still the one it read (a Lua check): a change whose
+bump came after the epoch read refuses the fill, and one whose bump came before it had
+committed before the database read. Every committed transaction that changed a product's
+reviews or aggregate bumps that product's epoch (and the catalog's, when the prior moved)
+and drops the entries, from a session ``after_commit`` hook, so a read after a write
+returns never sees stale data. Changes are noticed on flush (any ``Review`` row added,
+changed or deleted through the ORM) and through ``mark`` (Core updates of the
+aggregates). Cache errors never fail a request.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ _PRODUCTS = "reviews_cache.products"
 _CATALOG = "reviews_cache.catalog"
 _AFTER_COMMIT = "reviews_cache.after_commit"
 
-#: KEYS: hash, epoch; ARGV: epoch read before the database, field, value, ttl
+#: KEYS: entry, epoch; ARGV: epoch read before the database, hash field ('' for a string
+#: entry), value, ttl
 FILL = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[2] == '' then
+    redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+else
+    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
 return 1
 """
 
@@ -107,14 +113,17 @@ def try_sync_client(settings: Settings | None = None) -> redis.Redis | None:
 
 def invalidate(products: Iterable[str], catalog: bool = False) -> None:
     """Bump the epochs and drop the cached reads of ``products`` (and the catalog totals)."""
-    pairs = [(keys.review_cache(p), keys.review_cache_epoch(p)) for p in sorted(products)]
+    pairs = [
+        ((keys.review_cache(p), keys.review_rating_cache(p)), keys.review_cache_epoch(p))
+        for p in sorted(products)
+    ]
     if catalog:
-        pairs.append((keys.REVIEW_CATALOG_CACHE, keys.REVIEW_CATALOG_EPOCH))
+        pairs.append(((keys.REVIEW_CATALOG_CACHE,), keys.REVIEW_CATALOG_EPOCH))
     try:
         pipe = sync_client().pipeline(transaction=False)
-        for cache_key, epoch_key in pairs:
+        for entries, epoch_key in pairs:
             pipe.incr(epoch_key).expire(epoch_key, keys.REVIEW_CACHE_EPOCH_TTL_S)
-            pipe.delete(cache_key)
+            pipe.delete(*entries)
         pipe.execute()
     except (redis.RedisError, services.ServiceError, OSError) as exc:
         # entries lapse after REVIEW_CACHE_TTL_S; fills stay refused while Redis is down
@@ -122,33 +131,38 @@ def invalidate(products: Iterable[str], catalog: bool = False) -> None:
 
 
 # ---- reads and fills (async, the API) ------------------------------------------------------
-async def fetch(
-    client: aioredis.Redis, wanted: list[tuple[str, str, str]]
-) -> list[tuple[str | None, str | None]]:
-    """For each (hash key, field, epoch key): (cached value or None, epoch or None when
-    Redis could not be read; then do not fill). One round trip."""
+Fill = tuple[str, str, str, str, str]
+"""(entry key, hash field or '' for a string entry, epoch key, epoch, value)"""
+
+
+async def read(client: aioredis.Redis, op: str, *args: str) -> Any:
+    """One read command (``mget``, ``hget``...); None when Redis cannot be read."""
     try:
-        pipe = client.pipeline(transaction=False)
-        for cache_key, field, epoch_key in wanted:
-            pipe.hget(cache_key, field)
-            pipe.get(epoch_key)
-        got = await pipe.execute()
+        return await getattr(client, op)(*args)
     except (redis.RedisError, OSError) as exc:
         log.warning("review cache read failed: %s", exc)
-        return [(None, None)] * len(wanted)
-    return [(got[i], got[i + 1] or "0") for i in range(0, len(got), 2)]
+        return None
 
 
-async def fill(
-    client: aioredis.Redis, cache_key: str, field: str, epoch_key: str, epoch: str | None,
-    value: str,
-) -> None:  # fmt: skip
-    """Store ``value`` read from the database unless a change committed since ``epoch``."""
-    if epoch is None:
+async def epochs(client: aioredis.Redis, *epoch_keys: str) -> list[str] | None:
+    """The epochs to fill under, read BEFORE the database; None when Redis cannot be read
+    (then do not fill)."""
+    got = await read(client, "mget", *epoch_keys)
+    return None if got is None else [e or "0" for e in got]
+
+
+async def fill(client: aioredis.Redis, fills: list[Fill]) -> None:
+    """Store values read from the database, each unless a change committed since its epoch
+    was read. One round trip."""
+    if not fills:
         return
     try:
-        await client.eval(  # type: ignore[misc]
-            FILL, 2, cache_key, epoch_key, epoch, field, value, keys.REVIEW_CACHE_TTL_S
-        )
+        pipe = client.pipeline(transaction=False)
+        for key, field, epoch_key, epoch, value in fills:
+            pipe.eval(FILL, 2, key, epoch_key, epoch, field, value, _TTL)  # type: ignore[misc]
+        await pipe.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("review cache fill failed: %s", exc)
+
+
+_TTL = str(keys.REVIEW_CACHE_TTL_S)

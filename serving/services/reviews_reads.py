@@ -18,9 +18,6 @@ from serving.services import reviews_listing as listing
 from serving.services.reviews_ratings import rating_parts, rating_summary
 from shopflow import keys
 
-RATING_FIELD = "rating"
-TOTALS_FIELD = "totals"
-
 
 def dumps(body: Any) -> str:
     """JSON the way FastAPI's JSONResponse writes it (compact, UTF-8)."""
@@ -38,16 +35,22 @@ def _rating_parts(product_id: str) -> tuple[dict[str, Any], dict[str, int]]:
 
 async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -> dict[str, Any]:
     """The rating summary of a product (NotFound for an unknown product)."""
-    product = (keys.review_cache(product_id), RATING_FIELD, keys.review_cache_epoch(product_id))
-    catalog = (keys.REVIEW_CATALOG_CACHE, TOTALS_FIELD, keys.REVIEW_CATALOG_EPOCH)
-    (agg_raw, agg_epoch), (totals_raw, totals_epoch) = await cache.fetch(client, [product, catalog])
+    agg_key, epoch_key = keys.review_rating_cache(product_id), keys.review_cache_epoch(product_id)
+    cached = await cache.read(client, "mget", agg_key, keys.REVIEW_CATALOG_CACHE)
+    agg_raw, totals_raw = cached if cached is not None else (None, None)
     if agg_raw is not None and totals_raw is not None:
         return rating_summary(product_id, json.loads(agg_raw), json.loads(totals_raw), prior_weight)
+    epochs = await cache.epochs(client, epoch_key, keys.REVIEW_CATALOG_EPOCH)
     aggregate, totals = await run_in_threadpool(_rating_parts, product_id)
-    if agg_raw is None:
-        await cache.fill(client, *product, agg_epoch, dumps(aggregate))
-    if totals_raw is None:
-        await cache.fill(client, *catalog, totals_epoch, dumps(totals))
+    if epochs is not None:
+        fills: list[cache.Fill] = []
+        if agg_raw is None:
+            fills.append((agg_key, "", epoch_key, epochs[0], dumps(aggregate)))
+        if totals_raw is None:
+            fills.append(
+                (keys.REVIEW_CATALOG_CACHE, "", keys.REVIEW_CATALOG_EPOCH, epochs[1], dumps(totals))
+            )
+        await cache.fill(client, fills)
     return rating_summary(product_id, aggregate, totals, prior_weight)
 
 
@@ -61,12 +64,13 @@ def _first_page(product_id: str, sort: str, limit: int) -> tuple[str, bool]:
 
 async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> str:
     """The JSON body of the first page of a product's approved reviews in ``sort`` order."""
-    entry = (keys.review_cache(product_id), page_field(sort, limit))
-    epoch_key = keys.review_cache_epoch(product_id)
-    [(raw, epoch)] = await cache.fetch(client, [(*entry, epoch_key)])
+    key, field = keys.review_cache(product_id), page_field(sort, limit)
+    raw = await cache.read(client, "hget", key, field)
     if raw is not None:
-        return raw
+        return str(raw)
+    epoch_key = keys.review_cache_epoch(product_id)
+    epochs = await cache.epochs(client, epoch_key)
     body, worth = await run_in_threadpool(_first_page, product_id, sort, limit)
-    if worth:
-        await cache.fill(client, *entry, epoch_key, epoch, body)
+    if worth and epochs is not None:
+        await cache.fill(client, [(key, field, epoch_key, epochs[0], body)])
     return body

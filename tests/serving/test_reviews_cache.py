@@ -80,8 +80,9 @@ def test_cache_hits_never_touch_the_database(api_client) -> None:
     with count_sql() as statements:  # another sort is another entry: one miss, then hits
         assert api_client.get("/api/products/p1/reviews?sort=helpful").status_code == 200
     assert statements != []
-    cached = reviews_cache.sync_client().hgetall(keys.review_cache("p1"))
-    assert {"rating", "page:newest:20", "page:helpful:20"} <= set(cached)
+    redis = reviews_cache.sync_client()
+    assert set(redis.hgetall(keys.review_cache("p1"))) == {"page:newest:20", "page:helpful:20"}
+    assert json.loads(redis.get(keys.review_rating_cache("p1")))["count"] == 1
     # filtered or later pages always read the database
     with count_sql() as statements:
         assert api_client.get("/api/products/p1/reviews?verified=true").status_code == 200
@@ -120,16 +121,16 @@ def test_cached_reads_follow_every_change(api_client) -> None:
 def test_a_fill_that_raced_a_committed_change_is_refused(redis_server: str) -> None:
     async def scenario() -> tuple[object, object]:
         client = aioredis.Redis.from_url(redis_server, decode_responses=True)
-        entry = (keys.review_cache("race"), "rating", keys.review_cache_epoch("race"))
+        key, epoch_key = keys.review_rating_cache("race"), keys.review_cache_epoch("race")
         try:
-            await client.delete(entry[0], entry[2])
-            [(_, epoch)] = await reviews_cache.fetch(client, [entry])
-            await client.incr(entry[2])  # what invalidate() does after a commit
-            await reviews_cache.fill(client, *entry, epoch, "stale")
-            refused = await client.hget(entry[0], "rating")
-            [(_, epoch)] = await reviews_cache.fetch(client, [entry])
-            await reviews_cache.fill(client, *entry, epoch, "fresh")
-            return refused, await client.hget(entry[0], "rating")
+            await client.delete(key, epoch_key)
+            [epoch] = await reviews_cache.epochs(client, epoch_key)  # read before the database
+            await client.incr(epoch_key)  # what invalidate() does after a commit
+            await reviews_cache.fill(client, [(key, "", epoch_key, epoch, "stale")])
+            refused = await client.get(key)
+            [epoch] = await reviews_cache.epochs(client, epoch_key)
+            await reviews_cache.fill(client, [(key, "", epoch_key, epoch, "fresh")])
+            return refused, await client.get(key)
         finally:
             await client.aclose()
 
