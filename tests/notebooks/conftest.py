@@ -13,9 +13,9 @@ from tests.warehouse import analytics_data as shop
 
 @pytest.fixture(scope="package")
 def dashboard_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("dashboard-home"))
-    settings.ensure_dirs()
-    shop.shop_warehouse(settings)
+    """A copy of the session's built shop, with experiment results written into it."""
+    built = shop.built_home(tmp_path_factory)
+    settings = shop.copy_home(built, tmp_path_factory.mktemp("dashboard") / "home")
     with duckdb.connect(str(settings.warehouse_path)) as con:
         config = load_experiments(shop.REPO / "experiments.yaml")
         write_results(con, compute_results(con, config))

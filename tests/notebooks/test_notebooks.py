@@ -19,27 +19,44 @@ def _env(home) -> dict[str, str]:
     return env | {"SHOPFLOW_HOME": str(home), "MPLBACKEND": "Agg"}
 
 
+@pytest.fixture(scope="module")
+def runs(dashboard_home, tmp_path_factory: pytest.TempPathFactory):
+    """Every notebook run as a script, all at once (independent runs, mostly import time):
+    name -> (process, stderr file). ``empty`` is the analytics dashboard on an empty home."""
+    logs = tmp_path_factory.mktemp("notebook-runs")
+    jobs = [(nb.stem, nb, dashboard_home.home_dir) for nb in NOTEBOOKS]
+    jobs.append(("empty", REPO / "notebooks" / "analytics_dashboard.py", logs / "empty-home"))
+    started = {}
+    for name, notebook, home in jobs:
+        with open(logs / f"{name}.err", "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, str(notebook)],
+                env=_env(home),
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        started[name] = (proc, logs / f"{name}.err")
+    yield started
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _finished(runs, name: str) -> tuple[int, str]:
+    proc, err = runs[name]
+    return proc.wait(timeout=240), err.read_text(errors="replace")[-4000:]
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_as_a_script(notebook, dashboard_home):
-    done = subprocess.run(
-        [sys.executable, str(notebook)],
-        env=_env(dashboard_home.home_dir),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+def test_notebook_runs_as_a_script(notebook, runs):
+    code, stderr = _finished(runs, notebook.stem)
+    assert code == 0, stderr
 
 
-def test_notebook_runs_on_an_empty_home(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "notebooks" / "analytics_dashboard.py")],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+def test_notebook_runs_on_an_empty_home(runs):
+    code, stderr = _finished(runs, "empty")
+    assert code == 0, stderr
 
 
 def test_snapshot_holds_the_marts_and_charts_hold_data(dashboard_home):

@@ -4,6 +4,7 @@ DuckDB warehouse and build the analytics marts with the real dbt project."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from pipelines.raw_load import load_landing
 from shopflow import events, landing
@@ -221,3 +223,24 @@ def shop_warehouse(settings: Settings) -> Path:
     load(settings)
     build_analytics(settings)
     return settings.warehouse_path
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def built_home(factory: pytest.TempPathFactory) -> Path:
+    """The small shop landed, loaded and built (marts, dbt tests) once per test session, shared
+    by the analytics and dashboard tests (dbt is the slow part). Read it, or ``copy_home`` it
+    before changing anything."""
+    if "home" not in _BUILT:
+        settings = Settings(home=factory.mktemp("analytics-built"))
+        settings.ensure_dirs()
+        shop_warehouse(settings)
+        _BUILT["home"] = settings.home_dir
+    return _BUILT["home"]
+
+
+def copy_home(source: Path, target: Path) -> Settings:
+    """A private copy of a built home (without dbt's target and logs)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dbt"))
+    return Settings(home=target)
