@@ -9,6 +9,7 @@ import pkgutil
 from fastapi import FastAPI
 
 import serving.routers as routers_pkg
+from serving.docs import install_docs
 from serving.errors import install_handlers
 from serving.lifespan import lifespan
 from shopflow import __version__
@@ -30,8 +31,11 @@ def create_app() -> FastAPI:
         description="Recommendations, catalog, orders, payments, reviews, wishlists, "
         "notifications and experiments.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_handlers(app)
+    install_docs(app)
     for router in _routers():
         app.include_router(router)  # type: ignore[arg-type]
     return app

@@ -66,3 +66,13 @@ def test_idempotency_replays_domain_errors(database: str) -> None:
     for _ in range(2):
         with pytest.raises(Invalid, match="bad amount"):
             run_idempotent("k2", "test", {"a": 1}, failing)
+
+
+def test_docs_are_served_without_a_cdn(api_client) -> None:
+    page = api_client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs-static/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    script = api_client.get("/docs-static/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert "/recommendations/{user_id}" in api_client.get("/openapi.json").json()["paths"]
