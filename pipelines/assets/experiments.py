@@ -6,7 +6,6 @@ import dagster as dg
 from pipelines.resources import WarehouseResource
 from shopflow.config import get_settings
 from shopflow.experiments import ExperimentsConfig, load_experiments
-from shopflow.experiments.results import compute_results, write_results
 
 
 class ExperimentsResource(dg.ConfigurableResource):
@@ -41,6 +40,8 @@ def experiment_results(
     warehouse: WarehouseResource,
     experiments: ExperimentsResource,
 ) -> dg.MaterializeResult:
+    from shopflow.experiments.results import compute_results, write_results  # scipy: lazy
+
     config = experiments.load()
     with warehouse.connect() as con:
         results = compute_results(con, config)

@@ -5,38 +5,27 @@ Thin edges: the work is done by ``models`` (training, evaluation, MLflow registr
 """
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
-from models.base import Recommender
-from models.evaluation import metric_table_markdown
-from models.registry import (
-    CHAMPION_ALIAS,
-    SERVING_MODEL,
-    ModelRef,
-    champion_gate,
-    current_champion,
-    latest_version,
-    load_version,
-    log_and_register,
-    log_trial,
-    prepare_store,
-    registered_name,
-)
-from models.training import InsufficientData, TrainingConfig, train_and_evaluate
-from models.tuning import Trial
-from pipelines.publish import PublishBundle, RankedLists, publish
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow.config import Settings, get_settings
+
+if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the assets run
+    import pandas as pd
+
+    from models.base import Recommender
+    from models.registry import ModelRef
+    from models.tuning import Trial
+    from pipelines.publish import PublishBundle
 
 GROUP = "recommenders"
 MART_DEPS = [dg.AssetKey("fct_interactions"), dg.AssetKey("dim_items")]
 STRATEGIES = ("als", "bpr", "item_item", "content", "hybrid")
 
 
-def load_marts(warehouse: WarehouseResource) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_marts(warehouse: WarehouseResource) -> "tuple[pd.DataFrame, pd.DataFrame]":
     """Read ``fct_interactions`` and ``dim_items`` with one short read-only connection."""
     with warehouse.connect(read_only=True) as con:
         interactions = con.execute("select * from fct_interactions").df()
@@ -44,7 +33,9 @@ def load_marts(warehouse: WarehouseResource) -> tuple[pd.DataFrame, pd.DataFrame
     return interactions, items
 
 
-def _log_trial(model_type: str, trial: Trial) -> None:
+def _log_trial(model_type: str, trial: "Trial") -> None:
+    from models.registry import log_trial
+
     log_trial(model_type, trial.params, trial.metrics)
 
 
@@ -58,6 +49,10 @@ def recommender_evaluation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MLflowResource
 ) -> dg.Output[dict[str, Any]]:
     import mlflow as mlf
+
+    from models.evaluation import metric_table_markdown
+    from models.registry import champion_gate, log_and_register, prepare_store
+    from models.training import InsufficientData, TrainingConfig, train_and_evaluate
 
     started = time.perf_counter()
     settings = get_settings()
@@ -114,8 +109,18 @@ def recommender_evaluation(
     return dg.Output(value, metadata=metadata)
 
 
-def _strategy_models(upstream: dict[str, Any]) -> dict[str, tuple[ModelRef, Recommender]]:
+def _strategy_models(upstream: dict[str, Any]) -> "dict[str, tuple[ModelRef, Recommender]]":
     """The champion plus each model type's version from this run (or the latest one)."""
+    from models.registry import (
+        CHAMPION_ALIAS,
+        SERVING_MODEL,
+        ModelRef,
+        current_champion,
+        latest_version,
+        load_version,
+        registered_name,
+    )
+
     loaded: dict[str, tuple[ModelRef, Recommender]] = {}
     champion = current_champion()
     if champion is not None:
@@ -134,12 +139,14 @@ def _strategy_models(upstream: dict[str, Any]) -> dict[str, tuple[ModelRef, Reco
 
 
 def build_bundle(
-    models: dict[str, tuple[ModelRef, Recommender]],
-    interactions: pd.DataFrame,
-    items: pd.DataFrame,
+    models: "dict[str, tuple[ModelRef, Recommender]]",
+    interactions: "pd.DataFrame",
+    items: "pd.DataFrame",
     settings: Settings,
-) -> PublishBundle:
+) -> "PublishBundle":
     """Everything one publish writes, from loaded models and the marts."""
+    from pipelines.publish import PublishBundle, RankedLists
+
     bundle = PublishBundle()
     users = active_users(interactions, settings.recs_active_days)
     for strategy, (ref, model) in models.items():
@@ -164,8 +171,10 @@ def build_bundle(
     return bundle
 
 
-def active_users(interactions: pd.DataFrame, days: int) -> list[str]:
+def active_users(interactions: "pd.DataFrame", days: int) -> list[str]:
     """Users with an interaction in the last ``days`` before the newest one."""
+    import pandas as pd
+
     if interactions.empty:
         return []
     last = pd.to_datetime(interactions["last_at"], utc=True)
@@ -173,7 +182,7 @@ def active_users(interactions: pd.DataFrame, days: int) -> list[str]:
     return sorted(interactions.loc[recent, "user_id"].astype(str).unique())
 
 
-def user_history(interactions: pd.DataFrame, n: int) -> dict[str, list[tuple[str, float]]]:
+def user_history(interactions: "pd.DataFrame", n: int) -> dict[str, list[tuple[str, float]]]:
     top = interactions.sort_values(["user_id", "weight"], ascending=[True, False])
     top = top.groupby("user_id", sort=False).head(n)
     history: dict[str, list[tuple[str, float]]] = {}
@@ -182,7 +191,7 @@ def user_history(interactions: pd.DataFrame, n: int) -> dict[str, list[tuple[str
     return history
 
 
-def purchased_sets(interactions: pd.DataFrame) -> dict[str, set[str]]:
+def purchased_sets(interactions: "pd.DataFrame") -> dict[str, set[str]]:
     column = next((c for c in ("purchases", "n_purchases") if c in interactions.columns), None)
     if column is None:
         return {}
@@ -193,7 +202,7 @@ def purchased_sets(interactions: pd.DataFrame) -> dict[str, set[str]]:
     return sets
 
 
-def item_infos(items: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def item_infos(items: "pd.DataFrame") -> dict[str, dict[str, Any]]:
     """``keys.item_info`` fields. ``blocked`` comes from the catalog when it has the column;
     the publisher writes it as 0/1 (missing: 0), and 1 for any item in the admins'
     ``keys.BLOCKED_ITEMS`` set, so a publish never un-blocks what an admin blocked."""
@@ -218,6 +227,9 @@ def published_recommendations(
     redis: RedisResource,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
+    from models.registry import prepare_store
+    from pipelines.publish import publish
+
     clock = time.perf_counter()
     settings = get_settings()
     prepare_store(mlflow.tracking_uri or settings.mlflow_uri)
