@@ -3,8 +3,10 @@ the payment cache."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,17 +21,20 @@ from shopflow.config import get_settings
 T = TypeVar("T")
 
 
-_limiter: anyio.CapacityLimiter | None = None
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run a commerce command in a worker thread, at most ``commerce_write_threads`` at once
     per process: more threads only contend for the GIL and the database's write lock (on
     SQLite one writer at a time), which stretches every transaction they hold."""
-    global _limiter
-    if _limiter is None:
-        _limiter = anyio.CapacityLimiter(get_settings().commerce_write_threads)
-    return await anyio.to_thread.run_sync(fn, *args, limiter=_limiter)
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(get_settings().commerce_write_threads)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 async def idempotent(
