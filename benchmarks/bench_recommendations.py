@@ -3,8 +3,10 @@ JSON. Both run under uvicorn with the same settings (1 worker, uvloop/httptools,
 and are driven by the same load generator (wrk, else Python) in interleaved rounds of the same
 duration, so that both see the same load of a shared machine.
 
-The recommendations app reads a synthetic publish (20k users x 50 recs, 5k items in 20
-categories, purchases, blocked and out-of-stock items) from a real Redis this script starts.
+The recommendations app is the real one (every router, the shipped experiments.yaml: half the
+users get the ALS list, exposures logged). It reads a synthetic publish (20k users x 50 recs
+for the champion and ALS, 5k items in 20 categories, purchases, blocked and out-of-stock items)
+from a real Redis this script starts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shopflow.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
+STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 5, 2, 2, 50
 UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 CONSTANT = {
@@ -78,10 +81,11 @@ def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> 
     popular = [[item, round(w * 1000, 3)] for item, w in zip(items, weights, strict=True)]
     pipe.set(keys.popular(version), json.dumps(popular[:200]))
     for user in range(N_USERS):
-        recs = rng.choices(items, cum_weights=cumulative, k=RECS_PER_USER * 2)
-        unique = list(dict.fromkeys(recs))[:RECS_PER_USER]
-        scored = [[item, round(1 - rank / 100, 4)] for rank, item in enumerate(unique)]
-        pipe.set(keys.user_recs(version, f"u{user}"), json.dumps(scored))
+        for strategy in STRATEGIES:
+            recs = rng.choices(items, cum_weights=cumulative, k=RECS_PER_USER * 2)
+            unique = list(dict.fromkeys(recs))[:RECS_PER_USER]
+            scored = [[item, round(1 - rank / 100, 4)] for rank, item in enumerate(unique)]
+            pipe.set(keys.user_recs(version, f"u{user}", strategy), json.dumps(scored))
         pipe.sadd(keys.user_purchased(f"u{user}"), *rng.sample(unique, 3))
         if user % 1000 == 999:
             pipe.execute()
@@ -91,6 +95,8 @@ def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> 
             "published_at": "2024-03-02T00:00:00+00:00",
             "champion.model": "shopflow-recommender",
             "champion.version": "1",
+            "als.model": "shopflow-als",
+            "als.version": "1",
             "popularity.model": "shopflow-popularity",
             "popularity.version": "1",
         },

@@ -58,7 +58,10 @@ class Lane:
         self.prefix = self.route.path_format.partition("{")[0]
         dependant = self.route.dependant
         self._path = [(f, f.alias, ("path", f.alias)) for f in dependant.path_params]
-        self._query = [(f, f.alias, ("query", f.alias)) for f in dependant.query_params]
+        self._query = [
+            (f, f.alias, ("query", f.alias), f.field_info.is_required(), f.default)
+            for f in dependant.query_params
+        ]
 
     def problems(self, app: FastAPI) -> list[str]:
         """Why this lane would answer differently from the route (empty: it may serve it)."""
@@ -97,12 +100,11 @@ class Lane:
         query = dict(pairs)
         if len(query) != len(pairs):
             return None  # a repeated parameter
-        for f, alias, loc in self._query:
+        for f, alias, loc, required, default in self._query:
             given = query.get(alias)
             if given is None:
-                if f.field_info.is_required():
+                if required:
                     return None
-                default = f.default
                 values[f.name] = default if type(default) in _SCALARS else copy.deepcopy(default)
                 continue
             value, errors = f.validate(given, values, loc=loc)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from shopflow import keys
 
@@ -25,36 +28,46 @@ Scored = tuple[str, float]
 
 ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
 ITEM_INFO_PREFIX = keys.item_info("")
-_LUA_FIELDS = ", ".join(f"'{name}'" for name in ITEM_FIELDS)
+MAX_READ_AHEAD = 500
+"""At most this many candidates' availability is read ahead (a Lua ``unpack`` has limits)."""
 
-AVAILABILITY_LUA = """
--- KEYS: the blocked set, the user's purchased set. ARGV: 1 when the purchased set applies,
--- the item_info key prefix, then item ids. Returns {fields, blocked, bought} per item.
-local out = {}
+
+def _lua(source: str) -> str:
+    """A script with the key layout's constants filled in (as Lua string literals)."""
+    constants = {
+        "FIELDS": ITEM_FIELDS,
+        "ITEM_PREFIX": (ITEM_INFO_PREFIX,),
+        "BLOCKED": (keys.BLOCKED_ITEMS,),
+        "TRENDING": (keys.TRENDING,),
+    }
+    for name, values in constants.items():
+        assert not any("'" in v or "\\" in v for v in values), values
+        source = source.replace(name, ", ".join(f"'{v}'" for v in values))
+    return source
+
+
+# Both scripts build item keys from ``keys.item_info``'s prefix and read constant keys, so they
+# need a standalone Redis (or one cluster slot), like the rest of the layout; SMISMEMBER needs
+# Redis 6.2 or later.
+AVAILABILITY_LUA = _lua("""
+-- KEYS: the user's purchased set, if any. ARGV: item ids.
+-- Returns {{fields} per item, blocked flags, bought flags (empty without a user)}.
 local fields = {FIELDS}
-local check_bought = ARGV[1] == '1'
-for i = 3, #ARGV do
-  local item_id = ARGV[i]
-  local bought = 0
-  if check_bought then bought = redis.call('SISMEMBER', KEYS[2], item_id) end
-  out[#out + 1] = {
-    redis.call('HMGET', ARGV[2] .. item_id, unpack(fields)),
-    redis.call('SISMEMBER', KEYS[1], item_id),
-    bought,
-  }
-end
-return out
-""".replace("FIELDS", _LUA_FIELDS)
+local rows = {}
+for i = 1, #ARGV do rows[i] = redis.call('HMGET', ITEM_PREFIX .. ARGV[i], unpack(fields)) end
+local bought = {}
+if #KEYS > 0 then bought = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV)) end
+return {rows, redis.call('SMISMEMBER', BLOCKED, unpack(ARGV)), bought}
+""")
 
-READ_AHEAD_LUA = """
+READ_AHEAD_LUA = _lua("""
 -- A recommendation request's first reads. KEYS: 1 the user's list, 2 their recent items,
--- 3 trending, 4 and 5 the popular lists to fall back to (the query's category, global), 6 the
--- blocked set, 7 the user's purchased set. ARGV: 1 recent since (epoch s), 2 recent count,
--- 3 trending count, 4 how many candidates to read availability for, 5 the item_info prefix.
--- The fallbacks (trending, then popular) are read only when the user has neither a list nor
--- recent items, each only while the earlier ones gave no candidate. Returns {list, recent,
--- trending (false: not read), popular lists read, their values, candidate ids,
--- {fields, blocked, bought} per candidate}.
+-- 3 and 4 the popular lists to fall back to (the query's category, global), 5 the user's
+-- purchased set. ARGV: 1 recent since (epoch s), 2 recent count, 3 trending count, 4 how many
+-- candidates to read availability for. The fallbacks (trending, then popular) are read only
+-- when the user has neither a list nor recent items, each only while the earlier ones gave no
+-- candidate. Returns {list, recent, trending (false: not read), popular lists read, their
+-- values, candidate ids, {fields} per candidate, blocked flags, bought flags}.
 local n = tonumber(ARGV[4])
 local ids = {}
 local function take(raw)
@@ -74,25 +87,26 @@ local popular = {}
 if user_list then
   take(user_list)
 elseif #recent == 0 then
-  trending = redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+  trending = redis.call('ZREVRANGE', TRENDING, 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
   for i = 1, math.min(n, #trending / 2) do ids[i] = trending[2 * i - 1] end
-  for k = 4, 5 do
-    if #ids > 0 or (k == 5 and KEYS[5] == KEYS[4]) then break end
+  for k = 3, 4 do
+    if #ids > 0 or (k == 4 and KEYS[4] == KEYS[3]) then break end
     popular[#popular + 1] = redis.call('GET', KEYS[k])
     take(popular[#popular])
   end
 end
 local fields = {FIELDS}
-local rows = {}
-for i, item_id in ipairs(ids) do
-  rows[i] = {
-    redis.call('HMGET', ARGV[5] .. item_id, unpack(fields)),
-    redis.call('SISMEMBER', KEYS[6], item_id),
-    redis.call('SISMEMBER', KEYS[7], item_id),
-  }
+local rows, blocked, bought = {}, {}, {}
+if #ids > 0 then
+  for i, item_id in ipairs(ids) do
+    rows[i] = redis.call('HMGET', ITEM_PREFIX .. item_id, unpack(fields))
+  end
+  blocked = redis.call('SMISMEMBER', BLOCKED, unpack(ids))
+  bought = redis.call('SMISMEMBER', KEYS[5], unpack(ids))
 end
-return {user_list, recent, trending, #popular, popular[1] or false, popular[2] or false, ids, rows}
-""".replace("FIELDS", _LUA_FIELDS)
+return {user_list, recent, trending, #popular, popular[1] or false, popular[2] or false, ids, rows,
+  blocked, bought}
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +131,8 @@ class Publication:
         return self.meta.get("published_at")
 
 
-class ItemInfo(NamedTuple):
+@dataclass(slots=True)  # not frozen: a frozen one costs twice as much to make, per candidate
+class ItemInfo:
     item_id: str
     title: str | None
     category: str | None
@@ -145,14 +160,14 @@ class ItemInfo(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Availability:
-    """What the business filters need for a batch of candidate items, read in one trip."""
+    """What the business filters need for a batch of candidate items (it may know more)."""
 
-    info: dict[str, ItemInfo | None]
-    purchased: frozenset[str]
-    blocked: frozenset[str]
+    info: Mapping[str, ItemInfo | None]
+    purchased: AbstractSet[str]
+    blocked: AbstractSet[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadAhead:
     """What a recommendation request reads first (``OnlineStore.read_ahead``)."""
 
@@ -266,29 +281,27 @@ class OnlineStore:
         """One round trip for what a recommendation request reads first; returns a view of this
         store that answers those reads from memory (for this request only)."""
         fallbacks = spec.popular if len(spec.popular) == 2 else (*spec.popular, *spec.popular)
-        reply = await self._read_ahead_script(
-            keys=[
+        reply = await self._run(
+            self._read_ahead_script,
+            [
                 spec.user_list,
                 keys.user_recent_items(spec.user_id),
-                keys.TRENDING,
                 *fallbacks,
-                keys.BLOCKED_ITEMS,
                 keys.user_purchased(spec.user_id),
             ],
-            args=[
+            [
                 spec.recent_since,
                 spec.recent_n,
                 spec.trending_n,
-                spec.candidates,
-                ITEM_INFO_PREFIX,
+                min(spec.candidates, MAX_READ_AHEAD),
             ],
         )
-        user_list, recent, trending, n_popular, *popular, ids, rows = reply
+        user_list, recent, trending, n_popular, *popular, ids, rows, blocked, bought = reply
         lists = {spec.user_list: user_list}
         for key, value in zip(spec.popular[:n_popular], popular, strict=False):
             lists[key] = value
         read = _Read(spec, lists, _pairs(recent), None if trending is None else _pairs(trending))
-        _collect(ids, rows, read.info, read.blocked, read.purchased)
+        _collect(ids, [rows, blocked, bought], read.info, read.blocked, read.purchased)
         view = copy.copy(self)
         view._read = read
         return view
@@ -379,39 +392,42 @@ class OnlineStore:
             if missing:
                 rows = await self._availability_rows(missing, user_id)
                 _collect(missing, rows, read.info, read.blocked, read.purchased)
-            return Availability(
-                {i: read.info[i] for i in item_ids},
-                frozenset(read.purchased.intersection(item_ids)),
-                frozenset(read.blocked.intersection(item_ids)),
-            )
+            return Availability(read.info, read.purchased, read.blocked)  # supersets of item_ids
         info: dict[str, ItemInfo | None] = {}
         blocked: set[str] = set()
         purchased: set[str] = set()
         rows = await self._availability_rows(item_ids, user_id)
         _collect(item_ids, rows, info, blocked, purchased)
-        return Availability(info, frozenset(purchased), frozenset(blocked))
+        return Availability(info, purchased, blocked)
 
     async def _availability_rows(self, item_ids: list[str], user_id: str | None) -> list[list]:
         if not item_ids:
-            return []
-        purchased_key = keys.user_purchased(user_id) if user_id is not None else keys.BLOCKED_ITEMS
-        return await self._availability_script(  # type: ignore[no-any-return]
-            keys=[keys.BLOCKED_ITEMS, purchased_key],
-            args=[1 if user_id is not None else 0, ITEM_INFO_PREFIX, *item_ids],
-        )
+            return [[], [], []]
+        purchased = [keys.user_purchased(user_id)] if user_id is not None else []
+        return await self._run(self._availability_script, purchased, item_ids)  # type: ignore[no-any-return]
+
+    async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> object:
+        """EVALSHA straight through ``execute_command`` (the script object's wrapper costs a
+        tenth of a request); the script is loaded when the server does not know it yet."""
+        try:
+            return await self.redis.execute_command(
+                "EVALSHA", script.sha, len(script_keys), *script_keys, *args
+            )
+        except NoScriptError:
+            return await script(keys=script_keys, args=args)
 
 
 def _collect(
     item_ids: list[str],
-    rows: list[list],
+    reply: list[list],
     info: dict[str, ItemInfo | None],
     blocked: set[str],
     purchased: set[str],
 ) -> None:
-    """Add availability script rows ({fields, blocked, bought} per item) to the collections."""
-    for item_id, (values, is_blocked, is_bought) in zip(item_ids, rows, strict=True):
+    """Add an availability reply ({fields} per item, blocked flags, bought flags) to the
+    collections."""
+    rows, blocked_flags, bought_flags = reply
+    for item_id, values in zip(item_ids, rows, strict=True):
         info[item_id] = _item_info(item_id, values)
-        if is_blocked:
-            blocked.add(item_id)
-        if is_bought:
-            purchased.add(item_id)
+    blocked.update(i for i, flag in zip(item_ids, blocked_flags, strict=True) if flag)
+    purchased.update(i for i, flag in zip(item_ids, bought_flags, strict=False) if flag)

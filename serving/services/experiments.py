@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 RECHECK_S = 1.0
 """``assign`` (once per recommendation) looks at the file's mtime at most this often."""
+ASSIGNED_CACHE = 100_000
+"""Users whose assignment ``assign`` remembers (until the file changes)."""
 _unserved: set[tuple[str, str, str]] = set()
 
 
@@ -42,6 +44,7 @@ class ExperimentsService:
         self._config: ExperimentsConfig | None = None
         self._error: ExperimentsFileError | None = None
         self._recheck_at = 0.0
+        self._assigned: dict[str, Assignment | None] = {}
 
     def _load(self) -> None:
         try:
@@ -70,11 +73,17 @@ class ExperimentsService:
         there is none (a broken file disables experiments rather than recommendations)."""
         now = time.monotonic()
         if now >= self._recheck_at:  # a stat per request costs more than the assignment
+            config = self._config
             self._load()
             self._recheck_at = now + RECHECK_S
+            if self._config is not config or len(self._assigned) >= ASSIGNED_CACHE:
+                self._assigned = {}
         if self._config is None:
             return None
-        return assign_many(self._config.running, user_id)
+        if user_id in self._assigned:  # deterministic for a config: hashing costs more
+            return self._assigned[user_id]
+        found = self._assigned[user_id] = assign_many(self._config.running, user_id)
+        return found
 
 
 def describe(experiment: Experiment) -> dict[str, Any]:
