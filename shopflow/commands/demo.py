@@ -144,9 +144,15 @@ def register(app: typer.Typer) -> None:
 
             if regenerate or not landing.partitions(settings):
                 console.rule("[bold]generate")
+                from shopflow.experiments import load_experiments
+                from shopflow.experiments.simulate import from_file
                 from shopflow.generate import generate_shop
 
-                report = generate_shop(users=users, days=days, seed=seed, settings=settings)
+                running = [e.key for e in load_experiments().running()]
+                report = generate_shop(
+                    users=users, days=days, seed=seed, settings=settings,
+                    experiments=from_file(running, []),  # exposures, no simulated lift
+                )  # fmt: skip
                 console.print(f"generated {report.total_events:,} events")
 
             console.rule("[bold]materialize")
