@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 
 CLIENTS = 32
-DURATION_S = 8.0
-ORDERS = 10_000
+DURATION_S = 6.0
+ORDERS = 8_000
 WORKERS = int(os.environ.get("SHOPFLOW_BENCH_WORKERS", "2"))
 SEED_TPS, SEED_LATENCY_MS = 100, 500
 
