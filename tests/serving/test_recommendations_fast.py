@@ -1,0 +1,137 @@
+"""The fast lane of ``GET /recommendations/{user}`` and its one-trip read-ahead, against a real
+Redis: same answers and errors as the FastAPI route, counted in /metrics, one round trip for a
+known user, the fallbacks read in the same trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import pytest
+from fastapi import Depends, FastAPI, Query
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from serving import fastlane
+from shopflow import keys
+from shopflow.config import Settings, get_settings
+from tests.experiments.helpers import use_experiments
+from tests.serving.test_recommendations import ids, publish
+
+
+@pytest.fixture
+def published(
+    shopflow_home: Settings, redis_server: str, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    from serving.app import create_app
+
+    use_experiments(monkeypatch, shopflow_home.home_dir / "conf")
+    monkeypatch.setenv("REDIS_URL", redis_server)
+    get_settings.cache_clear()
+    publish(redis_client)
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def test_a_known_user_costs_one_round_trip(
+    published: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published.get("/recommendations/u1")  # publication cached, script loaded
+    redis = published.app.state.redis
+    sent: list[object] = []
+
+    async def counted(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await real(*args, **options)
+
+    real = redis.execute_command
+    monkeypatch.setattr(redis, "execute_command", counted)
+    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
+    body = published.get("/recommendations/u1", params={"limit": 5}).json()
+    assert ids(body) == ["i1", "i6", "i7", "i8", "i9"]
+    assert sent == ["EVALSHA"]
+
+
+def test_values_the_route_would_reject_go_to_fastapi(published: TestClient) -> None:
+    for params in ({"limit": "0"}, {"limit": "ten"}, {"category": ""}, {"strategy": "a b"}):
+        resp = published.get("/recommendations/u1", params=params)
+        assert resp.status_code == 422, params
+        assert resp.headers["content-type"].startswith("application/problem+json")
+    repeated = published.get("/recommendations/u1?limit=2&limit=3").json()  # FastAPI: the last
+    assert len(repeated["items"]) == 3
+    unknown = published.get("/recommendations/u1", params={"strategy": "nope"})
+    assert unknown.status_code == 422 and unknown.json()["instance"] == "/recommendations/u1"
+
+
+def _served(client: TestClient) -> float:
+    """GET /recommendations/{user_id} answered 200, as /metrics counts them."""
+    labels = 'method="GET",route="/recommendations/{user_id}",status="200"'
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"shopflow_http_requests_total{{{labels}}}"):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+def test_lane_requests_are_counted_by_route(published: TestClient) -> None:
+    before = _served(published)
+    published.get("/recommendations/u1")
+    published.get("/recommendations/u2")
+    assert _served(published) == before + 2
+
+
+def test_new_user_falls_back_to_trending_then_popular_in_the_same_trip(
+    published: TestClient, redis_client
+) -> None:
+    redis_client.zadd(keys.TRENDING, {"i17": 9.0, "i2": 8.0, "i3": 7.0})  # i3 out of stock
+    body = published.get("/recommendations/nobody", params={"limit": 4}).json()
+    assert ids(body) == ["i17", "i2", "i20", "i19"]
+    assert body["items"][0]["sources"] == ["trending"] and body["fallback"] is True
+    assert body["sources"] == ["trending", "popularity"]
+
+
+def test_a_category_without_its_popular_list_uses_the_global_one(published: TestClient) -> None:
+    body = published.get("/recommendations/nobody", params={"limit": 2, "category": "shoes"})
+    assert ids(body.json()) == ["i10", "i9"]  # global popular, shoes only
+
+
+def test_exclusions_beyond_the_read_ahead_are_still_filled(published: TestClient) -> None:
+    excluded = ",".join(f"i{n}" for n in range(1, 10))
+    body = published.get("/recommendations/u1", params={"limit": 3, "exclude": excluded}).json()
+    assert ids(body) == ["i10", "i11", "i12"]
+
+
+async def _auth() -> int:
+    return 1
+
+
+def _things_app() -> tuple[FastAPI, APIRoute]:
+    app = FastAPI()
+
+    @app.get("/things/{thing_id}")
+    async def thing(
+        thing_id: str, user: Annotated[int, Depends(_auth)], n: Annotated[int, Query(ge=1)] = 1
+    ) -> dict[str, object]:
+        return {"thing_id": thing_id, "n": n}
+
+    route = next(r for r in app.routes if isinstance(r, APIRoute))
+    return app, route
+
+
+async def _answer(state: object, values: dict[str, object]) -> bytes:
+    return b"{}"
+
+
+def test_a_route_with_a_dependency_the_lane_lacks_gets_no_lane() -> None:
+    app, route = _things_app()
+    assert any("dependencies" in p for p in fastlane.Lane(route, _answer).problems(app))
+    assert fastlane.Lane(route, _answer, frozenset({_auth})).problems(app) == []
+
+
+def test_lane_values_follow_the_route_fields() -> None:
+    _, route = _things_app()
+    lane = fastlane.Lane(route, _answer, frozenset({_auth}))
+    assert lane.values("/things/a", b"n=3") == {"thing_id": "a", "n": 3}
+    assert lane.values("/things/a", b"") == {"thing_id": "a", "n": 1}
+    assert lane.values("/things/a", b"n=0") is None  # FastAPI answers (422)
+    assert lane.values("/things/a", b"n=1&n=2") is None
+    assert lane.values("/things/a/b", b"") is None
