@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dagster_port: int = 3000
+    quarantine_warn_share: float = Field(
+        default=0.01, ge=0, le=1, description="raw_events check warns above this share."
+    )
     jwt_secret: str = "shopflow-development-secret-change-me-in-production"
     jwt_algorithm: str = "HS256"
 
