@@ -435,8 +435,13 @@ def create_payment(
             created_at=utcnow(),
         )
         payment.updated_at = payment.created_at
-        session.add(payment)
-        session.flush()  # the payment row before its ledger entry (foreign key)
+        # a Core insert (the row before its ledger entry's foreign key); the object stays
+        # transient and only feeds the event and the response
+        session.execute(
+            insert(Payment.__table__).values(
+                {c.key: getattr(payment, c.key) for c in Payment.__table__.columns}
+            )
+        )
         _insert_entry(
             session, payment_id, first.seq, Kind.created, data.amount_minor, result.txn_id,
             None, "api",
