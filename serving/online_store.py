@@ -39,6 +39,7 @@ def _lua(source: str) -> str:
         "ITEM_PREFIX": (ITEM_INFO_PREFIX,),
         "BLOCKED": (keys.BLOCKED_ITEMS,),
         "TRENDING": (keys.TRENDING,),
+        "COVIEWS": (keys.coviews(""),),
     }
     for name, values in constants.items():
         assert not any("'" in v or "\\" in v for v in values), values
@@ -64,10 +65,12 @@ READ_AHEAD_LUA = _lua("""
 -- A recommendation request's first reads. KEYS: 1 the user's list, 2 their recent items,
 -- 3 and 4 the popular lists to fall back to (the query's category, global), 5 the user's
 -- purchased set. ARGV: 1 recent since (epoch s), 2 recent count, 3 trending count, 4 how many
--- candidates to read availability for. The fallbacks (trending, then popular) are read only
--- when the user has neither a list nor recent items, each only while the earlier ones gave no
--- candidate. Returns {list, recent, trending (false: not read), popular lists read, their
--- values, candidate ids, {fields} per candidate, blocked flags, bought flags}.
+-- candidates to read availability for, 5 the similar-items key prefix of the version,
+-- 6 co-views per recent item. The recent items' neighbours (similar items, co-views) are read
+-- when there are recent items; the fallbacks (trending, then popular) only when the user has
+-- neither a list nor recent items, each only while the earlier ones gave no candidate.
+-- Returns {list, recent, similar lists, co-views, trending (false: not read), popular lists
+-- read, their values, candidate ids, {fields} per candidate, blocked flags, bought flags}.
 local n = tonumber(ARGV[4])
 local ids = {}
 local function take(raw)
@@ -82,6 +85,12 @@ end
 local user_list = redis.call('GET', KEYS[1])
 local recent = redis.call(
   'ZREVRANGEBYSCORE', KEYS[2], '+inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+local similar, coviews = {}, {}
+for i = 1, #recent, 2 do
+  similar[#similar + 1] = redis.call('GET', ARGV[5] .. recent[i])
+  coviews[#coviews + 1] = redis.call(
+    'ZREVRANGE', COVIEWS .. recent[i], 0, tonumber(ARGV[6]) - 1, 'WITHSCORES')
+end
 local trending = false
 local popular = {}
 if user_list then
@@ -104,8 +113,8 @@ if #ids > 0 then
   blocked = redis.call('SMISMEMBER', BLOCKED, unpack(ids))
   bought = redis.call('SMISMEMBER', KEYS[5], unpack(ids))
 end
-return {user_list, recent, trending, #popular, popular[1] or false, popular[2] or false, ids, rows,
-  blocked, bought}
+return {user_list, recent, similar, coviews, trending, #popular, popular[1] or false,
+  popular[2] or false, ids, rows, blocked, bought}
 """)
 
 
@@ -181,6 +190,9 @@ class ReadAhead:
     trending_n: int
     candidates: int
     """How many of the first list's items to read availability for."""
+    similar_prefix: str
+    """``keys.similar_items(version, "")``: the recent items' neighbours are read too."""
+    coviews_n: int
 
 
 @dataclass(slots=True)
@@ -190,6 +202,7 @@ class _Read:
     spec: ReadAhead
     lists: dict[str, str | None]
     recent: list[Scored]
+    neighbours: tuple[list[list[Scored] | None], list[list[Scored]]]
     trending: list[Scored] | None
     info: dict[str, ItemInfo | None] = field(default_factory=dict)
     purchased: set[str] = field(default_factory=set)
@@ -294,13 +307,23 @@ class OnlineStore:
                 spec.recent_n,
                 spec.trending_n,
                 min(spec.candidates, MAX_READ_AHEAD),
+                spec.similar_prefix,
+                spec.coviews_n,
             ],
         )
-        user_list, recent, trending, n_popular, *popular, ids, rows, blocked, bought = reply
+        user_list, recent, similar, coviews, trending, n_popular, *popular = reply[:8]
+        ids, rows, blocked, bought = reply[8:]
         lists = {spec.user_list: user_list}
         for key, value in zip(spec.popular[:n_popular], popular, strict=False):
             lists[key] = value
-        read = _Read(spec, lists, _pairs(recent), None if trending is None else _pairs(trending))
+        neighbours = ([_scored(raw) for raw in similar], [_pairs(flat) for flat in coviews])
+        read = _Read(
+            spec,
+            lists,
+            _pairs(recent),
+            neighbours,
+            None if trending is None else _pairs(trending),
+        )
         _collect(ids, [rows, blocked, bought], read.info, read.blocked, read.purchased)
         view = copy.copy(self)
         view._read = read
@@ -351,6 +374,15 @@ class OnlineStore:
         round trip."""
         if not item_ids:
             return [], []
+        read = self._read
+        if (
+            read is not None
+            and read.spec.similar_prefix == keys.similar_items(pub.version, "")
+            and item_ids == [item for item, _ in read.recent]
+            and n <= read.spec.coviews_n
+        ):
+            similar, coviews = read.neighbours
+            return similar, [rows[:n] for rows in coviews]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.mget([keys.similar_items(pub.version, i) for i in item_ids])
             for item_id in item_ids:

@@ -245,6 +245,8 @@ def _read_ahead(pub: Publication, query: RecQuery) -> ReadAhead:
         recent_n=realtime_recs.RECENT_N,
         trending_n=realtime_recs.TRENDING_N,
         candidates=_chunk_size(query.limit) + len(query.exclude),
+        similar_prefix=keys.similar_items(pub.version, ""),
+        coviews_n=realtime_recs.NEIGHBOURS_N,
     )
 
 

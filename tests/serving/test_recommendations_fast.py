@@ -4,6 +4,7 @@ known user, the fallbacks read in the same trip."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -50,6 +51,29 @@ def test_a_known_user_costs_one_round_trip(
     body = published.get("/recommendations/u1", params={"limit": 5}).json()
     assert ids(body) == ["i1", "i6", "i7", "i8", "i9"]
     assert sent == ["EVALSHA"]
+
+
+def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
+    published: TestClient, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published.get("/recommendations/u1")  # publication cached, script loaded
+    redis_client.zadd(keys.user_recent_items("u1"), {"i13": time.time()})
+    redis_client.zadd(keys.coviews("i13"), {"i19": 3})  # published neighbours: i3 0.95, i1 0.9
+    redis = published.app.state.redis
+    sent: list[object] = []
+
+    async def counted(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await real(*args, **options)
+
+    real = redis.execute_command
+    monkeypatch.setattr(redis, "execute_command", counted)
+    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
+    body = published.get("/recommendations/u1", params={"limit": 4}).json()
+    assert ids(body) == ["i1", "i19", "i6", "i7"]  # i3 out of stock, i13 itself left out
+    assert body["items"][0]["sources"] == ["batch", "realtime"]
+    assert body["items"][1]["sources"] == ["realtime"]
+    assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then the new candidates' availability
 
 
 def test_values_the_route_would_reject_go_to_fastapi(published: TestClient) -> None:
