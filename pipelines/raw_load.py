@@ -81,16 +81,40 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_event_weights(con: duckdb.DuckDBPyConnection) -> None:
-    """Mirror ``events.INTERACTION_WEIGHTS`` (the one home of the weights) for dbt."""
+    """Mirror ``events.INTERACTION_WEIGHTS`` (the one home of the weights) for dbt.
+
+    ``raw_table`` names each type's raw table (NULL for ``purchase``: one order line);
+    ``changed_at`` moves only when the weights change, which tells the incremental
+    ``fct_interactions`` to recompute every pair."""
     weights = pa.table(
         {
             "event_type": list(events.INTERACTION_WEIGHTS),
-            "weight": list(events.INTERACTION_WEIGHTS.values()),
+            "weight": pa.array(list(events.INTERACTION_WEIGHTS.values()), pa.float64()),
+            "raw_table": [
+                events.table_name(t) if t in events.PAYLOADS else None
+                for t in events.INTERACTION_WEIGHTS
+            ],
         }
     )
+    if _stored_weights(con) == set(zip(*weights.to_pydict().values(), strict=True)):
+        return
     con.register("_weights", weights)
-    con.execute(f"CREATE OR REPLACE TABLE {EVENT_WEIGHTS} AS SELECT * FROM _weights")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {EVENT_WEIGHTS} AS SELECT *, now() AS changed_at FROM _weights"
+    )
     con.unregister("_weights")
+
+
+def _stored_weights(con: duckdb.DuckDBPyConnection) -> set[tuple] | None:
+    """(event_type, weight, raw_table) rows of raw.event_weights; None if it has another shape."""
+    columns = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = 'event_weights' ORDER BY ordinal_position",
+        [SCHEMA],
+    ).fetchall()
+    if [c for (c,) in columns] != ["event_type", "weight", "raw_table", "changed_at"]:
+        return None
+    return set(con.execute(f"SELECT event_type, weight, raw_table FROM {EVENT_WEIGHTS}").fetchall())
 
 
 def landing_files(landing_dir: Path, event_type: str) -> list[tuple[str, int, float]]:

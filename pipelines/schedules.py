@@ -7,6 +7,9 @@ import dagster as dg
 from pipelines.assets.landing import LandingZoneResource
 from shopflow import landing
 
+#: The sensor looks at most this often; runs never overlap (dagster.yaml: one run at a time).
+SENSOR_INTERVAL_S = 120
+
 ALL_ASSETS_JOB = dg.define_asset_job(
     "all_assets", selection=dg.AssetSelection.all(), description="Every asset, once."
 )
@@ -17,6 +20,7 @@ daily_all_assets = dg.ScheduleDefinition(
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
     description="Rebuild everything at 03:00 UTC.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
 
@@ -29,8 +33,9 @@ def partitions_fingerprint(partitions: list[str] | tuple[str, ...]) -> str:
 @dg.sensor(
     name="new_landing_partitions",
     job=ALL_ASSETS_JOB,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     description="Runs every asset when the set of landing partitions changes.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def new_landing_partitions(
     context: dg.SensorEvaluationContext, landing_zone: LandingZoneResource

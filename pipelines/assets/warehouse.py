@@ -9,7 +9,7 @@ import fcntl
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,29 @@ TRANSLATOR = ShopflowDbtTranslator(
 )
 
 
+class ShopflowDbtCliResource(DbtCliResource):
+    """``DbtCliResource`` without the in-process dbt adapter. dagster-dbt builds one per
+    invocation only to fetch column metadata and row counts, which these assets never ask for;
+    it costs seconds of imports and profile parsing in every run."""
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        return None
+
+
+def partial_parse_cache(warehouse_path: str) -> Path:
+    """Where dbt's partial-parse state for one warehouse file is kept between runs.
+
+    dbt discards that state when the profile (which holds the warehouse path) changes, and
+    dagster-dbt gives every run a fresh target folder seeded from the project's own target/
+    (parsed for the default path), so without this every run re-parsed the whole project."""
+    db = Path(warehouse_path)
+    return db.with_name(f".{db.name}.dbt-partial-parse.msgpack")
+
+
+def _state(path: Path) -> tuple[int, int] | None:
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+
+
 @dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="warehouse_dbt")
 def warehouse_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
@@ -93,8 +116,23 @@ def warehouse_dbt(
     # A test spanning a selected and an unselected model (a relationships test) waits for a
     # run that builds both, instead of failing on a table that is not built yet.
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
-    yield from dbt.cli(["build"], context=context).stream()
+    run_target = (
+        DBT_PROJECT_DIR / "target" / f"warehouse_dbt-{context.run.run_id[:8]}-{os.getpid()}"
+    )
+    run_target.mkdir(parents=True, exist_ok=True)
+    cache, state = partial_parse_cache(warehouse.db_path()), run_target / "partial_parse.msgpack"
+    if cache.exists():  # dbt reads it from the run's target folder (and rewrites it if stale)
+        shutil.copyfile(cache, state)
+    seeded = _state(state)
+    try:
+        yield from dbt.cli(["build"], context=context, target_path=run_target).stream()
+    finally:
+        if _state(state) not in (None, seeded):  # dbt parsed: keep its state for the next run
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            shutil.copyfile(state, tmp)
+            os.replace(tmp, cache)
+    shutil.rmtree(run_target, ignore_errors=True)  # a failed run's folder stays for a look
 
 
 ASSETS = [warehouse_dbt]
-RESOURCES = {"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}
+RESOURCES = {"dbt": ShopflowDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}

@@ -62,6 +62,7 @@ def materialize_all(
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
     home = prepare_dagster_home(settings)
+    os.environ["DAGSTER_HOME"] = str(home)  # dagster.yaml reads it (event log location)
 
     handler = _progress_handler(report or (lambda line: None))
 

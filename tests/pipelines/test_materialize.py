@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from pipelines.assets import warehouse
+from pipelines.assets.landing import QUARANTINE_CHECK
+from shopflow import events, landing
 from shopflow.cli import app
 from shopflow.commands.materialize import failed_steps, materialize_all
 from shopflow.config import Settings, get_settings
-from tests.pipelines.shop_data import view_row_bad, write_raw_rows, write_small_shop
+from tests.pipelines.shop_data import (
+    DAY1,
+    DAY2,
+    ev,
+    small_shop,
+    view_row_bad,
+    write_raw_rows,
+    write_small_shop,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,11 +63,26 @@ def test_materialize_succeeds_with_progress_per_step(shop):
 
 def test_dbt_tests_ran_as_passing_asset_checks(shop):
     _, result, _ = shop
-    evaluations = result.get_asset_check_evaluations()
+    evaluations = [
+        e for e in result.get_asset_check_evaluations() if e.check_name != QUARANTINE_CHECK
+    ]
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
     assert ("fct_interactions", "not_null_fct_interactions_user_id") in names
     assert ("dim_users", "unique_dim_users_user_id") in names
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+
+
+def test_quarantine_share_check_warns_with_the_counts(shop):
+    _, result, lines = shop
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == QUARANTINE_CHECK]
+    assert check.asset_key.to_user_string() == "raw_events"
+    assert not check.passed  # 1 bad row of 24 read is above the 1 % default
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["rows_quarantined"].value == 1
+    assert check.metadata["rows_read"].value == len(small_shop()) + 1
+    assert check.metadata["share_by_event_type"].value == {"product_view": 0.2}
+    assert any("raw_events:quarantine_share FAILED (WARN)" in line for line in lines)
+    assert result.success  # a warning does not fail the run
 
 
 def test_landing_metadata_and_quarantine(shop):
@@ -121,6 +151,70 @@ def test_rerun_is_idempotent(shop):
     assert again.success
     assert query(settings, "SELECT * FROM fct_interactions ORDER BY user_id, item_id") == before
     assert query(settings, "SELECT count(*) FROM raw.quarantine") == [(1,)]
+
+
+def copy_of(settings: Settings, tmp_path: Path) -> Settings:
+    """A second data dir with the shop's landing zone and built warehouse."""
+    copy = Settings(home=tmp_path / "home")
+    shutil.copytree(settings.home_dir, copy.home_dir, ignore=shutil.ignore_patterns("dagster"))
+    return copy
+
+
+def table_oid(settings: Settings, table: str) -> int:
+    return query(settings, f"SELECT table_oid FROM duckdb_tables() WHERE table_name = '{table}'")[
+        0
+    ][0]
+
+
+def test_incremental_marts_equal_a_full_refresh(shop, tmp_path, monkeypatch):
+    settings = copy_of(shop[0], tmp_path)
+    oids = {t: table_oid(settings, t) for t in ("fct_interactions", "daily_revenue")}
+    landing.write_events(
+        [
+            ev("product_view", DAY2 + timedelta(hours=5), "u1", item_id="i1"),  # a known pair
+            ev("add_to_cart", DAY2, "u2", item_id="i1", quantity=1, unit_price_minor=900,
+               currency="USD"),  # a new pair
+            ev("product_view", DAY1 - timedelta(days=30), "u2", item_id="i2"),  # arrives late
+            ev("order_placed", DAY2 + timedelta(hours=6), "u1", order_id="o3", total_minor=500,
+               currency="USD", lines=[{"item_id": "i2", "quantity": 1, "unit_price_minor": 500}]),
+        ],
+        settings,
+    )  # fmt: skip
+    marts = "key:raw_events or key:fct_payments or key:fct_interactions or key:daily_revenue"
+    assert materialize_all(settings, selection=marts).success
+    assert {t: table_oid(settings, t) for t in oids} == oids  # updated in place, not rebuilt
+    tables = {
+        "fct_interactions": "SELECT * FROM fct_interactions ORDER BY user_id, item_id",
+        "daily_revenue": "SELECT * FROM daily_revenue ORDER BY revenue_date, currency",
+    }
+    incremental = {name: query(settings, sql) for name, sql in tables.items()}
+    assert ("u2", "i2") in {row[:2] for row in incremental["fct_interactions"]}
+
+    monkeypatch.setenv(warehouse.WAREHOUSE_PATH_ENV, str(settings.warehouse_path))
+    dbt = warehouse.RESOURCES["dbt"]
+    dbt.cli(
+        ["run", "--full-refresh", "--select", " ".join(tables)], target_path=tmp_path / "dbt"
+    ).wait()
+    assert {name: query(settings, sql) for name, sql in tables.items()} == incremental
+
+
+def test_interaction_weights_come_from_the_event_contract(shop, tmp_path, monkeypatch):
+    settings = copy_of(shop[0], tmp_path)
+    weights = {**events.INTERACTION_WEIGHTS, "product_view": 1.5, "remove_from_cart": 0.5}
+    monkeypatch.setattr(events, "INTERACTION_WEIGHTS", weights)
+    landing.write_events([ev("remove_from_cart", DAY2, "u1", item_id="i1", quantity=1)], settings)
+    assert materialize_all(settings, selection="key:raw_events or key:fct_interactions").success
+    rows = query(
+        settings,
+        "SELECT user_id, item_id, weight, views, purchases FROM fct_interactions ORDER BY 1, 2",
+    )
+    # u1/i1: 2 views x 1.5 + rec_click 2 + wishlist 3 + cart 4 + purchase 8 + removal 0.5;
+    # u2/i3 has no new event but is recomputed with the new view weight
+    assert rows == [
+        ("u1", "i1", 20.5, 2, 1),
+        ("u1", "i2", 8.0, 0, 1),
+        ("u2", "i3", 9.5, 1, 1),
+    ]
 
 
 def test_cli_names_the_failing_step_and_exits_non_zero(shopflow_home: Settings):

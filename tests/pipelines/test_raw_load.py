@@ -199,3 +199,20 @@ def test_temp_files_being_written_are_ignored(con, settings):
     (folder / ".part-y.parquet").write_bytes(b"partial")
     report = raw_load.load_landing(con, settings.landing_dir)
     assert report.total().files == 0
+
+
+def test_event_weights_change_only_when_the_contract_does(con, settings, monkeypatch):
+    raw_load.load_landing(con, settings.landing_dir)
+    query = "SELECT event_type, raw_table, changed_at FROM raw.event_weights ORDER BY 1"
+    first = con.execute(query).fetchall()
+    assert ("product_view", "product_view", first[0][2]) in first
+    assert ("purchase", None, first[0][2]) in first  # one order line, no raw table of its own
+
+    raw_load.load_landing(con, settings.landing_dir)
+    assert con.execute(query).fetchall() == first  # same weights: untouched
+
+    monkeypatch.setitem(events.INTERACTION_WEIGHTS, "remove_from_cart", 0.5)
+    raw_load.load_landing(con, settings.landing_dir)
+    changed = con.execute(query).fetchall()
+    assert ("remove_from_cart", "remove_from_cart", changed[0][2]) in changed
+    assert changed[0][2] > first[0][2]

@@ -1,21 +1,26 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='revenue_date') }}
+{%- set since = analytics_cutoff('revenue_date') %}
 -- Revenue per UTC day and currency: orders placed that day, refunds by the day they happened.
+-- Incremental like the analytics marts: a run recomputes the days from the newest built day
+-- minus var analytics_lookback_days (default 1) and leaves older days alone.
 with orders as (
     select
-        timezone('UTC', occurred_at)::date as revenue_date,
+        {{ utc_date('occurred_at') }} as revenue_date,
         currency,
         count(*) as orders,
         sum(total_minor) as gross_minor
     from {{ ref('stg_orders') }}
+    where occurred_at >= {{ since }}
     group by 1, 2
 ),
 
 refunds as (
     select
-        timezone('UTC', refunded_at)::date as revenue_date,
+        {{ utc_date('refunded_at') }} as revenue_date,
         currency,
         sum(refunded_minor) as refunds_minor
     from {{ ref('fct_payments') }}
-    where refunded
+    where refunded and refunded_at >= {{ since }}
     group by 1, 2
 )
 
