@@ -6,6 +6,8 @@ import dagster as dg
 
 from pipelines import schedules
 from pipelines.assets.landing import LandingZoneResource
+from pipelines.event_log import NoSyncSqliteEventLogStorage
+from pipelines.instance import prepare_dagster_home
 from shopflow import landing
 from shopflow.config import Settings
 from tests.pipelines.shop_data import DAY2, ev
@@ -53,3 +55,17 @@ def test_sensor_fires_once_per_new_partition(tmp_path):
     assert isinstance(second, dg.SensorResult)
     assert second.cursor != first.cursor
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_schedule_and_sensor_start_running_and_runs_queue_one_at_a_time(tmp_path, monkeypatch):
+    assert schedules.daily_all_assets.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = schedules.new_landing_partitions
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 120
+
+    home = prepare_dagster_home(Settings(home=tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 1
+        assert isinstance(instance.event_log_storage, NoSyncSqliteEventLogStorage)
