@@ -4,7 +4,7 @@ import hashlib
 
 import dagster as dg
 
-from pipelines.assets.landing import LandingZoneResource
+from pipelines.assets.landing import RAW_EVENTS, LandingZoneResource
 from shopflow import landing
 
 #: The sensor looks at most this often; runs never overlap (dagster.yaml: one run at a time).
@@ -30,6 +30,19 @@ def partitions_fingerprint(partitions: list[str] | tuple[str, ...]) -> str:
     return digest.hexdigest()[:32]
 
 
+def loaded_since_last_landing(
+    context: dg.SensorEvaluationContext, landing_zone: LandingZoneResource
+) -> bool:
+    """True when the instance's latest raw_events materialization is newer than every
+    finished landing file (nothing landed since the last load)."""
+    record = context.instance.get_latest_materialization_event(RAW_EVENTS)
+    if record is None:
+        return False
+    files = landing_zone.root().rglob("*.parquet")
+    newest = max((f.stat().st_mtime for f in files if not f.name.startswith(".")), default=0.0)
+    return record.timestamp >= newest
+
+
 @dg.sensor(
     name="new_landing_partitions",
     job=ALL_ASSETS_JOB,
@@ -46,6 +59,12 @@ def new_landing_partitions(
     fingerprint = partitions_fingerprint(parts)
     if fingerprint == context.cursor:
         return dg.SkipReason(f"no new landing partitions ({len(parts)} known)")
+    if context.cursor is None and loaded_since_last_landing(context, landing_zone):
+        # e.g. `shopflow materialize` ran before `dagster dev` started: no second full run
+        return dg.SensorResult(
+            skip_reason=f"raw_events is newer than every landing file ({len(parts)} partitions)",
+            cursor=fingerprint,
+        )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(run_key=fingerprint, tags={"landing_partitions": str(len(parts))})

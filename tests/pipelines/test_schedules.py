@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import schedules
-from pipelines.assets.landing import LandingZoneResource
+from pipelines.assets.landing import RAW_EVENTS, LandingZoneResource
 from pipelines.event_log import NoSyncSqliteEventLogStorage
 from pipelines.instance import prepare_dagster_home
 from shopflow import landing
@@ -13,9 +13,11 @@ from shopflow.config import Settings
 from tests.pipelines.shop_data import DAY2, ev
 
 
-def evaluate(settings: Settings, cursor: str | None):
+def evaluate(settings: Settings, cursor: str | None, instance: dg.DagsterInstance | None = None):
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"landing_zone": LandingZoneResource(home=str(settings.home))}
+        cursor=cursor,
+        resources={"landing_zone": LandingZoneResource(home=str(settings.home))},
+        instance=instance or dg.DagsterInstance.ephemeral(),
     )
     return schedules.new_landing_partitions(context)
 
@@ -55,6 +57,20 @@ def test_sensor_fires_once_per_new_partition(tmp_path):
     assert isinstance(second, dg.SensorResult)
     assert second.cursor != first.cursor
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_sensor_does_not_rerun_what_a_materialize_already_loaded(tmp_path):
+    settings = Settings(home=tmp_path)
+    landing.write_events([ev("product_view", DAY2, "u1", item_id="i1")], settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(RAW_EVENTS))
+        first = evaluate(settings, None, instance)  # e.g. dagster dev after shopflow materialize
+        assert isinstance(first, dg.SensorResult)
+        assert not first.run_requests and first.skip_reason
+        assert first.cursor
+
+        landing.write_events([ev("search", DAY2, "u1", query="shoes", results_count=3)], settings)
+        assert len(evaluate(settings, first.cursor, instance).run_requests) == 1
 
 
 def test_schedule_and_sensor_start_running_and_runs_queue_one_at_a_time(tmp_path, monkeypatch):
