@@ -23,7 +23,7 @@ from serving.online_store import OnlineStore
 from serving.services import experiments
 from serving.services import recommendations as recs
 from serving.services.experiments import ExperimentsService, ExposureLog
-from shopflow import keys
+from shopflow import keys, services
 
 router = APIRouter(tags=["recommendations"])
 
@@ -37,12 +37,16 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 @register_hook
 @asynccontextmanager
 async def _online_store(app: FastAPI) -> AsyncIterator[None]:
-    app.state.online_store = OnlineStore(app.state.redis)
+    store = app.state.online_store = OnlineStore(app.state.redis)
+    await store.open(services.redis_url(app.state.settings))
     fastlane.install(app, [_recommendations_lane()])
     # Everything imported so far lives as long as the process: move it out of the cyclic
     # collector's reach, so collections stay short under load (a full one walks ~250k objects).
     gc.freeze()
-    yield
+    try:
+        yield
+    finally:
+        await store.aclose()
 
 
 class RecommendedItem(BaseModel):

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from serving import fastlane
+from serving import fastlane, redis_mux
 from shopflow import keys
 from shopflow.config import Settings, get_settings
 from tests.experiments.helpers import use_experiments
@@ -34,20 +34,32 @@ def published(
         yield client
 
 
+def _count_round_trips(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Commands the app sends from now on (the multiplexed connection and the regular client);
+    a pipeline fails the test."""
+    sent: list[object] = []
+    redis, mux_call = client.app.state.redis, redis_mux.MuxConnection.call
+    regular = redis.execute_command
+
+    async def via_mux(self: redis_mux.MuxConnection, *args: object) -> object:
+        sent.append(args[0])
+        return await mux_call(self, *args)
+
+    async def via_client(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await regular(*args, **options)
+
+    monkeypatch.setattr(redis_mux.MuxConnection, "call", via_mux)
+    monkeypatch.setattr(redis, "execute_command", via_client)
+    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
+    return sent
+
+
 def test_a_known_user_costs_one_round_trip(
     published: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published.get("/recommendations/u1")  # publication cached, script loaded
-    redis = published.app.state.redis
-    sent: list[object] = []
-
-    async def counted(*args: object, **options: object) -> object:
-        sent.append(args[0])
-        return await real(*args, **options)
-
-    real = redis.execute_command
-    monkeypatch.setattr(redis, "execute_command", counted)
-    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
+    sent = _count_round_trips(published, monkeypatch)
     body = published.get("/recommendations/u1", params={"limit": 5}).json()
     assert ids(body) == ["i1", "i6", "i7", "i8", "i9"]
     assert sent == ["EVALSHA"]
@@ -59,21 +71,24 @@ def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
     published.get("/recommendations/u1")  # publication cached, script loaded
     redis_client.zadd(keys.user_recent_items("u1"), {"i13": time.time()})
     redis_client.zadd(keys.coviews("i13"), {"i19": 3})  # published neighbours: i3 0.95, i1 0.9
-    redis = published.app.state.redis
-    sent: list[object] = []
-
-    async def counted(*args: object, **options: object) -> object:
-        sent.append(args[0])
-        return await real(*args, **options)
-
-    real = redis.execute_command
-    monkeypatch.setattr(redis, "execute_command", counted)
-    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
+    sent = _count_round_trips(published, monkeypatch)
     body = published.get("/recommendations/u1", params={"limit": 4}).json()
     assert ids(body) == ["i1", "i19", "i6", "i7"]  # i3 out of stock, i13 itself left out
     assert body["items"][0]["sources"] == ["batch", "realtime"]
     assert body["items"][1]["sources"] == ["realtime"]
     assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then the new candidates' availability
+
+
+def test_the_api_falls_back_when_the_multiplexed_connection_drops(
+    published: TestClient, redis_client
+) -> None:
+    published.get("/recommendations/u1")
+    redis_client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    for _ in range(3):
+        assert ids(published.get("/recommendations/u1", params={"limit": 2}).json()) == [
+            "i1",
+            "i6",
+        ]
 
 
 def test_values_the_route_would_reject_go_to_fastapi(published: TestClient) -> None:
