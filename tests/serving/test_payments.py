@@ -62,7 +62,7 @@ def test_idempotency_50_concurrent_identical_requests(api_client, order) -> None
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         responses = list(pool.map(post, range(50)))
-    assert {r.status_code for r in responses} == {201}
+    assert {r.status_code for r in responses} == {201}, responses[0].text
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 49
     with session_scope() as session:
