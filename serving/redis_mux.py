@@ -28,6 +28,7 @@ class MuxConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._unsent: list[bytes] = []
         self._parser = hiredis.Reader(encoding="utf-8", errors="replace")
         self._reading = asyncio.create_task(self._read_replies(reader))
         self.closed = False
@@ -37,10 +38,18 @@ class MuxConnection:
         ``NoScriptError`` for an unknown script)."""
         if self.closed:
             raise RedisConnectionError("multiplexed connection closed")
-        reply = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        reply = loop.create_future()
         self._waiting.append(reply)
-        self._writer.write(hiredis.pack_command(args))
+        if not self._unsent:  # one write per loop turn for every command issued in it
+            loop.call_soon(self._send)
+        self._unsent.append(hiredis.pack_command(args))
         return await reply  # a cancelled caller's reply is read and dropped, in turn
+
+    def _send(self) -> None:
+        if not self.closed:
+            self._writer.write(b"".join(self._unsent))
+        self._unsent.clear()
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         parser, waiting = self._parser, self._waiting

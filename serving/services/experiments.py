@@ -123,7 +123,7 @@ class ExposureLog:
         self,
         settings: Settings,
         producer: Callable[[], Any] | None = None,
-        max_buffer: int = 500,
+        max_buffer: int = 5000,  # the 2 s flush writes most batches; a file per 500 cost a lot
     ) -> None:
         self.settings = settings
         #: returns the app's lazy producer (``async get()`` -> bus.EventProducer) or None
