@@ -57,7 +57,8 @@ class Lane:
     def __post_init__(self) -> None:
         self.prefix = self.route.path_format.partition("{")[0]
         dependant = self.route.dependant
-        self._path = [(f, f.alias, ("path", f.alias)) for f in dependant.path_params]
+        convertors = self.route.param_convertors
+        self._path = [(f, convertors[f.alias], ("path", f.alias)) for f in dependant.path_params]
         self._query = [
             (f, f.alias, ("query", f.alias), f.field_info.is_required(), f.default)
             for f in dependant.query_params
@@ -91,8 +92,8 @@ class Lane:
             return None
         values: dict[str, Any] = {}
         raw = match.groupdict()
-        for f, alias, loc in self._path:
-            value, errors = f.validate(raw[alias], values, loc=loc)
+        for f, convertor, loc in self._path:
+            value, errors = f.validate(convertor.convert(raw[loc[1]]), values, loc=loc)
             if errors:
                 return None
             values[f.name] = value
