@@ -1,6 +1,10 @@
 """Recommendation endpoints: a user's recommendations, similar items, and why an item is
 recommended. Handlers validate and call ``serving.services.recommendations``; bodies are
-serialized with orjson (the response models document them)."""
+serialized with orjson (the response models document them).
+
+``GET /recommendations/{user_id}`` is the hot path: a fast lane (``serving.fastlane``) answers it
+ahead of FastAPI's routing, with the endpoint's own parameter rules; whatever the lane does not
+take (invalid values) reaches the endpoint below, which answers as always."""
 
 from __future__ import annotations
 
