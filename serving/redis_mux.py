@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class MuxConnection:
+    """Commands from any number of callers on one socket; ``closed`` once it failed or closed
+    (callers waiting then get ``redis.exceptions.ConnectionError``)."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._waiting: deque[asyncio.Future[Any]] = deque()
