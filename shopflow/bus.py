@@ -60,6 +60,7 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": max(100, settings.kafka_session_timeout_ms // 6),
+        "fetch.wait.max.ms": settings.stream_fetch_wait_ms,
         "logger": KAFKA_LOG,
         **overrides,
     }

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     stream_commit_interval_ms: int = Field(
         default=500, description="Consumers commit offsets at most this often while streaming."
     )
+    stream_fetch_wait_ms: int = Field(
+        default=20, description="Longest a broker holds a consumer's fetch for new data."
+    )
     stream_affinity_half_life_s: float = 6 * 3600.0
     stream_trending_half_life_s: float = 3600.0
     sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")

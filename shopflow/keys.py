@@ -88,14 +88,20 @@ def user_recent_items(user_id: str) -> str:
     return f"{PREFIX}:rt:user:{user_id}:recent"
 
 
-def user_category_affinity(user_id: str) -> str:
-    """Sorted set: category -> decayed affinity."""
-    return f"{PREFIX}:rt:user:{user_id}:cats"
+def user_features(user_id: str) -> str:
+    """Hash: a user's real-time features, so the features consumer reads and writes each user
+    with one HMGET and one HSET a batch. Fields: ``c:{category}`` decayed category affinity
+    (forward decay, as for TRENDING: a score is sum(weight * 2**((t - ref) / half_life)) with
+    ref the epoch seconds in field ``a``; rank by score), ``k:{item_id}`` cart quantity, and
+    the consumer's bookkeeping: ``nr`` members of ``user_recent_items``, ``x`` epoch seconds
+    the TTL (USER_RT_TTL_S) of both keys was last set (renewed once half of it has passed).
+    Read with ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
+    return f"{PREFIX}:rt:user:{user_id}:feat"
 
 
-def user_cart(user_id: str) -> str:
-    """Hash: item id -> quantity."""
-    return f"{PREFIX}:rt:user:{user_id}:cart"
+#: Field prefixes of ``user_features``: category affinity, cart line.
+USER_AFFINITY_FIELD = "c:"
+USER_CART_FIELD = "k:"
 
 
 def item_counts(metric: str, window: str, bucket: int) -> str:
@@ -114,7 +120,8 @@ def coviews(item_id: str) -> str:
 
 
 def session_items(session_id: str) -> str:
-    """Set: items viewed in a session (for co-views)."""
+    """String: JSON array of the distinct items viewed in a session, in order (for co-views);
+    lives SESSION_TTL_S after its last new view."""
     return f"{PREFIX}:rt:session:{session_id}:items"
 
 
@@ -140,12 +147,6 @@ COUNTER_WINDOWS: dict[str, int] = {"1h": 3600, "24h": 86400}
 TRENDING_REF = f"{PREFIX}:rt:trending:ref"
 """String: epoch seconds the TRENDING scores are expressed at (forward decay: a score is
 sum(weight * 2**((t - ref) / half_life)); ref moves forward now and then, rescaling the set)."""
-
-
-def user_category_affinity_at(user_id: str) -> str:
-    """String: reference epoch seconds of ``user_category_affinity`` (forward decay, as for
-    TRENDING: a score is sum(weight * 2**((t - ref) / half_life)); rank by score)."""
-    return f"{PREFIX}:rt:user:{user_id}:cats:at"
 
 
 # ---- live metrics --------------------------------------------------------------------------

@@ -6,18 +6,22 @@ Exactly once per ``event_id``, per batch:
    per UTC day, one HMGET per day) and drop the events already applied (redeliveries);
    the first try skips this round trip, since redeliveries are rare;
 2. aggregate the rest in Python (``BatchPlan``), so Redis work is per distinct key, not per
-   event: counters summed per (metric, window bucket, item), trending and affinity scores
-   summed per item (forward decay), recent items reduced to each user's newest
+   event: counters summed per (metric, window bucket, item), trending scores per item and
+   affinity scores per (user, category) (forward decay; categories from ``Categories``, a
+   short-lived cache of ``keys.item_info``), recent items reduced to each user's newest
    ``RECENT_ITEMS_CAP``, cart changes folded per (user, item) into one step, each
    session's new views, active users and live metrics per minute;
 3. run the plan in ONE Lua script (``features.lua``) that first re-checks the marks (if
    another consumer applied any meanwhile it writes nothing and we go to 1), then applies
-   every write and marks the events (``keys.SEEN_EVENT_TTL_S``).
+   every write and marks the events (``keys.SEEN_EVENT_TTL_S``). Per user it costs one
+   HMGET and one HSET of ``keys.user_features`` (affinity, cart, bookkeeping) and one ZADD
+   of ``keys.user_recent_items``; TTLs are renewed only when half gone.
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
-(carts, category look-ups, session co-views, decay reference times) is handled inside the
-script, so it is atomic too. Key layout and TTLs: ``shopflow.keys``.
+(carts, session co-views, decay reference times) is handled inside the script, so it is
+atomic too. The runner applies batch N while it decodes batch N+1 (``pipelined``). Key
+layout and TTLs: ``shopflow.keys``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import heapq
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,14 @@ COUNTED = {"product_view": "view", "add_to_cart": "cart"}
 REBASE_HALF_LIVES = 64  # rescale forward-decayed scores before they pass 2**64
 CHUNK = 1000  # most members per variadic command (Lua's unpack has a stack limit)
 FUTURE_SLACK_S = 60  # decay never trusts an event clock further ahead than this
+CATEGORY_TTL_S = 60.0  # how long the consumer trusts a category it read
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
+#: ARGV: the item_info key prefix, then item ids. Returns each item's category (or false).
+CATEGORIES_LUA = """
+local out = {}
+for i = 2, #ARGV do out[i - 1] = redis.call('HGET', ARGV[1] .. ARGV[i], 'category') end
+return out
+"""
 _WINDOWS = tuple(keys.COUNTER_WINDOWS.items())
 
 
@@ -76,6 +87,74 @@ def _fold_cart(step: list[Any] | None, delta: int | None) -> list[Any]:
     return [add, max(floor + delta, 0) if floor is not None else 0]
 
 
+class Categories:
+    """Item id -> category (None: the item has none), read from ``keys.item_info`` and kept
+    for ``ttl_s`` (so a category changed by another writer shows within that time; the
+    catalog events this consumer applies update it at once). One script call reads a
+    batch's unknown items."""
+
+    def __init__(self, client: redis.Redis, ttl_s: float = CATEGORY_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._known: dict[str, str | None] = {}
+        self._expires = 0.0
+        self._read = client.register_script(CATEGORIES_LUA)
+
+    def resolve(self, items: Iterable[str]) -> dict[str, str | None]:
+        """The cache, holding every item of ``items``."""
+        now = time.monotonic()
+        if now >= self._expires:
+            self._known, self._expires = {}, now + self.ttl_s
+        known = self._known
+        missing = [item for item in items if item not in known]
+        for part in _chunks(missing, CHUNK):
+            found = self._read(args=[keys.item_info(""), *part])
+            known.update((item, _text(cat)) for item, cat in zip(part, found, strict=True))
+        return known
+
+    def update(self, item: str, category: str) -> None:
+        self._known[item] = category
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _User:
+    """One user's share of a batch: touched items' newest times, item scores for the
+    category affinity, folded cart steps per item."""
+
+    __slots__ = ("recent", "affinity", "cart")
+
+    def __init__(self) -> None:
+        self.recent: dict[str, float] = {}
+        self.affinity: dict[str, float] = {}
+        self.cart: dict[str, list[Any]] = {}
+
+    def flat(self, user: str, fields: dict[str, str | None]) -> list[Any]:
+        """The script's entry: user id, [ts item ...] (the newest RECENT_ITEMS_CAP, times to
+        the millisecond), [affinity field score ...] (``fields``: item -> its category's
+        field, None without a category), [cart field add floor ...] (add "x": bought)."""
+        touched = self.recent
+        if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
+            touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
+        sums: dict[str, float] = {}
+        for item, score in self.affinity.items():
+            field = fields[item]
+            if field is not None:
+                sums[field] = sums.get(field, 0.0) + score
+        cart_field = keys.USER_CART_FIELD
+        return [
+            user,
+            [x for item, ts in touched.items() for x in (round(ts, 3), item)],
+            [x for kv in sums.items() for x in kv],
+            [
+                x
+                for item, (add, floor) in self.cart.items()
+                for x in (cart_field + item, "x" if add is None else add, floor)
+            ],
+        ]
+
+
 class BatchPlan:
     """One batch's unseen events, aggregated per Redis key (see the module doc)."""
 
@@ -90,14 +169,18 @@ class BatchPlan:
         self.info: dict[str, dict[str, str]] = {}
         self.counts: dict[tuple[str, str, int], Counter[str]] = defaultdict(Counter)
         self.trending: Counter[str] = Counter()
-        self.recent: dict[str, dict[str, float]] = defaultdict(dict)
-        self.affinity: dict[str, dict[str, float]] = defaultdict(dict)  # user -> item -> score
-        self.carts: dict[tuple[str, str], list[Any]] = {}
+        self.users: dict[str, _User] = {}
         self.bought: dict[str, set[str]] = defaultdict(set)
         self.sessions: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
         self.live: Counter[tuple[int, str]] = Counter()
-        self.users: dict[int, set[str]] = defaultdict(set)
+        self.active: dict[int, set[str]] = defaultdict(set)
         self.catviews: dict[int, Counter[str]] = defaultdict(Counter)
+
+    def _user(self, user: str) -> _User:
+        state = self.users.get(user)
+        if state is None:
+            state = self.users[user] = _User()
+        return state
 
     def add(self, event: events.Envelope, day_key: str) -> None:
         self.applied += 1
@@ -106,7 +189,7 @@ class BatchPlan:
         minute = int(ts // 60)
         user, etype, payload = event.user_id, event.event_type, event.payload
         if user and (etype in events.BEHAVIOUR_EVENTS or etype == "order_placed"):
-            self.users[minute].add(user)
+            self.active[minute].add(user)
         item: str | None = payload.__dict__.get("item_id")  # getattr on a model is slow
         if etype in TOUCH_WEIGHTS and item:
             self._touch(user, item, TOUCH_WEIGHTS[etype], ts)
@@ -129,10 +212,11 @@ class BatchPlan:
         t = min(ts, self.latest) - self.base
         self.trending[item] += weight * 2 ** (t / self.trend_h)
         if user:
-            recent = self.recent[user]
+            state = self._user(user)
+            recent = state.recent
             if ts > recent.get(item, 0.0):
                 recent[item] = ts
-            scores = self.affinity[user]
+            scores = state.affinity
             scores[item] = scores.get(item, 0.0) + weight * 2 ** (t / self.affinity_h)
 
     def _count(self, item: str, metric: str, ts: float) -> None:
@@ -140,7 +224,8 @@ class BatchPlan:
             self.counts[(metric, window, int(ts // length))][item] += 1
 
     def _cart(self, user: str, item: str, delta: int | None) -> None:
-        self.carts[(user, item)] = _fold_cart(self.carts.get((user, item)), delta)
+        cart = self._user(user).cart
+        cart[item] = _fold_cart(cart.get(item), delta)
 
     def _order(self, event: events.Envelope, ts: float, minute: int) -> None:
         order: events.OrderPlaced = event.payload  # type: ignore[assignment]
@@ -154,7 +239,7 @@ class BatchPlan:
             if user:
                 self.bought[user].add(line.item_id)
                 self._cart(user, line.item_id, None)
-                scores = self.affinity[user]
+                scores = self._user(user).affinity
                 score = PURCHASE_WEIGHT * 2 ** (t / self.affinity_h)
                 scores[line.item_id] = scores.get(line.item_id, 0.0) + score
 
@@ -172,22 +257,36 @@ class BatchPlan:
         self.info.setdefault(payload.item_id, {}).update({k: str(v) for k, v in fields.items()})
 
     # ---- the script's argument ------------------------------------------------------------
-    def body(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        """The JSON argument of ``features.lua``: one entry per distinct key."""
+    def categorised(self) -> set[str]:
+        """The items whose category the body needs (affinity, category views)."""
+        items = {item for state in self.users.values() for item in state.affinity}
+        for views in self.catviews.values():
+            items.update(views)
+        return items
+
+    def body(self, cfg: dict[str, Any], categories: Categories) -> dict[str, Any]:
+        """The JSON argument of ``features.lua``: one entry per distinct key. Categories
+        come from ``categories``, after this batch's catalog changes."""
+        for item, info in self.info.items():
+            if "category" in info:
+                categories.update(item, info["category"])
+        known = categories.resolve(self.categorised())
+        field_of = {cat: keys.USER_AFFINITY_FIELD + cat for cat in set(known.values()) if cat}
+        affinity_fields = {item: field_of.get(cat) if cat else None for item, cat in known.items()}
         counts = []
         for (metric, window, bucket), per_item in self.counts.items():
             key, ttl = keys.item_counts(metric, window, bucket), 2 * keys.COUNTER_WINDOWS[window]
             counts.append([key, ttl, *(x for kv in per_item.items() for x in kv)])
-        recent = []
-        for user, touched in self.recent.items():
-            if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
-                newest = heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second)
-                touched = dict(newest)
-            flat = [x for item, ts in touched.items() for x in (ts, item)]
-            recent.append([keys.user_recent_items(user), *flat])
-        carts: dict[str, list[Any]] = defaultdict(list)
-        for (user, item), (add, floor) in self.carts.items():
-            carts[keys.user_cart(user)] += (item, "x" if add is None else add, floor)
+        catviews = []
+        for minute, views in self.catviews.items():
+            per_cat: Counter[str] = Counter()
+            for item, n in views.items():
+                cat = known[item]
+                if cat is not None:
+                    per_cat[cat] += n
+            if per_cat:
+                key = keys.live_category_views(minute)
+                catviews.append([key, *(x for kv in per_cat.items() for x in kv)])
         return {
             "cfg": cfg,
             "base": self.base,
@@ -197,37 +296,31 @@ class BatchPlan:
                 for item, fields in self.info.items()
             ],
             "counts": counts,
-            "recent": recent,
-            "carts": [[key, *ops] for key, ops in carts.items()],
+            "users": [state.flat(user, affinity_fields) for user, state in self.users.items()],
             "bought": [
                 [keys.user_purchased(user), *part]
                 for user, items in self.bought.items()
                 for part in _chunks(sorted(items), CHUNK)
             ],
-            "affinity": [
-                [
-                    keys.user_category_affinity(user),
-                    keys.user_category_affinity_at(user),
-                    *(x for kv in scores.items() for x in kv),
-                ]
-                for user, scores in self.affinity.items()
-            ],
             "trending": [x for kv in self.trending.items() for x in kv],
             "sessions": [
-                [keys.session_items(session), *list(items)[: keys.SESSION_ITEMS_CAP]]
+                [session, *list(items)[: keys.SESSION_ITEMS_CAP]]
                 for session, items in self.sessions.items()
             ],
             "live": [[keys.live_metric(m, metric), n] for (m, metric), n in self.live.items()],
-            "users": [
+            "active": [
                 [keys.live_active_users(minute), *part]
-                for minute, users in self.users.items()
+                for minute, users in self.active.items()
                 for part in _chunks(sorted(users), CHUNK)
             ],
-            "catviews": [
-                [keys.live_category_views(minute), *(x for kv in views.items() for x in kv)]
-                for minute, views in self.catviews.items()
-            ],
+            "catviews": catviews,
         }
+
+
+def _around(key: Callable[[str], str]) -> list[str]:
+    """[prefix, suffix] of a key pattern around its id (the script builds keys from ids)."""
+    prefix, suffix = key("\0").split("\0")
+    return [prefix, suffix]
 
 
 def _second(pair: tuple[str, float]) -> float:
@@ -239,14 +332,19 @@ class FeaturesProcessor:
 
     name = NAME
     topics = TOPICS
+    pipelined = True  # the runner decodes the next batch while this one is in Redis
 
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
         self.redis = client
         self.settings = settings or get_settings()
         self._script = client.register_script(SCRIPT)
+        self.categories = Categories(client)
         s = self.settings
         self._cfg = {
-            "item_prefix": keys.item_info(""),
+            "affinity_field": keys.USER_AFFINITY_FIELD,
+            "user_key": _around(keys.user_features),
+            "recent_key": _around(keys.user_recent_items),
+            "session_key": _around(keys.session_items),
             "coview_prefix": keys.coviews(""),
             "coview_cap": keys.COVIEWS_CAP,
             "coview_ttl": keys.COVIEWS_TTL_S,
@@ -298,7 +396,7 @@ class FeaturesProcessor:
                 plan.add(event, key)
         if not plan.applied:
             return 0
-        done = self._script(args=[orjson.dumps(plan.body(self._cfg))])
+        done = self._script(args=[orjson.dumps(plan.body(self._cfg, self.categories))])
         return plan.applied if int(done) == 1 else None
 
     def _marked(self, batch: list[events.Envelope], seen_keys: list[str]) -> set[str]:

@@ -10,6 +10,11 @@ processor says its work is durable: asynchronously and at most every
 failing batch is rewound and retried, so nothing is skipped; processors are idempotent on
 ``event_id``, so offsets committed late only mean harmless re-reads after a crash.
 SIGTERM/SIGINT finish the current batch, flush, commit and close.
+
+A processor that sets ``pipelined = True`` has ``process`` called in one worker thread,
+batches in order: while batch N is applied there (e.g. a Redis round trip), the loop fetches
+and decodes batch N+1. Batch N's offsets become pending only once it returned; if it failed,
+N and the already fetched N+1 are rewound together.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
@@ -33,6 +39,9 @@ from shopflow.config import Settings, get_settings
 
 log = logging.getLogger("shopflow.stream")
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset
+#: Young-generation GC threshold while consuming: a batch allocates tens of thousands of
+#: short-lived objects, freed by reference counting; the default (700) rescans them often.
+GC_THRESHOLD = (50_000, 20, 20)
 
 
 class Record(NamedTuple):  # a tuple: cheap to build once per message
@@ -70,6 +79,18 @@ def group_id(name: str, settings: Settings | None = None) -> str:
 
 
 @dataclass
+class _Batch:
+    """A decoded batch: its records, dead letters, and offsets per (topic, partition)."""
+
+    records: list[Record]
+    poison: list[tuple[Message, str]]
+    first: Offsets
+    last: Offsets
+    started: float = field(default_factory=time.perf_counter)
+    future: Future[int] | None = None
+
+
+@dataclass
 class RunStats:
     batches: int = 0
     consumed: int = 0
@@ -99,6 +120,11 @@ class ConsumerRunner:
         self._commit_at = 0.0
         self._dlq: Producer | None = None
         self._lag_at = 0.0
+        self._worker: ThreadPoolExecutor | None = None
+        if getattr(processor, "pipelined", False):
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{processor.name}-apply")
+        self._inflight_batch: _Batch | None = None
+        self._failed: Offsets | None = None  # first offsets of a batch that failed this turn
         self.consumer = Consumer(bus.consumer_config(self.bootstrap, self.group, self.settings))
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -111,6 +137,8 @@ class ConsumerRunner:
         """Consume until stopped (SIGTERM/SIGINT, ``stop()``, ``max_seconds`` or ``until``)."""
         bus.ensure_topics(self.bootstrap, settings=self.settings)
         gc.freeze()  # start-up objects leave the collector's scans (batches allocate a lot)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLD)
         restore = self._install_signals()
         names = [t.name(self.settings) for t in self.processor.topics]
         self.consumer.subscribe(names, on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -123,13 +151,18 @@ class ConsumerRunner:
                 self._turn()
                 if until and until(self.stats):
                     break
+            self._settle()
             self.processor.flush()
             self._commit()
         finally:
+            self._settle()
+            if self._worker is not None:
+                self._worker.shutdown()
             self.consumer.close()
             self.processor.close()
             if self._dlq is not None:
                 self._dlq.flush(10)
+            gc.set_threshold(*thresholds)
             restore()
         log.info("%s stopped: %s", self.group, self.stats)
         return self.stats
@@ -161,31 +194,55 @@ class ConsumerRunner:
     def _turn(self) -> None:
         messages = self._poll()
         self.processor.tick()
-        if not messages:
-            self._commit_due()
-            return
-        started = time.perf_counter()
-        records, poison, first, last = self._decode(messages)
+        batch = self._decode(messages) if messages else None
+        self._settle()
+        failed, self._failed = self._failed, None  # batch N failed (here or in a revoke)
+        if failed is not None:
+            if batch is not None:  # N+1 goes back too (its partitions that N did not rewind)
+                self._rewind({k: v for k, v in batch.first.items() if k not in failed})
+            time.sleep(1.0)
+        elif batch is not None and self._worker is None:
+            self._settle_batch(batch, self._apply, batch)
+            if self._failed is not None:
+                self._failed = None
+                time.sleep(1.0)
+        elif batch is not None and self._worker is not None:
+            batch.future = self._worker.submit(self._apply, batch)
+            self._inflight_batch = batch
+        self._commit_due()
+        self._update_lag()
+
+    def _apply(self, batch: _Batch) -> int:
+        """Process a batch's records and dead-letter its poison messages (in the worker
+        thread when pipelined)."""
+        applied = self.processor.process(batch.records) if batch.records else 0
+        if batch.poison:
+            self._dead_letter(batch.poison)
+        return applied
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight, if any, and account for it."""
+        batch, self._inflight_batch = self._inflight_batch, None
+        if batch is not None and batch.future is not None:
+            self._settle_batch(batch, batch.future.result)
+
+    def _settle_batch(self, batch: _Batch, result: Callable[..., int], *args: _Batch) -> None:
+        """``result(*args)`` is the batch's applied count: pending offsets on success; on a
+        failure, rewind (``_turn`` waits before the next try)."""
         try:
-            applied = self.processor.process(records) if records else 0
-            if poison:
-                self._dead_letter(poison)
+            applied = result(*args)
         except Exception:
             log.exception("%s: batch failed; rewinding and retrying", self.group)
             metrics.RETRIES.labels(self.group).inc()
-            self._rewind(first)
-            time.sleep(1.0)
+            self._rewind(batch.first)
+            self._failed = {**(self._failed or {}), **batch.first}
             return
-        self._count(records, poison, applied)
-        for key, offset in last.items():
+        self._count(batch.records, batch.poison, applied)
+        for key, offset in batch.last.items():
             self._pending[key] = offset + 1
-        self._commit_due()
-        metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
-        self._update_lag()
+        metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - batch.started)
 
-    def _decode(
-        self, messages: list[Message]
-    ) -> tuple[list[Record], list[tuple[Message, str]], Offsets, Offsets]:
+    def _decode(self, messages: list[Message]) -> _Batch:
         """Records, dead letters, and the first and last offset per (topic, partition)."""
         records: list[Record] = []
         poison: list[tuple[Message, str]] = []
@@ -210,7 +267,7 @@ class ConsumerRunner:
                 poison.append((msg, _error_text(exc)))
                 continue
             records.append(Record(event, topic, partition, offset, len(value)))
-        return records, poison, first, last
+        return _Batch(records, poison, first, last)
 
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> None:
         if self._dlq is None:
@@ -291,6 +348,7 @@ class ConsumerRunner:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
         try:
+            self._settle()
             self.processor.flush()
             self._commit(only=revoked)
         finally:

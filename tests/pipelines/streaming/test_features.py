@@ -15,6 +15,7 @@ from confluent_kafka import Consumer
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
+from serving.services.realtime_user import parse_user_features
 from shopflow import events, keys, topics
 
 from . import expected
@@ -24,6 +25,10 @@ from .conftest import produce_plain, shop_events
 def _seed_categories(client, items: int = 400) -> None:  # noqa: ANN001
     for i in range(items):
         client.hset(keys.item_info(f"i{i}"), mapping={"category": f"c{i % 7}", "title": f"T{i}"})
+
+
+def _user(client, user: str):  # noqa: ANN001, ANN202
+    return parse_user_features(client.hgetall(keys.user_features(user)))
 
 
 def _assert_features(client, evs: list[events.Envelope]) -> None:  # noqa: ANN001
@@ -37,8 +42,9 @@ def _assert_features(client, evs: list[events.Envelope]) -> None:  # noqa: ANN00
     assert got == dict(want)
     want_live = expected.live(evs)
     assert [int(v) for v in client.mget(list(want_live))] == list(want_live.values())
-    for user, cart in expected.carts(evs).items():
-        assert {k: int(v) for k, v in client.hgetall(keys.user_cart(user)).items()} == cart
+    carts = expected.carts(evs)
+    for user in {e.user_id for e in evs if e.user_id}:
+        assert _user(client, user).cart == carts.get(user, {})
     pairs = expected.coviews(evs)
     for item in {i for i, _ in pairs}:
         stored = dict(client.zrange(keys.coviews(item), 0, -1, withscores=True))
@@ -62,9 +68,9 @@ def test_counters_equal_python_counts_for_10k_events(stream_settings, redis_clie
     user, item = next(iter(viewed.items()))
     assert redis_client.zscore(keys.user_recent_items(user), item) is not None
     assert redis_client.zcard(keys.TRENDING) > 0
-    assert set(redis_client.zrange(keys.user_category_affinity(user), 0, -1)) <= {
-        f"c{i}" for i in range(7)
-    }
+    assert {cat for cat, _ in _user(redis_client, user).affinity} <= {f"c{i}" for i in range(7)}
+    assert 0 < redis_client.ttl(keys.user_features(user)) <= keys.USER_RT_TTL_S
+    assert 0 < redis_client.ttl(keys.user_recent_items(user)) <= keys.USER_RT_TTL_S
     minute = int(evs[0].occurred_at.timestamp() // 60)
     assert redis_client.pfcount(keys.live_active_users(minute)) >= 1
     lag = {(r.topic, r.partition): r for r in group_lag(stream_settings) if "features" in r.group}
@@ -166,7 +172,7 @@ def test_cart_follows_adds_removes_and_purchases(stream_settings, redis_client) 
     processor.apply([events.make_event("order_placed", order, user_id="alice")])
     processor.apply([cart_event("remove_from_cart", "b", 3)])
 
-    assert redis_client.hgetall(keys.user_cart("alice")) == {"a": "1"}
+    assert _user(redis_client, "alice").cart == {"a": 1}
     assert redis_client.smembers(keys.user_purchased("alice")) == {"c"}
 
 
@@ -183,9 +189,9 @@ def test_category_affinity_decays_so_recent_interest_wins(stream_settings, redis
     ]  # worth 3 * 2**-2 = 0.75 views now
     processor = FeaturesProcessor(redis_client, stream_settings)
     processor.apply(old)
-    assert redis_client.zrevrange(keys.user_category_affinity("bo"), 0, -1) == ["shoes"]
+    assert [cat for cat, _ in _user(redis_client, "bo").affinity] == ["shoes"]
     processor.apply([events.make_event("product_view", {"item_id": "hat"}, user_id="bo")])
-    assert redis_client.zrevrange(keys.user_category_affinity("bo"), 0, -1) == ["hats", "shoes"]
+    assert [cat for cat, _ in _user(redis_client, "bo").affinity] == ["hats", "shoes"]
     trending = redis_client.zrevrange(keys.TRENDING, 0, -1, withscores=True)
     assert [item for item, _ in trending] == ["hat", "shoe"]
     hours = 2 * half_life.total_seconds() / stream_settings.stream_trending_half_life_s
