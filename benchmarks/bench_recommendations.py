@@ -15,25 +15,27 @@ import itertools
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from benchmarks.loadgen import LoadResult, combine, process_cpu_s, run_load, wait_ready
+from benchmarks.loadgen import (
+    UVICORN_FLAGS,
+    LoadResult,
+    combine,
+    process_cpu_s,
+    run_load,
+)
+from benchmarks.loadgen import (
+    uvicorn_server as serve,
+)
 from shopflow import keys, services
 from shopflow.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
 STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 5, 2, 2, 50
-UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 CONSTANT = {
     "user_id": "u1",
     "items": [
@@ -106,25 +108,6 @@ def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> 
     client.close()
 
 
-@contextmanager
-def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[tuple[str, int]]:
-    """A uvicorn server on a free port (UVICORN_FLAGS: one process); yields (base URL, pid)."""
-    port = services.free_port()
-    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
-    server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base + ready_path)
-        yield base, server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
     """90% users with a batch list, 10% unknown users (popularity fallback)."""
     rng = random.Random(seed)
@@ -146,8 +129,14 @@ def main() -> None:
             publish_synthetic(redis_url)
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             with (
-                _server(f"{__name__}:baseline_app", env, "/constant") as (base_url, base_pid),
-                _server("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
+                serve(f"{__name__}:baseline_app", env, "/constant") as (
+                    base_url,
+                    base_pid,
+                ),
+                serve("serving.app:create_app", env, recs_paths[0]) as (
+                    recs_url,
+                    recs_pid,
+                ),
             ):
                 targets = [(base_url, base_pid, ["/constant"]), (recs_url, recs_pid, recs_paths)]
                 for url, _, paths in targets:  # warm-up, not counted

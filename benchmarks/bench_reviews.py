@@ -16,26 +16,28 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from benchmarks.loadgen import LoadResult, combine, process_cpu_s, run_load, wait_ready
+from benchmarks.loadgen import (
+    UVICORN_FLAGS,
+    LoadResult,
+    combine,
+    process_cpu_s,
+    run_load,
+)
+from benchmarks.loadgen import (
+    uvicorn_server as serve,
+)
 from shopflow import services
 from shopflow.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 N_PRODUCTS, MEAN_REVIEWS = 2_000, 20
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 3, 2, 1, 50
-UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 CONSTANT = {"product_id": "p1", "count": 12, "mean": 4.25, "distribution": {"5": 6, "4": 6}}
 
 
@@ -99,24 +101,6 @@ def seed(url: str, seed_value: int = 5) -> None:
         )  # fmt: skip
 
 
-@contextmanager
-def _server(app_spec: str, env: dict[str, str], ready_path: str) -> Iterator[tuple[str, int]]:
-    port = services.free_port()
-    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
-    server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base + ready_path)
-        yield base, server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def prime(base_url: str, paths: list[str], concurrency: int = 16) -> None:
     """Request each distinct path once (fills the API's read cache)."""
     import httpx
@@ -165,8 +149,14 @@ def main() -> None:
             redis_url = services.start_redis(settings).url
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             with (
-                _server(f"{__name__}:baseline_app", env, "/constant") as (base_url, base_pid),
-                _server("serving.app:create_app", env, rating_paths[0]) as (api_url, api_pid),
+                serve(f"{__name__}:baseline_app", env, "/constant") as (
+                    base_url,
+                    base_pid,
+                ),
+                serve("serving.app:create_app", env, rating_paths[0]) as (
+                    api_url,
+                    api_pid,
+                ),
             ):
                 targets = [
                     (base_url, base_pid, ["/constant"]),

@@ -16,11 +16,14 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,6 +94,33 @@ def process_cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+
+
+@contextmanager
+def uvicorn_server(
+    app_spec: str, env: dict[str, str], ready_path: str, flags: Sequence[str] = UVICORN_FLAGS
+) -> Iterator[tuple[str, int]]:
+    """A uvicorn server (app factory ``app_spec``) on a free port; yields (base URL, pid)."""
+    from shopflow import services
+
+    port = services.free_port()
+    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
+    server = subprocess.Popen([*argv, *flags], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + ready_path)
+        yield base, server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def wait_ready(url: str, timeout_s: float = 60.0) -> None:
