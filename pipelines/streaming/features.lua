@@ -93,26 +93,36 @@ local function rebase_affinity(key, ref)
   return out
 end
 
--- users: user {ts item ...} {affinity_field score ...} {cart_field add floor ...}: one HMGET
--- of the fields the batch changes, one HSET, one ZADD of the newest touches. Bookkeeping
+-- users: one flat array, per user: user, n, ts item ... (n values), n, affinity_field
+-- score ..., n, cart_field add floor ...: one HMGET of the fields the batch changes, one
+-- HSET, one ZADD of the newest touches (scratch tables are reused across users). Bookkeeping
 -- fields: a (affinity reference time), x (when the TTLs were last set), nr (members of the
 -- recent set). The TTLs are renewed only once half of user_ttl has passed.
 local user_ttl, recent_cap = cfg.user_ttl, cfg.recent_cap
 local half_h, rebase_after = cfg.affinity_half_life, cfg.affinity_rebase
 local user_pre, user_post = cfg.user_key[1], cfg.user_key[2]
 local recent_pre, recent_post = cfg.recent_key[1], cfg.recent_key[2]
-for _, op in ipairs(b.users) do
-  local user, recent, aff, cart = op[1], op[2], op[3], op[4]
+local U, fields, set, dels = b.users, {'a', 'x', 'nr'}, {}, {}
+local p, n_u = 1, #U
+while p <= n_u do
+  local user, n_recent = U[p], U[p + 1]
+  local r0 = p + 2
+  local a0, n_aff2 = r0 + n_recent + 1, U[r0 + n_recent]
+  local c0, n_cart3 = a0 + n_aff2 + 1, U[a0 + n_aff2]
+  p = c0 + n_cart3
   local key, rkey = user_pre .. user .. user_post, recent_pre .. user .. recent_post
-  local fields, n_aff = {'a', 'x', 'nr'}, #aff / 2
-  for i = 1, n_aff do fields[3 + i] = aff[2 * i - 1] end
-  local n_fields = 3 + n_aff
-  for i = 1, #cart, 3 do
-    n_fields = n_fields + 1
-    fields[n_fields] = cart[i]
+  local nf = 3
+  for i = a0, a0 + n_aff2 - 1, 2 do
+    nf = nf + 1
+    fields[nf] = U[i]
   end
-  local vals = call('HMGET', key, unpack(fields))
-  local set, n_set, dels = {}, 0, {}
+  local n_aff = nf - 3
+  for i = c0, c0 + n_cart3 - 1, 3 do
+    nf = nf + 1
+    fields[nf] = U[i]
+  end
+  local vals = call('HMGET', key, unpack(fields, 1, nf))
+  local ns, nd = 0, 0
   if n_aff > 0 then
     local ref, factor = tonumber(vals[1]), 1
     if ref ~= nil and base - ref <= rebase_after then
@@ -122,37 +132,38 @@ for _, op in ipairs(b.users) do
         local kept = rebase_affinity(key, ref)
         for j = 4, 3 + n_aff do vals[j] = kept[fields[j]] or false end
       end
-      set[1], set[2], n_set = 'a', base, 2
+      set[1], set[2], ns = 'a', base, 2
     end
-    for i = 1, n_aff do
-      set[n_set + 1] = aff[2 * i - 1]
-      set[n_set + 2] = (tonumber(vals[3 + i]) or 0) + aff[2 * i] * factor
-      n_set = n_set + 2
+    for j = 4, 3 + n_aff do
+      set[ns + 1] = fields[j]
+      set[ns + 2] = (tonumber(vals[j]) or 0) + U[a0 + 2 * (j - 4) + 1] * factor
+      ns = ns + 2
     end
   end
   -- cart: the line becomes max(q + add, floor), or floor when add is 'x' (bought); a line
   -- at or below 0 goes. This is the user's changes replayed in order.
   local j = 3 + n_aff
-  for i = 1, #cart, 3 do
+  for i = c0, c0 + n_cart3 - 1, 3 do
     j = j + 1
-    local add, floor, q = cart[i + 1], cart[i + 2], cart[i + 2]
+    local add, floor, q = U[i + 1], U[i + 2], U[i + 2]
     if add ~= 'x' then
       q = (tonumber(vals[j]) or 0) + add
       if q < floor then q = floor end
     end
     if q > 0 then
-      set[n_set + 1], set[n_set + 2], n_set = cart[i], q, n_set + 2
+      set[ns + 1], set[ns + 2], ns = fields[j], q, ns + 2
     elseif vals[j] then
-      dels[#dels + 1] = cart[i]
+      nd = nd + 1
+      dels[nd] = fields[j]
     end
   end
   local nr, expire_recent = tonumber(vals[3]), false
-  if #recent > 0 then
-    local added = call('ZADD', rkey, 'GT', unpack(recent))
+  if n_recent > 0 then
+    local added = call('ZADD', rkey, 'GT', unpack(U, r0, r0 + n_recent - 1))
     if nr == nil then  -- not counted yet: trim and count
       if added > 0 then trim(rkey, recent_cap) end
       nr, expire_recent = call('ZCARD', rkey), true
-      set[n_set + 1], set[n_set + 2], n_set = 'nr', nr, n_set + 2
+      set[ns + 1], set[ns + 2], ns = 'nr', nr, ns + 2
     elseif added > 0 then
       expire_recent = nr == 0  -- possibly a new key
       nr = nr + added
@@ -160,14 +171,14 @@ for _, op in ipairs(b.users) do
         trim(rkey, recent_cap)
         nr = recent_cap
       end
-      set[n_set + 1], set[n_set + 2], n_set = 'nr', nr, n_set + 2
+      set[ns + 1], set[ns + 2], ns = 'nr', nr, ns + 2
     end
   end
   local x = tonumber(vals[2])
   local expire = x == nil or base - x > user_ttl / 2
-  if expire then set[n_set + 1], set[n_set + 2], n_set = 'x', base, n_set + 2 end
-  if n_set > 0 then call('HSET', key, unpack(set)) end
-  if #dels > 0 then call('HDEL', key, unpack(dels)) end
+  if expire then set[ns + 1], set[ns + 2], ns = 'x', base, ns + 2 end
+  if ns > 0 then call('HSET', key, unpack(set, 1, ns)) end
+  if nd > 0 then call('HDEL', key, unpack(dels, 1, nd)) end
   if expire then call('EXPIRE', key, user_ttl) end
   if expire or expire_recent then call('EXPIRE', rkey, user_ttl) end
 end
@@ -193,7 +204,7 @@ if #trending > 0 then
   trim(key, cfg.trending_cap)
 end
 
--- sessions: session item ... (the session's distinct views in order): each item new to the
+-- sessions: the session's distinct views in order: each item new to the
 -- session pairs once with every earlier one; pair counts are summed, then written once. A
 -- session's views are one JSON array (one GET, one SET with its TTL).
 local coviews = {}
@@ -206,25 +217,35 @@ local function pair(item, other)
   row[other] = (row[other] or 0) + 1
 end
 local session_pre, session_post = cfg.session_key[1], cfg.session_key[2]
-for _, op in ipairs(b.sessions) do
-  local key = session_pre .. op[1] .. session_post
+local S, fresh = b.sessions, {}
+local p, n_s = 1, #S
+while p <= n_s do  -- flat: session, n, item ... (n items, distinct)
+  local key, n, i0 = session_pre .. S[p] .. session_post, S[p + 1], p + 2
+  p = i0 + n
   local stored = call('GET', key)
-  local members = stored and cjson.decode(stored) or {}
-  local count, known, added = #members, {}, false
-  for i = 1, count do known[members[i]] = true end
-  for i = 2, #op do
+  local members, count, known = fresh, 0, nil
+  if stored then
+    members, known = cjson.decode(stored), {}
+    count = #members
+    for i = 1, count do known[members[i]] = true end
+  end
+  local added = false
+  for i = i0, i0 + n - 1 do
     if count >= cfg.session_cap then break end
-    local item = op[i]
-    if not known[item] then
+    local item = S[i]
+    if not (known and known[item]) then
       for k = 1, count do
         pair(item, members[k])
         pair(members[k], item)
       end
       count = count + 1
-      members[count], known[item], added = item, true, true
+      members[count], added = item, true
     end
   end
   if added then call('SET', key, cjson.encode(members), 'EX', cfg.session_ttl) end
+  if members == fresh then
+    for k = 1, count do fresh[k] = nil end
+  end
 end
 for item, row in pairs(coviews) do
   local key, flat = cfg.coview_prefix .. item, {}

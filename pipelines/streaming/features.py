@@ -130,10 +130,11 @@ class _User:
         self.affinity: dict[str, float] = {}
         self.cart: dict[str, list[Any]] = {}
 
-    def flat(self, user: str, fields: dict[str, str | None]) -> list[Any]:
-        """The script's entry: user id, [ts item ...] (the newest RECENT_ITEMS_CAP, times to
-        the millisecond), [affinity field score ...] (``fields``: item -> its category's
-        field, None without a category), [cart field add floor ...] (add "x": bought)."""
+    def flat(self, user: str, fields: dict[str, str | None], out: list[Any]) -> None:
+        """Append the script's entry: user id, then three counted runs: [ts item ...] (the
+        newest RECENT_ITEMS_CAP, times to the millisecond), [affinity field score ...]
+        (``fields``: item -> its category's field, None without a category), [cart field
+        add floor ...] (add "x": bought)."""
         touched = self.recent
         if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
             touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
@@ -142,17 +143,16 @@ class _User:
             field = fields[item]
             if field is not None:
                 sums[field] = sums.get(field, 0.0) + score
+        out += (user, 2 * len(touched))
+        for item, ts in touched.items():
+            out += (round(ts, 3), item)
+        out.append(2 * len(sums))
+        for kv in sums.items():
+            out += kv
+        out.append(3 * len(self.cart))
         cart_field = keys.USER_CART_FIELD
-        return [
-            user,
-            [x for item, ts in touched.items() for x in (round(ts, 3), item)],
-            [x for kv in sums.items() for x in kv],
-            [
-                x
-                for item, (add, floor) in self.cart.items()
-                for x in (cart_field + item, "x" if add is None else add, floor)
-            ],
-        ]
+        for item, (add, floor) in self.cart.items():
+            out += (cart_field + item, "x" if add is None else add, floor)
 
 
 class BatchPlan:
@@ -277,6 +277,13 @@ class BatchPlan:
         for (metric, window, bucket), per_item in self.counts.items():
             key, ttl = keys.item_counts(metric, window, bucket), 2 * keys.COUNTER_WINDOWS[window]
             counts.append([key, ttl, *(x for kv in per_item.items() for x in kv)])
+        users: list[Any] = []
+        for user, state in self.users.items():
+            state.flat(user, affinity_fields, users)
+        sessions: list[Any] = []
+        for session, viewed in self.sessions.items():
+            items = list(viewed)[: keys.SESSION_ITEMS_CAP]
+            sessions += (session, len(items), *items)
         catviews = []
         for minute, views in self.catviews.items():
             per_cat: Counter[str] = Counter()
@@ -296,17 +303,14 @@ class BatchPlan:
                 for item, fields in self.info.items()
             ],
             "counts": counts,
-            "users": [state.flat(user, affinity_fields) for user, state in self.users.items()],
+            "users": users,
             "bought": [
                 [keys.user_purchased(user), *part]
                 for user, items in self.bought.items()
                 for part in _chunks(sorted(items), CHUNK)
             ],
             "trending": [x for kv in self.trending.items() for x in kv],
-            "sessions": [
-                [session, *list(items)[: keys.SESSION_ITEMS_CAP]]
-                for session, items in self.sessions.items()
-            ],
+            "sessions": sessions,
             "live": [[keys.live_metric(m, metric), n] for (m, metric), n in self.live.items()],
             "active": [
                 [keys.live_active_users(minute), *part]
