@@ -52,13 +52,17 @@ def query(settings: Settings, sql: str) -> list[tuple]:
 
 
 def test_materialize_succeeds_with_progress_per_step(shop):
-    _, result, lines = shop
+    settings, result, lines = shop
     assert result.success, failed_steps(result)
     assert any("start" in line and "raw_events" in line for line in lines)
     assert any("success" in line and "warehouse_dbt" in line for line in lines)
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"raw_events", "dim_items", "dim_users", "fct_interactions", "fct_payments"} <= keys
     assert "daily_revenue" in keys
+    # dbt's parse state is kept for the next run; the run's own target folder is gone
+    assert warehouse.partial_parse_cache(str(settings.warehouse_path)).exists()
+    target = warehouse.DBT_PROJECT_DIR / "target"
+    assert not list(target.glob(f"warehouse_dbt-{result.run_id[:8]}-*"))
 
 
 def test_dbt_tests_ran_as_passing_asset_checks(shop):
@@ -191,10 +195,12 @@ def test_incremental_marts_equal_a_full_refresh(shop, tmp_path, monkeypatch):
     assert ("u2", "i2") in {row[:2] for row in incremental["fct_interactions"]}
 
     monkeypatch.setenv(warehouse.WAREHOUSE_PATH_ENV, str(settings.warehouse_path))
+    run_target = tmp_path / "dbt"
+    run_target.mkdir()
+    parse_state = warehouse.partial_parse_cache(str(settings.warehouse_path))
+    shutil.copyfile(parse_state, run_target / "partial_parse.msgpack")  # skips a full parse
     dbt = warehouse.RESOURCES["dbt"]
-    dbt.cli(
-        ["run", "--full-refresh", "--select", " ".join(tables)], target_path=tmp_path / "dbt"
-    ).wait()
+    dbt.cli(["run", "--full-refresh", "--select", " ".join(tables)], target_path=run_target).wait()
     assert {name: query(settings, sql) for name, sql in tables.items()} == incremental
 
 
@@ -215,6 +221,14 @@ def test_interaction_weights_come_from_the_event_contract(shop, tmp_path, monkey
         ("u1", "i2", 8.0, 0, 1),
         ("u2", "i3", 9.5, 1, 1),
     ]
+
+    # a weighted type without an item cannot be an interaction: the build says which one
+    monkeypatch.setitem(weights, "search", 1.0)
+    failed = materialize_all(settings, selection="key:raw_events or key:fct_interactions")
+    assert failed_steps(failed) == ["warehouse_dbt"]
+    (failure,) = failed.get_step_failure_events()
+    assert "event type 'search' has an interaction weight" in str(failure.event_specific_data)
+    assert query(settings, "SELECT count(*) FROM fct_interactions") == [(3,)]  # left as it was
 
 
 def test_cli_names_the_failing_step_and_exits_non_zero(shopflow_home: Settings):
