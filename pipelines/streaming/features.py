@@ -64,6 +64,7 @@ for i = 2, #ARGV do out[i - 1] = redis.call('HGET', ARGV[1] .. ARGV[i], 'categor
 return out
 """
 _WINDOWS = tuple(keys.COUNTER_WINDOWS.items())
+_ACTIVE = frozenset((*events.BEHAVIOUR_EVENTS, "order_placed"))  # events of active users
 
 
 def seen_key(event: events.Envelope) -> str:
@@ -132,27 +133,34 @@ class _User:
 
     def flat(self, user: str, fields: dict[str, str | None], out: list[Any]) -> None:
         """Append the script's entry: user id, then three counted runs: [ts item ...] (the
-        newest RECENT_ITEMS_CAP, times to the millisecond), [affinity field score ...]
+        newest RECENT_ITEMS_CAP), [affinity field score ...]
         (``fields``: item -> its category's field, None without a category), [cart field
         add floor ...] (add "x": bought)."""
         touched = self.recent
         if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
             touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
-        sums: dict[str, float] = {}
-        for item, score in self.affinity.items():
-            field = fields[item]
-            if field is not None:
-                sums[field] = sums.get(field, 0.0) + score
         out += (user, 2 * len(touched))
         for item, ts in touched.items():
-            out += (round(ts, 3), item)
-        out.append(2 * len(sums))
-        for kv in sums.items():
-            out += kv
+            out += (ts, item)
+        affinity = self.affinity
+        if len(affinity) == 1:  # the usual case: one item, one category
+            ((item, score),) = affinity.items()
+            field = fields[item]
+            out += (0,) if field is None else (2, field, score)
+        else:
+            sums: dict[str, float] = {}
+            for item, score in affinity.items():
+                field = fields[item]
+                if field is not None:
+                    sums[field] = sums.get(field, 0.0) + score
+            out.append(2 * len(sums))
+            for kv in sums.items():
+                out += kv
         out.append(3 * len(self.cart))
-        cart_field = keys.USER_CART_FIELD
-        for item, (add, floor) in self.cart.items():
-            out += (cart_field + item, "x" if add is None else add, floor)
+        if self.cart:
+            cart_field = keys.USER_CART_FIELD
+            for item, (add, floor) in self.cart.items():
+                out += (cart_field + item, "x" if add is None else add, floor)
 
 
 class BatchPlan:
@@ -167,14 +175,14 @@ class BatchPlan:
         self.applied = 0
         self.seen: dict[str, list[str]] = defaultdict(list)
         self.info: dict[str, dict[str, str]] = {}
-        self.counts: dict[tuple[str, str, int], Counter[str]] = defaultdict(Counter)
-        self.trending: Counter[str] = Counter()
+        self.counts: dict[tuple[str, str, int], dict[str, int]] = defaultdict(dict)
+        self.trending: dict[str, float] = {}
         self.users: dict[str, _User] = {}
         self.bought: dict[str, set[str]] = defaultdict(set)
         self.sessions: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
         self.live: Counter[tuple[int, str]] = Counter()
         self.active: dict[int, set[str]] = defaultdict(set)
-        self.catviews: dict[int, Counter[str]] = defaultdict(Counter)
+        self.catviews: dict[int, dict[str, int]] = defaultdict(dict)
 
     def _user(self, user: str) -> _User:
         state = self.users.get(user)
@@ -188,7 +196,7 @@ class BatchPlan:
         ts = event.occurred_at.timestamp()
         minute = int(ts // 60)
         user, etype, payload = event.user_id, event.event_type, event.payload
-        if user and (etype in events.BEHAVIOUR_EVENTS or etype == "order_placed"):
+        if user and etype in _ACTIVE:
             self.active[minute].add(user)
         item: str | None = payload.__dict__.get("item_id")  # getattr on a model is slow
         if etype in TOUCH_WEIGHTS and item:
@@ -196,7 +204,8 @@ class BatchPlan:
             if etype in COUNTED:
                 self._count(item, COUNTED[etype], ts)
             if etype == "product_view":
-                self.catviews[minute][item] += 1
+                views = self.catviews[minute]
+                views[item] = views.get(item, 0) + 1
                 if event.session_id:
                     self.sessions[event.session_id][item] = None
             elif etype == "add_to_cart" and user:
@@ -210,7 +219,8 @@ class BatchPlan:
 
     def _touch(self, user: str | None, item: str, weight: float, ts: float) -> None:
         t = min(ts, self.latest) - self.base
-        self.trending[item] += weight * 2 ** (t / self.trend_h)
+        trending = self.trending
+        trending[item] = trending.get(item, 0.0) + weight * 2 ** (t / self.trend_h)
         if user:
             state = self._user(user)
             recent = state.recent
@@ -220,8 +230,10 @@ class BatchPlan:
             scores[item] = scores.get(item, 0.0) + weight * 2 ** (t / self.affinity_h)
 
     def _count(self, item: str, metric: str, ts: float) -> None:
+        counts = self.counts
         for window, length in _WINDOWS:
-            self.counts[(metric, window, int(ts // length))][item] += 1
+            per_item = counts[(metric, window, int(ts // length))]
+            per_item[item] = per_item.get(item, 0) + 1
 
     def _cart(self, user: str, item: str, delta: int | None) -> None:
         cart = self._user(user).cart
@@ -235,7 +247,8 @@ class BatchPlan:
         t = min(ts, self.latest) - self.base
         for line in order.lines:
             self._count(line.item_id, "purchase", ts)
-            self.trending[line.item_id] += PURCHASE_WEIGHT * 2 ** (t / self.trend_h)
+            trend = PURCHASE_WEIGHT * 2 ** (t / self.trend_h)
+            self.trending[line.item_id] = self.trending.get(line.item_id, 0.0) + trend
             if user:
                 self.bought[user].add(line.item_id)
                 self._cart(user, line.item_id, None)
