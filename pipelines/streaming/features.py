@@ -100,12 +100,15 @@ class Categories:
         self._expires = 0.0
         self._read = client.register_script(CATEGORIES_LUA)
 
-    def resolve(self, items: Iterable[str]) -> dict[str, str | None]:
-        """The cache, holding every item of ``items``."""
+    def _fresh(self) -> dict[str, str | None]:
         now = time.monotonic()
         if now >= self._expires:
             self._known, self._expires = {}, now + self.ttl_s
-        known = self._known
+        return self._known
+
+    def resolve(self, items: Iterable[str]) -> dict[str, str | None]:
+        """The cache, holding every item of ``items``."""
+        known = self._fresh()
         missing = [item for item in items if item not in known]
         for part in _chunks(missing, CHUNK):
             found = self._read(args=[keys.item_info(""), *part])
@@ -113,7 +116,7 @@ class Categories:
         return known
 
     def update(self, item: str, category: str) -> None:
-        self._known[item] = category
+        self._fresh()[item] = category
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -196,3 +196,49 @@ def test_category_affinity_decays_so_recent_interest_wins(stream_settings, redis
     assert [item for item, _ in trending] == ["hat", "shoe"]
     hours = 2 * half_life.total_seconds() / stream_settings.stream_trending_half_life_s
     assert trending[1][1] / trending[0][1] == pytest.approx(3 * 2**-hours, rel=1e-3)
+
+
+class _FailsOnce(FeaturesProcessor):
+    """Fails its second batch once (e.g. Redis unreachable), after the runner fetched more."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def process(self, records):  # noqa: ANN001, ANN201
+        self.calls += 1
+        if self.calls == 2:
+            raise ConnectionError("redis went away")
+        return super().process(records)
+
+
+def test_a_failed_batch_is_retried_with_the_batch_fetched_behind_it(
+    stream_settings, redis_client
+) -> None:
+    _seed_categories(redis_client)
+    evs = shop_events(3_000, seed=5)
+    produce_plain(stream_settings, evs)
+    processor = _FailsOnce(redis_client, stream_settings)
+    assert processor.pipelined  # batch N+1 is decoded while N is in Redis
+    runner = ConsumerRunner(processor, stream_settings, batch_size=200)
+    stats = runner.run(max_seconds=90, until=lambda s: s.applied >= len(evs))
+
+    assert processor.calls > 2 and stats.applied == len(evs)
+    _assert_features(redis_client, evs)
+    lag = [r for r in group_lag(stream_settings) if r.group.endswith("features")]
+    assert lag and all(r.lag == 0 for r in lag)
+
+
+def test_a_product_in_the_same_batch_gives_its_category_at_once(
+    stream_settings, redis_client
+) -> None:
+    product = {"item_id": "boot", "title": "Boot", "category": "boots", "price_minor": 5000,
+               "currency": "EUR", "stock": 3}  # fmt: skip
+    FeaturesProcessor(redis_client, stream_settings).apply(
+        [
+            events.make_event("product.upserted", product),
+            events.make_event("product_view", {"item_id": "boot"}, user_id="cy"),
+        ]
+    )
+    assert [cat for cat, _ in _user(redis_client, "cy").affinity] == ["boots"]
+    assert redis_client.hget(keys.item_info("boot"), "category") == "boots"
