@@ -122,7 +122,7 @@ def coviews(item_id: str) -> str:
 def session_items(session_id: str) -> str:
     """String: JSON array of the distinct items viewed in a session, in order (for co-views);
     lives SESSION_TTL_S after its last new view."""
-    return f"{PREFIX}:rt:session:{session_id}:items"
+    return f"{PREFIX}:rt:session:{session_id}:views"
 
 
 def seen_events(consumer: str, day: str) -> str:
