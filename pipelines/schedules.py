@@ -5,6 +5,7 @@ import hashlib
 import dagster as dg
 
 from pipelines.assets.landing import RAW_EVENTS, LandingZoneResource
+from pipelines.assets.warehouse import FULL_REFRESH_RUN_CONFIG
 from shopflow import landing
 
 #: The sensor looks at most this often; runs never overlap (dagster.yaml: one run at a time).
@@ -19,7 +20,8 @@ daily_all_assets = dg.ScheduleDefinition(
     job=ALL_ASSETS_JOB,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
-    description="Rebuild everything at 03:00 UTC.",
+    description="Rebuild everything at 03:00 UTC, the incremental marts from scratch.",
+    run_config=FULL_REFRESH_RUN_CONFIG,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 

@@ -107,9 +107,17 @@ def _state(path: Path) -> tuple[int, int] | None:
     return (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from scratch (``dbt build --full-refresh``)."""
+
+
 @dbt_assets(manifest=ensure_manifest(), dagster_dbt_translator=TRANSLATOR, name="warehouse_dbt")
 def warehouse_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models and their tests against the DuckDB warehouse."""
     os.environ[WAREHOUSE_PATH_ENV] = warehouse.db_path()
@@ -125,7 +133,8 @@ def warehouse_dbt(
         shutil.copyfile(cache, state)
     seeded = _state(state)
     try:
-        yield from dbt.cli(["build"], context=context, target_path=run_target).stream()
+        args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+        yield from dbt.cli(args, context=context, target_path=run_target).stream()
     finally:
         if _state(state) not in (None, seeded):  # dbt parsed: keep its state for the next run
             tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
@@ -135,4 +144,6 @@ def warehouse_dbt(
 
 
 ASSETS = [warehouse_dbt]
+#: Run config that makes a run rebuild the incremental marts from scratch.
+FULL_REFRESH_RUN_CONFIG = {"ops": {warehouse_dbt.op.name: {"config": {"full_refresh": True}}}}
 RESOURCES = {"dbt": ShopflowDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}

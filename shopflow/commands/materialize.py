@@ -48,10 +48,12 @@ def materialize_all(
     settings: Settings | None = None,
     selection: str | None = None,
     report: Callable[[str], None] | None = None,
+    full_refresh: bool = False,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset (or ``selection``, Dagster selection syntax) once, in-process,
-    on the instance in ``$SHOPFLOW_HOME/dagster``. Returns the result; never raises on a step
-    failure (check ``result.success``; :func:`failed_steps` names them)."""
+    on the instance in ``$SHOPFLOW_HOME/dagster``; ``full_refresh`` rebuilds the incremental
+    marts from scratch. Returns the result; never raises on a step failure (check
+    ``result.success``; :func:`failed_steps` names them)."""
     import dagster as dg
 
     from pipelines.definitions import build_definitions
@@ -84,10 +86,16 @@ def materialize_all(
     )
     defs = dg.Definitions.merge(base, dg.Definitions(jobs=[job]))
     job_def = defs.resolve_job_def(JOB_NAME).with_logger_defs({"progress": progress_logger})
+    run_config: dict[str, Any] = {"loggers": {"progress": {}}}
+    if full_refresh:
+        from pipelines.assets.warehouse import FULL_REFRESH_RUN_CONFIG
+
+        ops = {k: v for k, v in FULL_REFRESH_RUN_CONFIG["ops"].items() if job_def.has_node(k)}
+        run_config["ops"] = ops
     with dg.DagsterInstance.from_config(str(home)) as instance:
         try:
             return job_def.execute_in_process(
-                run_config={"loggers": {"progress": {}}}, instance=instance, raise_on_error=False
+                run_config=run_config, instance=instance, raise_on_error=False
             )
         finally:
             logging.getLogger("shopflow.materialize").removeHandler(handler)
@@ -103,13 +111,18 @@ def register(app: typer.Typer) -> None:
         select: str = typer.Option(
             None, "--select", "-s", help="Asset selection, e.g. 'key:fct_interactions+'."
         ),
+        full_refresh: bool = typer.Option(
+            False, "--full-refresh", help="Rebuild the incremental marts from scratch."
+        ),
     ) -> None:
         """Run every asset of the Dagster code location once (landing -> dbt -> ...)."""
         from rich.console import Console
 
         console = Console()
         try:
-            result = materialize_all(selection=select, report=console.print)
+            result = materialize_all(
+                selection=select, report=console.print, full_refresh=full_refresh
+            )
         except Exception as exc:  # a bad selection or a broken code location
             Console(stderr=True).print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc

@@ -164,15 +164,36 @@ def copy_of(settings: Settings, tmp_path: Path) -> Settings:
     return copy
 
 
-def table_oid(settings: Settings, table: str) -> int:
-    return query(settings, f"SELECT table_oid FROM duckdb_tables() WHERE table_name = '{table}'")[
-        0
-    ][0]
+def set_views(settings: Settings, user: str, item: str, views: int) -> None:
+    """Overwrite one fct_interactions row: shows whether a run recomputes that pair."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "UPDATE fct_interactions SET views = ? WHERE user_id = ? AND item_id = ?",
+            [views, user, item],
+        )
 
 
-def test_incremental_marts_equal_a_full_refresh(shop, tmp_path, monkeypatch):
+def date_loads_back(settings: Settings) -> None:
+    """As if the shop was loaded two days ago and u1's views of i1 one day ago (the last
+    load the built fct_interactions has seen), so this run's window excludes older pairs."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        columns = con.execute(
+            "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+            "WHERE column_name IN ('_loaded_at', 'changed_at', 'loaded_at') "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables())"
+        ).fetchall()
+        for schema, table, column in columns:
+            con.execute(f"UPDATE {schema}.{table} SET {column} = {column} - INTERVAL 2 DAY")
+        day_ago = "now() - INTERVAL 1 DAY"
+        pair = "user_id = 'u1' AND item_id = 'i1'"
+        con.execute(f"UPDATE raw.product_view SET _loaded_at = {day_ago} WHERE {pair}")
+        con.execute(f"UPDATE fct_interactions SET loaded_at = {day_ago} WHERE {pair}")
+
+
+def test_incremental_marts_equal_a_full_refresh(shop, tmp_path):
     settings = copy_of(shop[0], tmp_path)
-    oids = {t: table_oid(settings, t) for t in ("fct_interactions", "daily_revenue")}
+    date_loads_back(settings)
+    set_views(settings, "u2", "i3", 99)  # a pair no new event touches
     landing.write_events(
         [
             ev("product_view", DAY2 + timedelta(hours=5), "u1", item_id="i1"),  # a known pair
@@ -186,7 +207,9 @@ def test_incremental_marts_equal_a_full_refresh(shop, tmp_path, monkeypatch):
     )  # fmt: skip
     marts = "key:raw_events or key:fct_payments or key:fct_interactions or key:daily_revenue"
     assert materialize_all(settings, selection=marts).success
-    assert {t: table_oid(settings, t) for t in oids} == oids  # updated in place, not rebuilt
+    untouched = "SELECT views FROM fct_interactions WHERE user_id = 'u2' AND item_id = 'i3'"
+    assert query(settings, untouched) == [(99,)]  # incremental: only touched pairs recomputed
+    set_views(settings, "u2", "i3", 1)
     tables = {
         "fct_interactions": "SELECT * FROM fct_interactions ORDER BY user_id, item_id",
         "daily_revenue": "SELECT * FROM daily_revenue ORDER BY revenue_date, currency",
@@ -194,13 +217,10 @@ def test_incremental_marts_equal_a_full_refresh(shop, tmp_path, monkeypatch):
     incremental = {name: query(settings, sql) for name, sql in tables.items()}
     assert ("u2", "i2") in {row[:2] for row in incremental["fct_interactions"]}
 
-    monkeypatch.setenv(warehouse.WAREHOUSE_PATH_ENV, str(settings.warehouse_path))
-    run_target = tmp_path / "dbt"
-    run_target.mkdir()
-    parse_state = warehouse.partial_parse_cache(str(settings.warehouse_path))
-    shutil.copyfile(parse_state, run_target / "partial_parse.msgpack")  # skips a full parse
-    dbt = warehouse.RESOURCES["dbt"]
-    dbt.cli(["run", "--full-refresh", "--select", " ".join(tables)], target_path=run_target).wait()
+    set_views(settings, "u2", "i3", 77)
+    full = materialize_all(settings, selection=marts, full_refresh=True)
+    assert full.success, failed_steps(full)
+    assert query(settings, untouched) == [(1,)]  # a full refresh recomputes every pair
     assert {name: query(settings, sql) for name, sql in tables.items()} == incremental
 
 

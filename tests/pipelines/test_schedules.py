@@ -28,6 +28,9 @@ def test_daily_schedule_runs_every_asset_at_3_utc():
     assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "all_assets"
     assert schedules.ALL_ASSETS_JOB.selection == dg.AssetSelection.all()
+    # the nightly run rebuilds the incremental marts from scratch (late events included)
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
+    assert request.run_config == {"ops": {"warehouse_dbt": {"config": {"full_refresh": True}}}}
 
 
 def test_sensor_skips_an_empty_landing_zone(tmp_path):
