@@ -34,7 +34,9 @@ BAD = {
 def test_bad_input_gets_a_problem(api_client, method, path, good) -> None:
     put_product(api_client, "p1", price=100, stock=50)
     order = place_order(api_client, "alice", [("p1", 1)])
-    pay = api_client.post("/api/payments", json=payment_body(order), headers=auth("alice")).json()
+    created = api_client.post("/api/payments", json=payment_body(order), headers=auth("alice"))
+    assert created.status_code == 201, created.text
+    pay = created.json()
     url = path.format(order=order["id"], payment=pay["id"])
     headers = auth(ADMIN, "admin") if "products" in path or "refund" in path else auth("alice")
     base = payment_body(order) if good == "payment" else (good or {})
