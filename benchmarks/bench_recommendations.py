@@ -18,9 +18,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from benchmarks.loadgen import (
+    BASELINE_APP,
     UVICORN_FLAGS,
     LoadResult,
     combine,
@@ -36,23 +35,6 @@ from shopflow.config import Settings
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
 STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 5, 2, 2, 50
-CONSTANT = {
-    "user_id": "u1",
-    "items": [
-        {"item_id": f"i{n}", "score": 1.0 - n / 100, "title": f"Item {n}"} for n in range(10)
-    ],
-}
-
-
-def baseline_app() -> FastAPI:
-    """The baseline: one endpoint returning constant JSON, nothing else."""
-    app = FastAPI()
-
-    @app.get("/constant")
-    async def constant() -> dict[str, object]:
-        return CONSTANT
-
-    return app
 
 
 def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> None:
@@ -129,7 +111,7 @@ def main() -> None:
             publish_synthetic(redis_url)
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             with (
-                serve(f"{__name__}:baseline_app", env, "/constant") as (
+                serve(BASELINE_APP, env, "/constant") as (
                     base_url,
                     base_pid,
                 ),

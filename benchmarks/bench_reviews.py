@@ -21,9 +21,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from benchmarks.loadgen import (
+    BASELINE_APP,
     UVICORN_FLAGS,
     LoadResult,
     combine,
@@ -38,17 +37,6 @@ from shopflow.config import Settings
 
 N_PRODUCTS, MEAN_REVIEWS = 2_000, 20
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 3, 2, 1, 50
-CONSTANT = {"product_id": "p1", "count": 12, "mean": 4.25, "distribution": {"5": 6, "4": 6}}
-
-
-def baseline_app() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/constant")
-    async def constant() -> dict[str, object]:
-        return CONSTANT
-
-    return app
 
 
 def seed(url: str, seed_value: int = 5) -> None:
@@ -149,7 +137,7 @@ def main() -> None:
             redis_url = services.start_redis(settings).url
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             with (
-                serve(f"{__name__}:baseline_app", env, "/constant") as (
+                serve(BASELINE_APP, env, "/constant") as (
                     base_url,
                     base_pid,
                 ),

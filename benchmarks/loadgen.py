@@ -100,6 +100,30 @@ ROOT = Path(__file__).resolve().parent.parent
 UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 
 
+BASELINE_BODY = {
+    "user_id": "u1",
+    "items": [
+        {"item_id": f"i{n}", "score": 1.0 - n / 100, "title": f"Item {n}"} for n in range(10)
+    ],
+}
+
+
+def baseline_app() -> object:
+    """The HTTP benchmarks' baseline: a bare FastAPI endpoint returning constant JSON."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/constant")
+    async def constant() -> dict[str, object]:
+        return BASELINE_BODY
+
+    return app
+
+
+BASELINE_APP = "benchmarks.loadgen:baseline_app"
+
+
 @contextmanager
 def uvicorn_server(
     app_spec: str, env: dict[str, str], ready_path: str, flags: Sequence[str] = UVICORN_FLAGS

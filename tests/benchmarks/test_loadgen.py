@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     port = free_port()
-    app = "benchmarks.bench_recommendations:baseline_app"
+    app = "benchmarks.loadgen:baseline_app"
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],
