@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from benchmarks.loadgen import LoadResult, combine, run_load, wait_ready
+from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, combine, run_load
+from benchmarks.loadgen import uvicorn_server as serve
 from shopflow import services
 from shopflow.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS, BATCH = 3, 2, 1, 32, 100
-UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 
 
 def baseline_app() -> FastAPI:
@@ -56,24 +50,6 @@ def _event(n: int) -> dict[str, object]:
     }
 
 
-@contextmanager
-def _server(app_spec: str, env: dict[str, str]) -> Iterator[str]:
-    port = services.free_port()
-    argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
-    server = subprocess.Popen([*argv, *UVICORN_FLAGS], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base + "/health")
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def _load(url: str, body: bytes, seconds: float) -> LoadResult:
     headers = {"Content-Type": "application/json"}
     return run_load(
@@ -96,8 +72,8 @@ def main() -> None:
                 "KAFKA_BOOTSTRAP_SERVERS": services.start_kafka(settings).url,
             }
             with (
-                _server(f"{__name__}:baseline_app", env) as base_url,
-                _server("serving.app:create_app", env) as api_url,
+                serve(f"{__name__}:baseline_app", env, "/health") as (base_url, _),
+                serve("serving.app:create_app", env, "/health") as (api_url, _),
             ):
                 targets = [base_url, api_url]
                 for url in targets:

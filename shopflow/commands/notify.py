@@ -24,33 +24,12 @@ def register(_root: typer.Typer) -> None:
 
 
 def _run_consumer(metrics_port: int | None, batch: int | None, seconds: float | None) -> None:
-    import logging
+    from pipelines.streaming.notify import NotifyProcessor
+    from serving.notifications.workflows import WorkflowConfigError
+    from shopflow.commands import stream
 
-    from rich.console import Console
-
-    from shopflow import bus, services
-    from shopflow.config import get_settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    console = Console(stderr=True)
-    settings = get_settings()
-    try:
-        from pipelines.streaming.notify import NotifyProcessor
-        from pipelines.streaming.runner import ConsumerRunner
-        from serving.notifications.workflows import WorkflowConfigError
-
-        runner = ConsumerRunner(NotifyProcessor(settings), settings, batch_size=batch)
-        if metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(metrics_port, addr=settings.api_host)
-        stats = runner.run(max_seconds=seconds)
-    except (bus.BusUnavailable, services.ServiceError, WorkflowConfigError, ValueError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    console.print(
-        f"{runner.group}: {stats.consumed} consumed, {stats.applied} applied, "
-        f"{stats.dead_letters} dead-lettered in {stats.batches} batches"
+    stream.run_consumer(
+        NotifyProcessor, metrics_port, batch, seconds, (WorkflowConfigError, ValueError)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -21,11 +22,18 @@ _BATCH = typer.Option(None, "--batch-size", min=1, help="Most messages per batch
 _SECONDS = typer.Option(None, "--max-seconds", min=0.1, help="Stop after this long.")
 
 
-def _run(
-    processor_name: str, metrics_port: int | None, batch: int | None, seconds: float | None
+def run_consumer(
+    make_processor: Callable[[Settings], Processor],
+    metrics_port: int | None,
+    batch: int | None,
+    seconds: float | None,
+    config_errors: tuple[type[Exception], ...] = (),
 ) -> None:
+    """Run one consumer group until SIGTERM (or ``seconds``); a broker, service or
+    configuration problem is a clear message and exit code 2. Every ``stream`` command uses it."""
     from rich.console import Console
 
+    from pipelines.streaming.runner import ConsumerRunner
     from shopflow import bus, services
     from shopflow.config import get_settings
 
@@ -33,17 +41,14 @@ def _run(
     console = Console(stderr=True)
     settings = get_settings()
     try:
-        processor = _processor(processor_name, settings)
-        from pipelines.streaming.runner import ConsumerRunner
-
-        runner = ConsumerRunner(processor, settings, batch_size=batch)
+        runner = ConsumerRunner(make_processor(settings), settings, batch_size=batch)
         if metrics_port:
             from prometheus_client import start_http_server
 
             start_http_server(metrics_port, addr=settings.api_host)
             console.print(f"metrics on http://{settings.api_host}:{metrics_port}/metrics")
         stats = runner.run(max_seconds=seconds)
-    except (bus.BusUnavailable, services.ServiceError) as exc:
+    except (bus.BusUnavailable, services.ServiceError, *config_errors) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     console.print(
@@ -52,14 +57,16 @@ def _run(
     )
 
 
-def _processor(name: str, settings: Settings) -> Processor:
-    if name == "features":
-        import redis
+def _features(settings: Settings) -> Processor:
+    import redis
 
-        from pipelines.streaming.features import FeaturesProcessor
-        from shopflow import services
+    from pipelines.streaming.features import FeaturesProcessor
+    from shopflow import services
 
-        return FeaturesProcessor(redis.Redis.from_url(services.redis_url(settings)), settings)
+    return FeaturesProcessor(redis.Redis.from_url(services.redis_url(settings)), settings)
+
+
+def _sink(settings: Settings) -> Processor:
     from pipelines.streaming.sink import SinkProcessor
 
     return SinkProcessor(settings)
@@ -70,7 +77,7 @@ def features(
     metrics_port: int = _METRICS_PORT, batch_size: int = _BATCH, max_seconds: float = _SECONDS
 ) -> None:
     """Update Redis online features and live metrics from behaviour, order and catalog events."""
-    _run("features", metrics_port, batch_size, max_seconds)
+    run_consumer(_features, metrics_port, batch_size, max_seconds)
 
 
 @app.command("sink")
@@ -78,7 +85,7 @@ def sink(
     metrics_port: int = _METRICS_PORT, batch_size: int = _BATCH, max_seconds: float = _SECONDS
 ) -> None:
     """Write every event topic to landing Parquet (offsets committed after each file)."""
-    _run("sink", metrics_port, batch_size, max_seconds)
+    run_consumer(_sink, metrics_port, batch_size, max_seconds)
 
 
 @app.command("status")
