@@ -20,8 +20,9 @@ Exactly once per ``event_id``, per batch:
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
 (carts, session co-views, decay reference times) is handled inside the script, so it is
-atomic too. The runner applies batch N while it decodes batch N+1 (``pipelined``). Key
-layout and TTLs: ``shopflow.keys``.
+atomic too. Steps 1-2 are ``prepare`` and step 3 ``apply_prepared`` (a
+``runner.StagedProcessor``): the runner applies batch N in Redis while it decodes and
+plans batch N+1. Key layout and TTLs: ``shopflow.keys``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
@@ -347,12 +348,21 @@ def _second(pair: tuple[str, float]) -> float:
     return pair[1]
 
 
+class Prepared(NamedTuple):
+    """A batch's distinct events, their mark keys, and the script's argument (None: no
+    new event) applying ``applied`` of them."""
+
+    batch: list[events.Envelope]
+    seen_keys: list[str]
+    body: bytes | None
+    applied: int
+
+
 class FeaturesProcessor:
-    """The consumer group's processor (see ``runner.Processor``)."""
+    """The consumer group's processor (see ``runner.StagedProcessor``)."""
 
     name = NAME
     topics = TOPICS
-    pipelined = True  # the runner decodes the next batch while this one is in Redis
 
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
         self.redis = client
@@ -385,10 +395,32 @@ class FeaturesProcessor:
         }
 
     def process(self, records: list[Record]) -> int:
-        return self.apply(r.event for r in records)
+        return self.apply_prepared(self.prepare(records))
 
     def apply(self, evs: Iterable[events.Envelope]) -> int:
         """Apply events exactly once each. Returns how many were new."""
+        return self.apply_prepared(self._prepare(evs))
+
+    def prepare(self, records: list[Record]) -> Prepared:
+        return self._prepare(r.event for r in records)
+
+    def apply_prepared(self, prepared: Prepared) -> int:
+        """Run the optimistic plan; if the script refuses it (some events were applied
+        meanwhile), re-read the marks and plan again."""
+        if prepared.body is None:
+            return 0
+        if int(self._script(args=[prepared.body])) == 1:
+            return prepared.applied
+        for _ in range(20):
+            again = self._plan(prepared.batch, prepared.seen_keys, read_marks=True)
+            if again.body is None:
+                return 0
+            if int(self._script(args=[again.body])) == 1:
+                return again.applied
+        raise RuntimeError("features batch kept conflicting with another consumer")
+
+    def _prepare(self, evs: Iterable[events.Envelope]) -> Prepared:
+        """The optimistic plan (redeliveries are rare: the marks are not read)."""
         unique: dict[str, events.Envelope] = {}
         for event in evs:
             unique.setdefault(event.event_id, event)
@@ -398,26 +430,18 @@ class FeaturesProcessor:
             day_keys.get(day) or day_keys.setdefault(day, keys.seen_events(NAME, str(day)))
             for day in (e.occurred_at.date() for e in batch)
         ]
-        for attempt in range(20):  # optimistic first: redeliveries are rare
-            applied = self._apply_once(batch, seen_keys, read_marks=attempt > 0)
-            if applied is not None:
-                return applied
-        raise RuntimeError("features batch kept conflicting with another consumer")
+        return self._plan(batch, seen_keys, read_marks=False)
 
-    def _apply_once(
+    def _plan(
         self, batch: list[events.Envelope], seen_keys: list[str], read_marks: bool
-    ) -> int | None:
-        if not batch:
-            return 0
-        applied = self._marked(batch, seen_keys) if read_marks else set()
+    ) -> Prepared:
+        applied = self._marked(batch, seen_keys) if read_marks and batch else set()
         plan = BatchPlan(self.settings, time.time())
         for event, key in zip(batch, seen_keys, strict=True):
             if event.event_id not in applied:
                 plan.add(event, key)
-        if not plan.applied:
-            return 0
-        done = self._script(args=[orjson.dumps(plan.body(self._cfg, self.categories))])
-        return plan.applied if int(done) == 1 else None
+        body = orjson.dumps(plan.body(self._cfg, self.categories)) if plan.applied else None
+        return Prepared(batch, seen_keys, body, plan.applied)
 
     def _marked(self, batch: list[events.Envelope], seen_keys: list[str]) -> set[str]:
         """The ids of ``batch`` already marked applied (one HMGET per day)."""

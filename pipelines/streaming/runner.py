@@ -11,10 +11,11 @@ failing batch is rewound and retried, so nothing is skipped; processors are idem
 ``event_id``, so offsets committed late only mean harmless re-reads after a crash.
 SIGTERM/SIGINT finish the current batch, flush, commit and close.
 
-A processor that sets ``pipelined = True`` has ``process`` called in one worker thread,
-batches in order: while batch N is applied there (e.g. a Redis round trip), the loop fetches
-and decodes batch N+1. Batch N's offsets become pending only once it returned; if it failed,
-N and the already fetched N+1 are rewound together.
+A ``StagedProcessor`` works in two stages: ``prepare`` (CPU work, in the loop's thread) and
+``apply_prepared`` (e.g. a Redis round trip, in one worker thread, batches in order). While
+batch N is applied, the loop fetches, decodes and prepares batch N+1. Batch N's offsets
+become pending only once it returned; if it failed, N and the already fetched N+1 are
+rewound together.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -73,6 +74,17 @@ class Processor(Protocol):
     def close(self) -> None: ...
 
 
+class StagedProcessor(Processor, Protocol):
+    """A processor whose batches are prepared ahead, while the previous one is applied.
+    ``process(records)`` must equal ``apply_prepared(prepare(records))``."""
+
+    def prepare(self, records: list[Record]) -> Any:
+        """The CPU share of a batch: must not write anything."""
+
+    def apply_prepared(self, prepared: Any) -> int:
+        """Apply what ``prepare`` returned; return how many events were new."""
+
+
 def group_id(name: str, settings: Settings | None = None) -> str:
     """Consumer group id of a processor name (carries the topic prefix)."""
     return (settings or get_settings()).kafka_topic_prefix + name
@@ -87,6 +99,7 @@ class _Batch:
     first: Offsets
     last: Offsets
     started: float = field(default_factory=time.perf_counter)
+    prepared: Any = None  # a StagedProcessor's prepare() of the records, if done ahead
     future: Future[int] | None = None
 
 
@@ -121,7 +134,9 @@ class ConsumerRunner:
         self._dlq: Producer | None = None
         self._lag_at = 0.0
         self._worker: ThreadPoolExecutor | None = None
-        if getattr(processor, "pipelined", False):
+        self._staged: StagedProcessor | None = None
+        if callable(getattr(processor, "prepare", None)):
+            self._staged = processor  # type: ignore[assignment]
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{processor.name}-apply")
         self._inflight_batch: _Batch | None = None
         self._failed: Offsets | None = None  # first offsets of a batch that failed this turn
@@ -195,6 +210,8 @@ class ConsumerRunner:
         messages = self._poll()
         self.processor.tick()
         batch = self._decode(messages) if messages else None
+        if batch is not None:
+            self._prepare_ahead(batch)
         self._settle()
         failed, self._failed = self._failed, None  # batch N failed (here or in a revoke)
         if failed is not None:
@@ -212,10 +229,27 @@ class ConsumerRunner:
         self._commit_due()
         self._update_lag()
 
+    def _prepare_ahead(self, batch: _Batch) -> None:
+        """Prepare a staged batch in this thread; if that fails, the worker tries again and
+        a second failure fails the batch."""
+        if self._staged is None or not batch.records:
+            return
+        try:
+            batch.prepared = self._staged.prepare(batch.records)
+        except Exception as exc:
+            log.debug("%s: preparing ahead failed: %s", self.group, exc)
+
     def _apply(self, batch: _Batch) -> int:
         """Process a batch's records and dead-letter its poison messages (in the worker
-        thread when pipelined)."""
-        applied = self.processor.process(batch.records) if batch.records else 0
+        thread when staged)."""
+        applied = 0
+        if batch.records and self._staged is not None:
+            prepared = batch.prepared
+            if prepared is None:
+                prepared = self._staged.prepare(batch.records)
+            applied = self._staged.apply_prepared(prepared)
+        elif batch.records:
+            applied = self.processor.process(batch.records)
         if batch.poison:
             self._dead_letter(batch.poison)
         return applied
