@@ -9,7 +9,7 @@ same run on the same broker and data:
    (``shopflow stream features``, default settings), against the produce -> received
    latency of a raw consumer at the same rate.
 
-Also CPU per event (consumer process and Redis server), steadier than wall time on a shared
+Also CPU per event (consumer process, Redis server, broker), steadier than wall time on a shared
 machine. Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker.
 """
 
@@ -231,7 +231,8 @@ def main() -> None:
         try:
             os.environ["SHOPFLOW_HOME"] = tmp
             os.environ["REDIS_URL"] = services.start_redis(home).url
-            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = services.start_kafka(home).url
+            broker = services.start_kafka(home)
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.url
             get_settings.cache_clear()
             settings = get_settings()
             client = redis.Redis.from_url(settings.redis_url or "")
@@ -242,18 +243,19 @@ def main() -> None:
             started = time.perf_counter()
             produce(settings, evs)
             print(f"produced {N_EVENTS} events in {time.perf_counter() - started:.1f} s")
-            redis_pid = int(client.info("server")["process_id"])
-            cpu = [_cpu_s(os.getpid()), _cpu_s(redis_pid)]
+            pids = (os.getpid(), int(client.info("server")["process_id"]), broker.pid)
+            cpu = [_cpu_s(pid) for pid in pids]
             raw = raw_throughput(settings, names, N_EVENTS)
-            cpu_raw = [_cpu_s(os.getpid()) - cpu[0], _cpu_s(redis_pid) - cpu[1]]
-            cpu = [_cpu_s(os.getpid()), _cpu_s(redis_pid)]
+            cpu_raw = [_cpu_s(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+            cpu = [_cpu_s(pid) for pid in pids]
             ours = features_throughput(settings, client, N_EVENTS)
-            cpu_ours = [_cpu_s(os.getpid()) - cpu[0], _cpu_s(redis_pid) - cpu[1]]
+            cpu_ours = [_cpu_s(pid) - before for pid, before in zip(pids, cpu, strict=True)]
             per = 1e6 / N_EVENTS
             print(f"raw consume loop (no work)   {raw:10.0f} events/s   CPU/event: consumer "
-                  f"{cpu_raw[0] * per:.1f} us")  # fmt: skip
+                  f"{cpu_raw[0] * per:.1f} us, broker {cpu_raw[2] * per:.1f} us")  # fmt: skip
             print(f"features consumer            {ours:10.0f} events/s   CPU/event: consumer "
-                  f"{cpu_ours[0] * per:.1f} us, Redis {cpu_ours[1] * per:.1f} us")  # fmt: skip
+                  f"{cpu_ours[0] * per:.1f} us, Redis {cpu_ours[1] * per:.1f} us, "
+                  f"broker {cpu_ours[2] * per:.1f} us")  # fmt: skip
             print(f"throughput ratio features/raw: {ours / raw:.3f}  (goal: >= 50,000 events/s)")
 
             base = _percentiles(raw_latency(settings, shop_stream(RATE * 5, seed=2), names))

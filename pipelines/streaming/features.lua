@@ -58,6 +58,20 @@ end
 -- catalog: key field value ...
 for _, op in ipairs(b.info) do call('HSET', unpack(op)) end
 
+-- Each item's category, read once per batch (after the batch's catalog changes above).
+local info_pre, info_post, affinity_prefix = cfg.info_key[1], cfg.info_key[2], cfg.affinity_field
+local category_of, field_of = {}, {}  -- item -> category or false; category -> affinity field
+local function category(item)
+  local cat = category_of[item]
+  if cat == nil then
+    cat = call('HGET', info_pre .. item .. info_post, 'category')
+    if cat == '' then cat = false end
+    category_of[item] = cat
+    if cat and field_of[cat] == nil then field_of[cat] = affinity_prefix .. cat end
+  end
+  return cat
+end
+
 -- counts: hash ttl item n ...
 for _, op in ipairs(b.counts) do
   hash_add(op[1], op, 3)
@@ -93,16 +107,17 @@ local function rebase_affinity(key, ref)
   return out
 end
 
--- users: one flat array, per user: user, n, ts item ... (n values), n, affinity_field
--- score ..., n, cart_field add floor ...: one HMGET of the fields the batch changes, one
--- HSET, one ZADD of the newest touches (scratch tables are reused across users). Bookkeeping
+-- users: one flat array, per user: user, n, ts item ... (n values), n, item score ...
+-- (summed here per category field), n, cart_field add floor ...: one HMGET of the fields
+-- the batch changes, one HSET, one ZADD of the newest touches (scratch tables are reused
+-- across users). Bookkeeping
 -- fields: a (affinity reference time), x (when the TTLs were last set), nr (members of the
 -- recent set). The TTLs are renewed only once half of user_ttl has passed.
 local user_ttl, recent_cap = cfg.user_ttl, cfg.recent_cap
 local half_h, rebase_after = cfg.affinity_half_life, cfg.affinity_rebase
 local user_pre, user_post = cfg.user_key[1], cfg.user_key[2]
 local recent_pre, recent_post = cfg.recent_key[1], cfg.recent_key[2]
-local U, fields, set, dels = b.users, {'a', 'x', 'nr'}, {}, {}
+local U, fields, set, dels, adds = b.users, {'a', 'x', 'nr'}, {}, {}, {}
 local p, n_u = 1, #U
 while p <= n_u do
   local user, n_recent = U[p], U[p + 1]
@@ -113,8 +128,15 @@ while p <= n_u do
   local key, rkey = user_pre .. user .. user_post, recent_pre .. user .. recent_post
   local nf = 3
   for i = a0, a0 + n_aff2 - 1, 2 do
-    nf = nf + 1
-    fields[nf] = U[i]
+    local cat = category(U[i])
+    if cat then
+      local field, j = field_of[cat], 4
+      while j <= nf and fields[j] ~= field do j = j + 1 end
+      if j > nf then
+        nf, fields[j], adds[j] = j, field, 0
+      end
+      adds[j] = adds[j] + U[i + 1]
+    end
   end
   local n_aff = nf - 3
   for i = c0, c0 + n_cart3 - 1, 3 do
@@ -136,7 +158,7 @@ while p <= n_u do
     end
     for j = 4, 3 + n_aff do
       set[ns + 1] = fields[j]
-      set[ns + 2] = (tonumber(vals[j]) or 0) + U[a0 + 2 * (j - 4) + 1] * factor
+      set[ns + 2] = (tonumber(vals[j]) or 0) + adds[j] * factor
       ns = ns + 2
     end
   end
@@ -257,7 +279,8 @@ for item, row in pairs(coviews) do
   call('EXPIRE', key, cfg.coview_ttl)
 end
 
--- live metrics: key n (INCRBY); active users: key user ... (PFADD); catviews: key cat n ...
+-- live metrics: key n (INCRBY); active users: key user ... (PFADD); catviews: key item n ...
+-- (summed here per category)
 for _, op in ipairs(b.live) do
   call('INCRBY', op[1], op[2])
   call('EXPIRE', op[1], cfg.live_ttl)
@@ -267,8 +290,16 @@ for _, op in ipairs(b.active) do
   call('EXPIRE', op[1], cfg.live_ttl)
 end
 for _, op in ipairs(b.catviews) do
-  hash_add(op[1], op, 2)
-  call('EXPIRE', op[1], cfg.live_ttl)
+  local per_cat, flat = {}, {op[1]}
+  for i = 2, #op, 2 do
+    local cat = category(op[i])
+    if cat then per_cat[cat] = (per_cat[cat] or 0) + op[i + 1] end
+  end
+  for cat, n in pairs(per_cat) do flat[#flat + 1], flat[#flat + 2] = cat, n end
+  if #flat > 1 then
+    hash_add(op[1], flat, 2)
+    call('EXPIRE', op[1], cfg.live_ttl)
+  end
 end
 
 local clock = call('TIME')  -- each mark holds when it was applied (epoch ms)

@@ -7,15 +7,16 @@ Exactly once per ``event_id``, per batch:
    the first try skips this round trip, since redeliveries are rare;
 2. aggregate the rest in Python (``BatchPlan``), so Redis work is per distinct key, not per
    event: counters summed per (metric, window bucket, item), trending scores per item and
-   affinity scores per (user, category) (forward decay; categories from ``Categories``, a
-   short-lived cache of ``keys.item_info``), recent items reduced to each user's newest
-   ``RECENT_ITEMS_CAP``, cart changes folded per (user, item) into one step, each
-   session's new views, active users and live metrics per minute;
+   affinity scores per (user, item) (forward decay), recent items reduced to each user's
+   newest ``RECENT_ITEMS_CAP``, cart changes folded per (user, item) into one step, each
+   session's new views, active users, live metrics and views per minute and item;
 3. run the plan in ONE Lua script (``features.lua``) that first re-checks the marks (if
    another consumer applied any meanwhile it writes nothing and we go to 1), then applies
-   every write and marks the events (``keys.SEEN_EVENT_TTL_S``). Per user it costs one
-   HMGET and one HSET of ``keys.user_features`` (affinity, cart, bookkeeping) and one ZADD
-   of ``keys.user_recent_items``; TTLs are renewed only when half gone.
+   every write and marks the events (``keys.SEEN_EVENT_TTL_S``). It reads each item's
+   category from ``keys.item_info`` once per batch, after the batch's catalog changes, and
+   sums affinities and views per category. Per user it costs one HMGET and one HSET of
+   ``keys.user_features`` (affinity, cart, bookkeeping) and one ZADD of
+   ``keys.user_recent_items``; TTLs are renewed only when half gone.
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
@@ -56,14 +57,7 @@ COUNTED = {"product_view": "view", "add_to_cart": "cart"}
 REBASE_HALF_LIVES = 64  # rescale forward-decayed scores before they pass 2**64
 CHUNK = 1000  # most members per variadic command (Lua's unpack has a stack limit)
 FUTURE_SLACK_S = 60  # decay never trusts an event clock further ahead than this
-CATEGORY_TTL_S = 60.0  # how long the consumer trusts a category it read
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
-#: ARGV: the item_info key prefix, then item ids. Returns each item's category (or false).
-CATEGORIES_LUA = """
-local out = {}
-for i = 2, #ARGV do out[i - 1] = redis.call('HGET', ARGV[1] .. ARGV[i], 'category') end
-return out
-"""
 _WINDOWS = tuple(keys.COUNTER_WINDOWS.items())
 _ACTIVE = frozenset((*events.BEHAVIOUR_EVENTS, "order_placed"))  # events of active users
 
@@ -89,41 +83,6 @@ def _fold_cart(step: list[Any] | None, delta: int | None) -> list[Any]:
     return [add, max(floor + delta, 0) if floor is not None else 0]
 
 
-class Categories:
-    """Item id -> category (None: the item has none), read from ``keys.item_info`` and kept
-    for ``ttl_s`` (so a category changed by another writer shows within that time; the
-    catalog events this consumer applies update it at once). One script call reads a
-    batch's unknown items."""
-
-    def __init__(self, client: redis.Redis, ttl_s: float = CATEGORY_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._known: dict[str, str | None] = {}
-        self._expires = 0.0
-        self._read = client.register_script(CATEGORIES_LUA)
-
-    def _fresh(self) -> dict[str, str | None]:
-        now = time.monotonic()
-        if now >= self._expires:
-            self._known, self._expires = {}, now + self.ttl_s
-        return self._known
-
-    def resolve(self, items: Iterable[str]) -> dict[str, str | None]:
-        """The cache, holding every item of ``items``."""
-        known = self._fresh()
-        missing = [item for item in items if item not in known]
-        for part in _chunks(missing, CHUNK):
-            found = self._read(args=[keys.item_info(""), *part])
-            known.update((item, _text(cat)) for item, cat in zip(part, found, strict=True))
-        return known
-
-    def update(self, item: str, category: str) -> None:
-        self._fresh()[item] = category
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class _User:
     """One user's share of a batch: touched items' newest times, item scores for the
     category affinity, folded cart steps per item."""
@@ -135,11 +94,10 @@ class _User:
         self.affinity: dict[str, float] = {}
         self.cart: dict[str, list[Any]] = {}
 
-    def flat(self, user: str, fields: dict[str, str | None], out: list[Any]) -> None:
+    def flat(self, user: str, out: list[Any]) -> None:
         """Append the script's entry: user id, then three counted runs: [ts item ...] (the
-        newest RECENT_ITEMS_CAP), [affinity field score ...]
-        (``fields``: item -> its category's field, None without a category), [cart field
-        add floor ...] (add "x": bought)."""
+        newest RECENT_ITEMS_CAP), [item score ...] (affinity, summed per category by the
+        script), [cart field add floor ...] (add "x": bought)."""
         touched = self.recent
         if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
             touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
@@ -147,19 +105,9 @@ class _User:
         for item, ts in touched.items():
             out += (ts, item)
         affinity = self.affinity
-        if len(affinity) == 1:  # the usual case: one item, one category
-            ((item, score),) = affinity.items()
-            field = fields[item]
-            out += (0,) if field is None else (2, field, score)
-        else:
-            sums: dict[str, float] = {}
-            for item, score in affinity.items():
-                field = fields[item]
-                if field is not None:
-                    sums[field] = sums.get(field, 0.0) + score
-            out.append(2 * len(sums))
-            for kv in sums.items():
-                out += kv
+        out.append(2 * len(affinity))
+        for kv in affinity.items():
+            out += kv
         out.append(3 * len(self.cart))
         if self.cart:
             cart_field = keys.USER_CART_FIELD
@@ -274,43 +222,23 @@ class BatchPlan:
         self.info.setdefault(payload.item_id, {}).update({k: str(v) for k, v in fields.items()})
 
     # ---- the script's argument ------------------------------------------------------------
-    def categorised(self) -> set[str]:
-        """The items whose category the body needs (affinity, category views)."""
-        items = {item for state in self.users.values() for item in state.affinity}
-        for views in self.catviews.values():
-            items.update(views)
-        return items
-
-    def body(self, cfg: dict[str, Any], categories: Categories) -> dict[str, Any]:
-        """The JSON argument of ``features.lua``: one entry per distinct key. Categories
-        come from ``categories``, after this batch's catalog changes."""
-        for item, info in self.info.items():
-            if "category" in info:
-                categories.update(item, info["category"])
-        known = categories.resolve(self.categorised())
-        field_of = {cat: keys.USER_AFFINITY_FIELD + cat for cat in set(known.values()) if cat}
-        affinity_fields = {item: field_of.get(cat) if cat else None for item, cat in known.items()}
+    def body(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The JSON argument of ``features.lua``: one entry per distinct key."""
         counts = []
         for (metric, window, bucket), per_item in self.counts.items():
             key, ttl = keys.item_counts(metric, window, bucket), 2 * keys.COUNTER_WINDOWS[window]
             counts.append([key, ttl, *(x for kv in per_item.items() for x in kv)])
         users: list[Any] = []
         for user, state in self.users.items():
-            state.flat(user, affinity_fields, users)
+            state.flat(user, users)
         sessions: list[Any] = []
         for session, viewed in self.sessions.items():
             items = list(viewed)[: keys.SESSION_ITEMS_CAP]
             sessions += (session, len(items), *items)
-        catviews = []
-        for minute, views in self.catviews.items():
-            per_cat: Counter[str] = Counter()
-            for item, n in views.items():
-                cat = known[item]
-                if cat is not None:
-                    per_cat[cat] += n
-            if per_cat:
-                key = keys.live_category_views(minute)
-                catviews.append([key, *(x for kv in per_cat.items() for x in kv)])
+        catviews = [
+            [keys.live_category_views(minute), *(x for kv in views.items() for x in kv)]
+            for minute, views in self.catviews.items()
+        ]
         return {
             "cfg": cfg,
             "base": self.base,
@@ -368,10 +296,10 @@ class FeaturesProcessor:
         self.redis = client
         self.settings = settings or get_settings()
         self._script = client.register_script(SCRIPT)
-        self.categories = Categories(client)
         s = self.settings
         self._cfg = {
             "affinity_field": keys.USER_AFFINITY_FIELD,
+            "info_key": _around(keys.item_info),
             "user_key": _around(keys.user_features),
             "recent_key": _around(keys.user_recent_items),
             "session_key": _around(keys.session_items),
@@ -440,7 +368,7 @@ class FeaturesProcessor:
         for event, key in zip(batch, seen_keys, strict=True):
             if event.event_id not in applied:
                 plan.add(event, key)
-        body = orjson.dumps(plan.body(self._cfg, self.categories)) if plan.applied else None
+        body = orjson.dumps(plan.body(self._cfg)) if plan.applied else None
         return Prepared(batch, seen_keys, body, plan.applied)
 
     def _marked(self, batch: list[events.Envelope], seen_keys: list[str]) -> set[str]:
