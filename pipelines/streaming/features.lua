@@ -182,9 +182,12 @@ while p <= n_u do
   local nr, expire_recent = tonumber(vals[3]), false
   if n_recent > 0 then
     local added = call('ZADD', rkey, 'GT', unpack(U, r0, r0 + n_recent - 1))
-    if nr == nil then  -- not counted yet: trim and count
-      if added > 0 then trim(rkey, recent_cap) end
+    if nr == nil then  -- not counted yet: count, and trim if over the cap
       nr, expire_recent = call('ZCARD', rkey), true
+      if nr > recent_cap then
+        trim(rkey, recent_cap)
+        nr = recent_cap
+      end
       set[ns + 1], set[ns + 2], ns = 'nr', nr, ns + 2
     elseif added > 0 then
       expire_recent = nr == 0  -- possibly a new key
