@@ -92,16 +92,20 @@ def user_features(user_id: str) -> str:
     """Hash: a user's real-time features, so the features consumer reads and writes each user
     with one HMGET and one HSET a batch. Fields: ``c:{category}`` decayed category affinity
     (forward decay, as for TRENDING: a score is sum(weight * 2**((t - ref) / half_life)) with
-    ref the epoch seconds in field ``a``; rank by score), ``k:{item_id}`` cart quantity, and
-    the consumer's bookkeeping: ``nr`` members of ``user_recent_items``, ``x`` epoch seconds
-    the TTL (USER_RT_TTL_S) of both keys was last set (renewed once half of it has passed).
-    Read with ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
+    ref the epoch seconds in field ``a``; rank by score), ``k:{item_id}`` cart quantity,
+    ``s:{session_id}`` the views of one of the user's sessions for co-views ("<epoch seconds
+    of its last new view> <JSON array of distinct items, in order>"; a session is over
+    SESSION_TTL_S after its last new view, and at most USER_SESSIONS_CAP are kept), and the
+    consumer's bookkeeping: ``nr`` members of ``user_recent_items``, ``sn`` session fields,
+    ``x`` epoch seconds the TTL (USER_RT_TTL_S) of both keys was last set (renewed once half
+    of it has passed). Read with ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
     return f"{PREFIX}:rt:user:{user_id}:feat"
 
 
-#: Field prefixes of ``user_features``: category affinity, cart line.
+#: Field prefixes of ``user_features``: category affinity, cart line, session views.
 USER_AFFINITY_FIELD = "c:"
 USER_CART_FIELD = "k:"
+USER_SESSION_FIELD = "s:"
 
 
 def item_counts(metric: str, window: str, bucket: int) -> str:
@@ -120,8 +124,9 @@ def coviews(item_id: str) -> str:
 
 
 def session_items(session_id: str) -> str:
-    """String: JSON array of the distinct items viewed in a session, in order (for co-views);
-    lives SESSION_TTL_S after its last new view."""
+    """String: JSON array of the distinct items viewed in an anonymous session (no user id),
+    in order (for co-views); lives SESSION_TTL_S after its last new view. A user's sessions
+    live in ``user_features``."""
     return f"{PREFIX}:rt:session:{session_id}:views"
 
 
@@ -137,6 +142,7 @@ def seen_events(consumer: str, day: str) -> str:
 USER_RT_TTL_S = 30 * 24 * 3600
 SESSION_TTL_S = 4 * 3600
 SESSION_ITEMS_CAP = 50
+USER_SESSIONS_CAP = 8
 COVIEWS_CAP = 100
 COVIEWS_TTL_S = 30 * 24 * 3600
 TRENDING_CAP = 10_000

@@ -107,30 +107,100 @@ local function rebase_affinity(key, ref)
   return out
 end
 
--- users: one flat array, per user: user, n, ts item ... (n values), n, item score ...
--- (summed here per category field), n, cart_field add floor ...: one HMGET of the fields
--- the batch changes, one HSET, one ZADD of the newest touches (scratch tables are reused
--- across users). Bookkeeping
--- fields: a (affinity reference time), x (when the TTLs were last set), nr (members of the
--- recent set). The TTLs are renewed only once half of user_ttl has passed.
+-- Session co-views: each item new to a session pairs once with every earlier one (at most
+-- session_cap items); pair counts are summed here, then written once per item (below).
+local coviews, session_cap, session_ttl = {}, cfg.session_cap, cfg.session_ttl
+local function pair(item, other)
+  local row = coviews[item]
+  if row == nil then
+    row = {}
+    coviews[item] = row
+  end
+  row[other] = (row[other] or 0) + 1
+end
+-- A session's stored views (a JSON array, or nil) extended with src[i0 .. i0 + n - 1]
+-- (distinct new views, in order). Returns the views, or nil when none was added.
+local function extend_session(stored, src, i0, n)
+  local members, count, known = {}, 0, nil
+  if stored then
+    members, known = cjson.decode(stored), {}
+    count = #members
+    for i = 1, count do known[members[i]] = true end
+  end
+  local added = false
+  for i = i0, i0 + n - 1 do
+    if count >= session_cap then break end
+    local item = src[i]
+    if not (known and known[item]) then
+      for k = 1, count do
+        pair(item, members[k])
+        pair(members[k], item)
+      end
+      count = count + 1
+      members[count], added = item, true
+    end
+  end
+  return added and members or nil
+end
+-- A user's session field: "<time of its last new view> <JSON array of views>". Returns
+-- the array's JSON, or nil when the session is over.
+local function live_session(value)
+  if value then
+    local at = string.find(value, ' ', 1, true)
+    if base - tonumber(string.sub(value, 1, at - 1)) <= session_ttl then
+      return string.sub(value, at + 1)
+    end
+  end
+  return nil
+end
+-- Keep a user's newest sessions_cap live sessions (the others go). Returns how many stay.
+local session_prefix, sessions_cap = cfg.session_field, cfg.sessions_cap
+local function prune_sessions(key)
+  local all, live, drop = call('HGETALL', key), {}, {}
+  for i = 1, #all, 2 do
+    local field = all[i]
+    if string.sub(field, 1, #session_prefix) == session_prefix then
+      if live_session(all[i + 1]) then
+        live[#live + 1] = {field, tonumber(string.match(all[i + 1], '^%S+'))}
+      else
+        drop[#drop + 1] = field
+      end
+    end
+  end
+  local keep = math.min(#live, sessions_cap)
+  table.sort(live, function(p, q) return p[2] > q[2] end)
+  for i = keep + 1, #live do drop[#drop + 1] = live[i][1] end
+  if #drop > 0 then call('HDEL', key, unpack(drop)) end
+  return keep
+end
+
+-- users: one flat array, per user: user, then four counted runs: [ts item ...] (newest
+-- touches), [item score ...] (affinity, summed here per category field), [cart_field add
+-- floor ...], [session_field n item ...] (each session's new views, in order). One HMGET of
+-- the fields the batch changes, one HSET, one ZADD of the newest touches (scratch tables
+-- are reused across users). Bookkeeping fields: a (affinity reference time), x (when the
+-- TTLs were last set), nr (members of the recent set), sn (session fields). The TTLs are
+-- renewed only once half of user_ttl has passed.
 local user_ttl, recent_cap = cfg.user_ttl, cfg.recent_cap
 local half_h, rebase_after = cfg.affinity_half_life, cfg.affinity_rebase
 local user_pre, user_post = cfg.user_key[1], cfg.user_key[2]
 local recent_pre, recent_post = cfg.recent_key[1], cfg.recent_key[2]
-local U, fields, set, dels, adds = b.users, {'a', 'x', 'nr'}, {}, {}, {}
+local BOOK = 4  -- fields[1 .. BOOK]: a, x, nr, sn
+local U, fields, set, dels, adds = b.users, {'a', 'x', 'nr', 'sn'}, {}, {}, {}
 local p, n_u = 1, #U
 while p <= n_u do
   local user, n_recent = U[p], U[p + 1]
   local r0 = p + 2
   local a0, n_aff2 = r0 + n_recent + 1, U[r0 + n_recent]
   local c0, n_cart3 = a0 + n_aff2 + 1, U[a0 + n_aff2]
-  p = c0 + n_cart3
+  local s0, n_sess = c0 + n_cart3 + 1, U[c0 + n_cart3]
+  p = s0 + n_sess
   local key, rkey = user_pre .. user .. user_post, recent_pre .. user .. recent_post
-  local nf = 3
+  local nf = BOOK
   for i = a0, a0 + n_aff2 - 1, 2 do
     local cat = category(U[i])
     if cat then
-      local field, j = field_of[cat], 4
+      local field, j = field_of[cat], BOOK + 1
       while j <= nf and fields[j] ~= field do j = j + 1 end
       if j > nf then
         nf, fields[j], adds[j] = j, field, 0
@@ -138,10 +208,16 @@ while p <= n_u do
       adds[j] = adds[j] + U[i + 1]
     end
   end
-  local n_aff = nf - 3
+  local n_aff = nf - BOOK
   for i = c0, c0 + n_cart3 - 1, 3 do
     nf = nf + 1
     fields[nf] = U[i]
+  end
+  local i = s0
+  while i < p do
+    nf = nf + 1
+    fields[nf] = U[i]
+    i = i + 2 + U[i + 1]
   end
   local vals = call('HMGET', key, unpack(fields, 1, nf))
   local ns, nd = 0, 0
@@ -152,11 +228,11 @@ while p <= n_u do
     else
       if ref ~= nil then
         local kept = rebase_affinity(key, ref)
-        for j = 4, 3 + n_aff do vals[j] = kept[fields[j]] or false end
+        for j = BOOK + 1, BOOK + n_aff do vals[j] = kept[fields[j]] or false end
       end
       set[1], set[2], ns = 'a', base, 2
     end
-    for j = 4, 3 + n_aff do
+    for j = BOOK + 1, BOOK + n_aff do
       set[ns + 1] = fields[j]
       set[ns + 2] = (tonumber(vals[j]) or 0) + adds[j] * factor
       ns = ns + 2
@@ -164,7 +240,7 @@ while p <= n_u do
   end
   -- cart: the line becomes max(q + add, floor), or floor when add is 'x' (bought); a line
   -- at or below 0 goes. This is the user's changes replayed in order.
-  local j = 3 + n_aff
+  local j = BOOK + n_aff
   for i = c0, c0 + n_cart3 - 1, 3 do
     j = j + 1
     local add, floor, q = U[i + 1], U[i + 2], U[i + 2]
@@ -178,6 +254,21 @@ while p <= n_u do
       nd = nd + 1
       dels[nd] = fields[j]
     end
+  end
+  local sn = tonumber(vals[4]) or 0
+  local sn_before = sn
+  i = s0
+  while i < p do
+    j = j + 1
+    if not vals[j] then sn = sn + 1 end
+    local members = extend_session(live_session(vals[j]), U, i + 2, U[i + 1])
+    if members then
+      set[ns + 1], set[ns + 2], ns = fields[j], base .. ' ' .. cjson.encode(members), ns + 2
+    end
+    i = i + 2 + U[i + 1]
+  end
+  if sn ~= sn_before and sn <= sessions_cap then
+    set[ns + 1], set[ns + 2], ns = 'sn', sn, ns + 2
   end
   local nr, expire_recent = tonumber(vals[3]), false
   if n_recent > 0 then
@@ -204,6 +295,7 @@ while p <= n_u do
   if expire then set[ns + 1], set[ns + 2], ns = 'x', base, ns + 2 end
   if ns > 0 then call('HSET', key, unpack(set, 1, ns)) end
   if nd > 0 then call('HDEL', key, unpack(dels, 1, nd)) end
+  if sn > sessions_cap then call('HSET', key, 'sn', prune_sessions(key)) end
   if expire then call('EXPIRE', key, user_ttl) end
   if expire or expire_recent then call('EXPIRE', rkey, user_ttl) end
 end
@@ -229,48 +321,16 @@ if #trending > 0 then
   trim(key, cfg.trending_cap)
 end
 
--- sessions: the session's distinct views in order: each item new to the
--- session pairs once with every earlier one; pair counts are summed, then written once. A
--- session's views are one JSON array (one GET, one SET with its TTL).
-local coviews = {}
-local function pair(item, other)
-  local row = coviews[item]
-  if row == nil then
-    row = {}
-    coviews[item] = row
-  end
-  row[other] = (row[other] or 0) + 1
-end
+-- anonymous sessions: session, n, item ... (n distinct new views); a session's views are
+-- one JSON array (one GET, one SET with its TTL). Then the co-views of every session.
 local session_pre, session_post = cfg.session_key[1], cfg.session_key[2]
-local S, fresh = b.sessions, {}
+local S = b.sessions
 local p, n_s = 1, #S
-while p <= n_s do  -- flat: session, n, item ... (n items, distinct)
+while p <= n_s do
   local key, n, i0 = session_pre .. S[p] .. session_post, S[p + 1], p + 2
   p = i0 + n
-  local stored = call('GET', key)
-  local members, count, known = fresh, 0, nil
-  if stored then
-    members, known = cjson.decode(stored), {}
-    count = #members
-    for i = 1, count do known[members[i]] = true end
-  end
-  local added = false
-  for i = i0, i0 + n - 1 do
-    if count >= cfg.session_cap then break end
-    local item = S[i]
-    if not (known and known[item]) then
-      for k = 1, count do
-        pair(item, members[k])
-        pair(members[k], item)
-      end
-      count = count + 1
-      members[count], added = item, true
-    end
-  end
-  if added then call('SET', key, cjson.encode(members), 'EX', cfg.session_ttl) end
-  if members == fresh then
-    for k = 1, count do fresh[k] = nil end
-  end
+  local members = extend_session(call('GET', key), S, i0, n)
+  if members then call('SET', key, cjson.encode(members), 'EX', session_ttl) end
 end
 for item, row in pairs(coviews) do
   local key, flat = cfg.coview_prefix .. item, {}

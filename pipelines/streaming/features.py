@@ -85,19 +85,20 @@ def _fold_cart(step: list[Any] | None, delta: int | None) -> list[Any]:
 
 class _User:
     """One user's share of a batch: touched items' newest times, item scores for the
-    category affinity, folded cart steps per item."""
+    category affinity, folded cart steps per item, each session's views (ordered sets)."""
 
-    __slots__ = ("recent", "affinity", "cart")
+    __slots__ = ("recent", "affinity", "cart", "sessions")
 
     def __init__(self) -> None:
         self.recent: dict[str, float] = {}
         self.affinity: dict[str, float] = {}
         self.cart: dict[str, list[Any]] = {}
+        self.sessions: dict[str, dict[str, None]] = {}
 
     def flat(self, user: str, out: list[Any]) -> None:
-        """Append the script's entry: user id, then three counted runs: [ts item ...] (the
+        """Append the script's entry: user id, then four counted runs: [ts item ...] (the
         newest RECENT_ITEMS_CAP), [item score ...] (affinity, summed per category by the
-        script), [cart field add floor ...] (add "x": bought)."""
+        script), [cart field add floor ...] (add "x": bought), [session field n item ...]."""
         touched = self.recent
         if len(touched) > keys.RECENT_ITEMS_CAP:  # only the newest can stay
             touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
@@ -113,6 +114,18 @@ class _User:
             cart_field = keys.USER_CART_FIELD
             for item, (add, floor) in self.cart.items():
                 out += (cart_field + item, "x" if add is None else add, floor)
+        run = _session_run(self.sessions, keys.USER_SESSION_FIELD)
+        out.append(len(run))
+        out += run
+
+
+def _session_run(sessions: dict[str, dict[str, None]], prefix: str) -> list[Any]:
+    """[prefix + session, n, item ...] per session (its first SESSION_ITEMS_CAP new views)."""
+    run: list[Any] = []
+    for session, viewed in sessions.items():
+        items = list(viewed)[: keys.SESSION_ITEMS_CAP]
+        run += (prefix + session, len(items), *items)
+    return run
 
 
 class BatchPlan:
@@ -131,7 +144,7 @@ class BatchPlan:
         self.trending: dict[str, float] = {}
         self.users: dict[str, _User] = {}
         self.bought: dict[str, set[str]] = defaultdict(set)
-        self.sessions: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets
+        self.sessions: dict[str, dict[str, None]] = {}  # anonymous sessions' views
         self.live: Counter[tuple[int, str]] = Counter()
         self.active: dict[int, set[str]] = defaultdict(set)
         self.catviews: dict[int, dict[str, int]] = defaultdict(dict)
@@ -159,7 +172,11 @@ class BatchPlan:
                 views = self.catviews[minute]
                 views[item] = views.get(item, 0) + 1
                 if event.session_id:
-                    self.sessions[event.session_id][item] = None
+                    owner = self.users[user].sessions if user else self.sessions
+                    viewed = owner.get(event.session_id)
+                    if viewed is None:
+                        viewed = owner[event.session_id] = {}
+                    viewed[item] = None
             elif etype == "add_to_cart" and user:
                 self._cart(user, item, payload.quantity)  # type: ignore[attr-defined]
         elif etype == "remove_from_cart" and user and item:
@@ -231,10 +248,6 @@ class BatchPlan:
         users: list[Any] = []
         for user, state in self.users.items():
             state.flat(user, users)
-        sessions: list[Any] = []
-        for session, viewed in self.sessions.items():
-            items = list(viewed)[: keys.SESSION_ITEMS_CAP]
-            sessions += (session, len(items), *items)
         catviews = [
             [keys.live_category_views(minute), *(x for kv in views.items() for x in kv)]
             for minute, views in self.catviews.items()
@@ -255,7 +268,7 @@ class BatchPlan:
                 for part in _chunks(sorted(items), CHUNK)
             ],
             "trending": [x for kv in self.trending.items() for x in kv],
-            "sessions": sessions,
+            "sessions": _session_run(self.sessions, ""),
             "live": [[keys.live_metric(m, metric), n] for (m, metric), n in self.live.items()],
             "active": [
                 [keys.live_active_users(minute), *part]
@@ -295,6 +308,7 @@ class FeaturesProcessor:
     def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
         self.redis = client
         self.settings = settings or get_settings()
+        self.clock: Callable[[], float] = time.time  # epoch seconds; TTL-like state ages by it
         self._script = client.register_script(SCRIPT)
         s = self.settings
         self._cfg = {
@@ -307,6 +321,8 @@ class FeaturesProcessor:
             "coview_cap": keys.COVIEWS_CAP,
             "coview_ttl": keys.COVIEWS_TTL_S,
             "session_cap": keys.SESSION_ITEMS_CAP,
+            "session_field": keys.USER_SESSION_FIELD,
+            "sessions_cap": keys.USER_SESSIONS_CAP,
             "session_ttl": keys.SESSION_TTL_S,
             "categories_cap": keys.USER_CATEGORIES_CAP,
             "recent_cap": keys.RECENT_ITEMS_CAP,
@@ -364,7 +380,7 @@ class FeaturesProcessor:
         self, batch: list[events.Envelope], seen_keys: list[str], read_marks: bool
     ) -> Prepared:
         applied = self._marked(batch, seen_keys) if read_marks and batch else set()
-        plan = BatchPlan(self.settings, time.time())
+        plan = BatchPlan(self.settings, self.clock())
         for event, key in zip(batch, seen_keys, strict=True):
             if event.event_id not in applied:
                 plan.add(event, key)

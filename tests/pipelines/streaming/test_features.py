@@ -201,6 +201,58 @@ def test_category_affinity_decays_so_recent_interest_wins(stream_settings, redis
     assert trending[1][1] / trending[0][1] == pytest.approx(3 * 2**-hours, rel=1e-3)
 
 
+def _view(item: str, user: str | None, session: str) -> events.Envelope:
+    return events.make_event("product_view", {"item_id": item}, user_id=user, session_id=session)
+
+
+def _coviews(client, item: str) -> dict[str, float]:  # noqa: ANN001
+    return dict(client.zrange(keys.coviews(item), 0, -1, withscores=True))
+
+
+def test_anonymous_and_user_sessions_both_pair_their_views(stream_settings, redis_client) -> None:
+    processor = FeaturesProcessor(redis_client, stream_settings)
+    processor.apply([_view("a", None, "anon"), _view("b", None, "anon")])
+    processor.apply([_view("c", None, "anon"), _view("a", "ann", "s1")])
+    processor.apply([_view("b", "ann", "s1"), _view("b", "ann", "s1")])
+
+    assert _coviews(redis_client, "a") == {"b": 2, "c": 1}
+    assert _coviews(redis_client, "b") == {"a": 2, "c": 1}
+    assert _coviews(redis_client, "c") == {"a": 1, "b": 1}
+    assert redis_client.exists(keys.session_items("anon"))  # a user's live in their hash
+    assert not redis_client.exists(keys.session_items("s1"))
+
+
+def test_a_user_keeps_the_newest_sessions_and_an_idle_one_starts_over(
+    stream_settings, redis_client
+) -> None:
+    now = [1_800_000_000.0]
+    processor = FeaturesProcessor(redis_client, stream_settings)
+    processor.clock = lambda: now[0]
+    cap = keys.USER_SESSIONS_CAP
+    for k in range(cap + 2):  # one view per session, one second apart
+        now[0] += 1
+        processor.apply([_view(f"i{k}", "ann", f"s{k}")])
+    fields = redis_client.hkeys(keys.user_features("ann"))
+    sessions = {
+        f.removeprefix(keys.USER_SESSION_FIELD)
+        for f in fields
+        if f.startswith(keys.USER_SESSION_FIELD)
+    }
+    assert sessions == {f"s{k}" for k in range(2, cap + 2)}  # the two oldest went
+
+    now[0] += 1
+    processor.apply([_view("x", "ann", "s0"), _view("y", "ann", "s2")])
+    assert _coviews(redis_client, "x") == {}  # s0 was dropped: it starts over
+    assert _coviews(redis_client, "y") == {"i2": 1}
+
+    now[0] += keys.SESSION_TTL_S + 1  # s2 idle too long: over
+    processor.apply([_view("z", "ann", "s2")])
+    now[0] += 1
+    processor.apply([_view("w", "ann", "s2")])
+    assert _coviews(redis_client, "z") == {"w": 1}
+    assert _coviews(redis_client, "w") == {"z": 1}
+
+
 class _FailsOnce(FeaturesProcessor):
     """Fails its second batch once (e.g. Redis unreachable), after the runner fetched more."""
 
