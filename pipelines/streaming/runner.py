@@ -13,9 +13,9 @@ SIGTERM/SIGINT finish the current batch, flush, commit and close.
 
 A ``StagedProcessor`` works in two stages: ``prepare`` (CPU work, in the loop's thread) and
 ``apply_prepared`` (e.g. a Redis round trip, in one worker thread, batches in order). While
-batch N is applied, the loop fetches, decodes and prepares batch N+1. Batch N's offsets
-become pending only once it returned; if it failed, N and the already fetched N+1 are
-rewound together.
+batch N is applied, the loop fetches, decodes and prepares batch N+1 and queues it behind
+N, so the worker goes on without waiting for this thread. Batch N's offsets become pending
+only once it returned; if it failed, N+1 is skipped and both are rewound.
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ class StagedProcessor(Processor, Protocol):
         """Apply what ``prepare`` returned; return how many events were new."""
 
 
+class _Skipped(Exception):
+    """A batch not applied because the batch before it failed."""
+
+
 def group_id(name: str, settings: Settings | None = None) -> str:
     """Consumer group id of a processor name (carries the topic prefix)."""
     return (settings or get_settings()).kafka_topic_prefix + name
@@ -140,6 +144,7 @@ class ConsumerRunner:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{processor.name}-apply")
         self._inflight_batch: _Batch | None = None
         self._failed: Offsets | None = None  # first offsets of a batch that failed this turn
+        self._broken = threading.Event()  # set by the worker when a batch fails
         self.consumer = Consumer(bus.consumer_config(self.bootstrap, self.group, self.settings))
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -212,22 +217,46 @@ class ConsumerRunner:
         batch = self._decode(messages) if messages else None
         if batch is not None:
             self._prepare_ahead(batch)
-        self._settle()
+        queued = None
+        if self._worker is None:
+            if batch is not None:
+                self._settle_batch(batch, self._apply, batch)
+        else:
+            if batch is not None:  # queued behind batch N: the worker goes on at once
+                batch.future = self._worker.submit(self._apply_in_order, batch)
+                queued = batch
+            self._settle()  # batch N
         failed, self._failed = self._failed, None  # batch N failed (here or in a revoke)
         if failed is not None:
-            if batch is not None:  # N+1 goes back too (its partitions that N did not rewind)
-                self._rewind({k: v for k, v in batch.first.items() if k not in failed})
+            if queued is not None:  # N+1 goes back too (its partitions that N did not rewind)
+                self._discard(queued, failed)
+            self._broken.clear()
             time.sleep(1.0)
-        elif batch is not None and self._worker is None:
-            self._settle_batch(batch, self._apply, batch)
-            if self._failed is not None:
-                self._failed = None
-                time.sleep(1.0)
-        elif batch is not None and self._worker is not None:
-            batch.future = self._worker.submit(self._apply, batch)
-            self._inflight_batch = batch
+        elif queued is not None:
+            self._inflight_batch = queued
         self._commit_due()
         self._update_lag()
+
+    def _apply_in_order(self, batch: _Batch) -> int:
+        """In the worker: apply ``batch`` unless the batch before it failed (then it is
+        rewound and fetched again, after it)."""
+        if self._broken.is_set():
+            raise _Skipped
+        try:
+            return self._apply(batch)
+        except BaseException:
+            self._broken.set()
+            raise
+
+    def _discard(self, batch: _Batch, rewound: Offsets) -> None:
+        """Wait for a batch queued behind a failed one (it is skipped), then rewind its
+        partitions that the failed batch did not."""
+        if batch.future is not None:
+            try:
+                batch.future.result()
+            except Exception as exc:
+                log.debug("%s: batch behind a failed one: %r", self.group, exc)
+        self._rewind({k: v for k, v in batch.first.items() if k not in rewound})
 
     def _prepare_ahead(self, batch: _Batch) -> None:
         """Prepare a staged batch in this thread; if that fails, the worker tries again and
