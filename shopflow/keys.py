@@ -95,10 +95,11 @@ def user_features(user_id: str) -> str:
     ref the epoch seconds in field ``a``; rank by score), ``k:{item_id}`` cart quantity,
     ``s:{session_id}`` the views of one of the user's sessions for co-views ("<epoch seconds
     of its last new view> <JSON array of distinct items, in order>"; a session is over
-    SESSION_TTL_S after its last new view, and at most USER_SESSIONS_CAP are kept), and the
-    consumer's bookkeeping: ``nr`` members of ``user_recent_items``, ``sn`` session fields,
-    ``x`` epoch seconds the TTL (USER_RT_TTL_S) of both keys was last set (renewed once half
-    of it has passed). Read with ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
+    SESSION_TTL_S after its last new view; past 2 * USER_SESSIONS_CAP fields only the
+    newest USER_SESSIONS_CAP are kept), and the consumer's bookkeeping: ``nr`` members of
+    ``user_recent_items``, ``sn`` session fields, ``x`` epoch seconds the TTL (USER_RT_TTL_S)
+    of both keys was last set (renewed once half of it has passed). Read with
+    ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
     return f"{PREFIX}:rt:user:{user_id}:feat"
 
 

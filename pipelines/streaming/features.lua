@@ -153,7 +153,8 @@ local function live_session(value)
   end
   return nil
 end
--- Keep a user's newest sessions_cap live sessions (the others go). Returns how many stay.
+-- Keep a user's newest sessions_cap live sessions (the others go); done once they number
+-- twice that, so it runs once per sessions_cap new sessions. Returns how many stay.
 local session_prefix, sessions_cap = cfg.session_field, cfg.sessions_cap
 local function prune_sessions(key)
   local all, live, drop = call('HGETALL', key), {}, {}
@@ -267,7 +268,7 @@ while p <= n_u do
     end
     i = i + 2 + U[i + 1]
   end
-  if sn ~= sn_before and sn <= sessions_cap then
+  if sn ~= sn_before and sn <= 2 * sessions_cap then
     set[ns + 1], set[ns + 2], ns = 'sn', sn, ns + 2
   end
   local nr, expire_recent = tonumber(vals[3]), false
@@ -295,7 +296,7 @@ while p <= n_u do
   if expire then set[ns + 1], set[ns + 2], ns = 'x', base, ns + 2 end
   if ns > 0 then call('HSET', key, unpack(set, 1, ns)) end
   if nd > 0 then call('HDEL', key, unpack(dels, 1, nd)) end
-  if sn > sessions_cap then call('HSET', key, 'sn', prune_sessions(key)) end
+  if sn > 2 * sessions_cap then call('HSET', key, 'sn', prune_sessions(key)) end
   if expire then call('EXPIRE', key, user_ttl) end
   if expire or expire_recent then call('EXPIRE', rkey, user_ttl) end
 end

@@ -229,7 +229,7 @@ def test_a_user_keeps_the_newest_sessions_and_an_idle_one_starts_over(
     processor = FeaturesProcessor(redis_client, stream_settings)
     processor.clock = lambda: now[0]
     cap = keys.USER_SESSIONS_CAP
-    for k in range(cap + 2):  # one view per session, one second apart
+    for k in range(2 * cap + 1):  # one view per session, one second apart
         now[0] += 1
         processor.apply([_view(f"i{k}", "ann", f"s{k}")])
     fields = redis_client.hkeys(keys.user_features("ann"))
@@ -238,17 +238,17 @@ def test_a_user_keeps_the_newest_sessions_and_an_idle_one_starts_over(
         for f in fields
         if f.startswith(keys.USER_SESSION_FIELD)
     }
-    assert sessions == {f"s{k}" for k in range(2, cap + 2)}  # the two oldest went
+    assert sessions == {f"s{k}" for k in range(cap + 1, 2 * cap + 1)}  # the oldest went
 
     now[0] += 1
-    processor.apply([_view("x", "ann", "s0"), _view("y", "ann", "s2")])
+    processor.apply([_view("x", "ann", "s0"), _view("y", "ann", f"s{cap + 1}")])
     assert _coviews(redis_client, "x") == {}  # s0 was dropped: it starts over
-    assert _coviews(redis_client, "y") == {"i2": 1}
+    assert _coviews(redis_client, "y") == {f"i{cap + 1}": 1}
 
-    now[0] += keys.SESSION_TTL_S + 1  # s2 idle too long: over
-    processor.apply([_view("z", "ann", "s2")])
+    now[0] += keys.SESSION_TTL_S + 1  # idle too long: over
+    processor.apply([_view("z", "ann", f"s{cap + 1}")])
     now[0] += 1
-    processor.apply([_view("w", "ann", "s2")])
+    processor.apply([_view("w", "ann", f"s{cap + 1}")])
     assert _coviews(redis_client, "z") == {"w": 1}
     assert _coviews(redis_client, "w") == {"z": 1}
 
