@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def shop_stream(n: int, seed: int = 1) -> list[events.Envelope]:
-    """Behaviour and orders with long-tailed item popularity, sessions of about 8 views."""
+    """Behaviour and orders with long-tailed item popularity: N_USERS users picked at random
+    (so most users have one event per batch: little to aggregate), a session per user per
+    4,000 events, event times spread over the last hour."""
     rng = random.Random(seed)
     weights = [1 / (rank + 1) ** 0.8 for rank in range(N_ITEMS)]
     items = [f"i{k}" for k in range(N_ITEMS)]

@@ -15,8 +15,9 @@ Exactly once per ``event_id``, per batch:
    every write and marks the events (``keys.SEEN_EVENT_TTL_S``). It reads each item's
    category from ``keys.item_info`` once per batch, after the batch's catalog changes, and
    sums affinities and views per category. Per user it costs one HMGET and one HSET of
-   ``keys.user_features`` (affinity, cart, bookkeeping) and one ZADD of
-   ``keys.user_recent_items``; TTLs are renewed only when half gone.
+   ``keys.user_features`` (affinity, cart, the views of the user's sessions, bookkeeping)
+   and one ZADD of ``keys.user_recent_items``; TTLs are renewed only when half gone.
+   Anonymous sessions keep their views in ``keys.session_items``.
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
