@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
                 from shopflow.experiments.simulate import from_file
                 from shopflow.generate import generate_shop
 
-                running = [e.key for e in load_experiments().running()]
+                running = [e.key for e in load_experiments().running]
                 report = generate_shop(
                     users=users, days=days, seed=seed, settings=settings,
                     experiments=from_file(running, []),  # exposures, no simulated lift

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,35 +14,16 @@ import httpx
 import pytest
 
 from shopflow import services
-from shopflow.config import Settings
+
+from .conftest import BIN, run_cli
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-
-
-def _run(args: list[str], env: dict[str, str], timeout: int = 600) -> str:
-    done = subprocess.run(
-        [str(BIN / "shopflow"), *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, f"shopflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-@pytest.fixture
-def home_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MLFLOW_TRACKING_URI")
-    }
-    env["SHOPFLOW_HOME"] = str(tmp_path / "home")
-    yield env
-    services.stop_all(Settings(home=tmp_path / "home"))
 
 
 def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
-    _run(["generate", "--users", "400", "--days", "21", "--seed", "3", "--no-progress"], home_env)
-    _run(["materialize"], home_env)
+    generate = ["generate", "--users", "400", "--days", "21", "--seed", "3", "--no-progress"]
+    run_cli(generate, home_env)
+    run_cli(["materialize"], home_env)
 
     warehouse = Path(home_env["SHOPFLOW_HOME"]) / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
