@@ -161,6 +161,7 @@ def register(app: typer.Typer) -> None:
             result = materialize_all(settings=settings, report=console.print)
             if not result.success:
                 raise RuntimeError(f"materialize failed at {', '.join(failed_steps(result))}")
+            signal.signal(signal.SIGTERM, _on_signal)  # Dagster maps SIGTERM to SIGINT's handler
 
             console.rule("[bold]catalog")
             from serving.db import migrate

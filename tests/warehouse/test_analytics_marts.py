@@ -4,7 +4,7 @@ reviews, experiment users; incremental by day; documented (dbt docs generate).""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pytest
@@ -127,6 +127,16 @@ def test_new_day_is_incremental_and_leaves_history_alone(built, tmp_path):
     shop.dbt(settings, "run", "--select", shop.ANALYTICS, "--full-refresh")
     full = rows(settings, "select * exclude (built_at) from mart_funnel_daily order by all")
     assert incremental == full
+
+
+def test_a_view_of_an_item_missing_from_the_catalog_counts_and_only_warns(built, tmp_path):
+    settings = shop.copy_home(built.home_dir, tmp_path / "home")
+    at = shop.D4 + timedelta(hours=1)
+    landing.write_events([shop.ev("product_view", at, "u3", "s9", item_id="ghost")], settings)
+    shop.load(settings)
+    shop.build_analytics(settings)  # dbt run and test pass (the relationship only warns)
+    got = rows(settings, "select item_id, views from mart_product_daily where item_id = 'ghost'")
+    assert got == [("ghost", 1)]
 
 
 def test_docs_generate_documents_every_mart_column(built):
