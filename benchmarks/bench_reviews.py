@@ -123,10 +123,10 @@ def main() -> None:
     rating_paths, listing_paths = _paths()
     labels = ["bare FastAPI constant JSON", "GET /api/products/{id}/rating", "GET .../reviews"]
     with tempfile.TemporaryDirectory(prefix="bench-reviews-") as tmp:
+        os.environ["SHOPFLOW_HOME"] = tmp
+        os.environ.pop("DATABASE_URL", None)  # before Settings reads it: SQLite in the home
         settings = Settings(home=Path(tmp))
         settings.ensure_dirs()
-        os.environ["SHOPFLOW_HOME"] = tmp
-        os.environ.pop("DATABASE_URL", None)
         from shopflow.config import get_settings
 
         get_settings.cache_clear()
