@@ -18,17 +18,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from benchmarks.loadgen import (
-    BASELINE_APP,
-    UVICORN_FLAGS,
-    LoadResult,
-    combine,
-    process_cpu_s,
-    run_load,
-)
-from benchmarks.loadgen import (
-    uvicorn_server as serve,
-)
+from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import uvicorn_server as serve
 from shopflow import keys, services
 from shopflow.config import Settings
 
@@ -110,46 +101,24 @@ def main() -> None:
             redis_url = services.start_redis(settings).url
             publish_synthetic(redis_url)
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            print(
+                f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
+                f"uvicorn {' '.join(UVICORN_FLAGS)}"
+            )
             with (
-                serve(BASELINE_APP, env, "/constant") as (
-                    base_url,
-                    base_pid,
-                ),
-                serve("serving.app:create_app", env, recs_paths[0]) as (
-                    recs_url,
-                    recs_pid,
-                ),
+                serve(BASELINE_APP, env, "/constant") as (base_url, base_pid),
+                serve("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
             ):
-                targets = [(base_url, base_pid, ["/constant"]), (recs_url, recs_pid, recs_paths)]
-                for url, _, paths in targets:  # warm-up, not counted
-                    run_load(url, paths, duration_s=WARMUP_S, connections=CONNECTIONS)
-                rounds: list[list[LoadResult]] = [[], []]
-                cpu_s = [0.0, 0.0]
-                for _ in range(ROUNDS):  # interleaved, so both see the same machine load
-                    for n, (url, pid, paths) in enumerate(targets):
-                        before = process_cpu_s(pid) or 0.0
-                        rounds[n].append(
-                            run_load(url, paths, duration_s=ROUND_S, connections=CONNECTIONS)
-                        )
-                        cpu_s[n] += (process_cpu_s(pid) or 0.0) - before
+                targets = [
+                    Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
+                    Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths),
+                ]
+                compare(
+                    targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S,
+                    connections=CONNECTIONS,
+                )  # fmt: skip
         finally:
             services.stop_all(settings)
-    base, ours = combine(rounds[0]), combine(rounds[1])
-    per_round = sorted(o.rps / b.rps for b, o in zip(*rounds, strict=True))
-    print(
-        f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
-        f"uvicorn {' '.join(UVICORN_FLAGS)}"
-    )
-    cpu_ms = [1000 * cpu_s[n] / max(1, r.requests) for n, r in enumerate((base, ours))]
-    print(base.line("bare FastAPI constant JSON") + f"   server CPU {cpu_ms[0]:.3f} ms/req")
-    print(ours.line("GET /recommendations/{user}") + f"   server CPU {cpu_ms[1]:.3f} ms/req")
-    if base.errors or ours.errors:
-        print(f"WARNING: errors during load (baseline {base.errors}, ours {ours.errors})")
-    print(
-        f"ratio recommendations / bare FastAPI: {ours.rps / base.rps:.2f} "
-        f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f}); "
-        f"CPU per request ratio bare / recommendations: {cpu_ms[0] / max(cpu_ms[1], 1e-9):.2f}"
-    )
 
 
 if __name__ == "__main__":

@@ -21,17 +21,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.loadgen import (
-    BASELINE_APP,
-    UVICORN_FLAGS,
-    LoadResult,
-    combine,
-    process_cpu_s,
-    run_load,
-)
-from benchmarks.loadgen import (
-    uvicorn_server as serve,
-)
+from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import uvicorn_server as serve
 from shopflow import services
 from shopflow.config import Settings
 
@@ -121,7 +112,6 @@ def main() -> None:
     from serving.db import migrate, reset_engines
 
     rating_paths, listing_paths = _paths()
-    labels = ["bare FastAPI constant JSON", "GET /api/products/{id}/rating", "GET .../reviews"]
     with tempfile.TemporaryDirectory(prefix="bench-reviews-") as tmp:
         os.environ["SHOPFLOW_HOME"] = tmp
         os.environ.pop("DATABASE_URL", None)  # before Settings reads it: SQLite in the home
@@ -136,51 +126,27 @@ def main() -> None:
             reset_engines()
             redis_url = services.start_redis(settings).url
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            print(
+                f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
+                f"uvicorn {' '.join(UVICORN_FLAGS)}, SQLite, {N_PRODUCTS} products"
+            )
             with (
-                serve(BASELINE_APP, env, "/constant") as (
-                    base_url,
-                    base_pid,
-                ),
-                serve("serving.app:create_app", env, rating_paths[0]) as (
-                    api_url,
-                    api_pid,
-                ),
+                serve(BASELINE_APP, env, "/constant") as (base_url, base_pid),
+                serve("serving.app:create_app", env, rating_paths[0]) as (api_url, api_pid),
             ):
-                targets = [
-                    (base_url, base_pid, ["/constant"]),
-                    (api_url, api_pid, rating_paths),
-                    (api_url, api_pid, listing_paths),
-                ]
                 prime(api_url, rating_paths + listing_paths)
-                for url, _, paths in targets:  # warm-up, not counted
-                    run_load(url, paths, duration_s=WARMUP_S, connections=CONNECTIONS)
-                rounds: list[list[LoadResult]] = [[], [], []]
-                cpu_s = [0.0, 0.0, 0.0]
-                for _ in range(ROUNDS):
-                    for n, (url, pid, paths) in enumerate(targets):
-                        before = process_cpu_s(pid) or 0.0
-                        rounds[n].append(
-                            run_load(url, paths, duration_s=ROUND_S, connections=CONNECTIONS)
-                        )
-                        cpu_s[n] += (process_cpu_s(pid) or 0.0) - before
+                targets = [
+                    Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
+                    Target("GET /api/products/{id}/rating", api_url, api_pid, rating_paths),
+                    Target("GET .../reviews", api_url, api_pid, listing_paths),
+                ]
+                compare(
+                    targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S,
+                    connections=CONNECTIONS,
+                )  # fmt: skip
         finally:
             services.stop_all(settings)
             get_settings.cache_clear()
-    combined = [combine(r) for r in rounds]
-    print(
-        f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
-        f"uvicorn {' '.join(UVICORN_FLAGS)}, SQLite, {N_PRODUCTS} products"
-    )
-    cpu_ms = [1000 * c / max(1, r.requests) for c, r in zip(cpu_s, combined, strict=True)]
-    for label, result, ms in zip(labels, combined, cpu_ms, strict=True):
-        print(result.line(label) + f"   server CPU {ms:.3f} ms/req")
-    base = combined[0]
-    for label, result, ms in zip(labels[1:], combined[1:], cpu_ms[1:], strict=True):
-        if result.errors:
-            print(f"WARNING: {result.errors} errors during {label}")
-        print(f"ratio {label} / bare FastAPI: {result.rps / base.rps:.2f}")
-        # CPU per request is steadier than req/s on a shared machine
-        print(f"CPU per request ratio bare / {label}: {cpu_ms[0] / max(ms, 1e-9):.2f}")
 
 
 if __name__ == "__main__":

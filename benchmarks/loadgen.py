@@ -160,6 +160,50 @@ def wait_ready(url: str, timeout_s: float = 60.0) -> None:
     raise TimeoutError(f"{url} did not answer 200 within {timeout_s:.0f}s")
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server under load: its label, base URL, process (for CPU) and request paths."""
+
+    label: str
+    url: str
+    pid: int
+    paths: Sequence[str]
+
+
+def compare(
+    targets: Sequence[Target], *, rounds: int, round_s: float, warmup_s: float, connections: int
+) -> None:
+    """Warm every target up, load them in interleaved rounds (so all see the same machine
+    load), then print each one's figures with its server CPU per request, and each one's
+    ratio to the first (the baseline): req/s, with the range over rounds, and CPU per request
+    (steadier than req/s on a shared machine)."""
+    for target in targets:  # warm-up, not counted
+        run_load(target.url, target.paths, duration_s=warmup_s, connections=connections)
+    results: list[list[LoadResult]] = [[] for _ in targets]
+    cpu_s = [0.0] * len(targets)
+    for _ in range(rounds):
+        for n, target in enumerate(targets):
+            before = process_cpu_s(target.pid) or 0.0
+            results[n].append(
+                run_load(target.url, target.paths, duration_s=round_s, connections=connections)
+            )
+            cpu_s[n] += (process_cpu_s(target.pid) or 0.0) - before
+    combined = [combine(r) for r in results]
+    cpu_ms = [1000 * c / max(1, r.requests) for c, r in zip(cpu_s, combined, strict=True)]
+    for target, result, ms in zip(targets, combined, cpu_ms, strict=True):
+        print(result.line(target.label) + f"   server CPU {ms:.3f} ms/req")
+    base = targets[0].label
+    for n, target in enumerate(targets[1:], start=1):
+        if combined[n].errors:
+            print(f"WARNING: {combined[n].errors} errors during {target.label}")
+        per_round = sorted(o.rps / b.rps for b, o in zip(results[0], results[n], strict=True))
+        print(
+            f"ratio {target.label} / {base}: {combined[n].rps / combined[0].rps:.2f} "
+            f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f}); CPU per request ratio "
+            f"{base} / {target.label}: {cpu_ms[0] / max(cpu_ms[n], 1e-9):.2f}"
+        )
+
+
 def _check_paths(paths: Sequence[str]) -> None:
     if not paths:
         raise ValueError("run_load needs at least one path")

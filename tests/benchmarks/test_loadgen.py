@@ -3,6 +3,7 @@ errors the same way."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.loadgen import combine, run_load, wait_ready
+from benchmarks.loadgen import Target, combine, compare, run_load, wait_ready
 from shopflow.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +49,13 @@ def test_rejects_paths_it_cannot_send() -> None:
         run_load("http://127.0.0.1:9", ["/has space"], duration_s=1)
     with pytest.raises(ValueError, match="at least one"):
         run_load("http://127.0.0.1:9", [], duration_s=1)
+
+
+def test_compare_prints_every_target_and_its_ratio_to_the_first(server: str, capsys) -> None:
+    here = os.getpid()  # any live process will do for the CPU column
+    targets = [Target("base", server, here, ["/constant"]), Target("gone", server, here, ["/x"])]
+    compare(targets, rounds=2, round_s=0.5, warmup_s=0.2, connections=2)
+    out = capsys.readouterr().out
+    assert out.startswith("base ") and "server CPU" in out
+    assert "WARNING: " in out and " errors during gone" in out
+    assert "ratio gone / base: " in out and "(rounds " in out
