@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from shopflow import services
 from shopflow.config import Settings
+from tests.serve_process import serve, wait_healthy
 
 HEALTH = re.compile(
     r'^shopflow_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$', re.M
@@ -32,34 +31,15 @@ def _health_count(db_file: Path) -> float:
     return 0.0
 
 
-def _wait(url: str, proc: subprocess.Popen[str], deadline_s: float = 240) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {deadline_s}s")
-
-
 def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) -> None:
     port = services.free_port()
-    env = {**os.environ, "SHOPFLOW_HOME": str(shopflow_home.home_dir), "REDIS_URL": redis_server}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    argv = [sys.executable, "-m", "shopflow.cli", "serve", "--no-access-log", "--workers", "2"]
-    proc = subprocess.Popen(
-        [*argv, "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # (pytest's own must not leak in)
+    proc = serve(
+        shopflow_home, "--workers", "2", "--port", str(port), env={"REDIS_URL": redis_server}
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(f"{base}/health", proc)
+        wait_healthy(proc, f"{base}/health")
         (metrics_dir,) = shopflow_home.run_dir.glob("prometheus-*")
         served: list[float] = []
         sent = 1  # the readiness probe above
