@@ -1,23 +1,26 @@
 """The fast lane of ``GET /recommendations/{user}`` and its one-trip read-ahead, against a real
 Redis: same answers and errors as the FastAPI route, counted in /metrics, one round trip for a
-known user, the fallbacks read in the same trip."""
+known user (as Redis's MONITOR sees it), the fallbacks read in the same trip."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Annotated
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 import pytest
 from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from serving import fastlane, redis_mux
+from serving import fastlane
 from shopflow import keys
 from shopflow.config import Settings, get_settings
 from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import ids, publish
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -34,45 +37,43 @@ def published(
         yield client
 
 
-def _count_round_trips(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Commands the app sends from now on (the multiplexed connection and the regular client);
-    a pipeline fails the test."""
-    sent: list[object] = []
-    redis, mux_call = client.app.state.redis, redis_mux.MuxConnection.call
-    regular = redis.execute_command
-
-    async def via_mux(self: redis_mux.MuxConnection, *args: object) -> object:
-        sent.append(args[0])
-        return await mux_call(self, *args)
-
-    async def via_client(*args: object, **options: object) -> object:
-        sent.append(args[0])
-        return await regular(*args, **options)
-
-    monkeypatch.setattr(redis_mux.MuxConnection, "call", via_mux)
-    monkeypatch.setattr(redis, "execute_command", via_client)
-    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pytest.fail("no pipeline expected"))
-    return sent
+def _watched(redis_client, request: Callable[[], T]) -> tuple[T, list[str]]:  # noqa: ANN001
+    """``request()``'s result and the commands Redis received from the app meanwhile, as
+    MONITOR shows them (not the ones its scripts ran): a round trip is one command on this
+    path, a pipeline would show as several."""
+    done = f"done-{uuid.uuid4().hex}"
+    with redis_client.monitor() as monitor:
+        result = request()
+        redis_client.echo(done)  # from the test's own client: the end of the window
+        seen = []
+        for entry in monitor.listen():
+            if entry["command"] == f"ECHO {done}":  # drop the test client's own commands
+                mine = entry["client_port"]
+                return result, [cmd for port, cmd in seen if port != mine]
+            if entry["client_type"] != "lua":
+                seen.append((entry["client_port"], entry["command"].split(" ", 1)[0].upper()))
+    raise AssertionError("MONITOR ended early")
 
 
-def test_a_known_user_costs_one_round_trip(
-    published: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_known_user_costs_one_round_trip(published: TestClient, redis_client) -> None:
     published.get("/recommendations/u1")  # publication cached, script loaded
-    sent = _count_round_trips(published, monkeypatch)
-    body = published.get("/recommendations/u1", params={"limit": 5}).json()
-    assert ids(body) == ["i1", "i6", "i7", "i8", "i9"]
+    resp, sent = _watched(
+        redis_client, lambda: published.get("/recommendations/u1", params={"limit": 5})
+    )
+    assert ids(resp.json()) == ["i1", "i6", "i7", "i8", "i9"]
     assert sent == ["EVALSHA"]
 
 
 def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
-    published: TestClient, redis_client, monkeypatch: pytest.MonkeyPatch
+    published: TestClient, redis_client
 ) -> None:
     published.get("/recommendations/u1")  # publication cached, script loaded
     redis_client.zadd(keys.user_recent_items("u1"), {"i13": time.time()})
     redis_client.zadd(keys.coviews("i13"), {"i19": 3})  # published neighbours: i3 0.95, i1 0.9
-    sent = _count_round_trips(published, monkeypatch)
-    body = published.get("/recommendations/u1", params={"limit": 4}).json()
+    resp, sent = _watched(
+        redis_client, lambda: published.get("/recommendations/u1", params={"limit": 4})
+    )
+    body = resp.json()
     assert ids(body) == ["i1", "i19", "i6", "i7"]  # i3 out of stock, i13 itself left out
     assert body["items"][0]["sources"] == ["batch", "realtime"]
     assert body["items"][1]["sources"] == ["realtime"]
