@@ -3,9 +3,7 @@ requests of both (prometheus-client multiprocess mode in a fresh dir under the d
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from shopflow import services
 from shopflow.config import Settings
-from tests.serve_process import serve, wait_healthy
+from tests.serve_process import serving, stop, wait_healthy
 
 HEALTH = re.compile(
     r'^shopflow_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$', re.M
@@ -33,12 +31,9 @@ def _health_count(db_file: Path) -> float:
 
 def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) -> None:
     port = services.free_port()
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # (pytest's own must not leak in)
-    proc = serve(
-        shopflow_home, "--workers", "2", "--port", str(port), env={"REDIS_URL": redis_server}
-    )
+    env = {"REDIS_URL": redis_server, "PROMETHEUS_MULTIPROC_DIR": None}
     base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(shopflow_home, "--workers", "2", "--port", str(port), env=env) as proc:
         wait_healthy(proc, f"{base}/health")
         (metrics_dir,) = shopflow_home.run_dir.glob("prometheus-*")
         served: list[float] = []
@@ -55,11 +50,6 @@ def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) ->
         for _ in range(6):  # any worker answers with the total
             text = httpx.get(f"{base}/metrics", timeout=10).text
             assert [float(v) for v in HEALTH.findall(text)] == [sent]
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out = stop(proc)
     assert proc.returncode == 0, out
     assert not metrics_dir.exists()  # removed once the server stopped
