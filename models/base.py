@@ -34,6 +34,7 @@ class Recommender(ABC):
         self.user_ids: np.ndarray = np.array([], dtype=object)
         self.item_ids: np.ndarray = np.array([], dtype=object)
         self.user_items: sp.csr_matrix | None = None
+        self.negatives: sp.csr_matrix | None = None  # known negatives: never recommended
         self._user_index: dict[str, int] = {}
         self._item_index: dict[str, int] = {}
 
@@ -61,8 +62,11 @@ class Recommender(ABC):
 
     # ---- public API --------------------------------------------------------------------
     def fit(self, data: Interactions, catalog: Catalog | None = None) -> Self:
-        self._set_axes(data.user_ids, data.item_ids, data.matrix)
-        self._fit(data, catalog)
+        """Fit on the positive pairs; disliked pairs (``data.negatives()``) are only excluded."""
+        positives = data.positives()
+        negatives = data.negatives() if data.has_negatives else None
+        self._set_axes(data.user_ids, data.item_ids, positives.matrix, negatives)
+        self._fit(positives, catalog)
         return self
 
     @property
@@ -136,6 +140,10 @@ class Recommender(ABC):
         """Top-n item indices and scores for user rows; padding is index -1, score 0."""
         self._check_fitted()
         exclude = self.user_items if exclude_seen else None
+        if exclude is not None and self.negatives is not None:
+            exclude = (abs(exclude) + self.negatives).tocsr()
+        elif self.negatives is not None:
+            exclude = self.negatives
         return self._top_blocks(rows, n, self._score_users, exclude, self_exclude=False)
 
     def similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +165,8 @@ class Recommender(ABC):
             "user_items": self.user_items,
             **self._state(),
         }
+        if self.negatives is not None:
+            state["negatives"] = self.negatives
         np.savez_compressed(path / "arrays.npz", **_flatten(state))
         self._save_extra(path)
         return path
@@ -174,6 +184,7 @@ class Recommender(ABC):
             state.pop("user_ids").astype(object),
             state.pop("item_ids").astype(object),
             state.pop("user_items"),
+            state.pop("negatives", None),
         )
         model._restore(state)
         model._load_extra(path)
@@ -186,10 +197,17 @@ class Recommender(ABC):
         return None
 
     # ---- helpers -----------------------------------------------------------------------
-    def _set_axes(self, user_ids: np.ndarray, item_ids: np.ndarray, matrix: sp.spmatrix) -> None:
+    def _set_axes(
+        self,
+        user_ids: np.ndarray,
+        item_ids: np.ndarray,
+        matrix: sp.spmatrix,
+        negatives: sp.spmatrix | None = None,
+    ) -> None:
         self.user_ids = np.asarray(user_ids, dtype=object)
         self.item_ids = np.asarray(item_ids, dtype=object)
         self.user_items = sp.csr_matrix(matrix, dtype=np.float32)
+        self.negatives = None if negatives is None else sp.csr_matrix(negatives, dtype=np.float32)
         self._user_index = {str(u): i for i, u in enumerate(self.user_ids)}
         self._item_index = {str(t): i for i, t in enumerate(self.item_ids)}
 

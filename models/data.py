@@ -24,7 +24,11 @@ class Interactions:
 
     ``matrix`` holds confidence weights (float32 CSR, users as rows). ``first_at``/``last_at``
     hold the first/last interaction time of each stored pair in epoch seconds, aligned with
-    ``matrix.data`` (used by temporal splits and time-decayed popularity).
+    ``matrix.data`` (used by temporal splits and time-decayed popularity). ``disliked``
+    (aligned with ``matrix.data``, None for implicit-only data) marks known negatives: pairs
+    whose latest explicit rating is below the positive threshold. They are never training
+    positives (:meth:`positives`), never recommended back (:meth:`negatives`) and never
+    relevant in evaluation.
     """
 
     user_ids: np.ndarray
@@ -32,6 +36,7 @@ class Interactions:
     matrix: sp.csr_matrix
     last_at: np.ndarray | None = None
     first_at: np.ndarray | None = None
+    disliked: np.ndarray | None = None
     _user_index: dict[str, int] = field(default_factory=dict, repr=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -57,6 +62,27 @@ class Interactions:
     def item_index(self, item_id: str) -> int | None:
         return self._item_index.get(item_id)
 
+    @property
+    def has_negatives(self) -> bool:
+        return self.disliked is not None and bool(self.disliked.any())
+
+    def positives(self) -> Interactions:
+        """The pairs that count as positive feedback (every pair of implicit data)."""
+        if not self.has_negatives:
+            return self
+        assert self.disliked is not None
+        return self.subset(~self.disliked)
+
+    def negatives(self) -> sp.csr_matrix:
+        """Known negatives (disliked pairs) as a 0/1 matrix of the same shape."""
+        if not self.has_negatives:
+            return sp.csr_matrix(self.matrix.shape, dtype=np.float32)
+        assert self.disliked is not None
+        coo = self.matrix.tocoo()
+        keep = self.disliked
+        ones = np.ones(int(keep.sum()), dtype=np.float32)
+        return sp.csr_matrix((ones, (coo.row[keep], coo.col[keep])), shape=self.matrix.shape)
+
     def user_items(self, user_id: str) -> list[str]:
         row = self.user_index(user_id)
         if row is None:
@@ -70,9 +96,11 @@ class Interactions:
         frame: pd.DataFrame,
         item_ids: np.ndarray | list[str] | None = None,
     ) -> Interactions:
-        """Build from rows (user_id, item_id, weight[, first_at, last_at]); duplicate pairs are
-        summed (first_at: min, last_at: max). Rows with a missing id or a weight <= 0 are left
-        out. Users are sorted by id; so are items unless ``item_ids`` fixes the item axis (e.g.
+        """Build from rows (user_id, item_id, weight[, first_at, last_at, disliked]); duplicate
+        pairs are summed (first_at: min, last_at: max, disliked: any). Rows with a missing id or
+        a weight <= 0 are left out unless disliked (a rating below the threshold adds nothing to
+        the weight, and the pair is kept as a known negative). Users are sorted by id; so are
+        items unless ``item_ids`` fixes the item axis (e.g.
         the whole catalog, so items without interactions still get an index), in which case
         interactions with unknown items are dropped.
 
@@ -87,7 +115,12 @@ class Interactions:
         )
         users_raw, items_raw = _strings(frame["user_id"]), _strings(frame["item_id"])
         times = {c: _epoch_seconds(frame[c]) for c in ("first_at", "last_at") if c in frame}
-        valid = ~np.isnan(weights) & (weights > 0) & ~_nulls(users_raw) & ~_nulls(items_raw)
+        if "disliked" in frame.columns:
+            times["disliked"] = frame["disliked"].fillna(False).astype(bool).to_numpy(np.float64)
+        disliked_rows = times.get("disliked", np.zeros(len(weights))) > 0
+        weights = np.where(disliked_rows, np.nan_to_num(weights, nan=0.0), weights)
+        positive = ~np.isnan(weights) & (weights > 0)
+        valid = (positive | disliked_rows) & ~_nulls(users_raw) & ~_nulls(items_raw)
         if not valid.all():
             users_raw, items_raw = users_raw.filter(valid), items_raw.filter(valid)
             weights, times = weights[valid], {c: t[valid] for c, t in times.items()}
@@ -103,7 +136,13 @@ class Interactions:
                 times = {c: t[known] for c, t in times.items()}
         matrix, order, starts = _csr(user_pos, item_pos, weights, len(users), len(items))
         pair_times = {c: _reduce(t[order], starts, c) for c, t in times.items()}
-        return cls(users, items, matrix, pair_times.get("last_at"), pair_times.get("first_at"))
+        disliked = None
+        if "disliked" in pair_times:
+            disliked = pair_times["disliked"] > 0
+            matrix.data[disliked & (matrix.data <= 0)] = 1.0  # stored, never a training weight
+        return cls(
+            users, items, matrix, pair_times.get("last_at"), pair_times.get("first_at"), disliked
+        )
 
     def subset(self, mask: np.ndarray) -> Interactions:
         """Keep the stored pairs where ``mask`` (aligned with ``matrix.data``) is true."""
@@ -112,9 +151,19 @@ class Interactions:
             (coo.data[mask], (coo.row[mask], coo.col[mask])), shape=self.matrix.shape
         )
         matrix.sort_indices()
-        last_at = self.last_at[mask] if self.last_at is not None else None
-        first_at = self.first_at[mask] if self.first_at is not None else None
-        return Interactions(self.user_ids, self.item_ids, matrix, last_at, first_at)
+        coo_order = np.lexsort((coo.col[mask], coo.row[mask]))  # CSR order of the kept pairs
+
+        def keep(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[mask][coo_order]
+
+        return Interactions(
+            self.user_ids,
+            self.item_ids,
+            matrix,
+            keep(self.last_at),
+            keep(self.first_at),
+            keep(self.disliked),
+        )
 
 
 def _strings(values: pd.Series) -> pa.Array:
@@ -185,7 +234,7 @@ def _csr(
 
 
 def _reduce(sorted_values: np.ndarray, starts: np.ndarray, column: str) -> np.ndarray:
-    """One time per stored pair: the min (first_at) or max (last_at) over its rows."""
+    """One value per stored pair: the min (first_at) or max (last_at, disliked) of its rows."""
     if len(starts) == len(sorted_values) or len(starts) == 0:
         return sorted_values
     ufunc = np.minimum if column == "first_at" else np.maximum

@@ -1,4 +1,5 @@
-"""Offline evaluation: temporal holdout and leave-last-out splits, ranking metrics."""
+"""Offline evaluation: the per-user temporal split (the main one), a global time split and
+leave-last-out as other views, ranking metrics, and scoring of the served lists."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from models.base import Recommender
 from models.data import DataError, Interactions
+from models.served import compose
 
 DAY_S = 86_400.0
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty")
@@ -18,7 +21,9 @@ METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelt
 
 @dataclass
 class Split:
-    """Train interactions (same id axes as the full data) and held-out items per test user."""
+    """Train interactions (same id axes as the full data) and the relevant held-out items per
+    test user (held-out pairs not disliked). A test user may have no training history: it is
+    scored through the fallback, as serving would answer it."""
 
     kind: str
     train: Interactions
@@ -46,13 +51,16 @@ def _times(data: Interactions) -> np.ndarray:
     raise DataError("a time-based split needs first_at or last_at")
 
 
-def _split(data: Interactions, test_mask: np.ndarray, kind: str) -> Split:
+def _split(data: Interactions, test_mask: np.ndarray, kind: str, cold: bool = True) -> Split:
+    """Held-out pairs are ``test_mask``; relevant ones are those not disliked. ``cold=False``
+    leaves out test users without training pairs (leave-last-out's convention)."""
     coo = data.matrix.tocoo()
     train = data.subset(~test_mask)
-    has_train = np.asarray(train.matrix.getnnz(axis=1)) > 0
-    rows, cols = coo.row[test_mask], coo.col[test_mask]
-    keep = has_train[rows]
-    rows, cols = rows[keep], cols[keep]
+    relevant = test_mask if data.disliked is None else test_mask & ~data.disliked
+    rows, cols = coo.row[relevant], coo.col[relevant]
+    if not cold:
+        keep = (np.asarray(train.matrix.getnnz(axis=1)) > 0)[rows]
+        rows, cols = rows[keep], cols[keep]
     order = np.argsort(rows, kind="stable")
     rows, cols = rows[order], cols[order]
     users, starts = np.unique(rows, return_index=True)
@@ -60,9 +68,29 @@ def _split(data: Interactions, test_mask: np.ndarray, kind: str) -> Split:
     return Split(kind, train, users.astype(np.int64), [np.asarray(t) for t in test_items])
 
 
+def per_user_split(data: Interactions, fraction: float = 0.2) -> Split:
+    """Each user's latest ``fraction`` of pairs (by first interaction time, at least one,
+    rounded half up) is held out. Users with a single pair have no training history and are
+    scored through the fallback. Carve a validation split with ``per_user_split(split.train)``.
+    """
+    times = _times(data)
+    coo = data.matrix.tocoo()
+    if coo.nnz == 0:
+        raise DataError("no interactions to split")
+    order = np.lexsort((coo.col, times, coo.row))  # by user, then time, then item
+    counts = np.bincount(coo.row, minlength=data.n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    users = coo.row[order]
+    position = np.arange(len(order)) - starts[users]
+    n_test = np.maximum(1, np.floor(fraction * counts + 0.5)).astype(np.int64)
+    mask = np.zeros(len(order), dtype=bool)
+    mask[order] = position >= counts[users] - n_test[users]
+    return _split(data, mask, f"per_user:{fraction:g}")
+
+
 def temporal_split(data: Interactions, holdout_days: float) -> Split:
     """Pairs first seen in the last ``holdout_days`` (before the newest event) are the test
-    set; only users with training history are evaluated."""
+    set (the global time view; users without training history get the fallback)."""
     times = _times(data)
     if len(times) == 0:
         raise DataError("no interactions to split")
@@ -80,7 +108,7 @@ def leave_last_out(data: Interactions) -> Split:
     mask = np.zeros(len(times), dtype=bool)
     chosen = order[last_of_user]
     mask[chosen[counts[coo.row[chosen]] >= 2]] = True
-    return _split(data, mask, "leave_last_out")
+    return _split(data, mask, "leave_last_out", cold=False)
 
 
 # ---- per-user metrics ----------------------------------------------------------------------
@@ -141,6 +169,47 @@ def evaluate(model: Recommender, split: Split, k: int = 10) -> dict[str, float]:
     idx, _ = model.recommend_rows(split.test_users, k, exclude_seen=True)
     lists = [[int(i) for i in row if i >= 0] for row in idx]
     return metrics_from_lists(lists, split, k)
+
+
+def evaluate_served(
+    model: Recommender,
+    split: Split,
+    fallback: np.ndarray,
+    k: int = 10,
+    depth: int = 50,
+    unavailable: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Metrics@k of the lists as served: ``compose`` of the model's top-``depth`` list (seen and
+    disliked training pairs excluded) and the ``fallback`` item indices (the published popular
+    list), with the same exclusions and unavailable items. Users unknown to the model or
+    without training history get the fallback."""
+    idx = served_indices(model, split, fallback, k, depth, unavailable)
+    lists = [[int(i) for i in row if i >= 0] for row in idx]
+    return metrics_from_lists(lists, split, k)
+
+
+def served_indices(
+    model: Recommender,
+    split: Split,
+    fallback: np.ndarray,
+    k: int = 10,
+    depth: int = 50,
+    unavailable: np.ndarray | None = None,
+) -> np.ndarray:
+    """The (test users, k) item indices serving would show (see ``evaluate_served``)."""
+    users = split.test_users
+    warm = np.asarray(split.train.matrix.getnnz(axis=1))[users] > 0
+    batch = np.full((len(users), max(depth, k)), -1, dtype=np.int64)
+    scores = np.zeros(batch.shape, dtype=np.float32)
+    if warm.any():
+        batch[warm], scores[warm] = model.recommend_rows(users[warm], max(depth, k))
+    idx, _ = compose(batch, fallback, k, exclusions(split.train)[users], unavailable, scores)
+    return idx
+
+
+def exclusions(data: Interactions) -> sp.csr_matrix:
+    """What a user is never shown again: every stored pair (seen, disliked)."""
+    return sp.csr_matrix(data.matrix, dtype=np.float32)
 
 
 def metrics_from_lists(lists: list[list[int]], split: Split, k: int) -> dict[str, float]:

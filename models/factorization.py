@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from implicit.nearest_neighbours import bm25_weight
+from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 from threadpoolctl import threadpool_limits
 
 from models.base import Recommender, State
@@ -26,12 +26,16 @@ def fit_threads(nnz: int | None = None) -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def confidence(matrix: sp.csr_matrix, bm25: bool, k1: float, b: float) -> sp.csr_matrix:
-    """The user x item confidence matrix fed to ALS (weights, or BM25 over them)."""
-    if not bm25:
-        return sp.csr_matrix(matrix, dtype=np.float32)
-    # bm25_weight weighs rows of an item x user matrix; transpose in and out
-    return bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr().astype(np.float32)
+def confidence(
+    matrix: sp.csr_matrix, bm25: bool, k1: float, b: float, tfidf: bool = False
+) -> sp.csr_matrix:
+    """The user x item confidence matrix fed to ALS (weights, or BM25 / TF-IDF over them)."""
+    # the weightings weigh rows of an item x user matrix; transpose in and out
+    if bm25:
+        return bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr().astype(np.float32)
+    if tfidf:
+        return sp.csr_matrix(tfidf_weight(matrix.T.tocsr()).T.tocsr(), dtype=np.float32)
+    return sp.csr_matrix(matrix, dtype=np.float32)
 
 
 class _Factorization(Recommender):
@@ -62,7 +66,8 @@ class _Factorization(Recommender):
 
 
 class ALS(_Factorization):
-    """Implicit-feedback ALS (Hu, Koren, Volinsky). Confidence = 1 + alpha * weight."""
+    """Implicit-feedback ALS (Hu, Koren, Volinsky). Confidence = 1 + alpha * weight, the weight
+    optionally BM25- or TF-IDF-weighted first."""
 
     name = "als"
 
@@ -76,8 +81,10 @@ class ALS(_Factorization):
         bm25_k1: float = 100.0,
         bm25_b: float = 0.8,
         seed: int = 42,
+        tfidf: bool = False,
     ) -> None:
         super().__init__()
+        self.tfidf = bool(tfidf)
         self.factors = int(factors)
         self.regularization = float(regularization)
         self.alpha = float(alpha)
@@ -96,13 +103,14 @@ class ALS(_Factorization):
             "bm25": self.bm25,
             "bm25_k1": self.bm25_k1,
             "bm25_b": self.bm25_b,
+            "tfidf": self.tfidf,
             "seed": self.seed,
         }
 
     def _fit(self, data: Interactions, catalog: Catalog | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        conf = confidence(data.matrix, self.bm25, self.bm25_k1, self.bm25_b)
+        conf = confidence(data.matrix, self.bm25, self.bm25_k1, self.bm25_b, self.tfidf)
         with threadpool_limits(1, "blas"):  # implicit warns about (and suffers from) BLAS threads
             model = AlternatingLeastSquares(
                 factors=self.factors,

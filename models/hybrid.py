@@ -69,7 +69,7 @@ class Hybrid(Recommender):
             raise ValueError(f"hybrid needs fitted components {sorted(missing)}")
         hybrid.models = {name: models[name] for name in hybrid.weights}
         first = hybrid.models[next(iter(hybrid.weights))]
-        hybrid._set_axes(first.user_ids, first.item_ids, first.user_items)
+        hybrid._set_axes(first.user_ids, first.item_ids, first.user_items, first.negatives)
         return hybrid
 
     def _fit(self, data: Interactions, catalog: Catalog | None) -> None:
@@ -157,3 +157,22 @@ class Hybrid(Recommender):
         from models.factory import load_model
 
         self.models = {name: load_model(path / "components" / name) for name in self.weights}
+
+
+def fuse(
+    rankings: dict[str, np.ndarray], weights: dict[str, float], rrf_k: float, n_items: int
+) -> np.ndarray:
+    """Weighted RRF of per-component top lists (rows x depth item indices, -1 pads) as a dense
+    rows x items score block; items no component proposed score -inf."""
+    rows = len(next(iter(rankings.values()))) if rankings else 0
+    fused = np.zeros((rows, n_items), dtype=np.float32)
+    for name, idx in rankings.items():
+        weight = weights.get(name, 0.0)
+        if weight <= 0:
+            continue
+        ranks = np.arange(1, idx.shape[1] + 1, dtype=np.float32)
+        contrib = np.broadcast_to(weight / (rrf_k + ranks), idx.shape)
+        r, c = np.nonzero(idx >= 0)
+        np.add.at(fused, (r, idx[r, c]), contrib[r, c])
+    fused[fused == 0] = -np.inf
+    return fused

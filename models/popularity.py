@@ -13,26 +13,29 @@ DAY_S = 86_400.0
 
 
 class Popularity(Recommender):
-    """Item score = sum of interaction weights, each halved every ``half_life_days`` of age
-    (age measured from the newest interaction in the data, so a fit is reproducible)."""
+    """Item score = sum of interaction weights (or, with ``count``, of interacting users), each
+    halved every ``half_life_days`` of age (age measured from the newest interaction in the
+    data, so a fit is reproducible). ``half_life_days=None`` means no decay; training picks the
+    half-life on the validation split (see ``models.tuning``) rather than assuming one."""
 
     name = "popularity"
 
-    def __init__(self, half_life_days: float = 14.0) -> None:
+    def __init__(self, half_life_days: float | None = None, count: bool = False) -> None:
         super().__init__()
-        if half_life_days <= 0:
-            raise ValueError("half_life_days must be positive")
-        self.half_life_days = float(half_life_days)
+        if half_life_days is not None and half_life_days <= 0:
+            raise ValueError("half_life_days must be positive (or None: no decay)")
+        self.half_life_days = None if half_life_days is None else float(half_life_days)
+        self.count = bool(count)
         self.scores = np.zeros(0, dtype=np.float32)
         self.item_categories = np.array([], dtype=object)
 
     def params(self) -> dict[str, Any]:
-        return {"half_life_days": self.half_life_days}
+        return {"half_life_days": self.half_life_days, "count": self.count}
 
     def _fit(self, data: Interactions, catalog: Catalog | None) -> None:
         coo = data.matrix.tocoo()
-        weights = coo.data.astype(np.float64)
-        if data.last_at is not None and len(data.last_at):
+        weights = np.ones(len(coo.data)) if self.count else coo.data.astype(np.float64)
+        if self.half_life_days is not None and data.last_at is not None and len(data.last_at):
             age_days = (data.last_at.max() - data.last_at) / DAY_S
             weights = weights * np.power(0.5, age_days / self.half_life_days)
         scores = np.bincount(coo.col, weights=weights, minlength=data.n_items)
@@ -62,6 +65,13 @@ class Popularity(Recommender):
             scores[rows] = -np.inf
         idx, vals = top_k(scores[None, :].astype(np.float32), n)
         return self._to_ids(idx[0], vals[0])
+
+    def top_indices(self, n: int) -> np.ndarray:
+        """Item indices of the global top-``n`` (items with a positive score only)."""
+        self._check_fitted()
+        scores = np.where(self.scores > 0, self.scores, -np.inf).astype(np.float32)
+        idx, _ = top_k(scores[None, :], n)
+        return idx[0][idx[0] >= 0]
 
     def by_category(self, n: int) -> dict[str, Scored]:
         cats = sorted({str(c) for c in self.item_categories if c})
