@@ -69,6 +69,10 @@ class Recommender(ABC):
         self._fit(positives, catalog)
         return self
 
+    def user_row(self, user_id: str) -> int:
+        """The user's row in the fitted matrices; -1 when unknown."""
+        return self._user_index.get(user_id, -1)
+
     @property
     def fitted(self) -> bool:
         return self.user_items is not None

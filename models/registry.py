@@ -2,8 +2,10 @@
 
 Registered models: ``shopflow-<type>`` per model type (``shopflow-item-item``...) and
 ``shopflow-serving``, whose alias ``champion`` names the version serving uses. The alias moves
-only when a candidate beats the champion's NDCG@k on the same split; otherwise the candidate's
-run is tagged ``gate=rejected`` and the champion stays.
+only when a candidate's served NDCG@k on the per-user test split beats the champion's (re-scored
+on the same split) and both baselines' (``models.kinds.BASELINES``); otherwise the candidate's
+run is tagged ``gate=rejected`` with the reason naming the figure that lost, and the champion
+stays.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 from models.base import Recommender
 from models.evaluation import metric_table_markdown
 from models.factory import load_model
-from models.training import TrainingResult, evaluate_config
+from models.training import KindResult, TrainingConfig, TrainingResult, evaluate_config
 
 SERVING_MODEL = "shopflow-serving"
 CHAMPION_ALIAS = "champion"
@@ -49,6 +52,7 @@ class GateDecision:
     candidate_ndcg: float | None
     champion: ModelRef | None  # the champion after the decision
     champion_ndcg: float | None  # the previous champion's NDCG on the same split
+    figures: dict[str, float] | None = None  # what the candidate had to beat
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,44 +123,81 @@ def log_trial(model_type: str, params: dict[str, Any], metrics: dict[str, float]
         mlflow.log_metrics({f"{m}_at_k": v for m, v in metrics.items()})
 
 
+def log_kind(result: KindResult, split: str, k: int) -> ModelRef:
+    """Inside an active run: params, served metrics (``val_``, ``test_``, ``time_``), the model
+    saved as an artifact and registered as ``shopflow-<kind>``."""
+    import mlflow
+
+    assert result.model is not None
+    run = mlflow.active_run()
+    assert run is not None
+    mlflow.set_tags({"kind": "model", "model_type": result.kind, "split": split})
+    mlflow.log_params(_flat(result.params))
+    for prefix, metrics in (("val", result.validation), ("test", result.test),
+                            ("time", result.time_view)):  # fmt: skip
+        mlflow.log_metrics({f"{prefix}_{m}_at_{k}": v for m, v in metrics.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        result.model.save(Path(tmp) / "model")
+        mlflow.log_artifacts(str(Path(tmp) / "model"), artifact_path="model")
+    tags = version_tags(result.kind, result.params, split, result.test["ndcg"], k)
+    tags["val_ndcg"] = repr(result.validation.get("ndcg", 0.0))
+    return _register(
+        _client(), registered_name(result.kind), f"{run.info.artifact_uri}/model",
+        run.info.run_id, tags,
+    )  # fmt: skip
+
+
 def log_and_register(result: TrainingResult, k: int) -> dict[str, ModelRef]:
-    """Inside the active (parent) run: log the metric table, then one nested run per model
+    """Inside the active (parent) run: log the metric tables, then one nested run per model
     type with params, metrics and the saved model, registered as ``shopflow-<type>``."""
     import mlflow
 
-    client = _client()
-    table_md = metric_table_markdown(result.table, k)
-    mlflow.log_text(table_md, "metrics_table.md")
-    mlflow.log_dict(result.table, "metrics_table.json")
+    log_tables(result.table, result.baselines, result.validation_table, result.time_table, k)
     mlflow.set_tags({"split": result.split.fingerprint, "split_kind": result.split.kind})
     refs: dict[str, ModelRef] = {}
     for model_type, model in result.models.items():
-        with mlflow.start_run(run_name=model_type, nested=True) as run:
-            metrics = result.table[model_type]
-            mlflow.set_tags({"kind": "model", "model_type": model_type})
-            mlflow.log_params(_flat(result.params[model_type]))
-            mlflow.log_metrics({f"{m}_at_{k}": v for m, v in metrics.items()})
-            with tempfile.TemporaryDirectory() as tmp:
-                model.save(Path(tmp) / "model")
-                mlflow.log_artifacts(str(Path(tmp) / "model"), artifact_path="model")
-            refs[model_type] = _register(
-                client,
-                registered_name(model_type),
-                f"{run.info.artifact_uri}/model",
-                run.info.run_id,
-                _version_tags(model_type, result.params[model_type], result, k),
-            )
+        with mlflow.start_run(run_name=model_type, nested=True):
+            kind = KindResult(
+                model_type, result.params[model_type], [],
+                result.validation_table.get(model_type, {}), result.table[model_type],
+                result.time_table.get(model_type, {}), model,
+            )  # fmt: skip
+            refs[model_type] = log_kind(kind, result.split.fingerprint, k)
     return refs
 
 
-def _version_tags(
-    model_type: str, params: dict[str, Any], result: TrainingResult, k: int
+def log_tables(
+    table: dict[str, dict[str, float]],
+    baselines: dict[str, dict[str, float]],
+    validation: dict[str, dict[str, float]],
+    time_view: dict[str, dict[str, float]],
+    k: int,
+) -> str:
+    """Log the served metric tables (test with baselines, validation, time view) to the active
+    run; returns the test table as Markdown."""
+    import mlflow
+
+    full = {**table, **{f"baseline:{n}": m for n, m in baselines.items()}}
+    table_md = metric_table_markdown(full, k)
+    mlflow.log_text(table_md, "metrics_table.md")
+    mlflow.log_dict(full, "metrics_table.json")
+    mlflow.log_dict(validation, "validation_table.json")
+    mlflow.log_dict(time_view, "time_view_table.json")
+    if time_view:
+        mlflow.log_text(metric_table_markdown(time_view, k), "time_view_table.md")
+    for name, metrics in baselines.items():
+        mlflow.log_metrics({f"baseline_{name}_{m}_at_{k}": v for m, v in metrics.items()})
+    return table_md
+
+
+def version_tags(
+    model_type: str, params: dict[str, Any], split: str, ndcg: float, k: int
 ) -> dict[str, str]:
     return {
         "model_type": model_type,
         "params": json.dumps(params, sort_keys=True),
-        "split": result.split.fingerprint,
-        f"ndcg_at_{k}": repr(result.table[model_type]["ndcg"]),
+        "split": split,
+        f"ndcg_at_{k}": repr(ndcg),
     }
 
 
@@ -185,52 +226,92 @@ def current_champion(client: Any | None = None) -> tuple[ModelRef, dict[str, str
     return ref, tags
 
 
+def gate_verdict(candidate: str, ndcg: float, figures: dict[str, float], k: int,
+                 min_delta: float = 0.0) -> tuple[bool, str]:  # fmt: skip
+    """Whether ``ndcg`` beats every figure (champion, baselines) by more than ``min_delta``;
+    the reason names the first figure that it does not beat."""
+    for name, value in figures.items():
+        if not ndcg > value + min_delta:
+            return False, (
+                f"candidate {candidate} ndcg@{k}={ndcg:.4f} does not beat {name} "
+                f"ndcg@{k}={value:.4f}"
+            )
+    beaten = ", ".join(f"{name} {value:.4f}" for name, value in figures.items())
+    return True, f"candidate {candidate} ndcg@{k}={ndcg:.4f} beats {beaten or 'nothing yet'}"
+
+
 def champion_gate(
-    result: TrainingResult, refs: dict[str, ModelRef], k: int, min_delta: float = 0.0
+    result: TrainingResult,
+    refs: dict[str, ModelRef],
+    k: int,
+    min_delta: float = 0.0,
+    config: TrainingConfig | None = None,
 ) -> GateDecision:
-    """Promote this run's best model only if it beats the champion's NDCG@k on this split.
-    The champion's score is its recorded one when it was measured on the same split, else its
-    configuration is refitted on this split's training part and evaluated."""
-    client = _client()
+    """Promote this run's best model (by validation) only if its served test NDCG@k beats the
+    champion's and both baselines'."""
     best = result.best
-    candidate = refs[best]
-    candidate_ndcg = result.table[best]["ndcg"]
+    assert result.prepared is not None
+    config = config or TrainingConfig(k=k)
+
+    def rescore(model_type: str, params: dict[str, Any]) -> float:
+        assert result.prepared is not None
+        return evaluate_config(model_type, params, result.prepared, config)["ndcg"]
+
+    baselines = {name: m["ndcg"] for name, m in result.baselines.items()}
+    return gate(
+        best, refs[best], result.table[best]["ndcg"], result.params[best], baselines,
+        result.split.fingerprint, rescore, k, min_delta,
+    )  # fmt: skip
+
+
+def gate(
+    kind: str,
+    candidate: ModelRef,
+    candidate_ndcg: float,
+    params: dict[str, Any],
+    baselines: dict[str, float],
+    split: str,
+    rescore: Callable[[str, dict[str, Any]], float],
+    k: int,
+    min_delta: float = 0.0,
+) -> GateDecision:
+    """Compare the candidate with the champion (its recorded score when measured on the same
+    ``split``, else ``rescore(type, params)``) and the baselines; move the alias only on a win.
+    """
+    client = _client()
     current = current_champion(client)
+    figures: dict[str, float] = {}
     champion_ndcg: float | None = None
+    champion: ModelRef | None = None
     if current is not None:
         champion, tags = current
-        champion_ndcg = _champion_score(tags, result, k)
-        if not candidate_ndcg > champion_ndcg + min_delta:
-            reason = (
-                f"candidate {candidate.name} v{candidate.version} ndcg@{k}={candidate_ndcg:.4f} "
-                f"does not beat champion v{champion.version} ({champion.model_type}) "
-                f"ndcg@{k}={champion_ndcg:.4f} on split {result.split.fingerprint}"
-            )
-            client.set_tag(candidate.run_id, "gate", "rejected")
-            client.set_tag(candidate.run_id, "gate_reason", reason)
-            return GateDecision(False, reason, candidate, candidate_ndcg, champion, champion_ndcg)
+        champion_ndcg = _champion_score(tags, split, rescore, k)
+        figures[f"champion v{champion.version} ({champion.model_type})"] = champion_ndcg
+    figures.update({f"baseline {name}": value for name, value in baselines.items()})
+    passed, reason = gate_verdict(f"{kind} v{candidate.version}", candidate_ndcg, figures, k,
+                                  min_delta)  # fmt: skip
+    client.set_tag(candidate.run_id, "gate_reason", reason)
+    if not passed:
+        client.set_tag(candidate.run_id, "gate", "rejected")
+        return GateDecision(
+            False, reason, candidate, candidate_ndcg, champion, champion_ndcg, figures
+        )
     source = client.get_model_version(candidate.name, candidate.version).source
-    tags = _version_tags(best, result.params[best], result, k)
+    tags = version_tags(kind, params, split, candidate_ndcg, k)
     tags |= {"source_model": candidate.name, "source_version": candidate.version}
     serving = _register(client, SERVING_MODEL, source, candidate.run_id, tags)
     client.set_registered_model_alias(SERVING_MODEL, CHAMPION_ALIAS, serving.version)
     client.set_tag(candidate.run_id, "gate", "promoted")
-    reason = (
-        f"no champion yet; {best} ndcg@{k}={candidate_ndcg:.4f} becomes champion"
-        if champion_ndcg is None
-        else f"{best} ndcg@{k}={candidate_ndcg:.4f} beats champion ndcg@{k}={champion_ndcg:.4f}"
-    )
-    client.set_tag(candidate.run_id, "gate_reason", reason)
-    return GateDecision(True, reason, candidate, candidate_ndcg, serving, champion_ndcg)
+    return GateDecision(True, reason, candidate, candidate_ndcg, serving, champion_ndcg, figures)
 
 
-def _champion_score(tags: dict[str, str], result: TrainingResult, k: int) -> float:
+def _champion_score(
+    tags: dict[str, str], split: str, rescore: Callable[[str, dict[str, Any]], float], k: int
+) -> float:
     recorded = tags.get(f"ndcg_at_{k}")
-    if tags.get("split") == result.split.fingerprint and recorded is not None:
+    if tags.get("split") == split and recorded is not None:
         return float(recorded)
-    params = json.loads(tags.get("params", "{}"))
-    metrics = evaluate_config(tags["model_type"], params, result.split, result.catalog, k)
-    return metrics["ndcg"]
+    return rescore(tags["model_type"], json.loads(tags.get("params", "{}")))
 
 
 def load_version(name: str, version: str | None = None, alias: str | None = None) -> Recommender:

@@ -11,8 +11,13 @@ A user without history gets the popular list (also through ``compose``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from models.base import Recommender
 
 #: Rows composed per block (bounds the candidate arrays' memory).
 BLOCK_ROWS = 50_000
@@ -98,3 +103,48 @@ def _repeats(cand: np.ndarray) -> np.ndarray:
     dup = np.zeros(cand.shape, dtype=bool)
     np.put_along_axis(dup, order, dup_sorted, axis=1)
     return dup
+
+
+def publish_lists(
+    model: Recommender,
+    users: list[str],
+    fallback: list[str],
+    n: int,
+    exclude: dict[str, set[str]] | None = None,
+    unavailable: set[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What publishing writes per user: ``compose`` of the model's top-``n`` and the
+    ``fallback`` item ids, skipping what the user saw or disliked (the model's matrices), each
+    user's ``exclude`` items (bought, disliked since) and ``unavailable`` ones (blocked).
+    Indices refer to ``model.item_ids``; a user the model does not know gets the fallback."""
+    batch, scores = model.recommend_arrays(users, n)
+    item_pos = {str(item): p for p, item in enumerate(model.item_ids.tolist())}
+    fallback_idx = np.array([item_pos[i] for i in fallback if i in item_pos], dtype=np.int64)
+    mask = np.zeros(len(model.item_ids), dtype=bool)
+    for item in unavailable or ():
+        if item in item_pos:
+            mask[item_pos[item]] = True
+    rows, cols = [], []
+    user_pos = {u: r for r, u in enumerate(users)}
+    for user, items in (exclude or {}).items():
+        if user in user_pos:
+            for item in items:
+                if item in item_pos:
+                    rows.append(user_pos[user])
+                    cols.append(item_pos[item])
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+        shape=(len(users), len(model.item_ids)),
+    )
+    model_rows = np.array([model.user_row(u) for u in users], dtype=np.int64)
+    known = np.flatnonzero(model_rows >= 0)
+    if len(known) and model.user_items is not None:
+        select = sp.csr_matrix(
+            (np.ones(len(known), dtype=np.float32), (known, model_rows[known])),
+            shape=(len(users), model.user_items.shape[0]),
+        )
+        seen = abs(model.user_items)
+        if model.negatives is not None:
+            seen = seen + model.negatives
+        matrix = (matrix + select @ seen).tocsr()
+    return compose(batch, fallback_idx, n, matrix, mask, scores)

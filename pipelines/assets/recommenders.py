@@ -1,14 +1,23 @@
-"""Recommender assets: train, evaluate, register and gate the champion; publish to Redis.
+"""Recommender assets: one per model kind, the evaluation with its champion gate, the publish.
+
+Graph: marts -> ``recommender_<kind>`` for each kind of ``models.kinds.MODEL_KINDS`` (the
+hybrid also takes the others: it blends them) -> ``recommender_evaluation`` (baselines, the
+best kind by validation, the gate; its ``champion_gate`` check fails when the gate rejects a
+candidate that would regress) -> ``published_recommendations`` (the champion and every kind's
+lists in Redis). A kind that fails to train still materializes, with ``status=failed`` and a
+failing ``trained`` check, so the others, the evaluation and the publish go on.
 
 Thin edges: the work is done by ``models`` (training, evaluation, MLflow registry) and
 ``pipelines.publish`` (the Redis writer); these assets read the marts and wire them up.
 """
 
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from models.kinds import BATCH_STRATEGIES, MODEL_KINDS
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow.config import Settings, get_settings
 
@@ -17,12 +26,18 @@ if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the as
 
     from models.base import Recommender
     from models.registry import ModelRef
+    from models.training import Prepared, TrainingConfig
     from models.tuning import Trial
     from pipelines.publish import PublishBundle
 
 GROUP = "recommenders"
 MART_DEPS = [dg.AssetKey("fct_interactions"), dg.AssetKey("dim_items")]
-STRATEGIES = ("als", "bpr", "item_item", "content", "hybrid")
+STRATEGIES = BATCH_STRATEGIES  # the per-user batch lists published (see models.kinds)
+HYBRID_INPUTS = ("popularity", "als", "bpr", "item_item", "content", "ease")
+
+
+def asset_name(kind: str) -> str:
+    return f"recommender_{kind}"
 
 
 def load_marts(warehouse: WarehouseResource) -> "tuple[pd.DataFrame, pd.DataFrame]":
@@ -39,78 +54,323 @@ def _log_trial(model_type: str, trial: "Trial") -> None:
     log_trial(model_type, trial.params, trial.metrics)
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=MART_DEPS,
-    description="Tunes ALS, fits and evaluates every model type on a temporal split, logs "
-    "them to MLflow, registers each type and moves the champion only when it wins.",
-)
-def recommender_evaluation(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MLflowResource
-) -> dg.Output[dict[str, Any]]:
-    import mlflow as mlf
+def _setup(mlflow: MLflowResource) -> Settings:
+    from models.registry import prepare_store
 
-    from models.evaluation import metric_table_markdown
-    from models.registry import champion_gate, log_and_register, prepare_store
-    from models.training import InsufficientData, TrainingConfig, train_and_evaluate
-
-    started = time.perf_counter()
     settings = get_settings()
     prepare_store(mlflow.tracking_uri or settings.mlflow_uri)
     mlflow.setup()
+    return settings
+
+
+def run_link(mlflow: MLflowResource, run: Any) -> dg.MetadataValue:
+    """The MLflow run as a link when the tracking server has a web UI, else ``runs:/ID``."""
+    import mlflow as mlf
+
+    uri = mlflow.tracking_uri or mlf.get_tracking_uri()
+    if uri.startswith("http"):
+        exp = run.info.experiment_id
+        return dg.MetadataValue.url(f"{uri.rstrip('/')}/#/experiments/{exp}/runs/{run.info.run_id}")
+    return dg.MetadataValue.text(f"runs:/{run.info.run_id} ({uri})")
+
+
+def _prepare(
+    warehouse: WarehouseResource, settings: Settings, on_trial: Callable | None = None
+) -> "tuple[Prepared | None, TrainingConfig, str]":
+    """The splits and fallback every asset of a run shares (deterministic), or why not."""
+    from models.training import InsufficientData, TrainingConfig, prepare_run
+
     interactions, items = load_marts(warehouse)
     config = TrainingConfig.from_settings(settings)
-    setup_s = time.perf_counter() - started
-    with mlf.start_run(run_name="recommenders") as run:
-        try:
-            result = train_and_evaluate(interactions, items, config, on_trial=_log_trial)
-        except InsufficientData as exc:
-            reason = f"not trained, champion unchanged: {exc}"
+    try:
+        return prepare_run(interactions, items, config, on_trial), config, ""
+    except InsufficientData as exc:
+        return None, config, f"not trained, champion unchanged: {exc}"
+
+
+def _metric_md(rows: dict[str, dict[str, float]], k: int) -> dg.MetadataValue:
+    from models.evaluation import metric_table_markdown
+
+    return dg.MetadataValue.md(metric_table_markdown(rows, k))
+
+
+def _train(
+    kind: str,
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow: MLflowResource,
+    upstream: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Tune, score and fit one kind; log and register it; never fail the step for a model
+    error (the ``trained`` check fails instead)."""
+    import mlflow as mlf
+
+    from models.registry import log_kind
+    from models.training import train_kind
+
+    started = time.perf_counter()
+    settings = _setup(mlflow)
+    with mlf.start_run(run_name=asset_name(kind)) as run:
+        mlf.set_tags({"asset": asset_name(kind), "model_type": kind})
+        prep, config, skipped = _prepare(warehouse, settings)
+        meta: dict[str, Any] = {
+            "mlflow_run": run_link(mlflow, run),
+            "mlflow_run_id": run.info.run_id,
+        }
+        if prep is None:
+            mlf.set_tags({"status": "skipped", "reason": skipped})
+            context.log.warning(skipped)
+            value = {"kind": kind, "status": "skipped", "reason": skipped}
+            yield dg.Output(value, metadata={**meta, "status": "skipped", "reason": skipped})
+            yield dg.AssetCheckResult(
+                check_name="trained", passed=True, metadata={"reason": skipped}
+            )
+            return
+        components = None
+        if upstream is not None:
+            components = {
+                name: out["params"] for name, out in upstream.items() if out["status"] == "trained"
+            }
+        result = train_kind(kind, prep, config, components, on_trial=_log_trial)
+        value = {
+            "kind": kind,
+            "status": "failed" if result.error else "trained",
+            "error": result.error,
+            "params": result.params,
+            "validation": result.validation,
+            "test": result.test,
+            "time_view": result.time_view,
+            "split": prep.test.fingerprint,
+            "run_id": run.info.run_id,
+        }
+        if result.error is None:
+            ref = log_kind(result, prep.test.fingerprint, config.k)
+            value["ref"] = [ref.name, ref.version]
+            meta["registered"] = f"{ref.name} v{ref.version}"
+            mlf.set_tag("status", "trained")
+        else:
+            mlf.set_tags({"status": "failed", "error": result.error[:500]})
+            context.log.error(f"{kind} failed: {result.error}")
+        k = config.k
+        meta |= {
+            "status": value["status"],
+            f"val_ndcg@{k}": result.validation.get("ndcg", 0.0),
+            f"test_ndcg@{k}": result.test.get("ndcg", 0.0),
+            f"test_recall@{k}": result.test.get("recall", 0.0),
+            "metrics": _metric_md({"validation": result.validation, "test": result.test}, k)
+            if result.error is None
+            else "",
+            "params": dg.MetadataValue.json(result.params or {}),
+            "trials": len(result.trials),
+            "tuning_budget_s": round(prep.budget_s, 3),
+            "seconds": round(time.perf_counter() - started, 3),
+            **prep.describe(),
+        }
+        if result.error:
+            meta["error"] = result.error
+    yield dg.Output(value, metadata=meta)
+    yield dg.AssetCheckResult(
+        check_name="trained",
+        passed=result.error is None,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"error": result.error or ""},
+    )
+
+
+def _kind_asset(kind: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=asset_name(kind),
+        group_name=GROUP,
+        deps=MART_DEPS,
+        check_specs=[dg.AssetCheckSpec("trained", asset=asset_name(kind))],
+        description=f"The {kind} recommender: tuned (Optuna) on a validation split carved "
+        "from train, scored as served on the per-user temporal split, fitted on all data, "
+        "logged and registered in MLflow.",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MLflowResource
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        yield from _train(kind, context, warehouse, mlflow)
+
+    return _asset
+
+
+KIND_ASSETS = {kind: _kind_asset(kind) for kind in MODEL_KINDS if kind != "hybrid"}
+
+
+@dg.asset(
+    name=asset_name("hybrid"),
+    group_name=GROUP,
+    deps=MART_DEPS,
+    check_specs=[dg.AssetCheckSpec("trained", asset=asset_name("hybrid"))],
+    description="The hybrid: weighted reciprocal-rank fusion of the other kinds (their tuned "
+    "params), blend weights learned on validation; cold start from popularity.",
+)
+def recommender_hybrid(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow: MLflowResource,
+    recommender_popularity: dict[str, Any],
+    recommender_als: dict[str, Any],
+    recommender_bpr: dict[str, Any],
+    recommender_item_item: dict[str, Any],
+    recommender_content: dict[str, Any],
+    recommender_ease: dict[str, Any],
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    upstream = {
+        "popularity": recommender_popularity,
+        "als": recommender_als,
+        "bpr": recommender_bpr,
+        "item_item": recommender_item_item,
+        "content": recommender_content,
+        "ease": recommender_ease,
+    }
+    yield from _train("hybrid", context, warehouse, mlflow, upstream)
+
+
+@dg.asset(
+    group_name=GROUP,
+    check_specs=[dg.AssetCheckSpec("champion_gate", asset="recommender_evaluation")],
+    description="Scores the baselines (popularity by train counts, ALS with library defaults) "
+    "on the same per-user split as every kind, picks the best kind by validation and moves the "
+    "champion only when it beats the champion and both baselines on test.",
+)
+def recommender_evaluation(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow: MLflowResource,
+    recommender_popularity: dict[str, Any],
+    recommender_als: dict[str, Any],
+    recommender_bpr: dict[str, Any],
+    recommender_item_item: dict[str, Any],
+    recommender_content: dict[str, Any],
+    recommender_ease: dict[str, Any],
+    recommender_hybrid: dict[str, Any],
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    import mlflow as mlf
+
+    upstream = {
+        "popularity": recommender_popularity,
+        "als": recommender_als,
+        "bpr": recommender_bpr,
+        "item_item": recommender_item_item,
+        "content": recommender_content,
+        "ease": recommender_ease,
+        "hybrid": recommender_hybrid,
+    }
+    started = time.perf_counter()
+    settings = _setup(mlflow)
+    with mlf.start_run(run_name="recommender_evaluation") as run:
+        prep, config, reason = _prepare(warehouse, settings)
+        meta: dict[str, Any] = {
+            "mlflow_run": run_link(mlflow, run),
+            "mlflow_run_id": run.info.run_id,
+        }
+        trained = {}
+        if prep is not None:
+            trained = {
+                kind: out
+                for kind, out in upstream.items()
+                if out.get("status") == "trained" and out.get("split") == prep.test.fingerprint
+            }
+            if not trained:
+                reason = "no kind trained on this data: champion unchanged"
+        if prep is None or not trained:
             mlf.set_tags({"status": "skipped", "reason": reason})
             context.log.warning(reason)
             value = {"status": "skipped", "reason": reason, "run_id": run.info.run_id}
-            return dg.Output(value, metadata={"status": "skipped", "reason": reason})
-        t0 = time.perf_counter()
-        refs = log_and_register(result, config.k)
-        decision = champion_gate(result, refs, config.k)
-        timings = {"setup": round(setup_s, 3), **result.timings}
-        timings["register_and_gate"] = round(time.perf_counter() - t0, 3)
-        mlf.log_dict(timings, "timings.json")
-        mlf.set_tags({"status": "trained", "gate": "promoted" if decision.promoted else "rejected"})
-    context.log.info(decision.reason)
-    table_md = metric_table_markdown(result.table, config.k)
+            yield dg.Output(value, metadata={**meta, "status": "skipped", "reason": reason})
+            yield dg.AssetCheckResult(
+                check_name="champion_gate", passed=True, metadata={"reason": reason}
+            )
+            return
+        value, meta = _evaluate(prep, config, trained, upstream, run.info.run_id, meta)
+        mlf.set_tags({"status": "trained", "gate": meta["gate"]})
+    context.log.info(meta["gate_reason"])
+    meta["seconds"] = round(time.perf_counter() - started, 3)
+    yield dg.Output(value, metadata=meta)
+    decision = value["decision"]
+    yield dg.AssetCheckResult(
+        check_name="champion_gate",
+        passed=bool(decision["promoted"]),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=decision["reason"],
+        metadata={
+            "reason": decision["reason"],
+            "figures": dg.MetadataValue.json(decision["figures"] or {}),
+        },
+    )
+
+
+def _evaluate(
+    prep: "Prepared",
+    config: "TrainingConfig",
+    trained: dict[str, dict[str, Any]],
+    upstream: dict[str, dict[str, Any]],
+    run_id: str,
+    meta: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Baselines, the best kind, the gate; the asset's value and metadata."""
+    from models.registry import ModelRef, gate, log_tables
+    from models.training import best_kind, evaluate_config, score_baselines
+
+    k = config.k
+    baselines = score_baselines(prep, config)
+    table = {kind: out["test"] for kind, out in trained.items()}
+    validation = {kind: out["validation"] for kind, out in trained.items()}
+    time_view = {kind: out["time_view"] for kind, out in trained.items() if out["time_view"]}
+    time_view |= {f"baseline:{n}": b["time_view"] for n, b in baselines.items() if "time_view" in b}
+    base_test = {name: b["test"] for name, b in baselines.items()}
+    table_md = log_tables(table, base_test, validation, time_view, k)
+    best = best_kind(validation)
+    name, version = trained[best]["ref"]
+    candidate = ModelRef(name, str(version), best, trained[best]["run_id"])
+    decision = gate(
+        best, candidate, table[best]["ndcg"], trained[best]["params"],
+        {name: b["ndcg"] for name, b in base_test.items()}, prep.test.fingerprint,
+        lambda kind, params: evaluate_config(kind, params, prep, config)["ndcg"], k,
+    )  # fmt: skip
+    best_baseline = max(b["ndcg"] for b in base_test.values())
+    failed = {kind: out.get("error") or out.get("reason") for kind, out in upstream.items()
+              if kind not in trained}  # fmt: skip
     value = {
         "status": "trained",
-        "run_id": run.info.run_id,
-        "split": result.split.fingerprint,
-        "best": result.best,
-        "table": result.table,
-        "refs": {name: [ref.name, ref.version] for name, ref in refs.items()},
+        "run_id": run_id,
+        "split": prep.test.fingerprint,
+        "best": best,
+        "table": table,
+        "validation": validation,
+        "baselines": base_test,
+        "refs": {kind: out["ref"] for kind, out in trained.items()},
         "decision": decision.as_dict(),
+        "failed": failed,
     }
     champion = decision.champion
-    metadata = {
+    meta |= {
         "metrics": dg.MetadataValue.md(table_md),
-        "split": f"{result.split.kind} ({result.split.fingerprint}), "
-        f"{len(result.split.test_users)} test users",
-        "best_model": result.best,
+        "validation": _metric_md(validation, k),
+        "time_view": _metric_md(time_view, k) if time_view else "no users in the time view",
+        f"baseline_popularity_ndcg@{k}": base_test["popularity"]["ndcg"],
+        f"baseline_als_defaults_ndcg@{k}": base_test["als_defaults"]["ndcg"],
+        f"best_ndcg@{k}": table[best]["ndcg"],
+        "best_vs_best_baseline": round(table[best]["ndcg"] / best_baseline, 3)
+        if best_baseline > 0
+        else 0.0,
+        "best_model": best,
         "gate": "promoted" if decision.promoted else "rejected",
         "gate_reason": decision.reason,
         "champion": f"{champion.name} v{champion.version}" if champion else "none",
-        "mlflow_run_id": run.info.run_id,
-        "timings": timings,
-        "tuning": f"{sum(len(t) for t in result.trials.values())} trials, "
-        f"budget {result.tuning_budget_s:g} s",
-        "seconds": round(time.perf_counter() - started, 3),
-        "users": result.data.n_users,
-        "items": result.data.n_items,
-        "interactions": result.data.nnz,
+        "failed_kinds": dg.MetadataValue.json(failed),
+        "users": prep.data.n_users,
+        "items": prep.data.n_items,
+        "interactions": prep.data.nnz,
+        **prep.describe(),
     }
-    return dg.Output(value, metadata=metadata)
+    return value, meta
 
 
 def _strategy_models(upstream: dict[str, Any]) -> "dict[str, tuple[ModelRef, Recommender]]":
-    """The champion plus each model type's version from this run (or the latest one)."""
+    """The champion plus each model kind's version from this run (or the latest one)."""
     from models.registry import (
         CHAMPION_ALIAS,
         SERVING_MODEL,
@@ -144,15 +404,29 @@ def build_bundle(
     items: "pd.DataFrame",
     settings: Settings,
 ) -> "PublishBundle":
-    """Everything one publish writes, from loaded models and the marts."""
+    """Everything one publish writes, from loaded models and the marts. Every user with history
+    gets a list per strategy: the served composition (``models.served.publish_lists``) of the
+    model's list and the popular list, without what the user saw, disliked or bought and
+    without blocked items."""
+    from models.served import publish_lists
     from pipelines.publish import PublishBundle, RankedLists
 
     bundle = PublishBundle()
-    users = active_users(interactions, settings.recs_active_days)
+    users = users_with_history(interactions)
+    popular: list[str] = []
+    if "popularity" in models:
+        ref, pop = models["popularity"]
+        bundle.popular = pop.top(settings.recs_top_n)
+        bundle.popular_by_category = pop.by_category(settings.recs_top_n)
+        bundle.models["popularity"] = (ref.name, ref.version)
+        popular = [item for item, _ in bundle.popular]
+    bundle.purchased = purchased_sets(interactions)
+    excluded = merge_sets(bundle.purchased, disliked_sets(interactions))
+    blocked = blocked_items(items)
     for strategy, (ref, model) in models.items():
         if strategy == "popularity":
             continue
-        idx, scores = model.recommend_arrays(users, settings.recs_top_n)
+        idx, scores = publish_lists(model, users, popular, settings.recs_top_n, excluded, blocked)
         bundle.recs[strategy] = RankedLists(users, model.item_ids, idx, scores)
         bundle.models[strategy] = (ref.name, ref.version)
     item_ids = items["item_id"].astype(str).tolist()
@@ -160,30 +434,54 @@ def build_bundle(
     if sim_model is not None:
         idx, scores = sim_model.similar_arrays(item_ids, settings.similar_top_n)
         bundle.similar = RankedLists(item_ids, sim_model.item_ids, idx, scores)
-    if "popularity" in models:
-        ref, pop = models["popularity"]
-        bundle.popular = pop.top(settings.recs_top_n)
-        bundle.popular_by_category = pop.by_category(settings.recs_top_n)
-        bundle.models["popularity"] = (ref.name, ref.version)
     bundle.history = user_history(interactions, settings.recs_history_n)
-    bundle.purchased = purchased_sets(interactions)
+    # serving's "already bought" filter is the user's do-not-recommend set: bought or disliked
+    bundle.purchased = excluded
     bundle.items = item_infos(items)
     return bundle
 
 
-def active_users(interactions: "pd.DataFrame", days: int) -> list[str]:
-    """Users with an interaction in the last ``days`` before the newest one."""
-    import pandas as pd
-
+def users_with_history(interactions: "pd.DataFrame") -> list[str]:
+    """Every user in the interactions mart (no day window: a user active long ago still has a
+    history worth a list)."""
     if interactions.empty:
         return []
-    last = pd.to_datetime(interactions["last_at"], utc=True)
-    recent = last >= last.max() - pd.Timedelta(days=days)
-    return sorted(interactions.loc[recent, "user_id"].astype(str).unique())
+    return sorted(interactions["user_id"].dropna().astype(str).unique())
+
+
+def disliked_sets(interactions: "pd.DataFrame") -> dict[str, set[str]]:
+    """Items each user rated below the positive threshold (``disliked``; absent: none)."""
+    if "disliked" not in interactions.columns:
+        return {}
+    rows = interactions[interactions["disliked"].fillna(False).astype(bool)]
+    sets: dict[str, set[str]] = {}
+    for user, item in rows[["user_id", "item_id"]].itertuples(index=False):
+        sets.setdefault(str(user), set()).add(str(item))
+    return sets
+
+
+def merge_sets(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for part in parts:
+        for owner, items in part.items():
+            merged.setdefault(owner, set()).update(items)
+    return merged
+
+
+def blocked_items(items: "pd.DataFrame") -> set[str]:
+    if "blocked" not in items.columns:
+        return set()
+    flags = items["blocked"].map(
+        lambda v: str(v).strip().lower() in ("1", "true", "yes") if v is not None else False
+    )
+    return set(items.loc[flags.astype(bool), "item_id"].astype(str))
 
 
 def user_history(interactions: "pd.DataFrame", n: int) -> dict[str, list[tuple[str, float]]]:
-    top = interactions.sort_values(["user_id", "weight"], ascending=[True, False])
+    frame = interactions
+    if "disliked" in frame.columns:
+        frame = frame[~frame["disliked"].fillna(False).astype(bool)]
+    top = frame.sort_values(["user_id", "weight"], ascending=[True, False])
     top = top.groupby("user_id", sort=False).head(n)
     history: dict[str, list[tuple[str, float]]] = {}
     for user, item, weight in top[["user_id", "item_id", "weight"]].itertuples(index=False):
@@ -217,8 +515,9 @@ def item_infos(items: "pd.DataFrame") -> dict[str, dict[str, Any]]:
 
 @dg.asset(
     group_name=GROUP,
-    description="Batch recommendations, similar items, popularity, histories and item info "
-    "in Redis under a new version, made visible by one pointer flip.",
+    description="Batch recommendations (every user with history, each kind and the champion), "
+    "similar items, popularity, histories and item info in Redis under a new version, made "
+    "visible by one pointer flip.",
 )
 def published_recommendations(
     context: dg.AssetExecutionContext,
@@ -227,13 +526,10 @@ def published_recommendations(
     redis: RedisResource,
     mlflow: MLflowResource,
 ) -> dg.MaterializeResult:
-    from models.registry import prepare_store
     from pipelines.publish import publish
 
     clock = time.perf_counter()
-    settings = get_settings()
-    prepare_store(mlflow.tracking_uri or settings.mlflow_uri)
-    mlflow.setup()
+    settings = _setup(mlflow)
     models = _strategy_models(recommender_evaluation)
     if "champion" not in models:
         reason = "no champion registered yet: nothing published"
@@ -250,6 +546,7 @@ def published_recommendations(
         client.close()
     timings = {"load_models": load_s, "build_bundle": bundle_s, "publish": report.seconds}
     context.log.info(f"published {report.version}: {report.keys_written} keys")
+    champion_ref = models["champion"][0]
     return dg.MaterializeResult(
         metadata={
             "version": report.version,
@@ -258,12 +555,19 @@ def published_recommendations(
             "keys_per_s": round(report.keys_per_s, 1),
             "seconds": round(report.seconds, 3),
             "users": report.users,
+            "batch_users": f"every user with history ({report.users}); no day window",
             "timings": {step: round(seconds, 3) for step, seconds in timings.items()},
             "strategies": ", ".join(sorted(bundle.recs)),
-            "champion": f"{models['champion'][0].name} v{models['champion'][0].version}",
+            "champion": f"{champion_ref.name} v{champion_ref.version}",
+            "champion_type": champion_ref.model_type,
             "dropped_scores": report.dropped_scores,
         }
     )
 
 
-ASSETS = [recommender_evaluation, published_recommendations]
+ASSETS = [
+    *KIND_ASSETS.values(),
+    recommender_hybrid,
+    recommender_evaluation,
+    published_recommendations,
+]

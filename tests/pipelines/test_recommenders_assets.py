@@ -5,7 +5,8 @@ import duckdb
 import pytest
 
 from models.synthetic import synthetic_shop
-from pipelines.assets.recommenders import published_recommendations, recommender_evaluation
+from models.kinds import BATCH_STRATEGIES, MODEL_KINDS
+from pipelines.assets.recommenders import ASSETS
 from pipelines.publish import read_recs
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow import keys
@@ -38,23 +39,31 @@ def _run(settings, redis_url):
         "redis": RedisResource(url=redis_url),
         "mlflow": MLflowResource(tracking_uri=settings.mlflow_uri),
     }
-    result = dg.materialize(
-        [recommender_evaluation, published_recommendations], resources=resources
-    )
+    result = dg.materialize(ASSETS, resources=resources)
     assert result.success
 
     def metadata(name):
         return result.asset_materializations_for_node(name)[0].metadata
 
-    return metadata("recommender_evaluation"), metadata("published_recommendations")
+    checks = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in result.get_asset_check_evaluations()
+    }
+    for kind in MODEL_KINDS:
+        assert metadata(f"recommender_{kind}")["mlflow_run_id"].value
+    return metadata("recommender_evaluation"), metadata("published_recommendations"), checks
 
 
 def test_assets_train_register_and_publish(home, redis_server, redis_client):
     interactions = _warehouse(home, users=150)
-    evaluation, published = _run(home, redis_server)
+    evaluation, published, checks = _run(home, redis_server)
     table = evaluation["metrics"].value
-    assert "| hybrid |" in table and "| popularity |" in table
-    assert evaluation["gate"].value == "promoted"
+    assert "| hybrid |" in table and "| ease |" in table
+    assert "| baseline:popularity |" in table and "| baseline:als_defaults |" in table
+    assert evaluation["baseline_als_defaults_ndcg@10"].value >= 0
+    assert all(checks[(f"recommender_{kind}", "trained")] for kind in MODEL_KINDS)
+    assert evaluation["gate"].value == "promoted", evaluation["gate_reason"].value
+    assert checks[("recommender_evaluation", "champion_gate")]
     assert evaluation["champion"].value == "shopflow-serving v1"
     assert published["keys"].value > 150 and published["keys_per_s"].value > 0
     version = published["version"].value
@@ -63,18 +72,20 @@ def test_assets_train_register_and_publish(home, redis_server, redis_client):
     assert meta["hybrid.model"] == "shopflow-hybrid" and meta["als.version"] == "1"
     assert redis_client.hget(keys.item_info("i1"), "blocked") == "1"
     assert redis_client.hget(keys.item_info("i2"), "blocked") == "0"
-    assert evaluation["timings"].value["tune"] >= 0 and "budget" in evaluation["tuning"].value
+    assert evaluation["tuning_budget_s_per_kind"].value > 0
     user = str(interactions["user_id"].iloc[0])
     recs = read_recs(redis_client, user)
     assert recs and len(recs) <= home.recs_top_n
     bought = set(interactions.loc[interactions["user_id"] == user, "item_id"])
     assert not bought & {item for item, _ in recs}
-    for strategy in ("als", "bpr", "item_item", "content", "hybrid"):
+    for strategy in BATCH_STRATEGIES:
         assert read_recs(redis_client, user, strategy), strategy
 
     # a second run on the same data: same split, no better model -> champion stays
-    evaluation, published = _run(home, redis_server)
+    evaluation, published, checks = _run(home, redis_server)
     assert evaluation["gate"].value == "rejected"
+    assert "does not beat champion v1" in evaluation["gate_reason"].value
+    assert not checks[("recommender_evaluation", "champion_gate")]
     assert evaluation["champion"].value == "shopflow-serving v1"
     assert published["previous_version"].value == version
     assert redis_client.ttl(keys.publish_meta(version)) > 0
@@ -82,7 +93,7 @@ def test_assets_train_register_and_publish(home, redis_server, redis_client):
 
 def test_tiny_marts_leave_the_champion_unchanged(home, redis_server, redis_client):
     _warehouse(home, users=3)
-    evaluation, published = _run(home, redis_server)
+    evaluation, published, _ = _run(home, redis_server)
     assert evaluation["status"].value == "skipped"
     assert "champion unchanged" in evaluation["reason"].value
     assert published["status"].value == "skipped"
