@@ -5,11 +5,12 @@ import pytest
 
 from models.data import Catalog, Interactions
 from models.evaluation import evaluate, leave_last_out
-from models.factory import MODEL_TYPES, build, load_model
+from models.factory import build, load_model
 from models.hybrid import Hybrid, reciprocal_rank_fusion
+from models.kinds import model_class
 from models.training import fit_models
 
-COMPONENTS = ("popularity", "als", "bpr", "item_item", "content")
+COMPONENTS = ("popularity", "als", "bpr", "item_item", "content", "ease")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def fitted(shop_data):
 def test_every_model_learns_the_taste_structure_better_than_popularity(fitted):
     split, _, models = fitted
     scores = {name: evaluate(model, split)["ndcg"] for name, model in models.items()}
-    for name in ("als", "bpr", "item_item", "content", "hybrid"):
+    for name in ("als", "bpr", "item_item", "content", "ease", "hybrid"):
         assert scores[name] > scores["popularity"], scores
     assert scores["hybrid"] > scores["popularity"] * 2
 
@@ -56,7 +57,7 @@ def test_save_and_load_give_the_same_recommendations(fitted, tmp_path):
     users = [str(u) for u in split.train.user_ids[:5]]
     for name, model in models.items():
         loaded = load_model(model.save(tmp_path / name))
-        assert type(loaded) is MODEL_TYPES[name]
+        assert type(loaded) is model_class(name)
         assert loaded.params() == model.params()
         for before, after in zip(
             model.recommend_batch(users, 10), loaded.recommend_batch(users, 10), strict=True

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 
 from models.data import Interactions
-from models.evaluation import leave_last_out, temporal_split
+from models.evaluation import leave_last_out, per_user_split, temporal_split
 
 
 def _frame() -> pd.DataFrame:
@@ -20,10 +20,10 @@ def _frame() -> pd.DataFrame:
     return frame
 
 
-def test_temporal_split_holds_out_recent_pairs_of_users_with_history():
+def test_temporal_split_holds_out_recent_pairs_and_keeps_cold_users():
     data = Interactions.from_frame(_frame())
     split = temporal_split(data, holdout_days=3)
-    assert [data.user_ids[u] for u in split.test_users] == ["u1"]
+    assert [data.user_ids[u] for u in split.test_users] == ["u1", "u3"]  # u3: fallback
     assert [data.item_ids[i] for i in split.test_items[0]] == ["c"]
     train = split.train
     assert train.user_items("u1") == ["a", "b"]
@@ -60,3 +60,56 @@ def test_duplicate_pairs_are_summed_with_first_and_last_time():
     pos = data.matrix.indptr[row]  # "a" is u1's first stored pair
     assert data.last_at[pos] - data.first_at[pos] == 86_400
     assert np.all(np.isfinite(data.first_at))
+
+
+def _history(counts: dict[str, int]) -> pd.DataFrame:
+    day = pd.Timestamp("2024-01-01", tz="UTC")
+    rows = [
+        (user, f"{user}-i{j}", 1.0, day + pd.Timedelta(days=30 * j))
+        for user, n in counts.items()
+        for j in range(n)
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "weight", "first_at"])
+    frame["last_at"] = frame["first_at"]
+    return frame.sample(frac=1.0, random_state=0)  # row order must not matter
+
+
+def _held(split) -> dict[str, list[str]]:
+    data = split.train
+    return {
+        str(data.user_ids[u]): sorted(str(data.item_ids[i]) for i in items)
+        for u, items in zip(split.test_users, split.test_items, strict=True)
+    }
+
+
+def test_per_user_split_holds_out_each_users_latest_fifth_at_least_one():
+    data = Interactions.from_frame(_history({"a": 10, "b": 3, "c": 1, "d": 7}))
+    split = per_user_split(data, 0.2)
+    held = _held(split)
+    assert held["a"] == ["a-i8", "a-i9"]  # the latest 20 % of 10
+    assert held["b"] == ["b-i2"]  # 0.6 rounds to one
+    assert held["d"] == ["d-i6"]  # 1.4 rounds to one
+    assert held["c"] == ["c-i0"]  # at least one: no training history, scored by the fallback
+    assert split.train.user_items("c") == []
+    assert sorted(split.train.user_items("a")) == sorted(f"a-i{j}" for j in range(8))
+    assert split.train.nnz + sum(len(v) for v in held.values()) == data.nnz
+
+
+def test_validation_is_carved_from_train_by_the_same_rule():
+    data = Interactions.from_frame(_history({"a": 10, "b": 5}))
+    test = per_user_split(data, 0.2)
+    validation = per_user_split(test.train, 0.2)
+    assert _held(validation) == {"a": ["a-i6", "a-i7"], "b": ["b-i3"]}
+    test_pairs = {(u, i) for u, items in _held(test).items() for i in items}
+    for user in ("a", "b"):
+        assert not test_pairs & {(user, i) for i in validation.train.user_items(user)}
+
+
+def test_disliked_held_out_pairs_are_not_relevant():
+    frame = _history({"a": 5})
+    frame["disliked"] = frame["item_id"] == "a-i4"
+    frame.loc[frame["disliked"], "weight"] = 0.0  # a low rating adds no weight
+    data = Interactions.from_frame(frame)
+    assert data.nnz == 5 and data.positives().nnz == 4
+    split = per_user_split(data, 0.4)  # a-i3 and a-i4 held out
+    assert _held(split) == {"a": ["a-i3"]}
