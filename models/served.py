@@ -37,7 +37,9 @@ def compose(
 
     Returns item indices (-1 pads) and scores: the batch score for batch items, and for
     backfilled items a score below every batch score of the row (ranks stay readable)."""
-    batch_idx = np.asarray(batch_idx, dtype=np.int64).reshape(len(batch_idx), -1)
+    batch_idx = np.asarray(batch_idx, dtype=np.int64)
+    if batch_idx.ndim == 1:
+        batch_idx = batch_idx[:, None]
     fallback = np.asarray(fallback, dtype=np.int64)
     if batch_scores is None:
         batch_scores = np.zeros(batch_idx.shape, dtype=np.float32)

@@ -21,8 +21,10 @@ def home(shopflow_home, monkeypatch):
     get_settings.cache_clear()
 
 
-def _warehouse(settings, users: int):
+def _warehouse(settings, users: int, empty: bool = False):
     interactions, items = synthetic_shop(n_users=users, n_items=80, n_categories=4, seed=5)
+    if empty:
+        interactions = interactions.iloc[:0]
     interactions = interactions.rename(columns={"n_views": "views", "n_purchases": "purchases"})
     items = items.assign(blocked=items["item_id"] == "i1")  # a catalog that blocks one item
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -89,6 +91,14 @@ def test_assets_train_register_and_publish(home, redis_server, redis_client):
     assert evaluation["champion"].value == "shopflow-serving v1"
     assert published["previous_version"].value == version
     assert redis_client.ttl(keys.publish_meta(version)) > 0
+
+    # an empty training set: nothing trained, the champion stays and still serves
+    _warehouse(home, users=150, empty=True)
+    evaluation, published, checks = _run(home, redis_server)
+    assert evaluation["status"].value == "skipped"
+    assert "champion unchanged" in evaluation["reason"].value
+    assert "empty" in evaluation["reason"].value
+    assert published["champion"].value == "shopflow-serving v1"
 
 
 def test_tiny_marts_leave_the_champion_unchanged(home, redis_server, redis_client):
