@@ -91,6 +91,8 @@ class Hybrid(Recommender):
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
         fused = np.zeros((len(rows), len(self.item_ids)), dtype=np.float32)
         for name, weight in self.weights.items():
+            if weight <= 0:
+                continue
             idx, _ = self.models[name].recommend_rows(rows, self.depth, exclude_seen=True)
             self._add_ranks(fused, idx, weight)
         fused[fused == 0] = -np.inf
