@@ -64,14 +64,17 @@ def _setup(mlflow: MLflowResource) -> Settings:
 
 
 def run_link(mlflow: MLflowResource, run: Any) -> dg.MetadataValue:
-    """The MLflow run as a link when the tracking server has a web UI, else ``runs:/ID``."""
+    """An MLflow run (or run id) as a link when the tracking server has a web UI, else
+    ``runs:/ID (tracking uri)``."""
     import mlflow as mlf
 
     uri = mlflow.tracking_uri or mlf.get_tracking_uri()
+    run = mlf.get_run(run) if isinstance(run, str) else run
+    run_id = run.info.run_id
     if uri.startswith("http"):
         exp = run.info.experiment_id
-        return dg.MetadataValue.url(f"{uri.rstrip('/')}/#/experiments/{exp}/runs/{run.info.run_id}")
-    return dg.MetadataValue.text(f"runs:/{run.info.run_id} ({uri})")
+        return dg.MetadataValue.url(f"{uri.rstrip('/')}/#/experiments/{exp}/runs/{run_id}")
+    return dg.MetadataValue.text(f"runs:/{run_id} ({uri})")
 
 
 def _prepare(
@@ -560,6 +563,7 @@ def published_recommendations(
             "strategies": ", ".join(sorted(bundle.recs)),
             "champion": f"{champion_ref.name} v{champion_ref.version}",
             "champion_type": champion_ref.model_type,
+            "champion_mlflow_run": run_link(mlflow, champion_ref.run_id),
             "dropped_scores": report.dropped_scores,
         }
     )

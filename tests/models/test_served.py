@@ -47,9 +47,7 @@ def test_published_lists_skip_seen_disliked_bought_and_blocked_items():
     model = Popularity().fit(data)
     users = ["u0", "u1", "new-user"]
     fallback = [str(i) for i in data.item_ids]
-    idx, _ = publish_lists(
-        model, users, fallback, 12, exclude={"u1": {"i11"}}, unavailable={"i7"}
-    )
+    idx, _ = publish_lists(model, users, fallback, 12, exclude={"u1": {"i11"}}, unavailable={"i7"})
     lists = [[str(model.item_ids[i]) for i in row if i >= 0] for row in idx]
     assert not set(data.user_items("u0")) & set(lists[0])
     assert "i5" not in lists[0]  # disliked, never recommended back

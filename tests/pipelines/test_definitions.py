@@ -90,3 +90,20 @@ def test_manifest_is_built_on_a_fresh_clone_and_rebuilt_when_stale(tmp_path):
 def test_dbt_project_targets_the_configured_warehouse():
     profiles = Path(warehouse.DBT_PROJECT_DIR, "profiles.yml").read_text()
     assert warehouse.WAREHOUSE_PATH_ENV in profiles
+
+
+def test_the_recommender_graph_has_an_asset_per_kind_the_evaluation_gate_and_publish():
+    from models.kinds import MODEL_KINDS
+
+    graph = defs.resolve_asset_graph()
+    kinds = {dg.AssetKey(f"recommender_{kind}") for kind in MODEL_KINDS}
+    evaluation = graph.get(dg.AssetKey("recommender_evaluation"))
+    assert kinds == evaluation.parent_keys
+    assert dg.AssetKey("fct_interactions") in graph.get(dg.AssetKey("recommender_als")).parent_keys
+    hybrid = graph.get(dg.AssetKey("recommender_hybrid")).parent_keys
+    assert kinds - {dg.AssetKey("recommender_hybrid")} <= hybrid
+    published = graph.get(dg.AssetKey("published_recommendations")).parent_keys
+    assert published == {dg.AssetKey("recommender_evaluation")}
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("recommender_evaluation", "champion_gate") in checks
+    assert {(f"recommender_{kind}", "trained") for kind in MODEL_KINDS} <= checks

@@ -4,8 +4,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from models.synthetic import synthetic_shop
 from models.kinds import BATCH_STRATEGIES, MODEL_KINDS
+from models.synthetic import synthetic_shop
 from pipelines.assets.recommenders import ASSETS
 from pipelines.publish import read_recs
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
