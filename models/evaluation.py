@@ -88,6 +88,20 @@ def per_user_split(data: Interactions, fraction: float = 0.2) -> Split:
     return _split(data, mask, f"per_user:{fraction:g}")
 
 
+def sample_users(split: Split, n: int, seed: int = 0) -> Split:
+    """The split restricted to ``n`` test users drawn at random (all when fewer): bounds the
+    cost of scoring a tuning trial on large data."""
+    if len(split.test_users) <= n:
+        return split
+    pick = np.sort(np.random.default_rng(seed).choice(len(split.test_users), n, replace=False))
+    return Split(
+        f"{split.kind}:sample{n}",
+        split.train,
+        split.test_users[pick],
+        [split.test_items[i] for i in pick],
+    )
+
+
 def temporal_split(data: Interactions, holdout_days: float) -> Split:
     """Pairs first seen in the last ``holdout_days`` (before the newest event) are the test
     set (the global time view; users without training history get the fallback)."""

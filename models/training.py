@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import Recommender, top_k
+from models.base import BLOCK_FLOATS, Recommender, top_k
 from models.data import Catalog, DataError, Interactions
 from models.evaluation import (
     Split,
@@ -26,6 +26,7 @@ from models.evaluation import (
     exclusions,
     metrics_from_lists,
     per_user_split,
+    sample_users,
     temporal_split,
 )
 from models.factory import build
@@ -57,6 +58,7 @@ class TrainingConfig:
     tune_types: tuple[str, ...] = TUNED_KINDS
     min_users: int = 5
     min_items: int = 5
+    validation_users: int = 20_000  # a sample bounds each tuning trial's scoring on big data
     model_types: tuple[str, ...] = MODEL_KINDS
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
@@ -199,7 +201,9 @@ def prepare_run(
     data, catalog = prepare(interactions, items)
     check_trainable(data, config)
     test = make_split(data, config)
-    validation = per_user_split(test.train, config.holdout_fraction)
+    validation = sample_users(
+        per_user_split(test.train, config.holdout_fraction), config.validation_users, config.seed
+    )
     if len(validation.test_users) == 0:
         raise InsufficientData("no user has a relevant interaction to validate on")
     try:
@@ -330,12 +334,23 @@ def learn_hybrid(
     trials: list[Trial] = []
     started = time.monotonic()
 
+    n_items = split.train.n_items
+    block = max(1, BLOCK_FLOATS // max(n_items, 1))
+    n_warm = int(warm.sum())
+
     def run(weights: dict[str, float], rrf_k: float) -> float:
         t0 = time.monotonic()
+        top = np.full((n_warm, config.depth), -1, dtype=np.int64)
+        top_scores = np.zeros(top.shape, dtype=np.float32)
+        for start in range(0, n_warm, block):  # dense fused scores one block of rows at a time
+            part = {name: r[start : start + block] for name, r in rankings.items()}
+            fused = fuse(part, weights, rrf_k, n_items)
+            top[start : start + block], top_scores[start : start + block] = top_k(
+                fused, config.depth
+            )
         batch = np.full((len(users), config.depth), -1, dtype=np.int64)
         scores = np.zeros(batch.shape, dtype=np.float32)
-        fused = fuse(rankings, weights, rrf_k, split.train.n_items)
-        batch[warm], scores[warm] = top_k(fused, config.depth)
+        batch[warm], scores[warm] = top, top_scores
         idx, _ = compose(batch, fallback, config.k, excluded, None, scores)
         lists = [[int(i) for i in row if i >= 0] for row in idx]
         metrics = metrics_from_lists(lists, split, config.k)

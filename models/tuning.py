@@ -55,7 +55,10 @@ def _bpr(trial: Any, data: Interactions) -> dict[str, Any]:
 
 
 def _ease(trial: Any, data: Interactions) -> dict[str, Any]:
-    return {"regularization": trial.suggest_float("regularization", 1.0, 1e5, log=True)}
+    return {
+        "regularization": trial.suggest_float("regularization", 1.0, 1e5, log=True),
+        "binary": trial.suggest_categorical("binary", [True, False]),
+    }
 
 
 def _item_item(trial: Any, data: Interactions) -> dict[str, Any]:
