@@ -11,9 +11,11 @@ A user without history gets the popular list (also through ``compose``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
@@ -21,6 +23,28 @@ if TYPE_CHECKING:
 
 #: Rows composed per block (bounds the candidate arrays' memory).
 BLOCK_ROWS = 50_000
+
+
+def _flag(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def unavailable_items(items: pd.DataFrame, item_ids: Sequence[Any]) -> np.ndarray:
+    """A bool per item of ``item_ids``: what serving filters out of any list (blocked, a
+    tracked stock <= 0, or absent from the catalog: "unknown item")."""
+    ids = items["item_id"].astype(str)
+    bad = pd.Series(False, index=items.index)
+    if "blocked" in items.columns:
+        bad |= items["blocked"].map(_flag).astype(bool)
+    if "stock" in items.columns:
+        stock = pd.to_numeric(items["stock"], errors="coerce")
+        bad |= stock.notna() & (stock <= 0)
+    status = dict(zip(ids, bad.to_numpy(), strict=True))  # the last row of an id wins
+    return np.array([bool(status.get(str(i), True)) for i in item_ids], dtype=bool)
 
 
 def compose(

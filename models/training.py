@@ -33,7 +33,7 @@ from models.factory import build
 from models.hybrid import fuse
 from models.kinds import BASELINES, MODEL_KINDS, TUNED_KINDS
 from models.popularity import Popularity
-from models.served import compose
+from models.served import compose, unavailable_items
 from models.tuning import Trial, score_config, tune
 
 MODEL_TYPES = MODEL_KINDS  # kept for callers of the old name
@@ -99,6 +99,7 @@ class Prepared:
     fallback_params: dict[str, Any]  # the popularity fallback, decay chosen on validation
     fallback_trials: list[Trial]
     budget_s: float  # tuning seconds per tuned kind
+    unavailable: np.ndarray | None = None  # per item: serving filters it (blocked, no stock)
 
     def fallback(self, split: Split, depth: int) -> np.ndarray:
         """The published popular list of a model fitted on ``split.train``, as item indices."""
@@ -213,13 +214,16 @@ def prepare_run(
     except DataError:
         time_view = None
     budget = config.tuning_budget(data.nnz)
+    unavailable = unavailable_items(items, data.item_ids)
     callback = (lambda t: on_trial("popularity", t)) if on_trial else None
     base = {"half_life_days": None, **config.params.get("popularity", {})}
     fallback_params, trials = tune(
         "popularity", validation, catalog, base, budget, config.tuning_max_trials,
-        config.k, config.seed, callback, None, config.depth,
+        config.k, config.seed, callback, None, config.depth, unavailable,
     )  # fmt: skip
-    return Prepared(data, catalog, test, validation, time_view, fallback_params, trials, budget)
+    return Prepared(
+        data, catalog, test, validation, time_view, fallback_params, trials, budget, unavailable
+    )
 
 
 def fit_models(
@@ -252,7 +256,7 @@ def _served(model: Recommender, prep: Prepared, split: Split, k: int, depth: int
     fallback = (
         model.top_indices(depth) if isinstance(model, Popularity) else prep.fallback(split, depth)
     )
-    return evaluate_served(model, split, fallback, k, depth)
+    return evaluate_served(model, split, fallback, k, depth, prep.unavailable)
 
 
 def train_kind(
@@ -277,7 +281,7 @@ def train_kind(
             result.params, result.trials = tune(
                 kind, prep.validation, prep.catalog, dict(config.params.get(kind, {})),
                 prep.budget_s, config.tuning_max_trials, config.k, config.seed, callback,
-                prep.fallback(prep.validation, config.depth), config.depth,
+                prep.fallback(prep.validation, config.depth), config.depth, prep.unavailable,
             )  # fmt: skip
         else:
             result.params = dict(config.params.get(kind, {}))
@@ -351,7 +355,7 @@ def learn_hybrid(
         batch = np.full((len(users), config.depth), -1, dtype=np.int64)
         scores = np.zeros(batch.shape, dtype=np.float32)
         batch[warm], scores[warm] = top, top_scores
-        idx, _ = compose(batch, fallback, config.k, excluded, None, scores)
+        idx, _ = compose(batch, fallback, config.k, excluded, prep.unavailable, scores)
         lists = [[int(i) for i in row if i >= 0] for row in idx]
         metrics = metrics_from_lists(lists, split, config.k)
         trial = Trial({"weights": weights, "rrf_k": rrf_k}, metrics, time.monotonic() - t0)
@@ -398,8 +402,9 @@ def score_baselines(prep: Prepared, config: TrainingConfig) -> dict[str, dict[st
             model = build(kind, params).fit(split.train, prep.catalog)
             pop = Popularity(**counts).fit(split.train)
             row[label] = evaluate_served(
-                model, split, pop.top_indices(config.depth), config.k, config.depth
-            )
+                model, split, pop.top_indices(config.depth), config.k, config.depth,
+                prep.unavailable,
+            )  # fmt: skip
         out[name] = row
     return out
 
@@ -459,5 +464,6 @@ def evaluate_config(
     re-score the champion on this run's split)."""
     fallback = None if model_type == "popularity" else prep.fallback(prep.test, config.depth)
     return score_config(
-        model_type, params, prep.test, prep.catalog, fallback, config.k, config.depth
-    )
+        model_type, params, prep.test, prep.catalog, fallback, config.k, config.depth,
+        prep.unavailable,
+    )  # fmt: skip

@@ -93,13 +93,14 @@ def score_config(
     fallback: np.ndarray | None,
     k: int = 10,
     depth: int = 50,
+    unavailable: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Fit one configuration on ``split.train`` and score its served lists on the split.
     ``fallback=None``: the model is popularity and serves as its own fallback."""
     model = build(model_type, params).fit(split.train, catalog)
     if fallback is None:
         fallback = model.top_indices(depth)  # type: ignore[attr-defined]
-    return evaluate_served(model, split, fallback, k, depth)
+    return evaluate_served(model, split, fallback, k, depth, unavailable)
 
 
 #: A decayed popularity must beat no decay by this share on validation to be chosen (a recency
@@ -128,6 +129,7 @@ def tune(
     on_trial: Callable[[Trial], None] | None = None,
     fallback: np.ndarray | None = None,
     depth: int = 50,
+    unavailable: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], list[Trial]]:
     """The best params by served NDCG@k on the (validation) ``split`` and every trial."""
     import optuna
@@ -138,7 +140,7 @@ def tune(
 
     def run(params: dict[str, Any]) -> float:
         t0 = time.monotonic()
-        metrics = score_config(model_type, params, split, catalog, fallback, k, depth)
+        metrics = score_config(model_type, params, split, catalog, fallback, k, depth, unavailable)
         trial = Trial(params, metrics, time.monotonic() - t0)
         trials.append(trial)
         if on_trial is not None:

@@ -425,7 +425,7 @@ def build_bundle(
         popular = [item for item, _ in bundle.popular]
     bundle.purchased = purchased_sets(interactions)
     excluded = merge_sets(bundle.purchased, disliked_sets(interactions))
-    blocked = blocked_items(items)
+    blocked = unavailable_ids(items, models)
     for strategy, (ref, model) in models.items():
         if strategy == "popularity":
             continue
@@ -471,13 +471,17 @@ def merge_sets(*parts: dict[str, set[str]]) -> dict[str, set[str]]:
     return merged
 
 
-def blocked_items(items: "pd.DataFrame") -> set[str]:
-    if "blocked" not in items.columns:
-        return set()
-    flags = items["blocked"].map(
-        lambda v: str(v).strip().lower() in ("1", "true", "yes") if v is not None else False
-    )
-    return set(items.loc[flags.astype(bool), "item_id"].astype(str))
+def unavailable_ids(
+    items: "pd.DataFrame", models: "dict[str, tuple[ModelRef, Recommender]]"
+) -> set[str]:
+    """Items of the models' axes that serving would filter from any list (blocked, out of
+    stock, not in the catalog): left out of the published lists so they keep their length."""
+    from models.served import unavailable_items
+
+    ids = {str(i) for _, model in models.values() for i in model.item_ids.tolist()}
+    ordered = sorted(ids)
+    mask = unavailable_items(items, ordered)
+    return {item for item, bad in zip(ordered, mask, strict=True) if bad}
 
 
 def user_history(interactions: "pd.DataFrame", n: int) -> dict[str, list[tuple[str, float]]]:

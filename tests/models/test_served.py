@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from models.data import Interactions
 from models.evaluation import per_user_split, served_indices
 from models.popularity import Popularity
-from models.served import compose, publish_lists
+from models.served import compose, publish_lists, unavailable_items
 from models.training import TrainingConfig, train_and_evaluate
 
 
@@ -82,3 +82,15 @@ def test_training_reports_served_metrics_with_baselines_and_validation(shop):
     assert set(result.params["hybrid"]["weights"]) <= {"ease", "popularity"}
     assert result.prepared is not None
     assert result.prepared.validation.train.nnz < result.split.train.nnz
+
+
+def test_unavailable_items_are_blocked_out_of_stock_or_unknown():
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "blocked": [False, "true", None, 0],
+            "stock": [None, 5, 0, 3],
+        }
+    )
+    mask = unavailable_items(items, ["a", "b", "c", "d", "zz"])
+    assert mask.tolist() == [False, True, True, False, True]
