@@ -31,6 +31,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -111,7 +112,7 @@ def write_marts(warehouse_path: Path, interactions: pd.DataFrame, items: pd.Data
 
 def served_over_http(
     train: pd.DataFrame, items: pd.DataFrame, split: Split, k: int
-) -> tuple[dict[str, float], dict[str, object]]:
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Materialize the recommender assets on ``train``, serve, and score the HTTP answers on
     the split's held-out items. Returns the metrics and the evaluation asset's metadata."""
     import dagster as dg

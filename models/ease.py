@@ -22,6 +22,7 @@ def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
     """The EASE item-item matrix B (float32) of a user x item matrix ``x``."""
     gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
     gram[np.diag_indices_from(gram)] += lam
+    p: np.ndarray
     try:
         p = cho_solve(cho_factor(gram, overwrite_a=True), np.eye(len(gram)))
     except LinAlgError:  # not positive definite (lambda <= 0 and a singular gram)

@@ -33,7 +33,7 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def unavailable_items(items: pd.DataFrame, item_ids: Sequence[Any]) -> np.ndarray:
+def unavailable_items(items: pd.DataFrame, item_ids: Sequence[Any] | np.ndarray) -> np.ndarray:
     """A bool per item of ``item_ids``: what serving filters out of any list (blocked, a
     tracked stock <= 0, or absent from the catalog: "unknown item")."""
     ids = items["item_id"].astype(str)

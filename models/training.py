@@ -207,12 +207,12 @@ def prepare_run(
     )
     if len(validation.test_users) == 0:
         raise InsufficientData("no user has a relevant interaction to validate on")
+    time_view: Split | None = None
     try:
-        time_view: Split | None = temporal_split(data, config.holdout_days)
-        if len(time_view.test_users) == 0:
-            time_view = None
+        view = temporal_split(data, config.holdout_days)
+        time_view = view if len(view.test_users) else None
     except DataError:
-        time_view = None
+        pass
     budget = config.tuning_budget(data.nnz)
     unavailable = unavailable_items(items, data.item_ids)
     callback = (lambda t: on_trial("popularity", t)) if on_trial else None

@@ -123,8 +123,8 @@ def _train(
         if prep is None:
             mlf.set_tags({"status": "skipped", "reason": skipped})
             context.log.warning(skipped)
-            value = {"kind": kind, "status": "skipped", "reason": skipped}
-            yield dg.Output(value, metadata={**meta, "status": "skipped", "reason": skipped})
+            skip = {"kind": kind, "status": "skipped", "reason": skipped}
+            yield dg.Output(skip, metadata={**meta, "status": "skipped", "reason": skipped})
             yield dg.AssetCheckResult(
                 check_name="trained", passed=True, metadata={"reason": skipped}
             )
@@ -135,7 +135,7 @@ def _train(
                 name: out["params"] for name, out in upstream.items() if out["status"] == "trained"
             }
         result = train_kind(kind, prep, config, components, on_trial=_log_trial)
-        value = {
+        value: dict[str, Any] = {
             "kind": kind,
             "status": "failed" if result.error else "trained",
             "error": result.error,
@@ -411,6 +411,7 @@ def build_bundle(
     gets a list per strategy: the served composition (``models.served.publish_lists``) of the
     model's list and the popular list, without what the user saw, disliked or bought and
     without blocked items."""
+    from models.popularity import Popularity
     from models.served import publish_lists
     from pipelines.publish import PublishBundle, RankedLists
 
@@ -419,6 +420,7 @@ def build_bundle(
     popular: list[str] = []
     if "popularity" in models:
         ref, pop = models["popularity"]
+        assert isinstance(pop, Popularity)
         bundle.popular = pop.top(settings.recs_top_n)
         bundle.popular_by_category = pop.by_category(settings.recs_top_n)
         bundle.models["popularity"] = (ref.name, ref.version)
