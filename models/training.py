@@ -9,8 +9,8 @@ A global time split ("last ``holdout_days`` days") is kept as a second view.
 
 from __future__ import annotations
 
+import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +37,7 @@ from models.served import compose, unavailable_items
 from models.tuning import Trial, score_config, tune
 
 MODEL_TYPES = MODEL_KINDS  # kept for callers of the old name
+log = logging.getLogger(__name__)
 HYBRID_COMPONENTS = ("als", "bpr", "item_item", "ease", "content", "popularity")
 HYBRID_DEPTH = 100
 
@@ -298,7 +299,7 @@ def train_kind(
     except Exception as exc:  # noqa: BLE001 - reported on the result, the others go on
         result.error = f"{type(exc).__name__}: {exc}"
         result.model = None
-        traceback.print_exc()
+        log.exception("training %s failed", kind)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 

@@ -46,3 +46,18 @@ def test_a_new_sqlite_store_starts_from_the_migrated_template(tmp_path):
     client.create_registered_model("m")
     prepare_store(uri)  # an existing store is left alone
     assert [m.name for m in client.search_registered_models()] == ["m"]
+
+
+def test_a_failing_kind_reports_its_error_and_the_others_still_train(shop, monkeypatch):
+    from models.factorization import BPR
+    from models.training import train_and_evaluate
+
+    def broken(self, data, catalog):
+        raise RuntimeError("native loop crashed")
+
+    monkeypatch.setattr(BPR, "_fit", broken)
+    config = TrainingConfig(model_types=("popularity", "bpr", "ease"), tuning_max_trials=1)
+    result = train_and_evaluate(*shop, config)
+    assert result.errors == {"bpr": "RuntimeError: native loop crashed"}
+    assert set(result.models) == {"popularity", "ease"}
+    assert result.best in {"popularity", "ease"}
