@@ -109,8 +109,13 @@ DECAY_MARGIN = 0.02
 
 
 def _prefer_no_decay(trials: list[Trial]) -> dict[str, Any]:
+    """The best trial, unless it decays and does not beat the best undecayed one by
+    ``DECAY_MARGIN``."""
     best = max(trials, key=lambda t: t.metrics["ndcg"])
-    flat = [t for t in trials if t.params.get("half_life_days") is None]
+    flat = sorted(
+        (t for t in trials if t.params.get("half_life_days") is None),
+        key=lambda t: -t.metrics["ndcg"],
+    )
     decayed = best.params.get("half_life_days") is not None
     if flat and decayed and best.metrics["ndcg"] <= flat[0].metrics["ndcg"] * (1 + DECAY_MARGIN):
         return flat[0].params
@@ -148,12 +153,13 @@ def tune(
         return metrics["ndcg"]
 
     run(dict(base_params))
-    if model_type == "popularity":  # a handful of half-lives: try them all, in budget
-        for choice in half_life_choices(split.train):
-            params = {**base_params, "half_life_days": choice}
-            slowest = max(t.seconds for t in trials)
-            if params != trials[0].params and time.monotonic() - started + slowest <= budget_s:
-                run(params)
+    if model_type == "popularity":  # a handful of half-lives x (weights, counts): try all
+        for count in (False, True):
+            for choice in half_life_choices(split.train):
+                params = {**base_params, "half_life_days": choice, "count": count}
+                slowest = max(t.seconds for t in trials)
+                if params != trials[0].params and time.monotonic() - started + slowest <= budget_s:
+                    run(params)
         return _prefer_no_decay(trials), trials
     suggest = SEARCH_SPACES.get(model_type)
     if suggest is not None and max_trials > 1:

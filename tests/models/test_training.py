@@ -61,3 +61,25 @@ def test_a_failing_kind_reports_its_error_and_the_others_still_train(shop, monke
     assert result.errors == {"bpr": "RuntimeError: native loop crashed"}
     assert set(result.models) == {"popularity", "ease"}
     assert result.best in {"popularity", "ease"}
+
+
+def test_popularity_decay_is_chosen_only_when_it_clearly_wins_on_validation():
+    from models.tuning import Trial, _prefer_no_decay
+
+    def trial(half_life, ndcg):
+        return Trial({"half_life_days": half_life}, {"ndcg": ndcg}, 0.0)
+
+    close = [trial(None, 0.100), trial(7.0, 0.101)]
+    assert _prefer_no_decay(close) == {"half_life_days": None}  # within the margin: no decay
+    clear = [trial(None, 0.100), trial(7.0, 0.150)]
+    assert _prefer_no_decay(clear) == {"half_life_days": 7.0}
+
+
+def test_half_life_choices_include_no_decay_and_scale_with_the_span(shop_data):
+    from models.tuning import half_life_choices
+
+    data, _ = shop_data
+    choices = half_life_choices(data)
+    assert choices[0] is None
+    span_days = (data.last_at.max() - data.last_at.min()) / 86_400
+    assert max(c for c in choices if c is not None) == pytest.approx(span_days, rel=0.01)
