@@ -129,9 +129,11 @@ def register(app: typer.Typer) -> None:
         materialized = result.get_asset_materialization_events()
         checks = result.get_asset_check_evaluations()
         failed_checks = [c for c in checks if not c.passed]
+        warned = sum(c.severity.value == "WARN" for c in failed_checks)
         console.print(
-            f"materialized {len(materialized)} assets; "
-            f"checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"
+            f"materialized {len(materialized)} assets; checks: "
+            f"{len(checks) - len(failed_checks)} passed, {warned} warned (not blocking), "
+            f"{len(failed_checks) - warned} failed"
         )
         failed = failed_steps(result)
         if failed or not result.success:
