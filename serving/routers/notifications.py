@@ -17,14 +17,11 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from starlette.websockets import WebSocketDisconnect
 
-from serving.auth import Principal, decode_token
-from serving.db import session_scope, utcnow
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
-from serving.errors import Conflict, Forbidden, Invalid, NotFound, ShopflowError, Unauthorized
-from serving.idempotency import run_idempotent
-from serving.lifespan import register_hook
-from serving.notifications import channels as channel_registry
-from serving.notifications import (
+from commerce.auth import Principal, decode_token
+from commerce.db import session_scope, utcnow
+from commerce.idempotency import run_idempotent
+from commerce.notifications import channels as channel_registry
+from commerce.notifications import (
     delivery,
     live,
     preferences,
@@ -33,8 +30,11 @@ from serving.notifications import (
     templates,
     webhooks,
 )
-from serving.notifications.workflows import ChannelName, WorkflowConfigError
-from serving.notifications.workflows import load as load_workflows
+from commerce.notifications.workflows import ChannelName, WorkflowConfigError
+from commerce.notifications.workflows import load as load_workflows
+from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
+from serving.errors import Conflict, Forbidden, Invalid, NotFound, ShopflowError, Unauthorized
+from serving.lifespan import register_hook
 
 router = APIRouter(tags=["notifications"])
 

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from serving import media
+from commerce.reviews import media_store as media
 from serving.errors import Invalid
 from shopflow.config import Settings
 from tests.serving.test_reviews_fixtures import (

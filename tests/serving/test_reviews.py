@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select
 
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
 from shopflow.config import get_settings
 from tests.serving.test_reviews_fixtures import (
     ADMIN,

@@ -1,0 +1,1 @@
+"""Reviews: writing, moderation, votes, media, ratings, verified purchase and spam."""
