@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import jwt
 
-from serving.errors import Unauthorized
+from commerce.errors import Unauthorized
 from shopflow.config import Settings, get_settings
 
 

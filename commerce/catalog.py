@@ -20,7 +20,7 @@ from commerce.common import (
 )
 from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Product
-from serving.errors import NotFound
+from commerce.errors import NotFound
 from shopflow.config import Settings, get_settings
 
 Stock = Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)]

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from commerce.db import get_engine, session_scope
+from commerce.errors import Conflict, DomainError
 from commerce.idempotency import Once
 from commerce.payments.gateways.card_data import find_card_data
-from serving.errors import Conflict, ShopflowError
 from shopflow.events import SUPPORTED_CURRENCIES
 
 T = TypeVar("T")
@@ -66,7 +66,7 @@ def transact(
     attempts: int = 8,
     *,
     once: Once | None = None,
-    fail: Callable[[T], ShopflowError | None] | None = None,
+    fail: Callable[[T], DomainError | None] | None = None,
 ) -> T:
     """Run ``work`` in one transaction, retrying when a concurrent writer won a unique or
     compare-and-set race (the retry re-reads and re-checks, so it may raise a 409).

@@ -3,7 +3,8 @@
 The first request with a key reserves it, runs, and stores its response for 24 h; a retry
 with the same key and the same parameters gets the stored response replayed; the same key
 with different parameters gets a 422. Concurrent requests with one key wait for the first
-to finish, so exactly one effect happens. A 5xx outcome releases the key for a retry.
+to finish, so exactly one effect happens. A retryable error (``DomainError.retryable``, e.g.
+Unavailable) or an unexpected one releases the key for a retry.
 
 Two ways to run a handler:
 
@@ -32,13 +33,17 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from commerce import errors
 from commerce.db import session_scope, utcnow
 from commerce.db.models.core import IdempotencyRecord
-from serving.errors import Conflict, Invalid, ShopflowError
+from commerce.errors import Conflict, DomainError, Invalid
 
 TTL = timedelta(hours=24)
 _TABLE = IdempotencyRecord.__table__
 WAIT_SECONDS = 30.0
+#: ``status_code`` of a record that stores an error: the error replays as its class, and the
+#: web layer chooses the HTTP status, as for the first answer.
+ERROR_STATUS = 0
 
 
 def request_hash(payload: Any) -> str:
@@ -53,8 +58,8 @@ def run_idempotent(
 ) -> tuple[int, Any, bool]:
     """Run ``handler`` at most once per (scope, key). Returns (status, body, replayed).
 
-    ``handler`` returns (status_code, jsonable body) and may raise ShopflowError, whose
-    problem response is stored too, as Stripe does for 4xx errors.
+    ``handler`` returns (status_code, jsonable body) and may raise DomainError, whose
+    error is stored too and replays as the same error, as Stripe does for 4xx errors.
     """
     if key is None:
         status, body = handler()
@@ -66,11 +71,11 @@ def run_idempotent(
         return _await_stored(scope, key, digest)
     try:
         status, body = handler()
-    except ShopflowError as exc:
-        if exc.status >= 500:
+    except DomainError as exc:
+        if exc.retryable:
             _release(scope, key)
             raise
-        _store(scope, key, exc.status, {"__error__": _error_state(exc)})
+        _store(scope, key, ERROR_STATUS, {"__error__": _error_state(exc)})
         raise
     except BaseException:
         _release(scope, key)
@@ -113,12 +118,12 @@ class Once:
         except IntegrityError as exc:
             raise KeyTaken(self.key) from exc
 
-    def complete(self, session: Session, body: Any, error: ShopflowError | None = None) -> None:
-        """Store the outcome in the claiming transaction (a 4xx ``error`` replays as such)."""
+    def complete(self, session: Session, body: Any, error: DomainError | None = None) -> None:
+        """Store the outcome in the claiming transaction (a final ``error`` replays as such)."""
         if error is None:
             status, stored = self.status, body
         else:
-            status, stored = error.status, {"__error__": _error_state(error)}
+            status, stored = ERROR_STATUS, {"__error__": _error_state(error)}
         session.execute(
             update(_TABLE)
             .where(_TABLE.c.scope == self.scope, _TABLE.c.key == self.key)
@@ -136,7 +141,7 @@ def run_once(
 ) -> tuple[int, Any, bool]:
     """Like ``run_idempotent``, for a handler that passes the ``Once`` to its writing
     transaction (``transact(work, once=...)``) and returns the response body. Returns
-    (status, body, replayed). 4xx errors raised before the claim are stored on their own."""
+    (status, body, replayed). Final errors raised before the claim are stored on their own."""
     if key is None:
         return status, handler(None), False
     if not 1 <= len(key) <= 255:
@@ -150,14 +155,14 @@ def run_once(
             if _drop_expired(scope, key):
                 continue
             return _await_stored(scope, key, digest)
-        except ShopflowError as exc:
+        except DomainError as exc:
             if once.completed:  # stored with the effect (e.g. a recorded decline)
                 raise
-            if exc.status >= 500:
+            if exc.retryable:
                 if _exists(scope, key):  # a duplicate holds the key: its answer counts
                     return _await_stored(scope, key, digest)
                 raise
-            if not _store_new(scope, key, digest, exc.status, exc):
+            if not _store_new(scope, key, digest, exc):
                 return _await_stored(scope, key, digest)
             raise
     return _await_stored(scope, key, digest)
@@ -173,10 +178,10 @@ def _exists(scope: str, key: str) -> bool:
         return found is not None
 
 
-def _store_new(scope: str, key: str, digest: str, status: int, exc: ShopflowError) -> bool:
-    """Insert a finished record for a 4xx outcome; False when the key was taken meanwhile."""
+def _store_new(scope: str, key: str, digest: str, exc: DomainError) -> bool:
+    """Insert a finished record for a final error; False when the key was taken meanwhile."""
     record = _new_record(scope, key, digest)
-    record.status_code = status
+    record.status_code = ERROR_STATUS
     record.response_json = json.dumps({"__error__": _error_state(exc)}, default=str)
     try:
         with session_scope() as session:
@@ -186,7 +191,7 @@ def _store_new(scope: str, key: str, digest: str, status: int, exc: ShopflowErro
         return False
 
 
-def _error_state(exc: ShopflowError) -> dict[str, Any]:
+def _error_state(exc: DomainError) -> dict[str, Any]:
     return {"cls": type(exc).__name__, "detail": exc.detail, "extra": exc.extra}
 
 
@@ -263,10 +268,8 @@ def _await_stored(scope: str, key: str, digest: str) -> tuple[int, Any, bool]:
         delay = min(delay * 2, 0.1)
 
 
-def _rebuild_error(state: dict[str, Any]) -> ShopflowError:
-    import serving.errors as errors
-
+def _rebuild_error(state: dict[str, Any]) -> DomainError:
     cls = getattr(errors, state["cls"], None)
-    if not (isinstance(cls, type) and issubclass(cls, ShopflowError)):
-        cls = ShopflowError
+    if not (isinstance(cls, type) and issubclass(cls, DomainError)):
+        cls = DomainError
     return cls(state["detail"], **state.get("extra", {}))

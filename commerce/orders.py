@@ -1,5 +1,7 @@
 """Orders: priced from the catalog, stock reserved atomically (no oversell), status
-PLACED -> PAID | CANCELLED, PAID -> REFUNDED. Every change goes to the outbox."""
+PLACED -> PAID | CANCELLED, PAID -> REFUNDED. Every change goes to the outbox; one to or from
+PAID also refreshes the verified-purchase badge of the buyer's reviews
+(``commerce.reviews.verified``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from commerce.auth import Principal
 from commerce.common import EntityId, RequestModel, StaleWrite, new_id, transact
 from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Order, OrderLine, Product
-from serving.errors import Conflict, Invalid, NotFound
+from commerce.errors import Conflict, Invalid, NotFound
+from commerce.reviews import verified
 
 PLACED, PAID, CANCELLED, REFUNDED = "PLACED", "PAID", "CANCELLED", "REFUNDED"
 STATUSES = (PLACED, PAID, CANCELLED, REFUNDED)
@@ -214,6 +217,8 @@ def _set_status(session: Session, order: Order, expected: str, new: str, event: 
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleWrite(order.id)
     order.status = new
+    if PAID in (expected, new):
+        verified.refresh_for_order(session, order.id, order.user_id, new == PAID)
     outbox.enqueue(
         session,
         event,
@@ -240,6 +245,7 @@ def mark_paid_by_id(session: Session, order_id: str) -> bool:
     ).one_or_none()
     if row is None:
         return False
+    verified.refresh_for_order(session, order_id, row.user_id, order_paid=True)
     outbox.enqueue(
         session,
         "order_paid",

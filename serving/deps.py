@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from commerce.auth import Principal, Role, decode_token
-from serving.errors import Forbidden, Unauthorized
+from commerce.errors import Forbidden, Unauthorized
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
 from shopflow.config import Settings
@@ -38,7 +38,7 @@ async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise Unauthorized("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing bearer token")
     return principal
 
 

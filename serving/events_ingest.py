@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from serving.errors import Invalid, Unavailable
+from commerce.errors import Invalid, Unavailable
 from shopflow import bus, events
 
 RETRY_AFTER_S = 5
@@ -91,5 +91,5 @@ async def publish(producer: bus.EventProducer, evs: list[events.Envelope]) -> li
         raise Unavailable(
             f"the event bus did not confirm the events ({exc}); none should be considered "
             "accepted: retry with the same event_ids",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            retry_after=RETRY_AFTER_S,
         ) from exc

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serving.errors import Unavailable
+from commerce.errors import Unavailable
 from shopflow import embedded, events, landing
 from shopflow.config import Settings
 from shopflow.experiments import (
@@ -174,7 +174,7 @@ async def recommend(
     arm losing traffic that way shows up in the sample-ratio check)."""
     from dataclasses import replace
 
-    from serving.errors import Invalid
+    from commerce.errors import Invalid
     from serving.recommendations import service as recs
 
     assignment = None if explicit_strategy else experiments.assign(query.user_id)

@@ -28,6 +28,7 @@ from commerce.common import (
 )
 from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
+from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
 from commerce.payments import gateways
 from commerce.payments.gateways import GatewayError, GatewayResult, Outcome
@@ -39,7 +40,6 @@ from commerce.payments.ledger import (
     apply,
     derive,
 )
-from serving.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from shopflow.events import PaymentMethod
 
 Token = Annotated[str, Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from shopflow import embedded, keys
@@ -59,7 +60,7 @@ def after_commit_call(session: Session, action: Any) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
-def on_after_flush(session: Session) -> None:
+def on_after_flush(session: Session, _flush_context: object = None) -> None:
     from commerce.db.models.reviews import Review
 
     for obj in chain(session.new, session.deleted, session.dirty):
@@ -88,6 +89,16 @@ def on_after_rollback(session: Session) -> None:
     if not session.in_nested_transaction():
         for name in (_PRODUCTS, _CATALOG, _AFTER_COMMIT):
             session.info.pop(name, None)
+
+
+def install_session_hooks() -> None:
+    """Watch every ORM session for review changes; idempotent. ``commerce.reviews`` calls it
+    on import, so all code that can change a review (its services, the order paths that
+    refresh verified badges) runs with it."""
+    if not event.contains(Session, "after_commit", on_after_commit):
+        event.listen(Session, "after_flush", on_after_flush)
+        event.listen(Session, "after_commit", on_after_commit)
+        event.listen(Session, "after_rollback", on_after_rollback)
 
 
 _clients: dict[str, redis.Redis] = {}

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
-from serving.errors import Invalid
+from commerce.errors import Invalid
 
 #: sort name -> ((column, descending), ...); the id breaks ties so the order is total.
 SORTS: dict[str, tuple[tuple[InstrumentedAttribute[Any], bool], ...]] = {

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
+from commerce.errors import NotFound
 from commerce.reviews import cache as reviews_cache
 from commerce.reviews import media_store as media_lib
 from commerce.reviews.listing import media_json
-from serving.errors import NotFound
 
 
 def upload(

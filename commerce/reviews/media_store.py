@@ -19,12 +19,8 @@ from typing import Protocol
 
 from PIL import Image, ImageOps
 
-from serving.errors import Invalid, ShopflowError
+from commerce.errors import Invalid, TooLarge
 from shopflow.config import Settings, get_settings
-
-
-class TooLarge(ShopflowError):
-    status, title = 413, "Content too large"
 
 
 class MediaStorage(Protocol):

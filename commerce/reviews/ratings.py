@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from commerce.db import utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import ProductRating, RatingTotals, Review, ReviewStatus
+from commerce.errors import NotFound
 from commerce.reviews import cache as reviews_cache
-from serving.errors import NotFound
 from shopflow.config import get_settings
 
 CATALOG = "catalog"

@@ -21,12 +21,12 @@ from commerce.auth import Principal
 from commerce.db import utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
+from commerce.errors import Conflict, Invalid, NotFound
 from commerce.reviews import cache as reviews_cache
 from commerce.reviews import media as reviews_media
 from commerce.reviews import spam
 from commerce.reviews.ratings import refresh_product_rating
 from commerce.reviews.verified import has_paid_order
-from serving.errors import Conflict, Invalid, NotFound
 from shopflow.config import get_settings
 from shopflow.events import ReviewEvent
 

@@ -10,8 +10,8 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from commerce.db.models.reviews import Review, ReviewStatus, ReviewVote
+from commerce.errors import Forbidden, NotFound
 from commerce.reviews.ratings import wilson_lower_bound
-from serving.errors import Forbidden, NotFound
 
 VALUES = {"up": 1, "down": -1}
 

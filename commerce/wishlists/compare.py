@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from commerce.db.models.commerce import Product
 from commerce.db.models.wishlists import CompareItem
+from commerce.errors import Conflict, Invalid, NotFound
 from commerce.reviews.ratings import insert_ignore, product_rating
-from serving.errors import Conflict, Invalid, NotFound
 
 MIN_PRODUCTS, MAX_PRODUCTS = 2, 4
 

@@ -19,7 +19,7 @@ from commerce.auth import Principal
 from commerce.db import utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.wishlists import Wishlist, WishlistItem
-from serving.errors import Conflict, NotFound
+from commerce.errors import Conflict, NotFound
 
 MAX_WISHLISTS = 50
 MAX_ITEMS = 500

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol
 
-from serving.errors import Invalid, NotFound, Unavailable
+from commerce.errors import Invalid, NotFound, Unavailable
 from serving.recommendations import realtime as realtime_recs
 from serving.recommendations.reader import (
     Availability,

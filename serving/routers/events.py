@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
+from commerce.errors import Unavailable
 from serving import events_ingest as realtime_ingest
-from serving.errors import Unavailable
 from serving.lifespan import register_hook
 from shopflow import bus, embedded
 from shopflow.config import Settings
@@ -38,7 +38,7 @@ class _LazyProducer:
                     except embedded.ServiceError as exc:  # the embedded broker would not start
                         raise Unavailable(
                             f"the event bus is unavailable: {exc}",
-                            headers={"Retry-After": str(realtime_ingest.RETRY_AFTER_S)},
+                            retry_after=realtime_ingest.RETRY_AFTER_S,
                         ) from exc
         return self._producer
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from commerce.db import session_scope
+from commerce.errors import NotFound
 from commerce.payments import gateways
 from commerce.payments import service as payments
 from commerce.payments.ledger import Status
@@ -23,7 +24,6 @@ from serving.commerce_http import (
     invalidate_payment,
 )
 from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
-from serving.errors import NotFound
 from shopflow.events import PaymentMethod
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])

@@ -20,9 +20,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.datastructures import State
 
+from commerce.errors import Forbidden
 from serving import deps, experiments
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
-from serving.errors import Forbidden
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.lifespan import register_hook
 from serving.recommendations import fastlane

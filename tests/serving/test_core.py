@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from commerce.auth import decode_token, mint_token
 from commerce.db import session_scope
 from commerce.db.models.core import OutboxEvent
+from commerce.errors import Invalid, Unauthorized
 from commerce.idempotency import run_idempotent
 from commerce.outbox import enqueue
-from serving.errors import Invalid, Unauthorized
 
 
 def test_health_and_problem_details(api_client) -> None:

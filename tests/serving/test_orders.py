@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from commerce import orders
-from serving.errors import Conflict
+from commerce.errors import Conflict
 from tests.serving.fakes.commerce import ADMIN, auth, outbox, place_order, put_product
 
 

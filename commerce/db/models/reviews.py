@@ -16,9 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base, UTCDateTime, utcnow
 
@@ -131,31 +130,3 @@ class RatingTotals(Base):
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     rating_sum: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-@event.listens_for(Session, "before_flush")
-def _verified_purchase_on_order_status(session: Session, _ctx: object, _objs: object) -> None:
-    from commerce.reviews.verified import on_flush
-
-    on_flush(session)
-
-
-@event.listens_for(Session, "after_flush")
-def _review_cache_changes(session: Session, _ctx: object) -> None:
-    from commerce.reviews.cache import on_after_flush
-
-    on_after_flush(session)
-
-
-@event.listens_for(Session, "after_commit")
-def _review_cache_after_commit(session: Session) -> None:
-    from commerce.reviews.cache import on_after_commit
-
-    on_after_commit(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _review_cache_after_rollback(session: Session) -> None:
-    from commerce.reviews.cache import on_after_rollback
-
-    on_after_rollback(session)
