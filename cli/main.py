@@ -1,5 +1,5 @@
 """The ``shopflow`` command line. Core commands live here; each area adds a sub-command group
-as a module in ``shopflow/commands/`` that defines ``app`` (a ``typer.Typer``) and ``NAME``,
+as a module in ``cli/commands/`` that defines ``app`` (a ``typer.Typer``) and ``NAME``,
 or plain commands through ``register(app)``. Heavy imports stay inside the commands."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OLTP persistence: SQLAlchemy 2 engine and sessions. SQLite (WAL) by default, PostgreSQL via
-``DATABASE_URL``. Tables are declared on ``Base`` in ``serving/db/models/``; the schema is
-created by Alembic migrations (``serving/db/migrate.py``)."""
+``DATABASE_URL``. Tables are declared on ``Base`` in ``commerce/db/models/``; the schema is
+created by Alembic migrations (``commerce/db/migrate.py``)."""
 
 from __future__ import annotations
 

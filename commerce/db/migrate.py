@@ -1,7 +1,7 @@
 """Schema migrations (Alembic). Each domain keeps its own branch of revisions (a branch label
 per domain, e.g. ``core``, ``commerce``, ``reviews``), so ``upgrade`` goes to all ``heads``.
 
-New revision for a domain: ``.venv/bin/alembic -c serving/db/alembic.ini revision
+New revision for a domain: ``.venv/bin/alembic -c commerce/db/alembic.ini revision
 --autogenerate --head <label>@head -m "..."`` (a new domain: ``--head base
 --branch-label <label>``, with ``depends_on`` the core revision)."""
 
