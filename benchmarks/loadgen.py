@@ -129,9 +129,9 @@ def uvicorn_server(
     app_spec: str, env: dict[str, str], ready_path: str, flags: Sequence[str] = UVICORN_FLAGS
 ) -> Iterator[tuple[str, int]]:
     """A uvicorn server (app factory ``app_spec``) on a free port; yields (base URL, pid)."""
-    from shopflow import services
+    from shopflow import embedded
 
-    port = services.free_port()
+    port = embedded.free_port()
     argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
     server = subprocess.Popen([*argv, *flags], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"

@@ -8,10 +8,10 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from serving.auth import Principal, Role, decode_token
-from serving.errors import Forbidden, Unauthorized
-from serving.online_store import OnlineStore
-from serving.services.experiments import ExperimentsService, ExposureLog
+from commerce.auth import Principal, Role, decode_token
+from commerce.errors import Forbidden, Unauthorized
+from serving.experiments import ExperimentsService, ExposureLog
+from serving.recommendations.reader import OnlineStore
 from shopflow.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
@@ -38,7 +38,7 @@ async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise Unauthorized("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing bearer token")
     return principal
 
 
@@ -69,7 +69,8 @@ IdempotencyKey = Annotated[
 
 
 async def get_online_store(request: Request) -> OnlineStore:
-    """The recommendation reader (``serving.online_store``) made at start-up. Async: FastAPI
+    """The recommendation reader (``serving.recommendations.reader``) made at start-up.
+    Async: FastAPI
     runs a sync dependency in its thread pool, which costs a hot path dearly."""
     return request.app.state.online_store  # type: ignore[no-any-return]
 

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import get_settings
 
 Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -30,7 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     app.state.settings = settings
     app.state.redis = aioredis.Redis.from_url(
-        services.redis_url(settings), decode_responses=True, max_connections=256
+        embedded.ensure_redis(settings), decode_responses=True, max_connections=256
     )
     async with AsyncExitStack() as stack:
         for hook in list(_hooks):

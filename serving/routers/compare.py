@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from serving.db import session_scope
+from commerce.db import session_scope
+from commerce.wishlists import compare as svc
 from serving.deps import CurrentUser
-from serving.services import compare as svc
 
 router = APIRouter(tags=["compare"])
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from serving.errors import Unavailable
+from commerce.errors import Unavailable
+from serving import events_ingest as realtime_ingest
 from serving.lifespan import register_hook
-from serving.services import realtime_ingest
-from shopflow import bus, services
+from shopflow import bus, embedded
 from shopflow.config import Settings
 
 router = APIRouter(tags=["events"])
@@ -35,10 +35,10 @@ class _LazyProducer:
                 if self._producer is None:
                     try:
                         self._producer = await asyncio.to_thread(bus.EventProducer, self.settings)
-                    except services.ServiceError as exc:  # the embedded broker would not start
+                    except embedded.ServiceError as exc:  # the embedded broker would not start
                         raise Unavailable(
                             f"the event bus is unavailable: {exc}",
-                            headers={"Retry-After": str(realtime_ingest.RETRY_AFTER_S)},
+                            retry_after=realtime_ingest.RETRY_AFTER_S,
                         ) from exc
         return self._producer
 

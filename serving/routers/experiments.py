@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from serving.experiments import ExperimentsService, ExposureLog, describe
 from serving.lifespan import register_hook
-from serving.services.experiments import ExperimentsService, ExposureLog, describe
 
 router = APIRouter(tags=["experiments"])
 FLUSH_EVERY_S = 2.0

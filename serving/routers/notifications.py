@@ -17,14 +17,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from starlette.websockets import WebSocketDisconnect
 
-from serving.auth import Principal, decode_token
-from serving.db import session_scope, utcnow
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
-from serving.errors import Conflict, Forbidden, Invalid, NotFound, ShopflowError, Unauthorized
-from serving.idempotency import run_idempotent
-from serving.lifespan import register_hook
-from serving.notifications import channels as channel_registry
-from serving.notifications import (
+from commerce.auth import Principal, decode_token
+from commerce.db import session_scope, utcnow
+from commerce.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from commerce.idempotency import run_idempotent
+from commerce.notifications import channels as channel_registry
+from commerce.notifications import (
     delivery,
     live,
     preferences,
@@ -33,8 +31,10 @@ from serving.notifications import (
     templates,
     webhooks,
 )
-from serving.notifications.workflows import ChannelName, WorkflowConfigError
-from serving.notifications.workflows import load as load_workflows
+from commerce.notifications.workflows import ChannelName, WorkflowConfigError
+from commerce.notifications.workflows import load as load_workflows
+from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
+from serving.lifespan import register_hook
 
 router = APIRouter(tags=["notifications"])
 
@@ -363,7 +363,7 @@ def _ws_principal(websocket: WebSocket) -> tuple[Principal, str | None]:
 async def notifications_socket(websocket: WebSocket) -> None:
     try:
         principal, subprotocol = _ws_principal(websocket)
-    except ShopflowError:
+    except DomainError:
         await websocket.close(code=1008, reason="invalid or missing token")
         return
     await websocket.accept(subprotocol=subprotocol)

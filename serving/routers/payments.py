@@ -11,19 +11,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from serving import gateways
-from serving.db import session_scope
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
-from serving.errors import NotFound
-from serving.routers.commerce_http import (
+from commerce.db import session_scope
+from commerce.errors import NotFound
+from commerce.payments import gateways
+from commerce.payments import service as payments
+from commerce.payments.ledger import Status
+from serving.commerce_http import (
     cache_payment,
     cached_payment,
     idempotent,
     idempotent_once,
     invalidate_payment,
 )
-from serving.services import payments
-from serving.services.payment_ledger import Status
+from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
 from shopflow.events import PaymentMethod
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])

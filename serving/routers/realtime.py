@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
+from serving import live_metrics as realtime
+from serving import metrics as realtime_metrics
 from serving.deps import RedisDep
 from serving.lifespan import register_hook
-from serving.services import realtime, realtime_metrics
 
 router = APIRouter(tags=["realtime"])
 

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.db import session_scope
-from serving.db.models.reviews import ReviewStatus
+from commerce.db import session_scope
+from commerce.db.models.reviews import ReviewStatus
+from commerce.errors import Invalid, NotFound, RateLimited
+from commerce.reviews import listing
+from commerce.reviews import media as reviews_media
+from commerce.reviews import reads as reviews_reads
+from commerce.reviews import service as svc
+from commerce.reviews import votes as reviews_votes
+from commerce.reviews.media_store import TooLarge
 from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
-from serving.errors import Invalid, NotFound, RateLimited
-from serving.media import TooLarge
-from serving.services import reviews as svc
-from serving.services import reviews_listing as listing
-from serving.services import reviews_media, reviews_reads, reviews_votes
 from shopflow import keys
 
 router = APIRouter(tags=["reviews"])
@@ -69,7 +71,7 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
         retry = window - int(time.time()) % window
         raise RateLimited(
             f"at most {settings.review_rate_limit} review submissions per {window} s",
-            headers={"Retry-After": str(retry)},
+            retry_after=retry,
             retry_after_s=retry,
         )
 

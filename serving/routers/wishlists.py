@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from serving.db import session_scope
+from commerce.db import session_scope
+from commerce.wishlists import service as svc
 from serving.deps import CurrentUser
-from serving.services import wishlists as svc
 
 router = APIRouter(tags=["wishlists"])
 

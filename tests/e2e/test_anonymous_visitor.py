@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from shopflow.commands.materialize import failed_steps, materialize_all
+from cli.commands.materialize import failed_steps, materialize_all
 from shopflow.config import Settings, get_settings
 from shopflow.experiments import load_experiments
 from shopflow.generate import generate_shop

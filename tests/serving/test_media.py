@@ -8,8 +8,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from serving import media
-from serving.errors import Invalid
+from commerce.errors import Invalid
+from commerce.reviews import media_store as media
 from shopflow.config import Settings
 from tests.serving.test_reviews_fixtures import (
     ADMIN,

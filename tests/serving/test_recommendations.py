@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.auth import mint_token
+from commerce.auth import mint_token
+from serving.recommendations import service as recs
 from serving.routers.recommendations import Explanation, Recommendations, SimilarItems
-from serving.services import recommendations as recs
 from shopflow import keys
 from shopflow.config import Settings, get_settings
 from tests.experiments.helpers import use_experiments

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from serving import fastlane
+from serving.recommendations import fastlane
 from shopflow import keys
 from shopflow.config import Settings, get_settings
 from tests.experiments.helpers import use_experiments

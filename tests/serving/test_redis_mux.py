@@ -12,7 +12,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from serving import redis_mux
+from serving.recommendations import redis_mux
 
 
 def test_concurrent_callers_get_their_own_replies(redis_server: str, redis_client) -> None:

@@ -13,10 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event
 
-from serving.db import get_engine, session_scope
-from serving.services import reviews_cache, reviews_reads
-from serving.services import reviews_listing as listing
-from serving.services.reviews_ratings import product_rating
+from commerce.db import get_engine, session_scope
+from commerce.reviews import cache as reviews_cache
+from commerce.reviews import listing
+from commerce.reviews import reads as reviews_reads
+from commerce.reviews.ratings import product_rating
 from shopflow import keys
 from shopflow.config import get_settings
 from tests.serving.test_reviews_fixtures import (
@@ -171,8 +172,8 @@ def test_removing_a_review_deletes_its_media_files(api_client) -> None:
 
 @pytest.mark.parametrize("outcome", ["rollback", "commit"])
 def test_cache_and_files_wait_for_the_outer_commit(api_client, outcome: str) -> None:
-    from serving.services import reviews as svc
-    from serving.services.reviews_media import discard_for
+    from commerce.reviews import service as svc
+    from commerce.reviews.media import discard_for
 
     put_product(api_client, "p1")
     rid = review(api_client, "u1", "p1")

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
-from serving.services.realtime_user import parse_user_features
+from serving.recommendations.user_features import parse_user_features
 from shopflow import events, keys, topics
 
 from . import expected
@@ -84,7 +84,7 @@ def _applied(client) -> int:  # noqa: ANN001
 
 
 def _consumer_process(batch: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "shopflow.cli", "stream", "features", "--batch-size", str(batch)]
+    argv = [sys.executable, "-m", "cli.main", "stream", "features", "--batch-size", str(batch)]
     return subprocess.Popen(argv, env=os.environ.copy(), stderr=subprocess.PIPE)
 
 
