@@ -17,21 +17,27 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from serving.recommendations import redis_mux
-from shopflow import keys
+from shopflow.online_store import keys
+from shopflow.online_store.codec import (
+    ITEM_FIELDS,
+    ItemInfo,
+    Scored,
+    UserFeatures,
+    decode_flat_zset,
+    decode_item,
+    decode_scored,
+    decode_user_features,
+    decode_zset,
+)
 
 log = logging.getLogger(__name__)
 
-Scored = tuple[str, float]
-"""An item id with a score (model score, similarity, popularity or interaction weight)."""
-
-ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
 ITEM_INFO_PREFIX = keys.item_info("")
 MUX_RETRY_S = 5.0
 MAX_READ_AHEAD = 500
@@ -146,33 +152,6 @@ class Publication:
         return self.meta.get("published_at")
 
 
-@dataclass(slots=True)  # not frozen: a frozen one costs twice as much to make, per candidate
-class ItemInfo:
-    item_id: str
-    title: str | None
-    category: str | None
-    brand: str | None
-    price_minor: int | None
-    currency: str | None
-    stock: int | None
-    blocked: bool
-
-    @property
-    def in_stock(self) -> bool:
-        """Untracked stock (no ``stock`` field) counts as available."""
-        return self.stock is None or self.stock > 0
-
-    def public(self) -> dict[str, object]:
-        """The fields a response shows."""
-        return {
-            "title": self.title,
-            "category": self.category,
-            "brand": self.brand,
-            "price_minor": self.price_minor,
-            "currency": self.currency,
-        }
-
-
 @dataclass(frozen=True, slots=True)
 class Availability:
     """What the business filters need for a batch of candidate items (it may know more)."""
@@ -213,48 +192,6 @@ class _Read:
     info: dict[str, ItemInfo | None] = field(default_factory=dict)
     purchased: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
-
-
-_TRUE = frozenset(("1", "true", "yes"))
-
-
-def _int(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    if value.isdigit():
-        return int(value)
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-def _item_info(item_id: str, values: list[str | None]) -> ItemInfo | None:
-    if values.count(None) == len(values):
-        return None
-    title, category, brand, price, currency, stock, blocked = values
-    return ItemInfo(
-        item_id,
-        title,
-        category,
-        brand,
-        _int(price),
-        currency,
-        _int(stock),
-        blocked is not None and (blocked in _TRUE or blocked.strip().lower() in _TRUE),
-    )
-
-
-def _scored(raw: str | None) -> list[Scored] | None:
-    """Parse a published JSON ``[[item_id, score], ...]`` list; None when the key is absent."""
-    if raw is None:
-        return None
-    return [(str(item), float(score)) for item, score in orjson.loads(raw)]
-
-
-def _pairs(flat: list[str]) -> list[Scored]:
-    """A ``WITHSCORES`` reply of a script ([member, score, ...]) as (member, score) pairs."""
-    return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 class _Pointer:
@@ -336,13 +273,16 @@ class OnlineStore:
         lists = {spec.user_list: user_list}
         for key, value in zip(spec.popular[:n_popular], popular, strict=False):
             lists[key] = value
-        neighbours = ([_scored(raw) for raw in similar], [_pairs(flat) for flat in coviews])
+        neighbours = (
+            [decode_scored(raw) for raw in similar],
+            [decode_flat_zset(flat) for flat in coviews],
+        )
         read = _Read(
             spec,
             lists,
-            _pairs(recent),
+            decode_flat_zset(recent),
             neighbours,
-            None if trending is None else _pairs(trending),
+            None if trending is None else decode_flat_zset(trending),
         )
         _collect(ids, [rows, blocked, bought], read.info, read.blocked, read.purchased)
         view = copy.copy(self)
@@ -355,10 +295,10 @@ class OnlineStore:
             return []
         read = self._read
         if read is not None and all(key in read.lists for key in redis_keys):
-            return [_scored(read.lists[key]) for key in redis_keys]
+            return [decode_scored(read.lists[key]) for key in redis_keys]
         if len(redis_keys) == 1:
-            return [_scored(await self.redis.get(redis_keys[0]))]
-        return [_scored(raw) for raw in await self.redis.mget(redis_keys)]
+            return [decode_scored(await self.redis.get(redis_keys[0]))]
+        return [decode_scored(raw) for raw in await self.redis.mget(redis_keys)]
 
     async def user_recs(self, pub: Publication, user_id: str, strategy: str) -> list[Scored] | None:
         return (await self.lists([keys.user_recs(pub.version, user_id, strategy)]))[0]
@@ -377,7 +317,7 @@ class OnlineStore:
         rows = await self.redis.zrevrangebyscore(
             keys.user_recent_items(user_id), "+inf", since, start=0, num=n, withscores=True
         )
-        return [(str(item), float(at)) for item, at in rows]
+        return decode_zset(rows)
 
     async def trending(self, n: int) -> list[Scored]:
         """The top of the decayed trending set."""
@@ -385,7 +325,7 @@ class OnlineStore:
         if read is not None and read.trending is not None and n <= read.spec.trending_n:
             return read.trending[:n]
         rows = await self.redis.zrevrange(keys.TRENDING, 0, n - 1, withscores=True)
-        return [(str(item), float(score)) for item, score in rows]
+        return decode_zset(rows)
 
     async def neighbours(
         self, pub: Publication, item_ids: list[str], n: int
@@ -409,8 +349,8 @@ class OnlineStore:
                 pipe.zrevrange(keys.coviews(item_id), 0, n - 1, withscores=True)
             similar, *coviews = await pipe.execute()
         return (
-            [_scored(raw) for raw in similar],
-            [[(str(i), float(c)) for i, c in rows] for rows in coviews],
+            [decode_scored(raw) for raw in similar],
+            [decode_zset(rows) for rows in coviews],
         )
 
     async def user_history(self, pub: Publication, user_id: str, n: int = 100) -> list[Scored]:
@@ -418,7 +358,11 @@ class OnlineStore:
         rows = await self.redis.zrevrange(
             keys.user_history(pub.version, user_id), 0, n - 1, withscores=True
         )
-        return [(str(item), float(weight)) for item, weight in rows]
+        return decode_zset(rows)
+
+    async def user_features(self, user_id: str) -> UserFeatures:
+        """A user's real-time cart and category affinities (empty when the user has none)."""
+        return decode_user_features(await self.redis.hgetall(keys.user_features(user_id)))
 
     async def item_infos(self, item_ids: list[str]) -> dict[str, ItemInfo | None]:
         if not item_ids:
@@ -427,7 +371,7 @@ class OnlineStore:
             for item_id in item_ids:
                 pipe.hmget(keys.item_info(item_id), ITEM_FIELDS)
             rows = await pipe.execute()
-        return {i: _item_info(i, row) for i, row in zip(item_ids, rows, strict=True)}
+        return {i: decode_item(i, row) for i, row in zip(item_ids, rows, strict=True)}
 
     async def item_info(self, item_id: str) -> ItemInfo | None:
         return (await self.item_infos([item_id]))[item_id]
@@ -507,6 +451,6 @@ def _collect(
     collections."""
     rows, blocked_flags, bought_flags = reply
     for item_id, values in zip(item_ids, rows, strict=True):
-        info[item_id] = _item_info(item_id, values)
+        info[item_id] = decode_item(item_id, values)
     blocked.update(i for i, flag in zip(item_ids, blocked_flags, strict=True) if flag)
     purchased.update(i for i, flag in zip(item_ids, bought_flags, strict=False) if flag)

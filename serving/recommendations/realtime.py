@@ -15,7 +15,8 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from serving.recommendations.reader import OnlineStore, Publication, Scored
+from serving.recommendations.reader import OnlineStore, Publication
+from shopflow.online_store.codec import Scored
 
 if TYPE_CHECKING:
     from serving.recommendations.service import RecQuery

@@ -23,16 +23,10 @@ from typing import Protocol
 
 from commerce.errors import Invalid, NotFound, Unavailable
 from serving.recommendations import realtime as realtime_recs
-from serving.recommendations.reader import (
-    Availability,
-    ItemInfo,
-    OnlineStore,
-    Publication,
-    ReadAhead,
-    Scored,
-)
+from serving.recommendations.reader import Availability, OnlineStore, Publication, ReadAhead
 from serving.recommendations.realtime import RealtimeSource, TrendingSource
-from shopflow import keys
+from shopflow.online_store import keys
+from shopflow.online_store.codec import ItemInfo, Scored
 
 NOT_PUBLISHED = "no recommendations published yet; run shopflow materialize"
 NO_HISTORY = "no published recommendations for this user (no history): popular items instead"

@@ -15,8 +15,8 @@ from confluent_kafka import Consumer
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
-from serving.recommendations.user_features import parse_user_features
 from shopflow import events, keys, topics
+from shopflow.online_store.codec import decode_user_features
 
 from . import expected
 from .conftest import produce_plain, shop_events
@@ -28,7 +28,7 @@ def _seed_categories(client, items: int = 400) -> None:  # noqa: ANN001
 
 
 def _user(client, user: str):  # noqa: ANN001, ANN202
-    return parse_user_features(client.hgetall(keys.user_features(user)))
+    return decode_user_features(client.hgetall(keys.user_features(user)))
 
 
 def _assert_features(client, evs: list[events.Envelope]) -> None:  # noqa: ANN001
