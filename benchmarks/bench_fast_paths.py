@@ -1,0 +1,88 @@
+"""Whether the recommendation hot path's tricks pay for themselves: ``GET /recommendations/{user}``
+of the real app, each trick on against the same app with that one trick off, under the load and
+settings of ``bench_recommendations`` (wrk from another process, interleaved rounds).
+
+- fast lane (``serving.recommendations.fastlane``) vs FastAPI's own routing, same Redis client;
+- multiplexed connection (``serving.recommendations.redis_mux``) vs plain ``redis.asyncio``
+  (hiredis parser), same routing.
+
+A trick earns its keep at a throughput ratio of at least ``BAR``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from benchmarks.bench_recommendations import (
+    CONNECTIONS,
+    ROUND_S,
+    ROUNDS,
+    WARMUP_S,
+    _recommendation_paths,
+    publish_synthetic,
+)
+from benchmarks.loadgen import UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import uvicorn_server as serve
+from shopflow import embedded
+from shopflow.config import Settings
+
+BAR = 1.3
+
+
+def app_without_fastlane() -> object:
+    """The app with FastAPI routing every request (the fast lane never installed)."""
+    from serving.app import create_app
+    from serving.recommendations import fastlane
+
+    fastlane.install = lambda app, lanes: None  # type: ignore[assignment]
+    return create_app()
+
+
+def app_without_mux() -> object:
+    """The app with every Redis call on ``redis.asyncio`` (no multiplexed connection)."""
+    from serving.app import create_app
+    from serving.recommendations.reader import OnlineStore
+
+    async def no_mux(self: OnlineStore, url: str) -> None:
+        return None
+
+    OnlineStore.open = no_mux  # type: ignore[method-assign]
+    return create_app()
+
+
+def main() -> None:
+    paths = _recommendation_paths()
+    with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
+        settings = Settings(home=Path(tmp))
+        settings.ensure_dirs()
+        try:
+            redis_url = embedded.start_redis(settings).url
+            publish_synthetic(redis_url)
+            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            print(
+                f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
+                f"uvicorn {' '.join(UVICORN_FLAGS)}; a trick stays at >= {BAR}x"
+            )
+            with (
+                serve("serving.app:create_app", env, paths[0]) as (both_url, both_pid),
+                serve(f"{__name__}:app_without_fastlane", env, paths[0]) as (rt_url, rt_pid),
+                serve(f"{__name__}:app_without_mux", env, paths[0]) as (rd_url, rd_pid),
+            ):
+                both = Target("fast lane + mux (shipped)", both_url, both_pid, paths)
+                for label, url, pid in (
+                    ("FastAPI routing + mux", rt_url, rt_pid),
+                    ("fast lane + redis.asyncio", rd_url, rd_pid),
+                ):
+                    print()
+                    compare(
+                        [Target(label, url, pid, paths), both], rounds=ROUNDS, round_s=ROUND_S,
+                        warmup_s=WARMUP_S, connections=CONNECTIONS,
+                    )  # fmt: skip
+        finally:
+            embedded.stop_all(settings)
+
+
+if __name__ == "__main__":
+    main()
