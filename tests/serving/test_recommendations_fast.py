@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from serving.recommendations import fastlane
 from serving.recommendations import service as recs
 from serving.recommendations.read_ahead import Read
-from shopflow import keys
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import ids, publish
 

@@ -15,7 +15,8 @@ from confluent_kafka import Consumer
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
-from shopflow import events, keys, topics
+from shopflow import events, topics
+from shopflow.online_store import keys
 from shopflow.online_store.codec import decode_user_features
 
 from . import expected
