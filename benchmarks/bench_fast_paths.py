@@ -1,12 +1,8 @@
-"""Whether the recommendation hot path's tricks pay for themselves: ``GET /recommendations/{user}``
-of the real app, each trick on against the same app with that one trick off, under the load and
-settings of ``bench_recommendations`` (wrk from another process, interleaved rounds).
-
-- fast lane (``serving.recommendations.fastlane``) vs FastAPI's own routing, same Redis client;
-- multiplexed connection (``serving.recommendations.redis_mux``) vs plain ``redis.asyncio``
-  (hiredis parser), same routing.
-
-A trick earns its keep at a throughput ratio of at least ``BAR``.
+"""Whether the recommendation hot path's fast lane pays for itself: ``GET /recommendations/{user}``
+of the real app with the fast lane (``serving.recommendations.fastlane``) against the same app
+with FastAPI routing every request (same Redis client: ``redis.asyncio`` with hiredis), under
+the load and settings of ``bench_recommendations`` (wrk from another process, interleaved
+rounds). The lane earns its keep at a throughput ratio of at least ``BAR``.
 """
 
 from __future__ import annotations
@@ -39,18 +35,6 @@ def app_without_fastlane() -> object:
     return create_app()
 
 
-def app_without_mux() -> object:
-    """The app with every Redis call on ``redis.asyncio`` (no multiplexed connection)."""
-    from serving.app import create_app
-    from serving.recommendations.reader import OnlineStore
-
-    async def no_mux(self: OnlineStore, url: str) -> None:
-        return None
-
-    OnlineStore.open = no_mux  # type: ignore[method-assign]
-    return create_app()
-
-
 def main() -> None:
     paths = _recommendation_paths()
     with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
@@ -62,25 +46,21 @@ def main() -> None:
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             print(
                 f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
-                f"uvicorn {' '.join(UVICORN_FLAGS)}; a trick stays at >= {BAR}x"
+                f"uvicorn {' '.join(UVICORN_FLAGS)}; the lane stays at >= {BAR}x"
             )
             with (
-                serve("serving.app:create_app", env, paths[0]) as (both_url, both_pid),
                 serve(f"{__name__}:app_without_fastlane", env, paths[0]) as (rt_url, rt_pid),
-                serve(f"{__name__}:app_without_mux", env, paths[0]) as (rd_url, rd_pid),
+                serve("serving.app:create_app", env, paths[0]) as (lane_url, lane_pid),
             ):
-                both = Target("fast lane + mux (shipped)", both_url, both_pid, paths)
-                for trick, label, url, pid in (
-                    ("fast lane", "FastAPI routing + mux", rt_url, rt_pid),
-                    ("mux", "fast lane + redis.asyncio", rd_url, rd_pid),
-                ):
-                    print()
-                    [ratio] = compare(
-                        [Target(label, url, pid, paths), both], rounds=ROUNDS, round_s=ROUND_S,
-                        warmup_s=WARMUP_S, connections=CONNECTIONS,
-                    )  # fmt: skip
-                    verdict = "earns its keep" if ratio >= BAR else f"below the {BAR}x bar"
-                    print(f"{trick}: {ratio:.2f}x throughput, {verdict}")
+                [ratio] = compare(
+                    [
+                        Target("FastAPI routing", rt_url, rt_pid, paths),
+                        Target("fast lane (shipped)", lane_url, lane_pid, paths),
+                    ],
+                    rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS,
+                )  # fmt: skip
+                verdict = "earns its keep" if ratio >= BAR else f"below the {BAR}x bar"
+                print(f"fast lane: {ratio:.2f}x throughput, {verdict}")
         finally:
             embedded.stop_all(settings)
 

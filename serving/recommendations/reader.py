@@ -12,7 +12,6 @@ Redis only for the rest, so the usual request costs one round trip. Values are d
 from __future__ import annotations
 
 import copy
-import logging
 import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
@@ -20,10 +19,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from serving.recommendations import redis_mux
 from serving.recommendations.read_ahead import (
     AVAILABILITY_LUA,
     MAX_CANDIDATES,
@@ -44,10 +41,6 @@ from shopflow.online_store.codec import (
     decode_user_features,
     decode_zset,
 )
-
-log = logging.getLogger(__name__)
-
-MUX_RETRY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +94,6 @@ class OnlineStore:
         self._read: Prefetched | None = None
         self._availability_script = redis.register_script(AVAILABILITY_LUA)
         self._read_ahead_script = redis.register_script(READ_AHEAD_LUA)
-        self._mux: redis_mux.MuxConnection | None = None
-        self._mux_url: str | None = None
-        self._mux_retry_at = 0.0
-
-    async def open(self, url: str) -> None:
-        """Run the scripts over one multiplexed connection to ``url``
-        (``serving.recommendations.redis_mux``);
-        without one (TLS, an error) they go through the regular client."""
-        self._mux_url = url
-        self._mux = await self._connect()
-
-    async def aclose(self) -> None:
-        if self._mux is not None:
-            await self._mux.aclose()
 
     async def publication(self) -> Publication | None:
         """The current publication, or None when nothing has been published yet."""
@@ -249,38 +228,11 @@ class OnlineStore:
         return await self._run(self._availability_script, purchased, item_ids)  # type: ignore[no-any-return]
 
     async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> object:
-        """EVALSHA on the multiplexed connection, else straight through ``execute_command``
-        (the script object's wrapper costs a tenth of a request); the script is loaded when the
-        server does not know it yet."""
-        mux = await self._multiplexed()
-        if mux is not None:
-            try:
-                return await mux.call("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
-            except (NoScriptError, RedisConnectionError):
-                pass  # the regular client loads the script, or retries on a new connection
+        """EVALSHA straight through ``execute_command`` (the script object's wrapper costs a
+        tenth of a request); the script is loaded when the server does not know it yet."""
         try:
             return await self.redis.execute_command(
                 "EVALSHA", script.sha, len(script_keys), *script_keys, *args
             )
         except NoScriptError:
             return await script(keys=script_keys, args=args)
-
-    async def _multiplexed(self) -> redis_mux.MuxConnection | None:
-        """The open multiplexed connection; a closed one is replaced at most every few seconds
-        (meanwhile the regular client serves)."""
-        mux = self._mux
-        if mux is not None and not mux.closed:
-            return mux
-        if self._mux_url is None or time.monotonic() < self._mux_retry_at:
-            return None
-        self._mux_retry_at = time.monotonic() + MUX_RETRY_S
-        self._mux = await self._connect()
-        return self._mux
-
-    async def _connect(self) -> redis_mux.MuxConnection | None:
-        assert self._mux_url is not None
-        try:
-            return await redis_mux.connect(self._mux_url)
-        except Exception as exc:  # noqa: BLE001 - any failure: the regular client serves
-            log.warning("no multiplexed Redis connection: %s", exc)
-            return None

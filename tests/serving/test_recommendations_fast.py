@@ -83,7 +83,7 @@ def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
     assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then the new candidates' availability
 
 
-def test_the_api_falls_back_when_the_multiplexed_connection_drops(
+def test_the_api_recovers_when_redis_drops_its_connections(
     published: TestClient, redis_client
 ) -> None:
     published.get("/recommendations/u1")
