@@ -24,7 +24,7 @@ every counter stays exact however often a batch is redelivered. Read-modify-writ
 (carts, session co-views, decay reference times) is handled inside the script, so it is
 atomic too. Steps 1-2 are ``prepare`` and step 3 ``apply_prepared`` (a
 ``runner.StagedProcessor``): the runner applies batch N in Redis while it decodes and
-plans batch N+1. Key layout and TTLs: ``shopflow.keys``.
+plans batch N+1. Key layout and TTLs: ``shopflow.online_store.keys``; values: ``codec``.
 """
 
 from __future__ import annotations

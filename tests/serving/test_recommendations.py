@@ -23,7 +23,7 @@ CHAMPION_U1 = [f"i{n}" for n in range(1, 13)]  # i2 bought by u1
 
 
 def publish(redis, version: str = "v1") -> None:
-    """Write the publish layout the recommender pipeline writes (see shopflow.keys)."""
+    """Write the publish layout the recommender pipeline writes (see shopflow.online_store.keys)."""
     for item in SHOES + HATS:
         n = int(item[1:])
         redis.hset(
