@@ -13,8 +13,8 @@
   ``decode_session``.
 
 ``features.lua`` writes the user features and session views itself (atomically); it takes
-the field prefixes from ``keys`` through its config, and ``tests/shopflow`` holds it to these
-decoders.
+the field prefixes from ``keys`` through its config, and ``tests/pipelines/streaming`` reads
+what it wrote with these decoders.
 """
 
 from __future__ import annotations

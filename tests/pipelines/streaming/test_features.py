@@ -16,7 +16,7 @@ from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
 from shopflow import events, topics
-from shopflow.online_store import keys
+from shopflow.online_store import codec, keys
 from shopflow.online_store.codec import decode_user_features
 
 from . import expected
@@ -219,8 +219,12 @@ def test_anonymous_and_user_sessions_both_pair_their_views(stream_settings, redi
     assert _coviews(redis_client, "a") == {"b": 2, "c": 1}
     assert _coviews(redis_client, "b") == {"a": 2, "c": 1}
     assert _coviews(redis_client, "c") == {"a": 1, "b": 1}
-    assert redis_client.exists(keys.session_items("anon"))  # a user's live in their hash
+    anon = redis_client.get(keys.session_items("anon"))  # a user's live in their hash
+    assert codec.decode_session(anon) == (None, ["a", "b", "c"])
     assert not redis_client.exists(keys.session_items("s1"))
+    ann = redis_client.hget(keys.user_features("ann"), keys.USER_SESSION_FIELD + "s1")
+    last_view, items = codec.decode_session(ann)
+    assert items == ["a", "b"] and last_view is not None
 
 
 def test_a_user_keeps_the_newest_sessions_and_an_idle_one_starts_over(
