@@ -1,7 +1,7 @@
 """A recommendation request's first reads in one round trip, planned by its candidate sources.
 
 Each source of ``serving.recommendations.service`` declares the reads it will make
-(``CandidateSource.reads``): a published list (``Read.list``), the top of a sorted set
+(``CandidateSource.reads``): a published list (``Read.scored_list``), the top of a sorted set
 (``Read.top``), the neighbours of the items the previous sorted set read (``Read.neighbours``).
 The service puts them in its source order into a ``ReadAhead``; ``READ_AHEAD_LUA`` runs the plan
 in that order, skipping a fallback's reads once an earlier read found anything (as the service
@@ -33,7 +33,7 @@ MAX_CANDIDATES = 500
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """One read of a plan; build it with ``list``, ``top`` or ``neighbours``."""
+    """One read of a plan; build it with ``scored_list``, ``top`` or ``neighbours``."""
 
     kind: Literal["list", "top", "neighbours"]
     key: str
@@ -48,7 +48,9 @@ class Read:
     """Read only while no earlier read found anything (the service sets it for fallbacks)."""
 
     @classmethod
-    def list(cls, key: str, candidates: bool = True) -> Read:
+    def scored_list(cls, key: str, candidates: bool = True) -> Read:
+        """A published scored list (``codec.decode_scored``); its items are candidates unless
+        told otherwise."""
         return cls("list", key, candidates=candidates)
 
     @classmethod

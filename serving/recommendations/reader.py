@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -123,7 +124,7 @@ class OnlineStore:
             [spec.plan(), min(spec.candidates, MAX_CANDIDATES)],
         )
         view = copy.copy(self)
-        view._read = prefetched(spec, reply)  # type: ignore[arg-type]
+        view._read = prefetched(spec, reply)
         return view
 
     async def lists(self, redis_keys: list[str]) -> list[list[Scored] | None]:
@@ -225,9 +226,9 @@ class OnlineStore:
         if not item_ids:
             return [[], [], []]
         purchased = [keys.user_purchased(user_id)] if user_id is not None else []
-        return await self._run(self._availability_script, purchased, item_ids)  # type: ignore[no-any-return]
+        return await self._run(self._availability_script, purchased, item_ids)
 
-    async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> object:
+    async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> Any:
         """EVALSHA straight through ``execute_command`` (the script object's wrapper costs a
         tenth of a request); the script is loaded when the server does not know it yet."""
         try:

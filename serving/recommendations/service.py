@@ -62,7 +62,7 @@ class BatchSource:
     name = "batch"
 
     def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
-        return [Read.list(keys.user_recs(pub.version, query.user_id, query.strategy))]
+        return [Read.scored_list(keys.user_recs(pub.version, query.user_id, query.strategy))]
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
@@ -77,7 +77,7 @@ class PopularitySource:
 
     def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
         category = [keys.popular(pub.version, query.category)] if query.category else []
-        return [Read.list(key) for key in (*category, keys.popular(pub.version))]
+        return [Read.scored_list(key) for key in (*category, keys.popular(pub.version))]
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery

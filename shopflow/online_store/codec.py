@@ -161,7 +161,7 @@ def decode_scored(raw: str | bytes | None) -> list[Scored] | None:
 
 
 # ---- sorted sets ----------------------------------------------------------------------------
-def decode_zset(rows: Iterable[tuple[Any, Any]]) -> list[Scored]:
+def decode_zset(rows: Iterable[Any]) -> list[Scored]:
     """redis-py's ``withscores`` rows as (member, score) pairs."""
     return [(_str(member), float(score)) for member, score in rows]
 

@@ -190,7 +190,7 @@ def test_a_plugged_source_that_plans_its_reads_costs_no_extra_trip(
         name = "editors"
 
         def reads(self, pub, query) -> list[Read]:  # noqa: ANN001
-            return [Read.list(editors_key, candidates=False)]
+            return [Read.scored_list(editors_key, candidates=False)]
 
         async def fetch(self, store, pub, query):  # noqa: ANN001, ANN202
             return (await store.lists([editors_key]))[0]
