@@ -20,8 +20,9 @@ from pathlib import Path
 
 from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import embedded, keys
+from shopflow import embedded
 from shopflow.config import Settings
+from shopflow.online_store import keys
 
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
 STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users

@@ -11,6 +11,9 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shopflow import embedded
 from shopflow.config import get_settings
@@ -29,8 +32,12 @@ def register_hook(hook: Hook) -> Hook:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     app.state.settings = settings
-    app.state.redis = aioredis.Redis.from_url(
-        embedded.ensure_redis(settings), decode_responses=True, max_connections=256
+    app.state.redis = aioredis.Redis.from_url(  # a dropped connection is retried on a new one
+        embedded.ensure_redis(settings),
+        decode_responses=True,
+        max_connections=256,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
     async with AsyncExitStack() as stack:
         for hook in list(_hooks):

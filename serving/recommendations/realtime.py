@@ -15,7 +15,10 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from serving.recommendations.reader import OnlineStore, Publication, Scored
+from serving.recommendations.read_ahead import Read
+from serving.recommendations.reader import OnlineStore, Publication
+from shopflow.online_store import keys
+from shopflow.online_store.codec import Scored
 
 if TYPE_CHECKING:
     from serving.recommendations.service import RecQuery
@@ -30,6 +33,13 @@ TRENDING_N = 100
 
 class RealtimeSource:
     name = "realtime"
+
+    def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
+        recent = keys.user_recent_items(query.user_id)
+        return [
+            Read.top(recent, RECENT_N, since=time.time() - RECENT_WINDOW_S),
+            Read.neighbours(keys.similar_items(pub.version, ""), NEIGHBOURS_N),
+        ]
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
@@ -56,6 +66,9 @@ class RealtimeSource:
 
 class TrendingSource:
     name = "trending"
+
+    def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
+        return [Read.top(keys.TRENDING, TRENDING_N, candidates=True)]
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery

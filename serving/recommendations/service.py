@@ -13,7 +13,6 @@ response models, ready to serialize.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -22,17 +21,11 @@ from itertools import islice
 from typing import Protocol
 
 from commerce.errors import Invalid, NotFound, Unavailable
-from serving.recommendations import realtime as realtime_recs
-from serving.recommendations.reader import (
-    Availability,
-    ItemInfo,
-    OnlineStore,
-    Publication,
-    ReadAhead,
-    Scored,
-)
+from serving.recommendations.read_ahead import Read, ReadAhead
+from serving.recommendations.reader import Availability, OnlineStore, Publication
 from serving.recommendations.realtime import RealtimeSource, TrendingSource
-from shopflow import keys
+from shopflow.online_store import keys
+from shopflow.online_store.codec import ItemInfo, Scored
 
 NOT_PUBLISHED = "no recommendations published yet; run shopflow materialize"
 NO_HISTORY = "no published recommendations for this user (no history): popular items instead"
@@ -50,9 +43,13 @@ class RecQuery:
 
 
 class CandidateSource(Protocol):
-    """Proposes scored items for a user, best first; None/[] when it has nothing."""
+    """Proposes scored items for a user, best first; None/[] when it has nothing. ``reads``
+    plans what ``fetch`` will read, so that the request's read-ahead makes those reads in the
+    same round trip (optional: without it, or with none, ``fetch`` reads on its own)."""
 
     name: str
+
+    def reads(self, pub: Publication, query: RecQuery) -> list[Read]: ...
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
@@ -64,6 +61,9 @@ class BatchSource:
 
     name = "batch"
 
+    def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
+        return [Read.scored_list(keys.user_recs(pub.version, query.user_id, query.strategy))]
+
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
     ) -> list[Scored] | None:
@@ -74,6 +74,10 @@ class PopularitySource:
     """Popular items of the query's category (global when none is published for it)."""
 
     name = POPULARITY
+
+    def reads(self, pub: Publication, query: RecQuery) -> list[Read]:
+        category = [keys.popular(pub.version, query.category)] if query.category else []
+        return [Read.scored_list(key) for key in (*category, keys.popular(pub.version))]
 
     async def fetch(
         self, store: OnlineStore, pub: Publication, query: RecQuery
@@ -232,22 +236,19 @@ def _sources_of(picks: Picks) -> list[str]:
     return list(dict.fromkeys(name for c, _ in picks.chosen for name in c.sources))
 
 
+def _planned(source: CandidateSource, pub: Publication, query: RecQuery) -> list[Read]:
+    """A source's planned reads; one without ``reads`` plans none (it reads on its own)."""
+    reads = getattr(source, "reads", None)
+    return reads(pub, query) if reads is not None else []
+
+
 def _read_ahead(pub: Publication, query: RecQuery) -> ReadAhead:
-    """What the sources, the fallbacks and the first ``fill`` of ``query`` read, for one trip."""
-    popular = [keys.popular(pub.version)]
-    if query.category:
-        popular.insert(0, keys.popular(pub.version, query.category))
-    return ReadAhead(
-        user_id=query.user_id,
-        user_list=keys.user_recs(pub.version, query.user_id, query.strategy),
-        popular=tuple(popular),
-        recent_since=time.time() - realtime_recs.RECENT_WINDOW_S,
-        recent_n=realtime_recs.RECENT_N,
-        trending_n=realtime_recs.TRENDING_N,
-        candidates=_chunk_size(query.limit) + len(query.exclude),
-        similar_prefix=keys.similar_items(pub.version, ""),
-        coviews_n=realtime_recs.NEIGHBOURS_N,
-    )
+    """The reads every source plans, in the order ``recommend`` consults them; the fallbacks'
+    only while nothing earlier was found, as ``recommend`` goes to them."""
+    reads = [read for source in SOURCES for read in _planned(source, pub, query)]
+    for source in (*FALLBACKS, BACKFILL):
+        reads.extend(read.as_fallback() for read in _planned(source, pub, query))
+    return ReadAhead(query.user_id, tuple(reads), _chunk_size(query.limit) + len(query.exclude))
 
 
 async def recommend(store: OnlineStore, query: RecQuery) -> dict[str, object]:

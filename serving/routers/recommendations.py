@@ -28,7 +28,7 @@ from serving.lifespan import register_hook
 from serving.recommendations import fastlane
 from serving.recommendations import service as recs
 from serving.recommendations.reader import OnlineStore
-from shopflow import embedded, keys
+from shopflow import keys
 
 router = APIRouter(tags=["recommendations"])
 
@@ -42,16 +42,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 @register_hook
 @asynccontextmanager
 async def _online_store(app: FastAPI) -> AsyncIterator[None]:
-    store = app.state.online_store = OnlineStore(app.state.redis)
-    await store.open(embedded.ensure_redis(app.state.settings))
+    app.state.online_store = OnlineStore(app.state.redis)
     fastlane.install(app, [_recommendations_lane()])
     # Everything imported so far lives as long as the process: move it out of the cyclic
     # collector's reach, so collections stay short under load (a full one walks ~250k objects).
     gc.freeze()
-    try:
-        yield
-    finally:
-        await store.aclose()
+    yield
 
 
 class RecommendedItem(BaseModel):

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from commerce.auth import mint_token
 from serving.recommendations import service as recs
 from serving.routers.recommendations import Explanation, Recommendations, SimilarItems
-from shopflow import keys
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
 
 SHOES = [f"i{n}" for n in range(1, 11)]  # i3 out of stock, i4 blocked (hash), i5 blocked (set)
@@ -23,7 +23,7 @@ CHAMPION_U1 = [f"i{n}" for n in range(1, 13)]  # i2 bought by u1
 
 
 def publish(redis, version: str = "v1") -> None:
-    """Write the publish layout the recommender pipeline writes (see shopflow.keys)."""
+    """Write the publish layout the recommender pipeline writes (see shopflow.online_store.keys)."""
     for item in SHOES + HATS:
         n = int(item[1:])
         redis.hset(
