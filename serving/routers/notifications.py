@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Query, Request, WebSocket
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis.exceptions import RedisError
@@ -21,10 +19,8 @@ from commerce.auth import Principal, decode_token
 from commerce.db import session_scope, utcnow
 from commerce.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from commerce.idempotency import run_idempotent
-from commerce.notifications import channels as channel_registry
 from commerce.notifications import (
     delivery,
-    live,
     preferences,
     queries,
     service,
@@ -33,36 +29,19 @@ from commerce.notifications import (
 )
 from commerce.notifications.workflows import ChannelName, WorkflowConfigError
 from commerce.notifications.workflows import load as load_workflows
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
-from serving.lifespan import register_hook
+from serving.deps import (
+    AdminUser,
+    CurrentUser,
+    IdempotencyKey,
+    NotifyChannelsDep,
+    NotifyFanoutDep,
+    SettingsDep,
+)
 
 router = APIRouter(tags=["notifications"])
 
 TemplateKey = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-@register_hook
-@asynccontextmanager
-async def _channels(app: FastAPI) -> AsyncIterator[None]:
-    """The worker's channels (SMTP connection, vendor clients), made once."""
-    app.state.notify_channels = await asyncio.to_thread(channel_registry.build, app.state.settings)
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(channel_registry.close_all, app.state.notify_channels)
-
-
-@register_hook
-@asynccontextmanager
-async def _fanout(app: FastAPI) -> AsyncIterator[None]:
-    """The worker's one pub/sub listener for its in-app WebSockets."""
-    app.state.notify_fanout = live.Fanout(app.state.redis)
-    await app.state.notify_fanout.start()
-    try:
-        yield
-    finally:
-        await app.state.notify_fanout.stop()
 
 
 def _workflow(name: str) -> Any:
@@ -103,8 +82,8 @@ class TriggerIn(BaseModel):
 )
 def trigger(
     body: TriggerIn,
-    request: Request,
     background: BackgroundTasks,
+    channels: NotifyChannelsDep,
     admin: AdminUser,
     idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
@@ -124,7 +103,7 @@ def trigger(
     )
     due = [d["id"] for d in result["deliveries"] if d["status"] == "queued" and not d["not_before"]]
     if due and not replayed:
-        background.add_task(delivery.deliver_many, due, request.app.state.notify_channels)
+        background.add_task(delivery.deliver_many, due, channels)
     return JSONResponse(
         result, status_code=status, headers={"Idempotent-Replayed": str(replayed).lower()}
     )
@@ -360,14 +339,13 @@ def _ws_principal(websocket: WebSocket) -> tuple[Principal, str | None]:
 
 
 @router.websocket("/ws/notifications")
-async def notifications_socket(websocket: WebSocket) -> None:
+async def notifications_socket(websocket: WebSocket, fanout: NotifyFanoutDep) -> None:
     try:
         principal, subprotocol = _ws_principal(websocket)
     except DomainError:
         await websocket.close(code=1008, reason="invalid or missing token")
         return
     await websocket.accept(subprotocol=subprotocol)
-    fanout: live.Fanout = websocket.app.state.notify_fanout
     try:
         queue = await fanout.join(principal.user_id)
     except (RedisError, OSError):
