@@ -18,6 +18,7 @@ from commerce.auth import Principal, Role, decode_token
 from commerce.errors import Forbidden, Unauthorized
 from commerce.notifications.channels import Channel
 from commerce.notifications.live import Fanout
+from serving.clients import Clients
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
@@ -27,11 +28,13 @@ _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
 
 
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.clients.settings  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.settings
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
-    return request.app.state.clients.redis  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.redis
 
 
 async def optional_principal(
@@ -79,28 +82,34 @@ IdempotencyKey = Annotated[
 
 async def get_online_store(request: Request) -> OnlineStore:
     """The recommendation reader (``serving.recommendations.reader``)."""
-    return request.app.state.clients.online_store  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.online_store
 
 
 async def get_experiments(request: Request) -> ExperimentsService:
-    return request.app.state.clients.experiments  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.experiments
 
 
 async def get_exposures(request: Request) -> ExposureLog:
-    return request.app.state.clients.exposures  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.exposures
 
 
 async def get_event_producer(request: Request) -> LazyProducer:
-    return request.app.state.clients.event_producer  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.event_producer
 
 
 async def get_notify_channels(request: Request) -> Mapping[str, Channel]:
-    return request.app.state.clients.notify_channels  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.notify_channels
 
 
 async def get_notify_fanout(connection: HTTPConnection) -> Fanout:
     """An ``HTTPConnection``, not a ``Request``: the WebSocket endpoint uses it."""
-    return connection.app.state.clients.notify_fanout  # type: ignore[no-any-return]
+    clients: Clients = connection.app.state.clients
+    return clients.notify_fanout
 
 
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
