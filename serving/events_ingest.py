@@ -12,13 +12,15 @@ deduplicated by the consumers.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from commerce.errors import Invalid, Unavailable
-from shopflow import bus, events
+from shopflow import bus, embedded, events
+from shopflow.config import Settings
 
 RETRY_AFTER_S = 5
 
@@ -93,3 +95,28 @@ async def publish(producer: bus.EventProducer, evs: list[events.Envelope]) -> li
             "accepted: retry with the same event_ids",
             retry_after=RETRY_AFTER_S,
         ) from exc
+
+
+class LazyProducer:
+    """The worker's one producer, made on first use (the API starts without a broker)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: bus.EventProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> bus.EventProducer:
+        if self._producer is None:
+            async with self._lock:
+                if self._producer is None:
+                    try:
+                        self._producer = await asyncio.to_thread(bus.EventProducer, self.settings)
+                    except embedded.ServiceError as exc:  # the embedded broker would not start
+                        raise Unavailable(
+                            f"the event bus is unavailable: {exc}", retry_after=RETRY_AFTER_S
+                        ) from exc
+        return self._producer
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close, 10.0)

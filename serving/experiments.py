@@ -10,9 +10,10 @@ so no exposure is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 RECHECK_S = 1.0
 """``assign`` (once per recommendation) looks at the file's mtime at most this often."""
+FLUSH_EVERY_S = 2.0
+"""How often the exposure log is flushed in the background."""
 ASSIGNED_CACHE = 100_000
 """Users whose assignment ``assign`` remembers (until the file changes)."""
 _unserved: set[tuple[str, str, str]] = set()
@@ -158,6 +161,25 @@ class ExposureLog:
                     log.warning("exposures to landing zone, bus failed: %s", exc)
             await asyncio.to_thread(landing.write_events, batch, self.settings)
             return len(batch)
+
+
+@contextlib.asynccontextmanager
+async def flushing(exposures: ExposureLog, every_s: float = FLUSH_EVERY_S) -> AsyncIterator[None]:
+    """Flush ``exposures`` every ``every_s`` seconds in the background, and once more at exit."""
+
+    async def flush_forever() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await exposures.flush()
+
+    task = asyncio.create_task(flush_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await exposures.flush()
 
 
 async def recommend(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commerce.db import utcnow
+from commerce.db import session_scope, utcnow
 from commerce.db.models.notifications import NotificationPreference
 from commerce.notifications.workflows import Category, ChannelName, Workflow
 
@@ -174,3 +174,14 @@ def local_day_start(tz: str, now: datetime) -> datetime:
 def _hhmm(value: str) -> time:
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
+
+
+# ---- one transaction each: what the notifications API calls -----------------------------------
+def preferences_of(user_id: str) -> Preferences:
+    with session_scope() as session:
+        return load(session, user_id)
+
+
+def replace_preferences(user_id: str, prefs: Preferences) -> Preferences:
+    with session_scope() as session:
+        return save(session, user_id, prefs)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from commerce.db import session_scope
 from commerce.db.models.notifications import (
     Notification,
     NotificationDelivery,
@@ -153,3 +154,19 @@ def delivery_stats(session: Session) -> list[dict[str, Any]]:
         finished = group["delivered"] + group["failed"] + group["bounced"] + group["dead"]
         group["delivery_rate"] = group["delivered"] / finished if finished else None
     return [groups[k] for k in sorted(groups)]
+
+
+# ---- one transaction each: what the notifications API calls -----------------------------------
+def messages_of(user_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return list_for_user(session, user_id, limit, offset)
+
+
+def active_templates() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return templates_json(session)
+
+
+def delivery_statistics() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return delivery_stats(session)

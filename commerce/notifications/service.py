@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from commerce.db import session_scope, utcnow
 from commerce.db.models.notifications import Notification, NotificationDelivery
-from commerce.notifications import digests, preferences, workflows
+from commerce.errors import Invalid, NotFound
+from commerce.idempotency import run_idempotent
+from commerce.notifications import digests, preferences, queries, templates, workflows
 from commerce.notifications.workflows import Category, Workflow
 from commerce.notifications.writes import write_scope
 from shopflow import events
@@ -263,3 +265,46 @@ def flush_digests(now: datetime | None = None) -> list[Triggered]:
             continue
         out.append(triggered)
     return out
+
+
+# ---- the API's trigger ------------------------------------------------------------------------
+def workflow_named(name: str) -> Workflow:
+    """The configured workflow ``name`` (NotFound; Invalid when the file is misconfigured)."""
+    try:
+        workflow = workflows.load().get(name)
+    except workflows.WorkflowConfigError as exc:
+        raise Invalid(f"notification workflows are misconfigured: {exc}") from exc
+    if workflow is None:
+        raise NotFound(f"no workflow {name!r}")
+    return workflow
+
+
+def _dry_render(workflow: Workflow, context: dict[str, Any]) -> None:
+    """Refuse (Invalid) data the workflow's templates cannot render, before anything is stored."""
+    with session_scope() as session:
+        for channel in workflow.channels:
+            row = templates.active(session, workflow.template, channel.value)
+            if row is None:
+                raise Invalid(f"no template {workflow.template!r} for channel {channel.value}")
+            try:
+                templates.render_row(row, context)
+            except templates.TemplateRenderError as exc:
+                raise Invalid(f"data does not render: {channel.value} {exc}") from exc
+
+
+def trigger_once(
+    workflow_name: str, user_id: str, data: dict[str, Any], idempotency_key: str
+) -> tuple[int, dict[str, Any], bool]:
+    """Trigger a workflow for a user once per idempotency key: (status, message, replayed).
+    Data its templates cannot render is refused before anything is stored."""
+    workflow = workflow_named(workflow_name)
+
+    def handler() -> tuple[int, Any]:
+        context = {**data, "user_id": user_id}
+        _dry_render(workflow, context)
+        done = trigger(workflow, user_id, context, f"api:{idempotency_key}")
+        with session_scope() as session:
+            return 202, queries.notification_json(session, done.notification_id)
+
+    payload = {"workflow": workflow_name, "user_id": user_id, "data": data}
+    return run_idempotent(idempotency_key, "notifications.trigger", payload, handler)

@@ -17,6 +17,7 @@ import hmac
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -25,7 +26,9 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commerce.db import session_scope, utcnow
 from commerce.db.models.notifications import NotificationDelivery
+from commerce.errors import Invalid
 from commerce.notifications.delivery import set_status
 
 #: Older signed SendGrid requests are refused (replay window).
@@ -98,3 +101,34 @@ def apply(
 def sendgrid_message_id(sg_message_id: str) -> str:
     """SendGrid's event ``sg_message_id`` is ``<X-Message-Id>.filterNNNN...``."""
     return sg_message_id.split(".", 1)[0]
+
+
+def apply_twilio_callback(fields: dict[str, str]) -> bool:
+    """Apply a verified Twilio status callback (its form fields); whether a delivery changed."""
+    status = TWILIO_STATUS.get(fields.get("MessageStatus", ""))
+    if not fields.get("MessageSid"):
+        raise Invalid("MessageSid is required")
+    if not status:
+        return False
+    error = f"twilio error {fields['ErrorCode']}" if fields.get("ErrorCode") else None
+    with session_scope() as session:
+        return apply(
+            session, status, utcnow(), provider_message_id=fields["MessageSid"], error=error
+        )
+
+
+def apply_sendgrid_events(items: list[dict[str, Any]]) -> int:
+    """Apply a verified SendGrid event batch in one transaction; how many deliveries changed."""
+    updated = 0
+    with session_scope() as session:
+        for item in items:
+            status = SENDGRID_STATUS.get(str(item.get("event")))
+            if status is None:
+                continue
+            message_id = sendgrid_message_id(str(item.get("sg_message_id", "")))
+            error = item.get("reason") or item.get("response")
+            updated += apply(
+                session, status, utcnow(), provider_message_id=message_id or None,
+                delivery_id=item.get("delivery_id"), error=str(error) if error else None,
+            )  # fmt: skip
+    return updated

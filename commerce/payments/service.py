@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -576,3 +576,9 @@ def find_by_txn(session: Session, gateway: str, txn_id: str) -> Payment | None:
     return session.scalars(
         select(Payment).where(Payment.gateway == gateway, Payment.gateway_txn_id == txn_id)
     ).first()
+
+
+def check_database() -> None:
+    """A trivial query on the OLTP database (payments health); raises when it is unreachable."""
+    with session_scope() as session:
+        session.execute(text("SELECT 1"))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commerce.db import session_scope
 from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
 from commerce.errors import NotFound
 from commerce.reviews import cache as reviews_cache
@@ -93,3 +94,18 @@ def discard_for(
 
         reviews_cache.after_commit_call(session, delete_files)
     return stored
+
+
+# ---- one transaction each: what the media API calls -------------------------------------------
+def save_upload(user_id: str, filename: str | None, data: bytes) -> dict[str, Any]:
+    """``upload`` in a transaction of its own."""
+    with session_scope() as session:
+        return upload(session, user_id, filename, data)
+
+
+def read_for_viewer(
+    media_id: str, viewer_id: str | None, is_admin: bool, thumbnail: bool
+) -> tuple[bytes, str]:
+    """``read`` in a transaction of its own."""
+    with session_scope() as session:
+        return read(session, media_id, viewer_id, is_admin, thumbnail)

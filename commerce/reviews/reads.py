@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from commerce.db import session_scope
 from commerce.db.models.commerce import Product
+from commerce.db.models.reviews import ReviewStatus
 from commerce.reviews import cache, listing
 from commerce.reviews.ratings import rating_parts, rating_summary
 from shopflow import keys
@@ -73,3 +74,37 @@ async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: 
     if worth and epochs is not None:
         await cache.fill(client, [(key, field, epoch_key, epochs[0], body)])
     return body
+
+
+def product_reviews_page(
+    product_id: str,
+    *,
+    stars: list[int] | None,
+    verified_only: bool,
+    with_media: bool,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> str:
+    """The JSON body of a filtered or later page of a product's approved reviews (no cache)."""
+    with session_scope() as session:
+        return dumps(
+            listing.list_product_reviews(
+                session,
+                product_id,
+                stars=stars,
+                verified_only=verified_only,
+                with_media=with_media,
+                sort=sort,
+                cursor=cursor,
+                limit=limit,
+            )
+        )
+
+
+def moderation_queue_page(
+    statuses: tuple[str, ...] | None, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """A page of reviews in ``statuses`` (default: those awaiting moderation), oldest first."""
+    with session_scope() as session:
+        return listing.moderation_queue(session, statuses or ReviewStatus.QUEUE, cursor, limit)

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from commerce import outbox
 from commerce.auth import Principal
-from commerce.db import utcnow
+from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.reviews import cache as reviews_cache
+from commerce.reviews import listing, spam
 from commerce.reviews import media as reviews_media
-from commerce.reviews import spam
 from commerce.reviews.ratings import refresh_product_rating
 from commerce.reviews.verified import has_paid_order
 from shopflow.config import get_settings
@@ -249,3 +249,50 @@ def _emit(session: Session, event_type: str, review: Review, reason: str | None 
         spam_score=review.spam_score,
     )
     outbox.enqueue(session, event_type, payload, aggregate_id=review.id, user_id=review.user_id)
+
+
+# ---- one transaction each: what the reviews API calls -----------------------------------------
+def review_json(review_id: str) -> dict[str, Any]:
+    """One review as the API shows it (read in a transaction of its own)."""
+    with session_scope() as session:
+        return listing.serialize(session, [get_review(session, review_id)])[0]
+
+
+def review_for(principal: Principal | None, review_id: str) -> dict[str, Any]:
+    """One review, if ``principal`` may see it (NotFound otherwise)."""
+    with session_scope() as session:
+        review = get_review(session, review_id)
+        if not visible_to(review, principal):
+            raise NotFound(f"review {review_id!r} not found")
+        return listing.serialize(session, [review])[0]
+
+
+def submit_review(user_id: str, product_id: str, data: ReviewInput) -> dict[str, Any]:
+    with session_scope() as session:
+        review = submit(session, user_id, product_id, data)
+        return listing.serialize(session, [review])[0]
+
+
+def edit_review(principal: Principal, review_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    with session_scope() as session:
+        review = edit(session, principal, review_id, changes)
+        return listing.serialize(session, [review])[0]
+
+
+def remove_review(principal: Principal, review_id: str) -> None:
+    with session_scope() as session:
+        remove(session, principal, review_id)
+
+
+def approve_review(admin: Principal, review_id: str) -> dict[str, Any]:
+    """Approve, commit, then read the review back (its cache hooks ran on the commit)."""
+    with session_scope() as session:
+        approve(session, admin, review_id)
+    return review_json(review_id)
+
+
+def reject_review(admin: Principal, review_id: str, reason: str) -> dict[str, Any]:
+    """Reject, commit, then read the review back (its cache hooks ran on the commit)."""
+    with session_scope() as session:
+        reject(session, admin, review_id, reason)
+    return review_json(review_id)

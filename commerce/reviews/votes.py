@@ -6,11 +6,15 @@ counts and Wilson score are recounted from the votes table under the review's ro
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
+from commerce.db import session_scope
 from commerce.db.models.reviews import Review, ReviewStatus, ReviewVote
 from commerce.errors import Forbidden, NotFound
+from commerce.reviews import listing
 from commerce.reviews.ratings import wilson_lower_bound
 
 VALUES = {"up": 1, "down": -1}
@@ -60,3 +64,20 @@ def _recount(session: Session, review: Review) -> None:
     ).one()
     review.helpful_up, review.helpful_down = int(up), int(down)
     review.helpful_score = wilson_lower_bound(int(up), int(down))
+
+
+# ---- one transaction each: what the reviews API calls -----------------------------------------
+def vote_helpful(review_id: str, user_id: str, direction: str) -> dict[str, Any]:
+    """Record the user's vote; returns the review's new ``helpful`` counts."""
+    with session_scope() as session:
+        review = vote(session, review_id, user_id, direction)
+        helpful: dict[str, Any] = listing.serialize(session, [review])[0]["helpful"]
+        return helpful
+
+
+def withdraw_vote(review_id: str, user_id: str) -> dict[str, Any]:
+    """Withdraw the user's vote; returns the review's new ``helpful`` counts."""
+    with session_scope() as session:
+        review = unvote(session, review_id, user_id)
+        helpful: dict[str, Any] = listing.serialize(session, [review])[0]["helpful"]
+        return helpful

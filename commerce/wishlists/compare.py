@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from commerce.db import session_scope
 from commerce.db.models.commerce import Product
 from commerce.db.models.wishlists import CompareItem
 from commerce.errors import Conflict, Invalid, NotFound
@@ -93,3 +94,29 @@ def remove_from_list(session: Session, user_id: str, product_id: str) -> list[st
         )
     )
     return compare_list(session, user_id)
+
+
+# ---- one transaction each: what the compare API calls -----------------------------------------
+def compare_products(raw_ids: list[str]) -> dict[str, Any]:
+    """Compare the products of ``ids`` query values (see ``parse_ids``)."""
+    product_ids = parse_ids(raw_ids)
+    with session_scope() as session:
+        return compare(session, product_ids)
+
+
+def compare_list_with_comparison(user_id: str) -> dict[str, Any]:
+    """The user's compare list and, once it holds enough products, their comparison."""
+    with session_scope() as session:
+        ids = compare_list(session, user_id)
+        comparison = compare(session, ids) if len(ids) >= MIN_PRODUCTS else None
+        return {"product_ids": ids, "comparison": comparison}
+
+
+def add_to_compare_list(user_id: str, product_id: str) -> list[str]:
+    with session_scope() as session:
+        return add_to_list(session, user_id, product_id)
+
+
+def remove_from_compare_list(user_id: str, product_id: str) -> list[str]:
+    with session_scope() as session:
+        return remove_from_list(session, user_id, product_id)

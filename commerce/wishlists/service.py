@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from commerce import outbox
 from commerce.auth import Principal
-from commerce.db import utcnow
+from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.wishlists import Wishlist, WishlistItem
 from commerce.errors import Conflict, NotFound
@@ -188,3 +188,55 @@ def _flush_unique(session: Session, message: str) -> None:
         session.flush()
     except IntegrityError as exc:
         raise Conflict(message) from exc
+
+
+# ---- one transaction each: what the wishlists API calls ---------------------------------------
+def create_wishlist(user_id: str, name: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, create(session, user_id, name))
+
+
+def wishlists_of(user_id: str) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [to_json(session, w) for w in list_for(session, user_id)]
+
+
+def get_wishlist(principal: Principal, wishlist_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, get(session, principal, wishlist_id))
+
+
+def rename_wishlist(principal: Principal, wishlist_id: str, name: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, rename(session, principal, wishlist_id, name))
+
+
+def delete_wishlist(principal: Principal, wishlist_id: str) -> None:
+    with session_scope() as session:
+        delete(session, principal, wishlist_id)
+
+
+def add_wishlist_item(principal: Principal, wishlist_id: str, product_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, add_item(session, principal, wishlist_id, product_id))
+
+
+def remove_wishlist_item(principal: Principal, wishlist_id: str, product_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, remove_item(session, principal, wishlist_id, product_id))
+
+
+def share_wishlist(principal: Principal, wishlist_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, share(session, principal, wishlist_id))
+
+
+def revoke_wishlist_share(principal: Principal, wishlist_id: str) -> dict[str, Any]:
+    with session_scope() as session:
+        return to_json(session, revoke_share(session, principal, wishlist_id))
+
+
+def shared_wishlist(token: str) -> dict[str, Any]:
+    """The public, read-only view of a shared wishlist."""
+    with session_scope() as session:
+        return to_json(session, by_share_token(session, token), public=True)

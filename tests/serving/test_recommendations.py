@@ -216,7 +216,7 @@ def test_503_until_something_is_published(client: TestClient, redis_client) -> N
         assert resp.status_code == 503, url
         assert resp.json()["detail"] == recs.NOT_PUBLISHED
     publish(redis_client)
-    client.app.state.online_store.forget_publication()  # skip the 1 s pointer cache
+    client.app.state.clients.online_store.forget_publication()  # skip the 1 s pointer cache
     assert client.get("/recommendations/u1").status_code == 200
 
 
@@ -225,7 +225,7 @@ def test_a_new_publish_version_is_served_after_the_pointer_flip(
 ) -> None:
     assert published.get("/recommendations/u1").json()["published_version"] == "v1"
     publish(redis_client, "v2")
-    published.app.state.online_store.forget_publication()
+    published.app.state.clients.online_store.forget_publication()
     assert published.get("/recommendations/u1").json()["published_version"] == "v2"
 
 

@@ -162,7 +162,7 @@ def test_removing_a_review_deletes_its_media_files(api_client) -> None:
         "/api/media", files={"file": ("shoe.jpg", jpeg_bytes(), "image/jpeg")}, headers=auth("u1")
     ).json()
     rid = review(api_client, "u1", "p1", media_ids=[media["id"]])
-    stored = [p for p in api_client.app.state.settings.media_dir.rglob("*") if p.is_file()]
+    stored = [p for p in api_client.app.state.clients.settings.media_dir.rglob("*") if p.is_file()]
     assert len(stored) == 2  # the file and its thumbnail
     assert api_client.delete(f"/api/reviews/{rid}", headers=auth("u1")).status_code == 204
     assert [p for p in stored if p.exists()] == []
@@ -180,7 +180,7 @@ def test_cache_and_files_wait_for_the_outer_commit(api_client, outcome: str) -> 
     served(api_client, "p1")
     redis = reviews_cache.sync_client()
     epoch = redis.get(keys.review_cache_epoch("p1"))
-    marker = api_client.app.state.settings.media_dir / "kept.bin"
+    marker = api_client.app.state.clients.settings.media_dir / "kept.bin"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_bytes(b"x")
     expected = pytest.raises(RuntimeError) if outcome == "rollback" else nullcontext()
