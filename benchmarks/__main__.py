@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
 
 def _restore(environ: dict[str, str]) -> None:
     """Give the next benchmark the environment, settings and engines the run started with."""
-    from serving.db import reset_engines
+    from commerce.db import reset_engines
     from shopflow.config import get_settings
 
     os.environ.clear()

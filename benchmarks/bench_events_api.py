@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 
 from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, combine, run_load
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS, BATCH = 3, 2, 1, 32, 100
@@ -68,8 +68,8 @@ def main() -> None:
             env = {
                 **os.environ,
                 "SHOPFLOW_HOME": tmp,
-                "REDIS_URL": services.start_redis(settings).url,
-                "KAFKA_BOOTSTRAP_SERVERS": services.start_kafka(settings).url,
+                "REDIS_URL": embedded.start_redis(settings).url,
+                "KAFKA_BOOTSTRAP_SERVERS": embedded.start_kafka(settings).url,
             }
             with (
                 serve(f"{__name__}:baseline_app", env, "/health") as (base_url, _),
@@ -85,7 +85,7 @@ def main() -> None:
                         for url in targets:
                             rounds.setdefault((label, url), []).append(_load(url, body, ROUND_S))
         finally:
-            services.stop_all(settings)
+            embedded.stop_all(settings)
     print(f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s, uvicorn "
           f"{' '.join(UVICORN_FLAGS)}")  # fmt: skip
     for label, _, per_request in bodies:

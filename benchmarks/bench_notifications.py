@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from shopflow import events
 from shopflow.config import get_settings
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 
 N = int(os.environ.get("BENCH_NOTIFY_N", "800"))
 BATCH = 200  # events per consumer poll
@@ -56,9 +56,9 @@ def _order(i: int) -> events.Envelope:
 
 def _pipeline(first: int, n: int) -> float:
     """Users ``first`` .. ``first + n - 1``: each gets one order confirmation email."""
-    from serving.db import session_scope
-    from serving.notifications import delivery, preferences, service, templates
-    from serving.notifications.channels.email_smtp import SmtpEmail
+    from commerce.db import session_scope
+    from commerce.notifications import delivery, preferences, service, templates
+    from commerce.notifications.channels.email_smtp import SmtpEmail
 
     only_email = {"email": True, "push": False, "in_app": False}
     with session_scope() as session:
@@ -91,7 +91,7 @@ def main() -> None:
             os.environ["SHOPFLOW_SMTP_PORT"] = str(port)
             os.environ.pop("DATABASE_URL", None)
             get_settings.cache_clear()
-            from serving.db import migrate, reset_engines
+            from commerce.db import migrate, reset_engines
 
             reset_engines()
             migrate.upgrade()

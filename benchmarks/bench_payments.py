@@ -48,7 +48,7 @@ def bare_app() -> Any:
     from fastapi import FastAPI
     from sqlalchemy import insert
 
-    from serving.db import get_engine
+    from commerce.db import get_engine
 
     table = _bare_table()
     app = FastAPI()
@@ -66,8 +66,8 @@ def _prepare(url: str) -> list[str]:
     """Migrate, add a product and ORDERS placed orders (bulk, outside the measurement)."""
     from sqlalchemy import insert
 
-    from serving.db import get_engine, migrate, utcnow
-    from serving.db.models.commerce import Order, Product
+    from commerce.db import get_engine, migrate, utcnow
+    from commerce.db.models.commerce import Order, Product
 
     migrate.upgrade(url)
     _bare_table().create(get_engine(url), checkfirst=True)
@@ -92,7 +92,7 @@ def _prepare(url: str) -> list[str]:
 @contextlib.contextmanager
 def _servers(env: dict[str, str], apps: list[tuple[str, str]]) -> Iterator[list[str]]:
     """Start a uvicorn server per (app factory, readiness path), all at once; yields URLs."""
-    from shopflow.services import free_port
+    from shopflow.embedded import free_port
 
     procs: list[tuple[subprocess.Popen[bytes], str, str]] = []
     try:
@@ -185,9 +185,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _run_backend(name: str, home: Path, database_url: str | None) -> None:
-    from serving.auth import mint_token
-    from serving.db import reset_engines
-    from shopflow import services
+    from commerce.auth import mint_token
+    from commerce.db import reset_engines
+    from shopflow import embedded
     from shopflow.config import Settings, get_settings
 
     env = {**os.environ, "SHOPFLOW_HOME": str(home)}
@@ -215,7 +215,7 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
             )
             rps, err, lat = asyncio.run(_load(base, lambda c: _pay(c, queue, headers), DURATION_S))
     finally:
-        services.stop_all(Settings(home=home))
+        embedded.stop_all(Settings(home=home))
     print(
         f"{name:<10} bare insert      {bare_rps:6d} req/s  p50 {_pct(bare_lat, 0.5):6.1f} ms  "
         f"p99 {_pct(bare_lat, 0.99):6.1f} ms  errors {bare_err}"

@@ -18,7 +18,7 @@ import numpy as np
 import redis
 
 from pipelines.publish import PublishBundle, RankedLists, publish
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 
 N_USERS, N_ITEMS, TOP_N, SIMILAR_N, CHUNK, REPEATS = 20_000, 5_000, 50, 30, 10_000, 3
@@ -68,7 +68,7 @@ def raw_mset(client: redis.Redis, values: list[bytes]) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp))
-        url = services.start_redis(settings).url
+        url = embedded.start_redis(settings).url
         try:
             client = redis.Redis.from_url(url)
             data = bundle()
@@ -96,7 +96,7 @@ def main() -> None:
             print(f"ratio publish/raw SET loop: {ours_rate / raw_rate:.2f} (target >= 0.7)")
             client.close()
         finally:
-            services.stop("redis", settings)
+            embedded.stop("redis", settings)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cli.commands.materialize import failed_steps, materialize_all
 from models.evaluation import metric_table_markdown
 from models.training import TrainingConfig, train_and_evaluate
 from pipelines.assets.recommenders import load_marts
 from pipelines.resources import WarehouseResource
-from shopflow.commands.materialize import failed_steps, materialize_all
 from shopflow.config import Settings
 
 USERS, DAYS, SEED = 1_500, 28, 11

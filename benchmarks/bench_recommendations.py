@@ -20,8 +20,9 @@ from pathlib import Path
 
 from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import keys, services
+from shopflow import embedded
 from shopflow.config import Settings
+from shopflow.online_store import keys
 
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
 STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users
@@ -98,7 +99,7 @@ def main() -> None:
         settings = Settings(home=Path(tmp))
         settings.ensure_dirs()
         try:
-            redis_url = services.start_redis(settings).url
+            redis_url = embedded.start_redis(settings).url
             publish_synthetic(redis_url)
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             print(
@@ -118,7 +119,7 @@ def main() -> None:
                     connections=CONNECTIONS,
                 )  # fmt: skip
         finally:
-            services.stop_all(settings)
+            embedded.stop_all(settings)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 
 N_PRODUCTS, MEAN_REVIEWS = 2_000, 20
@@ -34,10 +34,10 @@ def seed(url: str, seed_value: int = 5) -> None:
     """Products, approved reviews with votes, and their aggregates, written in bulk."""
     from sqlalchemy import insert, update
 
-    from serving.db import get_engine
-    from serving.db.models.commerce import Product
-    from serving.db.models.reviews import ProductRating, RatingTotals, Review
-    from serving.services.reviews_ratings import CATALOG, wilson_lower_bound
+    from commerce.db import get_engine
+    from commerce.db.models.commerce import Product
+    from commerce.db.models.reviews import ProductRating, RatingTotals, Review
+    from commerce.reviews.ratings import CATALOG, wilson_lower_bound
 
     rng = random.Random(seed_value)
     now = datetime.now(UTC)
@@ -109,7 +109,7 @@ def _paths(n: int = 4000, seed_value: int = 9) -> tuple[list[str], list[str]]:
 
 
 def main() -> None:
-    from serving.db import migrate, reset_engines
+    from commerce.db import migrate, reset_engines
 
     rating_paths, listing_paths = _paths()
     with tempfile.TemporaryDirectory(prefix="bench-reviews-") as tmp:
@@ -124,7 +124,7 @@ def main() -> None:
             migrate.upgrade(settings.sqlalchemy_url)
             seed(settings.sqlalchemy_url)
             reset_engines()
-            redis_url = services.start_redis(settings).url
+            redis_url = embedded.start_redis(settings).url
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             print(
                 f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
@@ -145,7 +145,7 @@ def main() -> None:
                     connections=CONNECTIONS,
                 )  # fmt: skip
         finally:
-            services.stop_all(settings)
+            embedded.stop_all(settings)
             get_settings.cache_clear()
 
 

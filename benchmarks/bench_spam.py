@@ -50,8 +50,9 @@ def build_labels(settings: object) -> None:
 
 
 def rules_predict(texts: list[str]) -> list[int]:
-    """The text-only rules of ``serving.spam`` (no neighbour signals), as a 0/1 detector."""
-    from serving.spam import combine, rule_hits
+    """The text-only rules of ``commerce.reviews.spam`` (no neighbour signals), as a 0/1
+    detector."""
+    from commerce.reviews.spam import combine, rule_hits
 
     out = []
     for text in texts:

@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, Producer
 
 from pipelines.streaming.features import FeaturesProcessor, seen_key
 from pipelines.streaming.runner import ConsumerRunner
-from shopflow import bus, events, keys, services, topics
+from shopflow import bus, embedded, events, keys, topics
 from shopflow.config import Settings, get_settings
 
 N_EVENTS = 100_000
@@ -189,7 +189,7 @@ def features_latency(
     """produce -> applied in Redis, the consumer in its own process with default settings.
     Each event's applied-mark holds the time its batch was applied (Redis clock, epoch ms),
     so nothing polls Redis while the events flow."""
-    argv = [sys.executable, "-m", "shopflow.cli", "stream", "features"]
+    argv = [sys.executable, "-m", "cli.main", "stream", "features"]
     proc = subprocess.Popen(argv, env=os.environ.copy(), cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         warm = shop_stream(50, seed=99)
@@ -232,8 +232,8 @@ def main() -> None:
         }
         try:
             os.environ["SHOPFLOW_HOME"] = tmp
-            os.environ["REDIS_URL"] = services.start_redis(home).url
-            broker = services.start_kafka(home)
+            os.environ["REDIS_URL"] = embedded.start_redis(home).url
+            broker = embedded.start_kafka(home)
             os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.url
             get_settings.cache_clear()
             settings = get_settings()
@@ -272,7 +272,7 @@ def main() -> None:
                 f"p99 {mine[1] / base[1]:.2f}  (goal: p99 < 500 ms)"
             )
         finally:
-            services.stop_all(home)
+            embedded.stop_all(home)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

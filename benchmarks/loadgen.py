@@ -129,9 +129,9 @@ def uvicorn_server(
     app_spec: str, env: dict[str, str], ready_path: str, flags: Sequence[str] = UVICORN_FLAGS
 ) -> Iterator[tuple[str, int]]:
     """A uvicorn server (app factory ``app_spec``) on a free port; yields (base URL, pid)."""
-    from shopflow import services
+    from shopflow import embedded
 
-    port = services.free_port()
+    port = embedded.free_port()
     argv = [sys.executable, "-m", "uvicorn", app_spec, "--factory", "--port", str(port)]
     server = subprocess.Popen([*argv, *flags], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -172,11 +172,11 @@ class Target:
 
 def compare(
     targets: Sequence[Target], *, rounds: int, round_s: float, warmup_s: float, connections: int
-) -> None:
+) -> list[float]:
     """Warm every target up, load them in interleaved rounds (so all see the same machine
     load), then print each one's figures with its server CPU per request, and each one's
     ratio to the first (the baseline): req/s, with the range over rounds, and CPU per request
-    (steadier than req/s on a shared machine)."""
+    (steadier than req/s on a shared machine). Returns each later target's req/s ratio."""
     for target in targets:  # warm-up, not counted
         run_load(target.url, target.paths, duration_s=warmup_s, connections=connections)
     results: list[list[LoadResult]] = [[] for _ in targets]
@@ -193,6 +193,7 @@ def compare(
     for target, result, ms in zip(targets, combined, cpu_ms, strict=True):
         print(result.line(target.label) + f"   server CPU {ms:.3f} ms/req")
     base = targets[0].label
+    ratios = []
     for n, target in enumerate(targets[1:], start=1):
         if combined[n].errors:
             print(f"WARNING: {combined[n].errors} errors during {target.label}")
@@ -202,6 +203,8 @@ def compare(
             f"(rounds {per_round[0]:.2f}..{per_round[-1]:.2f}); CPU per request ratio "
             f"{base} / {target.label}: {cpu_ms[0] / max(cpu_ms[n], 1e-9):.2f}"
         )
+        ratios.append(combined[n].rps / combined[0].rps)
+    return ratios
 
 
 def _check_paths(paths: Sequence[str]) -> None:

@@ -116,12 +116,12 @@ def live_metrics(settings: Settings | None = None, minutes: int = 60) -> pd.Data
     """Orders, revenue and active users per minute from Redis; empty if Redis is not up."""
     import redis
 
-    from shopflow import keys, services
+    from shopflow import embedded, keys
 
     settings = settings or get_settings()
     url = settings.redis_url
     if not url:
-        state = services.status(settings).get("redis")
+        state = embedded.status(settings).get("redis")
         url = state.url if state else None
     if not url:
         return pd.DataFrame()

@@ -27,10 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-from shopflow import keys
+from shopflow.online_store import codec, keys
 
 Scored = list[tuple[str, float]]
-ITEM_INFO_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
 MSET_PAIRS = 1_000  # key-value pairs per MSET command
 
 # The lock's holder refreshes it, flips the pointer and releases it only while it still holds it.
@@ -197,13 +196,9 @@ class _Encoder:
         self.users: set[str] = set()
 
     def encode(self, recs: Scored, exclude: set[str] | None = None) -> bytes:
-        clean = []
-        for item, score in recs:
-            if not math.isfinite(score):
-                self.dropped += 1
-            elif not exclude or item not in exclude:
-                clean.append((item, round(float(score), 6)))
-        return orjson.dumps(clean)
+        value, dropped = codec.encode_scored(recs, exclude)
+        self.dropped += dropped
+        return value
 
     def lists(
         self, lists: dict[str, Scored], exclude: dict[str, set[str]] | None = None
@@ -235,7 +230,9 @@ def ranked_json(
         [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
     )
     kept = keep[rows]
-    score_text = pc.cast(pa.array(np.round(scores[rows][kept], 6)), pa.string()).cast(pa.binary())
+    score_text = pc.cast(
+        pa.array(np.round(scores[rows][kept], codec.SCORE_DIGITS)), pa.string()
+    ).cast(pa.binary())
     pairs = pc.binary_join_element_wise(heads.take(idx[rows][kept]), score_text, b"]", b"")
     joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",").to_pylist()
     owners = [lists.owners[r] for r in rows]
@@ -300,40 +297,11 @@ def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) ->
         if mapping:
             yield ("zadd", keys.user_history(version, user_id), mapping)
     for item_id, info in bundle.items.items():
-        fields = {f: _field(info[f]) for f in ITEM_INFO_FIELDS[:-1] if f in info}
-        blocked = item_id in admin_blocked or _flag(info.get("blocked"))
-        fields["blocked"] = "1" if blocked else "0"
-        yield ("hset", keys.item_info(item_id), fields)
+        blocked = item_id in admin_blocked or codec.is_true(info.get("blocked"))
+        yield ("hset", keys.item_info(item_id), codec.encode_item(info, blocked))
     for user_id, items in bundle.purchased.items():
         if items:
             yield ("sadd", keys.user_purchased(user_id), sorted(items))
-
-
-def _missing(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or str(value)
-        in (
-            "<NA>",
-            "NaT",
-        )
-    )
-
-
-def _field(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    return "" if _missing(value) else str(value)
-
-
-def _flag(value: Any) -> bool:
-    """A catalog's blocked flag: true for True/1/"1"/"true"/"yes"; missing means not blocked."""
-    if _missing(value):
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -471,4 +439,4 @@ def read_recs(client: redis.Redis, user_id: str, strategy: str = keys.CHAMPION) 
     if version is None:
         return None
     raw = client.get(keys.user_recs(version, user_id, strategy))
-    return None if raw is None else [(i, float(s)) for i, s in orjson.loads(raw)]
+    return codec.decode_scored(raw)

@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import redis
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import get_settings
 
 
@@ -51,7 +51,7 @@ class RedisResource(dg.ConfigurableResource):
     url: str = ""
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url or services.redis_url(), decode_responses=True)
+        return redis.Redis.from_url(self.url or embedded.ensure_redis(), decode_responses=True)
 
 
 class MLflowResource(dg.ConfigurableResource):

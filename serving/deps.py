@@ -1,28 +1,40 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the one place routers get them from."""
+"""FastAPI dependencies as ``Annotated`` aliases: the one place routers get them from.
+
+Clients come from ``app.state.clients`` (``serving.clients.Clients``, made by the lifespan in
+``serving.app``). Every dependency is ``async def``: FastAPI runs a sync one in its thread pool,
+which costs a hot path dearly."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
-from serving.auth import Principal, Role, decode_token
-from serving.errors import Forbidden, Unauthorized
-from serving.online_store import OnlineStore
-from serving.services.experiments import ExperimentsService, ExposureLog
+from commerce.auth import Principal, Role, decode_token
+from commerce.errors import Forbidden, Unauthorized
+from commerce.notifications.channels import Channel
+from commerce.notifications.live import Fanout
+from serving.clients import Clients
+from serving.events_ingest import LazyProducer
+from serving.experiments import ExperimentsService, ExposureLog
+from serving.recommendations.reader import OnlineStore
 from shopflow.config import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
 
 
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.settings
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
-    return request.app.state.redis  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.redis
 
 
 async def optional_principal(
@@ -38,7 +50,7 @@ async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise Unauthorized("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing bearer token")
     return principal
 
 
@@ -69,21 +81,40 @@ IdempotencyKey = Annotated[
 
 
 async def get_online_store(request: Request) -> OnlineStore:
-    """The recommendation reader (``serving.online_store``) made at start-up. Async: FastAPI
-    runs a sync dependency in its thread pool, which costs a hot path dearly."""
-    return request.app.state.online_store  # type: ignore[no-any-return]
-
-
-OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
+    """The recommendation reader (``serving.recommendations.reader``)."""
+    clients: Clients = request.app.state.clients
+    return clients.online_store
 
 
 async def get_experiments(request: Request) -> ExperimentsService:
-    return request.app.state.experiments  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.experiments
 
 
 async def get_exposures(request: Request) -> ExposureLog:
-    return request.app.state.exposures  # type: ignore[no-any-return]
+    clients: Clients = request.app.state.clients
+    return clients.exposures
 
 
+async def get_event_producer(request: Request) -> LazyProducer:
+    clients: Clients = request.app.state.clients
+    return clients.event_producer
+
+
+async def get_notify_channels(request: Request) -> Mapping[str, Channel]:
+    clients: Clients = request.app.state.clients
+    return clients.notify_channels
+
+
+async def get_notify_fanout(connection: HTTPConnection) -> Fanout:
+    """An ``HTTPConnection``, not a ``Request``: the WebSocket endpoint uses it."""
+    clients: Clients = connection.app.state.clients
+    return clients.notify_fanout
+
+
+OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 ExperimentsDep = Annotated[ExperimentsService, Depends(get_experiments)]
 ExposuresDep = Annotated[ExposureLog, Depends(get_exposures)]
+EventProducerDep = Annotated[LazyProducer, Depends(get_event_producer)]
+NotifyChannelsDep = Annotated[Mapping[str, Channel], Depends(get_notify_channels)]
+NotifyFanoutDep = Annotated[Fanout, Depends(get_notify_fanout)]

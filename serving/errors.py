@@ -1,4 +1,4 @@
-"""Domain errors and their one mapping to RFC 9457 problem details."""
+"""The one mapping of domain errors (``commerce.errors``) to RFC 9457 problem details."""
 
 from __future__ import annotations
 
@@ -9,52 +9,39 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from commerce import errors
+
 PROBLEM_JSON = "application/problem+json"
 
-
-class ShopflowError(Exception):
-    """Base of domain errors. ``status`` is the HTTP status; ``title`` a short summary."""
-
-    status = 400
-    title = "Bad request"
-    type_ = "about:blank"
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-
-class Invalid(ShopflowError):
-    status, title = 422, "Invalid request"
+#: The one mapping of domain errors to HTTP statuses; a subclass takes its nearest base's.
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.DomainError: 400,
+    errors.Invalid: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+    errors.PaymentDeclined: 402,
+}
 
 
-class Unauthorized(ShopflowError):
-    status, title = 401, "Unauthorized"
+def status_of(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
 
 
-class Forbidden(ShopflowError):
-    status, title = 403, "Forbidden"
-
-
-class NotFound(ShopflowError):
-    status, title = 404, "Not found"
-
-
-class Conflict(ShopflowError):
-    status, title = 409, "Conflict"
-
-
-class RateLimited(ShopflowError):
-    status, title = 429, "Too many requests"
-
-
-class Unavailable(ShopflowError):
-    status, title = 503, "Service unavailable"
-
-
-class PaymentDeclined(ShopflowError):
-    status, title = 402, "Payment declined"
+def _headers(exc: errors.DomainError) -> dict[str, str] | None:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return {"Retry-After": str(retry_after)}
+    if isinstance(exc, errors.Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 def problem(
@@ -85,16 +72,14 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
 def install_handlers(app: FastAPI) -> None:
     """Map every error the API can raise to a problem-details body."""
 
-    @app.exception_handler(ShopflowError)
-    async def _domain(request: Request, exc: ShopflowError) -> JSONResponse:
-        headers = exc.extra.pop("headers", None)
+    @app.exception_handler(errors.DomainError)
+    async def _domain(request: Request, exc: errors.DomainError) -> JSONResponse:
         return problem(
-            exc.status,
+            status_of(exc),
             exc.title,
             exc.detail,
             str(request.url.path),
-            exc.type_,
-            headers,
+            headers=_headers(exc),
             **exc.extra,
         )
 

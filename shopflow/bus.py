@@ -20,7 +20,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shopflow import events, services, topics
+from shopflow import embedded, events, topics
 from shopflow.config import Settings, get_settings
 
 #: librdkafka's own log lines (connection failures...) go to Python logging, not stderr.
@@ -33,7 +33,7 @@ class BusUnavailable(RuntimeError):
 
 def bootstrap_servers(settings: Settings | None = None) -> str:
     """KAFKA_BOOTSTRAP_SERVERS, or the embedded broker (started if needed)."""
-    return services.kafka_bootstrap(settings or get_settings())
+    return embedded.ensure_kafka(settings or get_settings())
 
 
 def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) -> dict[str, Any]:

@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     sink_roll_seconds: float = Field(default=60.0, description="...or when this old.")
     sink_roll_bytes: int = Field(default=64 * 2**20, description="...or this many bytes.")
 
-    # ---- notifications (serving/notifications/) ---------------------------------------------
+    # ---- notifications (commerce/notifications/) ---------------------------------------------
     notifications_file: Path = Field(
         default=Path("notifications.yaml"), description="Event -> workflow mapping (YAML)."
     )

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 
 import annotated_types
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -54,6 +54,10 @@ class PaymentMethod(StrEnum):
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Rules across fields, as ``(SQL predicate true for a bad row, reason)``; a payload with
+    #: such rules checks the same in a model validator. ``contract_checks`` adds them.
+    ROW_CHECKS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
 
 class OrderLine(Payload):
@@ -125,6 +129,43 @@ class RecClick(Payload):
     model_version: str
     experiment_key: str | None = None
     variant: str | None = None
+
+
+Score = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Rating(Payload):
+    """Explicit feedback: a user's rating of an item, on the scale it was given on.
+
+    The event carries its own scale and positive threshold (as imported), so ratings from
+    different sources keep their meaning: a rating below ``positive_threshold`` is a dislike.
+    Half stars and other fractions are valid anywhere on ``[scale_min, scale_max]``.
+    """
+
+    item_id: Id
+    rating: Score
+    scale_min: Score
+    scale_max: Score
+    positive_threshold: Score
+
+    ROW_CHECKS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("rating < scale_min OR rating > scale_max", "rating outside its scale"),
+        ("scale_min >= scale_max", "empty rating scale"),
+        (
+            "positive_threshold < scale_min OR positive_threshold > scale_max",
+            "positive_threshold outside the scale",
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _on_scale(self) -> Rating:
+        if self.scale_min >= self.scale_max:
+            raise ValueError("empty rating scale: scale_min must be below scale_max")
+        if not self.scale_min <= self.rating <= self.scale_max:
+            raise ValueError(f"rating outside its scale {self.scale_min}..{self.scale_max}")
+        if not self.scale_min <= self.positive_threshold <= self.scale_max:
+            raise ValueError("positive_threshold outside the scale")
+        return self
 
 
 # ---- commerce payloads ------------------------------------------------------------------
@@ -255,6 +296,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "notification.delivered": NotificationEvent,
     "notification.failed": NotificationEvent,
     "notification.bounced": NotificationEvent,
+    "rating": Rating,
 }
 
 BEHAVIOUR_EVENTS: tuple[str, ...] = (
@@ -268,6 +310,7 @@ BEHAVIOUR_EVENTS: tuple[str, ...] = (
     "wishlist_remove",
     "rec_impression",
     "rec_click",
+    "rating",
 )
 COMMERCE_EVENTS: tuple[str, ...] = tuple(t for t in PAYLOADS if t not in BEHAVIOUR_EVENTS)
 
@@ -468,7 +511,7 @@ def contract_checks(event_type: str) -> list[tuple[str, str]]:
         if name == "currency":
             allowed = ", ".join(_sql_literal(c) for c in sorted(SUPPORTED_CURRENCIES))
             checks.append((f"{col} NOT IN ({allowed})", "unsupported currency"))
-    return checks
+    return checks + list(PAYLOADS[event_type].ROW_CHECKS)
 
 
 def _sql_literal(value: str) -> str:

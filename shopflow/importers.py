@@ -9,6 +9,11 @@ All work is columnar (polars; DuckDB's ``md5`` for ids). The rules:
   with the source columns, ``source_row`` and a ``reason``; negative quantities (e.g. UCI
   cancellations, invoices starting with "C") are quarantined as "cancellation/negative
   quantity" rather than mapped to refunds, since the source has no payment to refund;
+* ``--rating-col`` lands each row as a ``rating`` event (explicit feedback) carrying the scale
+  and positive threshold it was imported with, so every import keeps its own meaning; a
+  value off the scale is quarantined, half stars and other fractions on it are valid;
+* rows that land but deserve a look are *flagged* (counted in ``ImportReport.flagged``):
+  items missing from the catalog landed so far, users with a single row;
 * event ids are an md5 of the event type, the mapping options and the row's content (plus
   its occurrence number among identical rows), so importing the same file twice with the
   same options yields the same ids and the warehouse load, which dedups by ``event_id``,
@@ -88,6 +93,7 @@ class ImportReport:
     rows_landed: dict[str, int] = field(default_factory=dict)  # event type -> source rows
     events: dict[str, int] = field(default_factory=dict)  # event type -> events landed
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    flagged: dict[str, int] = field(default_factory=dict)  # landed but worth a look -> count
     quarantine_file: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -103,6 +109,28 @@ class InteractionColumns:
     quantity: str | None = None
     basket: str | None = None
     price: str | None = None
+
+
+@dataclass(frozen=True)
+class RatingColumn:
+    """``--rating-col``: explicit ratings on ``scale`` (inclusive); >= ``positive_threshold``
+    is a positive rating, below it a dislike."""
+
+    column: str
+    scale: tuple[float, float] = (0.5, 5.0)
+    positive_threshold: float = 4.0
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a text file: ``sep`` (default by suffix: tab for .tsv, else comma),
+    ``header`` (False: the first line is data), ``names`` (column names; implies no header;
+    without them a headerless file has column_1, column_2, ...) and ``encoding``."""
+
+    sep: str | None = None
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    encoding: str = "utf8-lossy"
 
 
 @dataclass(frozen=True)
@@ -122,29 +150,35 @@ def import_interactions(
     columns: InteractionColumns,
     *,
     event_type: str | None = None,
+    rating: RatingColumn | None = None,
     currency: str = "USD",
     time_format: str | None = None,
     time_zone: str = "UTC",
+    read: ReadOptions | None = None,
     settings: Settings | None = None,
 ) -> ImportReport:
-    """Import an interaction log: one event per row, or one ``order_placed`` per basket."""
+    """Import an interaction log: one event per row (a ``rating`` per row with ``rating``),
+    or one ``order_placed`` per basket."""
     settings = settings or get_settings()
     path = Path(path)
     currency = _currency(currency)
-    kinds = [o for o, v in (("--event-col", columns.event), ("--weight-col", columns.weight),
-                            ("--event-type", event_type)) if v]  # fmt: skip
+    given = (("--event-col", columns.event), ("--weight-col", columns.weight),
+             ("--event-type", event_type), ("--rating-col", rating))  # fmt: skip
+    kinds = [option for option, value in given if value]
     if len(kinds) != 1:
         raise ImportFailed(
-            "give exactly one of --event-col, --weight-col or --event-type"
+            "give exactly one of --event-col, --weight-col, --event-type or --rating-col"
             + (f" (got {', '.join(kinds)})" if kinds else "")
         )
-    fixed = _event_type(event_type) if event_type else None
-    raw = _read(path)
+    if rating:
+        _check_rating_options(rating, columns)
+    fixed = _event_type(event_type) if event_type else "rating" if rating else None
+    raw = _read(path, read or ReadOptions())
     options = {
         "--user-col": columns.user, "--item-col": columns.item, "--time-col": columns.time,
         "--event-col": columns.event, "--weight-col": columns.weight,
         "--quantity-col": columns.quantity, "--basket-col": columns.basket,
-        "--price-col": columns.price,
+        "--price-col": columns.price, "--rating-col": rating.column if rating else None,
     }  # fmt: skip
     _require(raw, options, path)
     report = ImportReport("interactions", path, rows_read=raw.height)
@@ -189,6 +223,8 @@ def import_interactions(
             ">= 3 -> wishlist_add, >= 1 -> product_view"
         )
     frame = frame.with_columns(event_type=kind)
+    if rating:
+        frame = frame.with_columns(_ratings(raw[rating.column], rating, checks, report))
 
     if columns.quantity:
         qty = _number(raw[columns.quantity])
@@ -215,7 +251,8 @@ def import_interactions(
         frame = frame.with_columns(price_minor=minor)
     else:
         frame = frame.with_columns(price_minor=pl.lit(0, pl.Int64))
-        report.notes.append("no --price-col: prices are 0")
+        if not rating:
+            report.notes.append("no --price-col: prices are 0")
     if columns.basket:
         basket = _id(columns.basket)
         frame = frame.with_columns(basket=raw.select(basket).to_series())
@@ -223,7 +260,10 @@ def import_interactions(
         checks.add(columns.basket, "missing basket id", frame["basket"].is_null() & is_order)
 
     good, bad = checks.split(frame, report)
+    _flag(good, settings, report)
     mapping = repr((columns, fixed, currency, time_format, time_zone))
+    if rating:  # ids of other imports stay as they were
+        mapping += repr(rating)
     for etype, rows in good.partition_by("event_type", as_dict=True).items():
         name = str(etype[0])
         table, n_events = _interaction_table(name, rows, currency, bool(columns.basket), mapping)
@@ -277,6 +317,76 @@ def _interaction_table(
     return frame, frame.height
 
 
+def _check_rating_options(rating: RatingColumn, columns: InteractionColumns) -> None:
+    low, high = rating.scale
+    if not low < high:
+        raise ImportFailed(
+            f"--rating-scale must be LOW,HIGH with LOW < HIGH (got {low:g},{high:g})"
+        )
+    if not low <= rating.positive_threshold <= high:
+        raise ImportFailed(
+            f"--positive-threshold {rating.positive_threshold:g} is off the scale {low:g}..{high:g}"
+        )
+    extra = [o for o, v in (("--quantity-col", columns.quantity), ("--basket-col", columns.basket),
+                            ("--price-col", columns.price)) if v]  # fmt: skip
+    if extra:
+        raise ImportFailed(f"{', '.join(extra)} do not apply to --rating-col")
+
+
+def _ratings(
+    values: pl.Series, rating: RatingColumn, checks: _Checks, report: ImportReport
+) -> list[pl.Series]:
+    """The rating payload columns; missing, unparseable and off-scale values are checked."""
+    low, high = rating.scale
+    score = _number(values)
+    name = rating.column
+    checks.add(name, "missing rating", values.is_null())
+    checks.add(
+        name, "unparseable rating", values.is_not_null() & (score.is_null() | score.is_nan())
+    )
+    checks.add(name, f"rating off the scale {low:g}..{high:g}", (score < low) | (score > high))
+    report.notes.append(
+        f"--rating-col: ratings on {low:g}..{high:g}; >= {rating.positive_threshold:g} "
+        "is positive, below it a dislike (kept on each rating event)"
+    )
+    n = len(values)
+    return [
+        score.alias("rating"),
+        pl.repeat(low, n, dtype=pl.Float64, eager=True).alias("scale_min"),
+        pl.repeat(high, n, dtype=pl.Float64, eager=True).alias("scale_max"),
+        pl.repeat(rating.positive_threshold, n, dtype=pl.Float64, eager=True).alias(
+            "positive_threshold"
+        ),
+    ]
+
+
+def _flag(good: pl.DataFrame, settings: Settings, report: ImportReport) -> None:
+    """Count landed rows worth a look: items not in the catalog, users with one row."""
+    catalog = _catalog_items(settings)
+    if catalog is None:
+        report.notes.append("no catalog landed yet: item ids were not checked against one")
+    else:
+        unknown = good.filter(pl.col("item_id").is_in(catalog).not_())["item_id"]
+        if len(unknown):
+            items = unknown.unique().sort()
+            report.flagged["rows naming an item not in the catalog"] = len(unknown)
+            report.notes.append(
+                f"{len(items)} items are not in the catalog (e.g. {', '.join(items.head(5))}); "
+                "their rows landed, and the warehouse flags them until the catalog has them"
+            )
+    single = good.group_by("user_id").len().filter(pl.col("len") == 1).height
+    if single:
+        report.flagged["users with a single row"] = single
+
+
+def _catalog_items(settings: Settings) -> pl.Series | None:
+    """Item ids of every product.upserted landed so far; None when there are none."""
+    files = sorted(landing.event_dir("product.upserted", settings).glob("*/*.parquet"))
+    if not files:
+        return None
+    return pl.scan_parquet(files).select("item_id").unique().collect()["item_id"]
+
+
 def _weight_event(weight: pl.Series) -> pl.Expr:
     expr = pl.lit(None, pl.String)
     for threshold, event_type in reversed(WEIGHT_EVENTS):
@@ -292,6 +402,7 @@ def import_catalog(
     currency: str = "USD",
     price_minor: bool = False,
     default_stock: int = 100,
+    read: ReadOptions | None = None,
     settings: Settings | None = None,
 ) -> ImportReport:
     """Import a product catalog as ``product.upserted`` events (occurred now)."""
@@ -300,7 +411,7 @@ def import_catalog(
     currency = _currency(currency)
     if default_stock < 0:
         raise ImportFailed(f"--default-stock must be 0 or more (got {default_stock})")
-    raw = _read(path)
+    raw = _read(path, read or ReadOptions())
     options = {
         "--id-col": columns.id, "--title-col": columns.title,
         "--description-col": columns.description, "--category-col": columns.category,
@@ -431,22 +542,37 @@ def _counts(reasons: pl.Series) -> dict[str, int]:
     return dict(zip(counts[reasons.name].to_list(), counts["count"].to_list(), strict=True))
 
 
-def _read(path: Path) -> pl.DataFrame:
+def _read(path: Path, options: ReadOptions) -> pl.DataFrame:
     if not path.is_file():
         raise ImportFailed(f"no such file: {path}")
     suffix = path.suffix.lower()
+    if options.sep is not None and len(options.sep) != 1:
+        raise ImportFailed(f"--sep must be one character or 'tab' (got {options.sep!r})")
     try:
-        if suffix in (".csv", ".tsv", ".txt"):
-            frame = pl.read_csv(
-                path, infer_schema=False, separator="\t" if suffix == ".tsv" else ",",
-                encoding="utf8-lossy", truncate_ragged_lines=True,
-            )  # fmt: skip
-        elif suffix in (".parquet", ".pq"):
+        if suffix in (".parquet", ".pq"):
             frame = pl.read_parquet(path)
+        elif suffix in (".csv", ".tsv", ".txt") or options.sep:
+            frame = pl.read_csv(
+                path, infer_schema=False, encoding=options.encoding,  # type: ignore[arg-type]
+                separator=options.sep or ("\t" if suffix == ".tsv" else ","),
+                has_header=options.header and not options.names, truncate_ragged_lines=True,
+            )  # fmt: skip
         else:
-            raise ImportFailed(f"{path.name}: unsupported file type (use .csv, .tsv or .parquet)")
-    except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ImportFailed(
+                f"{path.name}: unsupported file type (use .csv, .tsv or .parquet, "
+                "or give --sep for another text file)"
+            )
+    except (pl.exceptions.PolarsError, OSError, LookupError, UnicodeDecodeError) as exc:
         raise ImportFailed(f"cannot read {path.name}: {exc}") from exc
+    if options.names:
+        if len(options.names) != frame.width:
+            raise ImportFailed(
+                f"--names gives {len(options.names)} names but {path.name} has "
+                f"{frame.width} columns"
+            )
+        frame.columns = list(options.names)
+    elif not options.header and suffix not in (".parquet", ".pq"):
+        frame.columns = [f"column_{n}" for n in range(1, frame.width + 1)]
     frame = frame.rename({c: c.lstrip("\ufeff") for c in frame.columns})
     if frame.height == 0:
         raise ImportFailed(f"{path.name} has no rows")

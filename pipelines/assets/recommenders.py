@@ -20,6 +20,7 @@ import dagster as dg
 from models.kinds import BATCH_STRATEGIES, MODEL_KINDS
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import codec
 
 if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the assets run
     import pandas as pd
@@ -513,11 +514,7 @@ def item_infos(items: "pd.DataFrame") -> dict[str, dict[str, Any]]:
     """``keys.item_info`` fields. ``blocked`` comes from the catalog when it has the column;
     the publisher writes it as 0/1 (missing: 0), and 1 for any item in the admins'
     ``keys.BLOCKED_ITEMS`` set, so a publish never un-blocks what an admin blocked."""
-    columns = [
-        c
-        for c in ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
-        if c in items.columns
-    ]
+    columns = [c for c in codec.ITEM_FIELDS if c in items.columns]
     frame = items.set_index(items["item_id"].astype(str))[columns]
     return {str(k): v for k, v in frame.to_dict(orient="index").items()}
 

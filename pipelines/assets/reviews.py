@@ -1,5 +1,5 @@
 """Review spam classifier: trained on past moderation decisions, logged to MLflow, and
-written where the review service loads it (``serving.spam.classifier_path``)."""
+written where the review service loads it (``commerce.reviews.spam.classifier_path``)."""
 
 import tempfile
 from pathlib import Path
@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from commerce.reviews.spam import classifier_path
 from models.spam import SpamClassifier, review_text, train_and_evaluate
 from pipelines.resources import MLflowResource, WarehouseResource
-from serving.spam import classifier_path
 from shopflow.config import get_settings
 
 MIN_PER_CLASS = 10

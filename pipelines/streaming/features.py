@@ -24,7 +24,7 @@ every counter stays exact however often a batch is redelivered. Read-modify-writ
 (carts, session co-views, decay reference times) is handled inside the script, so it is
 atomic too. Steps 1-2 are ``prepare`` and step 3 ``apply_prepared`` (a
 ``runner.StagedProcessor``): the runner applies batch N in Redis while it decodes and
-plans batch N+1. Key layout and TTLs: ``shopflow.keys``.
+plans batch N+1. Key layout and TTLs: ``shopflow.online_store.keys``; values: ``codec``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ import orjson
 import redis
 
 from pipelines.streaming.runner import Record
-from shopflow import events, keys, topics
+from shopflow import events, topics
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import codec, keys
 
 NAME = "features"
 TOPICS = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
@@ -60,6 +61,8 @@ CHUNK = 1000  # most members per variadic command (Lua's unpack has a stack limi
 FUTURE_SLACK_S = 60  # decay never trusts an event clock further ahead than this
 SCRIPT = (Path(__file__).with_name("features.lua")).read_text()
 _WINDOWS = tuple(keys.COUNTER_WINDOWS.items())
+#: The item hash fields a catalog event carries (an admin decides ``blocked``).
+CATALOG_FIELDS = set(codec.ITEM_FIELDS) - {"blocked"}
 _ACTIVE = frozenset((*events.BEHAVIOUR_EVENTS, "order_placed"))  # events of active users
 
 
@@ -228,16 +231,14 @@ class BatchPlan:
 
     def _catalog(self, payload: events.Payload) -> None:
         if isinstance(payload, events.ProductUpserted):
-            fields: dict[str, Any] = payload.model_dump(
-                include={"title", "category", "brand", "price_minor", "currency", "stock"}
-            )
+            fields: dict[str, Any] = payload.model_dump(include=CATALOG_FIELDS)
         elif isinstance(payload, events.ProductPriceChanged):
             fields = {"price_minor": payload.new_price_minor, "currency": payload.currency}
         elif isinstance(payload, events.ProductStockChanged):
             fields = {"stock": payload.new_stock}
         else:
             return
-        self.info.setdefault(payload.item_id, {}).update({k: str(v) for k, v in fields.items()})
+        self.info.setdefault(payload.item_id, {}).update(codec.encode_item(fields))
 
     # ---- the script's argument ------------------------------------------------------------
     def body(self, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import logging
 import time
 from collections.abc import Mapping
 
+from commerce.notifications import channels as channel_registry
+from commerce.notifications import delivery, service, workflows
+from commerce.notifications.channels.base import Channel
 from pipelines.streaming.runner import Record
-from serving.notifications import channels as channel_registry
-from serving.notifications import delivery, service, workflows
-from serving.notifications.channels.base import Channel
 from shopflow import topics
 from shopflow.config import Settings, get_settings
 

@@ -1,6 +1,6 @@
 """Consumer group ``wishlist-alerts``: catalog price/stock changes -> wishlist alerts.
 
-Each batch runs ``serving.services.wishlists_alerts.handle_catalog_event`` per event in one
+Each batch runs ``commerce.wishlists.alerts.handle_catalog_event`` per event in one
 database transaction per event; alerts are deduplicated on the source event id there, so
 redelivery after a crash emits nothing twice. Run: ``ConsumerRunner(WishlistAlertsProcessor())``.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from commerce.db import session_scope
+from commerce.wishlists.alerts import HANDLED, handle_catalog_event
 from pipelines.streaming.runner import Record
-from serving.db import session_scope
-from serving.services.wishlists_alerts import HANDLED, handle_catalog_event
 from shopflow import topics
 
 NAME = "wishlist-alerts"

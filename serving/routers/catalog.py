@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from commerce import catalog
+from commerce.common import MAX_AMOUNT_MINOR
 from serving.deps import AdminUser
-from serving.services import catalog
-from serving.services.common import MAX_AMOUNT_MINOR
 
 router = APIRouter(prefix="/api/products", tags=["catalog"])
 ProductId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from serving.db import session_scope
+from commerce.wishlists import compare as svc
 from serving.deps import CurrentUser
-from serving.services import compare as svc
 
 router = APIRouter(tags=["compare"])
 
@@ -19,26 +18,19 @@ ProductPath = Annotated[str, Path(min_length=1, max_length=128)]
 def compare(
     ids: Annotated[list[Annotated[str, Query(max_length=600)]], Query(max_length=4)],
 ) -> dict[str, Any]:
-    product_ids = svc.parse_ids(ids)
-    with session_scope() as session:
-        return svc.compare(session, product_ids)
+    return svc.compare_products(ids)
 
 
 @router.get("/api/compare/list", summary="Your compare list (and its comparison)")
 def my_list(user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        ids = svc.compare_list(session, user.user_id)
-        comparison = svc.compare(session, ids) if len(ids) >= svc.MIN_PRODUCTS else None
-        return {"product_ids": ids, "comparison": comparison}
+    return svc.compare_list_with_comparison(user.user_id)
 
 
 @router.put("/api/compare/list/{product_id}", summary="Add a product to your compare list")
 def add(product_id: ProductPath, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return {"product_ids": svc.add_to_list(session, user.user_id, product_id)}
+    return {"product_ids": svc.add_to_compare_list(user.user_id, product_id)}
 
 
 @router.delete("/api/compare/list/{product_id}", summary="Remove a product from the list")
 def remove(product_id: ProductPath, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return {"product_ids": svc.remove_from_list(session, user.user_id, product_id)}
+    return {"product_ids": svc.remove_from_compare_list(user.user_id, product_id)}

@@ -6,35 +6,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Query, Request, WebSocket
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError
 from starlette.websockets import WebSocketDisconnect
 
-from serving.auth import Principal, decode_token
-from serving.db import session_scope, utcnow
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, SettingsDep
-from serving.errors import Conflict, Forbidden, Invalid, NotFound, ShopflowError, Unauthorized
-from serving.idempotency import run_idempotent
-from serving.lifespan import register_hook
-from serving.notifications import channels as channel_registry
-from serving.notifications import (
+from commerce.auth import Principal, decode_token
+from commerce.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from commerce.notifications import (
     delivery,
-    live,
     preferences,
     queries,
     service,
-    templates,
+    template_admin,
     webhooks,
 )
-from serving.notifications.workflows import ChannelName, WorkflowConfigError
-from serving.notifications.workflows import load as load_workflows
+from commerce.notifications.workflows import ChannelName
+from serving.deps import (
+    AdminUser,
+    CurrentUser,
+    IdempotencyKey,
+    NotifyChannelsDep,
+    NotifyFanoutDep,
+    SettingsDep,
+)
 
 router = APIRouter(tags=["notifications"])
 
@@ -42,53 +40,7 @@ TemplateKey = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-@register_hook
-@asynccontextmanager
-async def _channels(app: FastAPI) -> AsyncIterator[None]:
-    """The worker's channels (SMTP connection, vendor clients), made once."""
-    app.state.notify_channels = await asyncio.to_thread(channel_registry.build, app.state.settings)
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(channel_registry.close_all, app.state.notify_channels)
-
-
-@register_hook
-@asynccontextmanager
-async def _fanout(app: FastAPI) -> AsyncIterator[None]:
-    """The worker's one pub/sub listener for its in-app WebSockets."""
-    app.state.notify_fanout = live.Fanout(app.state.redis)
-    await app.state.notify_fanout.start()
-    try:
-        yield
-    finally:
-        await app.state.notify_fanout.stop()
-
-
-def _workflow(name: str) -> Any:
-    try:
-        workflow = load_workflows().get(name)
-    except WorkflowConfigError as exc:
-        raise Invalid(f"notification workflows are misconfigured: {exc}") from exc
-    if workflow is None:
-        raise NotFound(f"no workflow {name!r}")
-    return workflow
-
-
 # ---- trigger and messages ----------------------------------------------------------------
-def _dry_render(workflow: Any, context: dict[str, Any]) -> None:
-    """Refuse (422) data the workflow's templates cannot render, before anything is stored."""
-    with session_scope() as session:
-        for channel in workflow.channels:
-            row = templates.active(session, workflow.template, channel.value)
-            if row is None:
-                raise Invalid(f"no template {workflow.template!r} for channel {channel.value}")
-            try:
-                templates.render_row(row, context)
-            except templates.TemplateRenderError as exc:
-                raise Invalid(f"data does not render: {channel.value} {exc}") from exc
-
-
 class TriggerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workflow: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -103,28 +55,19 @@ class TriggerIn(BaseModel):
 )
 def trigger(
     body: TriggerIn,
-    request: Request,
     background: BackgroundTasks,
+    channels: NotifyChannelsDep,
     admin: AdminUser,
     idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
     if not idempotency_key:
         raise Invalid("the Idempotency-Key header is required")
-    workflow = _workflow(body.workflow)
-
-    def handler() -> tuple[int, Any]:
-        context = {**body.data, "user_id": body.user_id}
-        _dry_render(workflow, context)
-        done = service.trigger(workflow, body.user_id, context, f"api:{idempotency_key}")
-        with session_scope() as session:
-            return 202, queries.notification_json(session, done.notification_id)
-
-    status, result, replayed = run_idempotent(
-        idempotency_key, "notifications.trigger", body.model_dump(), handler
+    status, result, replayed = service.trigger_once(
+        body.workflow, body.user_id, body.data, idempotency_key
     )
     due = [d["id"] for d in result["deliveries"] if d["status"] == "queued" and not d["not_before"]]
     if due and not replayed:
-        background.add_task(delivery.deliver_many, due, request.app.state.notify_channels)
+        background.add_task(delivery.deliver_many, due, channels)
     return JSONResponse(
         result, status_code=status, headers={"Idempotent-Replayed": str(replayed).lower()}
     )
@@ -140,21 +83,18 @@ def list_messages(
     target = user_id or user.user_id
     if target != user.user_id and not user.is_admin:
         raise Forbidden("you can only list your own notifications")
-    with session_scope() as session:
-        return {"items": queries.list_for_user(session, target, limit, offset)}
+    return {"items": queries.messages_of(target, limit, offset)}
 
 
 # ---- preferences -------------------------------------------------------------------------
 @router.get("/api/notifications/preferences", summary="Your notification preferences")
 def get_preferences(user: CurrentUser) -> preferences.Preferences:
-    with session_scope() as session:
-        return preferences.load(session, user.user_id)
+    return preferences.preferences_of(user.user_id)
 
 
 @router.put("/api/notifications/preferences", summary="Replace your notification preferences")
 def put_preferences(body: preferences.Preferences, user: CurrentUser) -> preferences.Preferences:
-    with session_scope() as session:
-        return preferences.save(session, user.user_id, body)
+    return preferences.replace_preferences(user.user_id, body)
 
 
 # ---- templates (admin) -------------------------------------------------------------------
@@ -171,15 +111,6 @@ class PreviewIn(TemplateIn):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-def _sample(key: str | None) -> dict[str, Any]:
-    if key is None:
-        return {}
-    for workflow in load_workflows().by_name.values():
-        if key in (workflow.template, workflow.digest.template if workflow.digest else None):
-            return dict(workflow.sample)
-    return {}
-
-
 def _check_parts(channel: ChannelName, body: TemplateIn) -> None:
     if channel is ChannelName.email and not body.subject:
         raise Invalid("an email template needs a subject")
@@ -189,19 +120,13 @@ def _check_parts(channel: ChannelName, body: TemplateIn) -> None:
 
 @router.get("/api/notifications/templates", summary="Active template versions (admin)")
 def list_templates(admin: AdminUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return {"items": queries.templates_json(session)}
+    return {"items": queries.active_templates()}
 
 
 @router.get("/api/notifications/templates/{key}/{channel}", summary="A template's versions")
 def get_template(key: TemplateKey, channel: ChannelName, admin: AdminUser) -> dict[str, Any]:
-    with session_scope() as session:
-        templates.active(session, key, channel.value)  # seeds defaults on first use
-        rows = templates.versions(session, key, channel.value)
-        if not rows:
-            raise NotFound(f"no template {key}/{channel.value}")
-        return {"key": key, "channel": channel.value,
-                "versions": [queries.template_json(r) for r in rows]}  # fmt: skip
+    versions = template_admin.template_versions(key, channel.value)
+    return {"key": key, "channel": channel.value, "versions": versions}
 
 
 @router.post(
@@ -213,18 +138,9 @@ def save_template(
     key: TemplateKey, channel: ChannelName, body: TemplateIn, admin: AdminUser
 ) -> dict[str, Any]:
     _check_parts(channel, body)
-    try:
-        with session_scope() as session:
-            templates.active(session, key, channel.value)
-            row = templates.save_version(
-                session, key, channel.value, body.subject, body.text, body.html,
-                admin.user_id, _sample(key),
-            )  # fmt: skip
-            return queries.template_json(row)
-    except templates.TemplateRenderError as exc:
-        raise Invalid(f"template refused: {exc}", error="template") from exc
-    except IntegrityError as exc:
-        raise Conflict("another version was saved at the same time; retry") from exc
+    return template_admin.save_new_version(
+        key, channel.value, body.subject, body.text, body.html, admin.user_id
+    )
 
 
 @router.post(
@@ -234,14 +150,7 @@ def save_template(
 def activate_template(
     key: TemplateKey, channel: ChannelName, version: int, admin: AdminUser
 ) -> dict[str, Any]:
-    with session_scope() as session:
-        rows = templates.versions(session, key, channel.value)
-        chosen = next((r for r in rows if r.version == version), None)
-        if chosen is None:
-            raise NotFound(f"no version {version} of {key}/{channel.value}")
-        for row in rows:
-            row.active = row.version <= version
-        return queries.template_json(chosen)
+    return template_admin.activate_version(key, channel.value, version)
 
 
 @router.delete(
@@ -252,36 +161,20 @@ def activate_template(
 def delete_template(
     key: TemplateKey, channel: ChannelName, version: int, admin: AdminUser
 ) -> JSONResponse:
-    with session_scope() as session:
-        row = templates.active(session, key, channel.value)
-        if row is not None and row.version == version:
-            raise Conflict("the active version cannot be deleted; activate another first")
-        found = next(
-            (r for r in templates.versions(session, key, channel.value) if r.version == version),
-            None,
-        )
-        if found is None:
-            raise NotFound(f"no version {version} of {key}/{channel.value}")
-        session.delete(found)
+    template_admin.delete_version(key, channel.value, version)
     return JSONResponse(None, status_code=204)
 
 
 @router.post("/api/notifications/templates/preview", summary="Render a template on sample data")
 def preview(body: PreviewIn, admin: AdminUser) -> dict[str, Any]:
     _check_parts(body.channel, body)
-    context = {**_sample(body.key), **body.data}
-    try:
-        rendered = templates.render(body.subject, body.text, body.html, context)
-    except templates.TemplateRenderError as exc:
-        raise Invalid(f"template refused: {exc}", error="template") from exc
-    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
+    return template_admin.preview(body.subject, body.text, body.html, body.key, body.data)
 
 
 # ---- statistics (admin) ------------------------------------------------------------------
 @router.get("/api/notifications/stats", summary="Delivery statistics per workflow and channel")
 def stats(admin: AdminUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return {"items": queries.delivery_stats(session)}
+    return {"items": queries.delivery_statistics()}
 
 
 # ---- vendor webhooks ---------------------------------------------------------------------
@@ -298,17 +191,7 @@ async def twilio_webhook(request: Request, settings: SettingsDep) -> JSONRespons
     signature = request.headers.get("X-Twilio-Signature", "")
     if not webhooks.twilio_valid(settings.twilio_auth_token, url, params, signature):
         raise Forbidden("invalid X-Twilio-Signature")
-    fields = dict(params)
-    status = webhooks.TWILIO_STATUS.get(fields.get("MessageStatus", ""))
-    if not fields.get("MessageSid"):
-        raise Invalid("MessageSid is required")
-    changed = False
-    if status:
-        error = f"twilio error {fields['ErrorCode']}" if fields.get("ErrorCode") else None
-        with session_scope() as session:
-            changed = webhooks.apply(
-                session, status, utcnow(), provider_message_id=fields["MessageSid"], error=error
-            )
+    changed = webhooks.apply_twilio_callback(dict(params))
     return JSONResponse({"updated": int(changed)})
 
 
@@ -328,19 +211,7 @@ async def sendgrid_webhook(request: Request, settings: SettingsDep) -> JSONRespo
         raise Invalid("body is not JSON") from exc
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise Invalid("expected a JSON array of events")
-    updated = 0
-    with session_scope() as session:
-        for item in items:
-            status = webhooks.SENDGRID_STATUS.get(str(item.get("event")))
-            if status is None:
-                continue
-            message_id = webhooks.sendgrid_message_id(str(item.get("sg_message_id", "")))
-            error = item.get("reason") or item.get("response")
-            updated += webhooks.apply(
-                session, status, utcnow(), provider_message_id=message_id or None,
-                delivery_id=item.get("delivery_id"), error=str(error) if error else None,
-            )  # fmt: skip
-    return JSONResponse({"updated": updated})
+    return JSONResponse({"updated": webhooks.apply_sendgrid_events(items)})
 
 
 # ---- in-app WebSocket --------------------------------------------------------------------
@@ -360,14 +231,13 @@ def _ws_principal(websocket: WebSocket) -> tuple[Principal, str | None]:
 
 
 @router.websocket("/ws/notifications")
-async def notifications_socket(websocket: WebSocket) -> None:
+async def notifications_socket(websocket: WebSocket, fanout: NotifyFanoutDep) -> None:
     try:
         principal, subprotocol = _ws_principal(websocket)
-    except ShopflowError:
+    except DomainError:
         await websocket.close(code=1008, reason="invalid or missing token")
         return
     await websocket.accept(subprotocol=subprotocol)
-    fanout: live.Fanout = websocket.app.state.notify_fanout
     try:
         queue = await fanout.join(principal.user_id)
     except (RedisError, OSError):

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from commerce import orders
+from serving.commerce_http import idempotent
 from serving.deps import CurrentUser, IdempotencyKey
-from serving.routers.commerce_http import idempotent
-from serving.services import orders
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -8,22 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from serving import gateways
-from serving.db import session_scope
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
-from serving.errors import NotFound
-from serving.routers.commerce_http import (
+from commerce.errors import NotFound
+from commerce.payments import gateways
+from commerce.payments import service as payments
+from commerce.payments.ledger import Status
+from serving.commerce_http import (
     cache_payment,
     cached_payment,
     idempotent,
     idempotent_once,
     invalidate_payment,
 )
-from serving.services import payments
-from serving.services.payment_ledger import Status
+from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
 from shopflow.events import PaymentMethod
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
@@ -35,13 +33,8 @@ Offset = Annotated[int, Query(ge=0)]
 @router.get("/health", summary="Payments: database, cache and gateways")
 async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, Any] = {}
-
-    def db_ok() -> None:
-        with session_scope() as session:
-            session.execute(text("SELECT 1"))
-
     try:
-        await run_in_threadpool(db_ok)
+        await run_in_threadpool(payments.check_database)
         checks["database"] = {"ok": True}
     except Exception as exc:  # health reports, never raises
         checks["database"] = {"ok": False, "error": type(exc).__name__}

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from serving import live_metrics as realtime
+from serving import metrics as realtime_metrics
 from serving.deps import RedisDep
-from serving.lifespan import register_hook
-from serving.services import realtime, realtime_metrics
 
 router = APIRouter(tags=["realtime"])
-
-
-@register_hook
-@asynccontextmanager
-async def _instrument(app: FastAPI) -> AsyncIterator[None]:
-    realtime_metrics.instrument(app.router)
-    yield
 
 
 class MinuteMetrics(BaseModel):

@@ -1,33 +1,30 @@
 """Recommendation endpoints: a user's recommendations, similar items, and why an item is
-recommended. Handlers validate and call ``serving.services.recommendations``; bodies are
+recommended. Handlers validate and call ``serving.recommendations.service``; bodies are
 serialized with orjson (the response models document them).
 
-``GET /recommendations/{user_id}`` is the hot path: a fast lane (``serving.fastlane``) answers it
+``GET /recommendations/{user_id}`` is the hot path: a fast lane
+(``serving.recommendations.fastlane``, see ``lane``) answers it
 ahead of FastAPI's routing, with the endpoint's own parameter rules; whatever the lane does not
 take (invalid values) reaches the endpoint below, which answers as always."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.datastructures import State
 
-from serving import deps, fastlane
+from commerce.errors import Forbidden
+from serving import deps, experiments
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
-from serving.errors import Forbidden
-from serving.lifespan import register_hook
-from serving.online_store import OnlineStore
-from serving.services import experiments
-from serving.services import recommendations as recs
-from serving.services.experiments import ExperimentsService, ExposureLog
-from shopflow import keys, services
+from serving.experiments import ExperimentsService, ExposureLog
+from serving.recommendations import fastlane
+from serving.recommendations import service as recs
+from serving.recommendations.reader import OnlineStore
+from shopflow import keys
 
 router = APIRouter(tags=["recommendations"])
 
@@ -36,21 +33,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid parameters (problem details)"},
     503: {"description": "Nothing published yet (problem details)"},
 }
-
-
-@register_hook
-@asynccontextmanager
-async def _online_store(app: FastAPI) -> AsyncIterator[None]:
-    store = app.state.online_store = OnlineStore(app.state.redis)
-    await store.open(services.redis_url(app.state.settings))
-    fastlane.install(app, [_recommendations_lane()])
-    # Everything imported so far lives as long as the process: move it out of the cyclic
-    # collector's reach, so collections stay short under load (a full one walks ~250k objects).
-    gc.freeze()
-    try:
-        yield
-    finally:
-        await store.aclose()
 
 
 class RecommendedItem(BaseModel):
@@ -209,13 +191,16 @@ async def _recommend(
 
 
 async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:
-    """``GET /recommendations/{user_id}`` on the fast lane (``serving.fastlane``): the same
+    """``GET /recommendations/{user_id}`` on the fast lane
+    (``serving.recommendations.fastlane``): the same
     parameters, checked by the endpoint's own fields, and the same body."""
-    body = await _recommend(state.online_store, state.experiments, state.exposures, **values)
+    clients = state.clients
+    body = await _recommend(clients.online_store, clients.experiments, clients.exposures, **values)
     return orjson.dumps(body)
 
 
-def _recommendations_lane() -> fastlane.Lane:
+def lane() -> fastlane.Lane:
+    """The fast lane of ``GET /recommendations/{user_id}`` (installed by the app's lifespan)."""
     route = next(
         r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is get_recommendations
     )

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.db import session_scope
-from serving.db.models.reviews import ReviewStatus
+from commerce.errors import Invalid, RateLimited
+from commerce.reviews import media as reviews_media
+from commerce.reviews import reads as reviews_reads
+from commerce.reviews import service as svc
+from commerce.reviews import votes as reviews_votes
+from commerce.reviews.media_store import TooLarge
 from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
-from serving.errors import Invalid, NotFound, RateLimited
-from serving.media import TooLarge
-from serving.services import reviews as svc
-from serving.services import reviews_listing as listing
-from serving.services import reviews_media, reviews_reads, reviews_votes
 from shopflow import keys
 
 router = APIRouter(tags=["reviews"])
@@ -69,15 +68,9 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
         retry = window - int(time.time()) % window
         raise RateLimited(
             f"at most {settings.review_rate_limit} review submissions per {window} s",
-            headers={"Retry-After": str(retry)},
+            retry_after=retry,
             retry_after_s=retry,
         )
-
-
-def _one(review_id: str) -> dict[str, Any]:
-    with session_scope() as session:
-        review = svc.get_review(session, review_id)
-        return listing.serialize(session, [review])[0]
 
 
 @router.post("/api/products/{product_id}/reviews", status_code=201, summary="Review a product")
@@ -85,14 +78,8 @@ async def submit_review(
     product_id: ProductId, body: ReviewIn, user: CurrentUser, redis: RedisDep, settings: SettingsDep
 ) -> dict[str, Any]:
     await rate_limit(redis, settings, user.user_id)
-
-    def work() -> dict[str, Any]:
-        with session_scope() as session:
-            data = svc.ReviewInput(body.rating, body.title, body.body, tuple(body.media_ids))
-            review = svc.submit(session, user.user_id, product_id, data)
-            return listing.serialize(session, [review])[0]
-
-    return await run_in_threadpool(work)
+    data = svc.ReviewInput(body.rating, body.title, body.body, tuple(body.media_ids))
+    return await run_in_threadpool(svc.submit_review, user.user_id, product_id, data)
 
 
 @router.patch("/api/reviews/{review_id}", summary="Edit your review (back to moderation)")
@@ -104,29 +91,19 @@ async def edit_review(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     await rate_limit(redis, settings, user.user_id)
-
-    def work() -> dict[str, Any]:
-        with session_scope() as session:
-            review = svc.edit(session, user, review_id, body.model_dump(exclude_unset=True))
-            return listing.serialize(session, [review])[0]
-
-    return await run_in_threadpool(work)
+    changes = body.model_dump(exclude_unset=True)
+    return await run_in_threadpool(svc.edit_review, user, review_id, changes)
 
 
 @router.delete("/api/reviews/{review_id}", status_code=204, summary="Remove a review")
 def remove_review(review_id: ReviewId, user: CurrentUser) -> Response:
-    with session_scope() as session:
-        svc.remove(session, user, review_id)
+    svc.remove_review(user, review_id)
     return Response(status_code=204)
 
 
 @router.get("/api/reviews/{review_id}", summary="One review")
 def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
-    with session_scope() as session:
-        review = svc.get_review(session, review_id)
-        if not svc.visible_to(review, user):
-            raise NotFound(f"review {review_id!r} not found")
-        return listing.serialize(session, [review])[0]
+    return svc.review_for(user, review_id)
 
 
 @router.get("/api/products/{product_id}/reviews", summary="Approved reviews of a product")
@@ -144,22 +121,18 @@ async def list_reviews(
         body = await reviews_reads.first_page(redis, product_id, sort, limit)
         return Response(body, media_type="application/json")
 
-    def work() -> str:
-        with session_scope() as session:
-            return reviews_reads.dumps(
-                listing.list_product_reviews(
-                    session,
-                    product_id,
-                    stars=stars,
-                    verified_only=verified,
-                    with_media=with_media,
-                    sort=sort,
-                    cursor=cursor,
-                    limit=limit,
-                )
-            )
-
-    return Response(await run_in_threadpool(work), media_type="application/json")
+    body = await run_in_threadpool(
+        lambda: reviews_reads.product_reviews_page(
+            product_id,
+            stars=stars,
+            verified_only=verified,
+            with_media=with_media,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/api/products/{product_id}/rating", summary="Rating aggregate of a product")
@@ -170,16 +143,12 @@ async def get_rating(product_id: ProductId, redis: RedisDep, settings: SettingsD
 
 @router.put("/api/reviews/{review_id}/vote", summary="Vote a review helpful (up) or not")
 def vote(review_id: ReviewId, body: VoteIn, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        review = reviews_votes.vote(session, review_id, user.user_id, body.direction)
-        return listing.serialize(session, [review])[0]["helpful"]
+    return reviews_votes.vote_helpful(review_id, user.user_id, body.direction)
 
 
 @router.delete("/api/reviews/{review_id}/vote", summary="Withdraw your vote")
 def unvote(review_id: ReviewId, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        review = reviews_votes.unvote(session, review_id, user.user_id)
-        return listing.serialize(session, [review])[0]["helpful"]
+    return reviews_votes.withdraw_vote(review_id, user.user_id)
 
 
 # ---- moderation ------------------------------------------------------------------------------
@@ -192,23 +161,17 @@ def moderation_queue(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    with session_scope() as session:
-        statuses = tuple(status) if status else ReviewStatus.QUEUE
-        return listing.moderation_queue(session, statuses, cursor, limit)
+    return reviews_reads.moderation_queue_page(tuple(status) if status else None, cursor, limit)
 
 
 @router.post("/api/admin/reviews/{review_id}/approve", summary="Approve a review")
 def approve(review_id: ReviewId, admin: AdminUser) -> dict[str, Any]:
-    with session_scope() as session:
-        svc.approve(session, admin, review_id)
-    return _one(review_id)
+    return svc.approve_review(admin, review_id)
 
 
 @router.post("/api/admin/reviews/{review_id}/reject", summary="Reject a review with a reason")
 def reject(review_id: ReviewId, body: RejectIn, admin: AdminUser) -> dict[str, Any]:
-    with session_scope() as session:
-        svc.reject(session, admin, review_id, body.reason)
-    return _one(review_id)
+    return svc.reject_review(admin, review_id, body.reason)
 
 
 # ---- media ----------------------------------------------------------------------------------
@@ -227,22 +190,13 @@ async def upload_media(request: Request, user: CurrentUser, settings: SettingsDe
         data = await upload.read(limit + 1)
         filename = upload.filename
 
-    def work() -> dict[str, Any]:
-        with session_scope() as session:
-            return reviews_media.upload(session, user.user_id, filename, data)
-
-    return await run_in_threadpool(work)
+    return await run_in_threadpool(reviews_media.save_upload, user.user_id, filename, data)
 
 
 def _media(media_id: str, user: Any, thumbnail: bool) -> Response:
-    with session_scope() as session:
-        data, content_type = reviews_media.read(
-            session,
-            media_id,
-            user.user_id if user else None,
-            bool(user and user.is_admin),
-            thumbnail,
-        )
+    data, content_type = reviews_media.read_for_viewer(
+        media_id, user.user_id if user else None, bool(user and user.is_admin), thumbnail
+    )
     return Response(
         data,
         media_type=content_type,

@@ -11,18 +11,18 @@ import stripe
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from serving import gateways
+from commerce.errors import DomainError, Unavailable
+from commerce.payments import gateways
+from commerce.payments import webhooks as payment_webhooks
+from serving.commerce_http import invalidate_payment
 from serving.deps import RedisDep, SettingsDep
-from serving.errors import ShopflowError, Unavailable
-from serving.routers.commerce_http import invalidate_payment
-from serving.services import payment_webhooks
 
 router = APIRouter(prefix="/api/payments/webhooks", tags=["payments"])
 STRIPE_TOLERANCE_S = 300
 
 
-class BadWebhook(ShopflowError):
-    status, title = 400, "Invalid webhook"
+class BadWebhook(DomainError):
+    title = "Invalid webhook"
 
 
 @router.post("/stripe", summary="Stripe events (signed)")

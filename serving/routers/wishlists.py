@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from serving.db import session_scope
+from commerce.wishlists import service as svc
 from serving.deps import CurrentUser
-from serving.services import wishlists as svc
 
 router = APIRouter(tags=["wishlists"])
 
@@ -30,39 +29,33 @@ class ItemIn(BaseModel):
 
 @router.post("/api/wishlists", status_code=201, summary="Create a named wishlist")
 def create(body: WishlistIn, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.create(session, user.user_id, body.name))
+    return svc.create_wishlist(user.user_id, body.name)
 
 
 @router.get("/api/wishlists", summary="Your wishlists")
 def list_mine(user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return {"items": [svc.to_json(session, w) for w in svc.list_for(session, user.user_id)]}
+    return {"items": svc.wishlists_of(user.user_id)}
 
 
 @router.get("/api/wishlists/{wishlist_id}", summary="One of your wishlists")
 def get(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.get(session, user, wishlist_id))
+    return svc.get_wishlist(user, wishlist_id)
 
 
 @router.patch("/api/wishlists/{wishlist_id}", summary="Rename a wishlist")
 def rename(wishlist_id: WishlistId, body: WishlistIn, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.rename(session, user, wishlist_id, body.name))
+    return svc.rename_wishlist(user, wishlist_id, body.name)
 
 
 @router.delete("/api/wishlists/{wishlist_id}", status_code=204, summary="Delete a wishlist")
 def delete(wishlist_id: WishlistId, user: CurrentUser) -> Response:
-    with session_scope() as session:
-        svc.delete(session, user, wishlist_id)
+    svc.delete_wishlist(user, wishlist_id)
     return Response(status_code=204)
 
 
 @router.post("/api/wishlists/{wishlist_id}/items", status_code=201, summary="Add a product")
 def add_item(wishlist_id: WishlistId, body: ItemIn, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.add_item(session, user, wishlist_id, body.product_id))
+    return svc.add_wishlist_item(user, wishlist_id, body.product_id)
 
 
 @router.delete("/api/wishlists/{wishlist_id}/items/{product_id}", summary="Remove a product")
@@ -71,23 +64,19 @@ def remove_item(
     product_id: Annotated[str, Path(min_length=1, max_length=128)],
     user: CurrentUser,
 ) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.remove_item(session, user, wishlist_id, product_id))
+    return svc.remove_wishlist_item(user, wishlist_id, product_id)
 
 
 @router.post("/api/wishlists/{wishlist_id}/share", summary="Create (or rotate) a share link")
 def share(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.share(session, user, wishlist_id))
+    return svc.share_wishlist(user, wishlist_id)
 
 
 @router.delete("/api/wishlists/{wishlist_id}/share", summary="Revoke the share link")
 def revoke(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.revoke_share(session, user, wishlist_id))
+    return svc.revoke_wishlist_share(user, wishlist_id)
 
 
 @router.get("/api/shared/wishlists/{token}", summary="A shared wishlist (public, read-only)")
 def shared(token: Annotated[str, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
-    with session_scope() as session:
-        return svc.to_json(session, svc.by_share_token(session, token), public=True)
+    return svc.shared_wishlist(token)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.loadgen import Target, combine, compare, run_load, wait_ready
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

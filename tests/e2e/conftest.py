@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 
 BIN = Path(sys.executable).parent
@@ -33,4 +33,4 @@ def home_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     }
     env["SHOPFLOW_HOME"] = str(tmp_path / "home")
     yield env
-    services.stop_all(Settings(home=tmp_path / "home"))
+    embedded.stop_all(Settings(home=tmp_path / "home"))

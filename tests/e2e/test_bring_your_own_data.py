@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from shopflow.cli import app
+from cli.main import app
 from shopflow.config import Settings
 
 pytestmark = pytest.mark.e2e
@@ -61,13 +61,13 @@ def test_import_materialize_serve_own_data(shopflow_home: Settings, tmp_path: Pa
     assert imported.exit_code == 0, imported.output
     assert "quarantine" in imported.output.lower()
 
-    from shopflow.commands.materialize import failed_steps, materialize_all
+    from cli.commands.materialize import failed_steps, materialize_all
 
     result = materialize_all(settings=shopflow_home)
     assert result.success, failed_steps(result)
 
+    from commerce.db import migrate
     from serving.app import create_app
-    from serving.db import migrate
 
     migrate.upgrade()
     with TestClient(create_app()) as client:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 
 from .conftest import run_cli
@@ -18,12 +18,12 @@ pytestmark = pytest.mark.e2e
 def test_demo_once_builds_a_fresh_shop_and_leaves_nothing_running(
     home_env: dict[str, str],
 ) -> None:
-    port = services.free_port()
+    port = embedded.free_port()
     args = ["demo", "--once", "--users", "300", "--days", "14", "--api-port", str(port)]
     out = run_cli(args, home_env, timeout=900)
 
     assert "generate" in out and "products in the OLTP catalog" in out
     assert " got 10 items from " in out
     home = Settings(home=Path(home_env["SHOPFLOW_HOME"]))
-    assert not any(services.status(home).values())  # the services it started are stopped
-    assert not services._port_open(port)
+    assert not any(embedded.status(home).values())  # the services it started are stopped
+    assert not embedded._port_open(port)

@@ -13,7 +13,7 @@ import duckdb
 import httpx
 import pytest
 
-from shopflow import services
+from shopflow import embedded
 
 from .conftest import BIN, run_cli
 
@@ -40,7 +40,7 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
         }
     assert catalog
 
-    port = services.free_port()
+    port = embedded.free_port()
     server = subprocess.Popen(
         [str(BIN / "shopflow"), "serve", "--port", str(port)],
         env=home_env, start_new_session=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shopflow.cli import app
+from cli.main import app
 from shopflow.experiments import STRATEGIES, ExperimentsFileError, load_experiments
 
 ROOT = Path(__file__).resolve().parents[2]

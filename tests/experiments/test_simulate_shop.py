@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from shopflow.cli import app
+from cli.main import app
 from shopflow.config import get_settings
 from shopflow.experiments import Experiment, assign_many
 from shopflow.experiments.simulate import ShopExperiments, parse_lifts

@@ -10,8 +10,8 @@ import urllib.request
 
 from playwright.sync_api import sync_playwright
 
-from shopflow.commands.dashboard import marimo_command
-from shopflow.services import free_port
+from cli.commands.dashboard import marimo_command
+from shopflow.embedded import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -12,11 +12,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from cli.commands.materialize import failed_steps, materialize_all
+from cli.main import app
 from pipelines.assets import warehouse
 from pipelines.assets.landing import QUARANTINE_CHECK
 from shopflow import events, landing
-from shopflow.cli import app
-from shopflow.commands.materialize import failed_steps, materialize_all
 from shopflow.config import Settings, get_settings
 from tests.pipelines.shop_data import (
     DAY1,

@@ -216,3 +216,23 @@ def test_event_weights_change_only_when_the_contract_does(con, settings, monkeyp
     changed = con.execute(query).fetchall()
     assert ("remove_from_cart", "remove_from_cart", changed[0][2]) in changed
     assert changed[0][2] > first[0][2]
+
+
+def test_rating_rules_across_fields_are_quarantined(con, settings):
+    def rating(event_id: str, value: float, low: float = 0.5, threshold: float = 4.0) -> dict:
+        return {"event_id": event_id, "event_type": "rating", "schema_version": 1,
+                "occurred_at": DAY1, "user_id": "u1", "item_id": "i1", "rating": value,
+                "scale_min": low, "scale_max": 5.0, "positive_threshold": threshold}  # fmt: skip
+
+    write_raw_rows(settings, "rating", [
+        rating("ok", 0.5), rating("off", 5.5), rating("empty", 5.0, low=5.0, threshold=5.0),
+        rating("threshold", 3.0, threshold=6.0),
+    ])  # fmt: skip
+    raw_load.load_landing(con, settings.landing_dir)
+    assert con.execute("SELECT event_id, rating FROM raw.rating").fetchall() == [("ok", 0.5)]
+    reasons = dict(con.execute("SELECT event_id, reason FROM raw.quarantine").fetchall())
+    assert reasons == {
+        "off": "rating outside its scale",
+        "empty": "empty rating scale",
+        "threshold": "positive_threshold outside the scale",
+    }

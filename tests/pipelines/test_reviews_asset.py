@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 import mlflow
 
+from commerce.reviews import spam
 from pipelines import raw_load
 from pipelines.assets.reviews import (
     LABELS_MODEL,
@@ -18,7 +19,6 @@ from pipelines.assets.reviews import (
     spam_classifier,
 )
 from pipelines.resources import MLflowResource, WarehouseResource
-from serving import spam
 from shopflow import events, landing
 from shopflow.config import Settings
 from tests.models.test_spam import corpus

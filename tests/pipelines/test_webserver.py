@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.instance import dagster_env
 from shopflow.config import Settings
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

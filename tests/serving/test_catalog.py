@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from serving.services.catalog import seed_catalog_from_landing
+from commerce.catalog import seed_catalog_from_landing
 from shopflow import events, landing
 from tests.serving.fakes.commerce import ADMIN, auth, outbox, put_product
 

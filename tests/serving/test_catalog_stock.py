@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from serving.db import session_scope
-from serving.db.models.commerce import Product
-from serving.services import catalog, orders
-from serving.services.common import StaleWrite
+from commerce import catalog, orders
+from commerce.common import StaleWrite
+from commerce.db import session_scope
+from commerce.db.models.commerce import Product
 from tests.serving.fakes.commerce import outbox
 
 

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from serving.auth import decode_token, mint_token
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
-from serving.errors import Invalid, Unauthorized
-from serving.idempotency import run_idempotent
-from serving.outbox import enqueue
+from commerce.auth import decode_token, mint_token
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
+from commerce.errors import Invalid, Unauthorized
+from commerce.idempotency import run_idempotent
+from commerce.outbox import enqueue
 
 
 def test_health_and_problem_details(api_client) -> None:

@@ -20,7 +20,7 @@ from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from shopflow import events, keys, topics
 from shopflow.config import Settings, get_settings
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import publish
 

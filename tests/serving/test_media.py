@@ -8,8 +8,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from serving import media
-from serving.errors import Invalid
+from commerce.errors import Invalid
+from commerce.reviews import media_store as media
 from shopflow.config import Settings
 from tests.serving.test_reviews_fixtures import (
     ADMIN,
@@ -149,5 +149,5 @@ def test_bad_uploads_are_refused_cleanly_over_http(api_client) -> None:
         assert response.headers["content-type"].startswith("application/problem+json")
     assert api_client.post("/api/media", content=b"raw", headers=me).status_code == 422
     assert api_client.post("/api/media", files={"file": ("a.png", png_bytes())}).status_code == 401
-    stored = list((api_client.app.state.settings.media_dir).rglob("*"))
+    stored = list((api_client.app.state.clients.settings.media_dir).rglob("*"))
     assert [p for p in stored if p.is_file()] == []  # nothing refused was kept

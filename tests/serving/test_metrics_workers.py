@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 from tests.serve_process import serving, stop, wait_healthy
 
@@ -30,7 +30,7 @@ def _health_count(db_file: Path) -> float:
 
 
 def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) -> None:
-    port = services.free_port()
+    port = embedded.free_port()
     env = {"REDIS_URL": redis_server, "PROMETHEUS_MULTIPROC_DIR": None}
     base = f"http://127.0.0.1:{port}"
     with serving(shopflow_home, "--workers", "2", "--port", str(port), env=env) as proc:

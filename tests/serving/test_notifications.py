@@ -10,13 +10,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
-from serving.db.models.notifications import NotificationDelivery, NotificationTemplate
-from serving.notifications import delivery, service
-from serving.notifications.channels.base import ChannelError, OutgoingMessage, SendResult
-from serving.notifications.channels.email_smtp import SmtpEmail
-from serving.notifications.channels.sendgrid import SendGridEmail
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
+from commerce.db.models.notifications import NotificationDelivery, NotificationTemplate
+from commerce.notifications import delivery, service
+from commerce.notifications.channels.base import ChannelError, OutgoingMessage, SendResult
+from commerce.notifications.channels.email_smtp import SmtpEmail
+from commerce.notifications.channels.sendgrid import SendGridEmail
 from tests.serving.fakes.notifications import (  # noqa: F401  (fixtures)
     NOON,
     channels,
@@ -161,7 +161,7 @@ def test_template_reaching_python_internals_fails_the_delivery(smtp, channels) -
 
 
 def test_marketing_is_capped_per_day(smtp, channels) -> None:  # noqa: F811
-    from serving.notifications.workflows import load
+    from commerce.notifications.workflows import load
 
     set_prefs("u7", email="gi@example.com", marketing_daily_cap=2)
     promo = load().get("promotion")
@@ -182,7 +182,7 @@ def test_marketing_is_capped_per_day(smtp, channels) -> None:  # noqa: F811
 def test_concurrent_workers_send_each_delivery_once(smtp, notify_settings, monkeypatch) -> None:  # noqa: F811
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving.notifications import channels as registry
+    from commerce.notifications import channels as registry
 
     monkeypatch.setattr(notify_settings, "notify_batch_size", 7)  # many small batches
     users = [f"c{i}" for i in range(30)]

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from serving.auth import mint_token
+from commerce.auth import mint_token
 from tests.serving.fakes.commerce import auth
 from tests.serving.fakes.notifications import (  # noqa: F401  (fixtures)
     notify_settings,

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
-from serving.notifications.channels.base import ChannelError, OutgoingMessage
-from serving.notifications.channels.fcm import FcmPush, ServiceAccountTokenProvider
-from serving.notifications.channels.sendgrid import SendGridEmail
-from serving.notifications.channels.twilio import TwilioSms
-from serving.notifications.webhooks import twilio_signature
+from commerce.notifications.channels.base import ChannelError, OutgoingMessage
+from commerce.notifications.channels.fcm import FcmPush, ServiceAccountTokenProvider
+from commerce.notifications.channels.sendgrid import SendGridEmail
+from commerce.notifications.channels.twilio import TwilioSms
+from commerce.notifications.webhooks import twilio_signature
 from shopflow.config import get_settings
 from tests.serving.fakes.commerce import auth
 from tests.serving.fakes.notifications import (  # noqa: F401  (fixtures)

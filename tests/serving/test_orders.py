@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from serving.errors import Conflict
-from serving.services import orders
+from commerce import orders
+from commerce.errors import Conflict
 from tests.serving.fakes.commerce import ADMIN, auth, outbox, place_order, put_product
 
 

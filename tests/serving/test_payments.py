@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from serving.db import session_scope
-from serving.db.models.commerce import Payment
-from serving.services.payments import ledger_state
+from commerce.db import session_scope
+from commerce.db.models.commerce import Payment
+from commerce.payments.service import ledger_state
 from tests.serving.fakes.commerce import (
     ADMIN,
     auth,

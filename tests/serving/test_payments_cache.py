@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from serving.routers.commerce_http import cache_payment, cached_payment, invalidate_payment
+from serving.commerce_http import cache_payment, cached_payment, invalidate_payment
 
 
 def test_a_fill_that_raced_a_write_is_refused(redis_server: str) -> None:

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.auth import mint_token
+from commerce.auth import mint_token
+from serving.recommendations import service as recs
 from serving.routers.recommendations import Explanation, Recommendations, SimilarItems
-from serving.services import recommendations as recs
-from shopflow import keys
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
 
 SHOES = [f"i{n}" for n in range(1, 11)]  # i3 out of stock, i4 blocked (hash), i5 blocked (set)
@@ -23,7 +23,7 @@ CHAMPION_U1 = [f"i{n}" for n in range(1, 13)]  # i2 bought by u1
 
 
 def publish(redis, version: str = "v1") -> None:
-    """Write the publish layout the recommender pipeline writes (see shopflow.keys)."""
+    """Write the publish layout the recommender pipeline writes (see shopflow.online_store.keys)."""
     for item in SHOES + HATS:
         n = int(item[1:])
         redis.hset(
@@ -216,7 +216,7 @@ def test_503_until_something_is_published(client: TestClient, redis_client) -> N
         assert resp.status_code == 503, url
         assert resp.json()["detail"] == recs.NOT_PUBLISHED
     publish(redis_client)
-    client.app.state.online_store.forget_publication()  # skip the 1 s pointer cache
+    client.app.state.clients.online_store.forget_publication()  # skip the 1 s pointer cache
     assert client.get("/recommendations/u1").status_code == 200
 
 
@@ -225,7 +225,7 @@ def test_a_new_publish_version_is_served_after_the_pointer_flip(
 ) -> None:
     assert published.get("/recommendations/u1").json()["published_version"] == "v1"
     publish(redis_client, "v2")
-    published.app.state.online_store.forget_publication()
+    published.app.state.clients.online_store.forget_publication()
     assert published.get("/recommendations/u1").json()["published_version"] == "v2"
 
 

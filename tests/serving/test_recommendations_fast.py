@@ -4,6 +4,7 @@ known user (as Redis's MONITOR sees it), the fallbacks read in the same trip."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,9 +15,11 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from serving import fastlane
-from shopflow import keys
+from serving.recommendations import fastlane
+from serving.recommendations import service as recs
+from serving.recommendations.read_ahead import Read
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import ids, publish
 
@@ -80,7 +83,7 @@ def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
     assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then the new candidates' availability
 
 
-def test_the_api_falls_back_when_the_multiplexed_connection_drops(
+def test_the_api_recovers_when_redis_drops_its_connections(
     published: TestClient, redis_client
 ) -> None:
     published.get("/recommendations/u1")
@@ -175,3 +178,30 @@ def test_lane_values_follow_the_route_fields() -> None:
     assert lane.values("/things/a", b"n=0") is None  # FastAPI answers (422)
     assert lane.values("/things/a", b"n=1&n=2") is None
     assert lane.values("/things/a/b", b"") is None
+
+
+def test_a_plugged_source_that_plans_its_reads_costs_no_extra_trip(
+    published: TestClient, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source is added in one place: its ``reads`` join the read-ahead."""
+    editors_key = "sf:test:editors"
+
+    class Editors:
+        name = "editors"
+
+        def reads(self, pub, query) -> list[Read]:  # noqa: ANN001
+            return [Read.scored_list(editors_key, candidates=False)]
+
+        async def fetch(self, store, pub, query):  # noqa: ANN001, ANN202
+            return (await store.lists([editors_key]))[0]
+
+    redis_client.set(editors_key, json.dumps([["i20", 1.0]]))
+    monkeypatch.setattr(recs, "SOURCES", list(recs.SOURCES))
+    recs.add_source(Editors())
+    published.get("/recommendations/u1")  # publication cached, script loaded
+    resp, sent = _watched(
+        redis_client, lambda: published.get("/recommendations/u1", params={"limit": 3})
+    )
+    assert ids(resp.json()) == ["i1", "i20", "i6"]
+    assert resp.json()["sources"] == ["batch", "editors"]
+    assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then i20's availability: no GET

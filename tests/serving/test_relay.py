@@ -10,9 +10,9 @@ import uuid
 import pyarrow.dataset as ds
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from serving import relay
-from serving.db import session_scope
-from serving.outbox import enqueue
+from commerce import relay
+from commerce.db import session_scope
+from commerce.outbox import enqueue
 from shopflow import topics
 from shopflow.config import get_settings
 
@@ -67,7 +67,7 @@ def test_relay_to_kafka_survives_a_crash(database, kafka_broker, monkeypatch) ->
     # a relay process killed (SIGKILL) after publishing its first batch, before stamping it
     child = (
         "import os, signal\n"
-        "from serving import relay\n"
+        "from commerce import relay\n"
         "sink = relay.make_sink()\n"
         "crash = lambda ids: os.kill(os.getpid(), signal.SIGKILL)\n"
         "relay.relay_once(sink, 10, after_publish=crash)\n"

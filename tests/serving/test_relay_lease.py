@@ -7,9 +7,9 @@ import time
 
 import pyarrow.dataset as ds
 
-from serving import relay
-from serving.db import session_scope
-from serving.outbox import enqueue
+from commerce import relay
+from commerce.db import session_scope
+from commerce.outbox import enqueue
 from shopflow.config import get_settings
 
 

@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select
 
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
 from shopflow.config import get_settings
 from tests.serving.test_reviews_fixtures import (
     ADMIN,
@@ -195,6 +195,22 @@ def test_verified_badge_follows_payment_and_refund(api_client) -> None:
     set_order_status(order, "REFUNDED")
     after = api_client.get(f"/api/reviews/{review.json()['id']}", headers=auth("u1")).json()
     assert after["verified_purchase"] is False
+
+
+def test_a_payment_confirmed_by_id_grants_the_badge(api_client) -> None:
+    """The payments' fast path marks an order paid with one UPDATE (no ORM object): the
+    badge follows all the same, in the same transaction."""
+    from commerce import orders
+    from commerce.db import session_scope
+
+    put_product(api_client, "p1")
+    order = place_order(api_client, "u1", ["p1"])
+    review = post_review(api_client, "u1", "p1", rating=4, body="Arrived quickly, works well")
+    assert review.json()["verified_purchase"] is False
+    with session_scope() as session:
+        assert orders.mark_paid_by_id(session, order)
+    got = api_client.get(f"/api/reviews/{review.json()['id']}", headers=auth("u1")).json()
+    assert got["verified_purchase"] is True
 
 
 def test_submissions_are_rate_limited_per_user(api_client) -> None:

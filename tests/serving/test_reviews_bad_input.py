@@ -78,9 +78,9 @@ def client(request, tmp_path_factory):
     is refused, so the cases cannot disturb each other)."""
     from fastapi.testclient import TestClient
 
+    from commerce.db import migrate, reset_engines
     from serving.app import create_app
-    from serving.db import migrate, reset_engines
-    from shopflow import services
+    from shopflow import embedded
     from shopflow.config import get_settings
     from tests.conftest import SERVICE_ENV, _fresh_postgres_database
 
@@ -101,7 +101,7 @@ def client(request, tmp_path_factory):
                 yield test_client
         finally:
             reset_engines()
-            services.stop_all(settings)
+            embedded.stop_all(settings)
             get_settings.cache_clear()
 
 

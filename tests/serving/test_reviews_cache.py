@@ -13,10 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event
 
-from serving.db import get_engine, session_scope
-from serving.services import reviews_cache, reviews_reads
-from serving.services import reviews_listing as listing
-from serving.services.reviews_ratings import product_rating
+from commerce.db import get_engine, session_scope
+from commerce.reviews import cache as reviews_cache
+from commerce.reviews import listing
+from commerce.reviews import reads as reviews_reads
+from commerce.reviews.ratings import product_rating
 from shopflow import keys
 from shopflow.config import get_settings
 from tests.serving.test_reviews_fixtures import (
@@ -161,7 +162,7 @@ def test_removing_a_review_deletes_its_media_files(api_client) -> None:
         "/api/media", files={"file": ("shoe.jpg", jpeg_bytes(), "image/jpeg")}, headers=auth("u1")
     ).json()
     rid = review(api_client, "u1", "p1", media_ids=[media["id"]])
-    stored = [p for p in api_client.app.state.settings.media_dir.rglob("*") if p.is_file()]
+    stored = [p for p in api_client.app.state.clients.settings.media_dir.rglob("*") if p.is_file()]
     assert len(stored) == 2  # the file and its thumbnail
     assert api_client.delete(f"/api/reviews/{rid}", headers=auth("u1")).status_code == 204
     assert [p for p in stored if p.exists()] == []
@@ -171,15 +172,15 @@ def test_removing_a_review_deletes_its_media_files(api_client) -> None:
 
 @pytest.mark.parametrize("outcome", ["rollback", "commit"])
 def test_cache_and_files_wait_for_the_outer_commit(api_client, outcome: str) -> None:
-    from serving.services import reviews as svc
-    from serving.services.reviews_media import discard_for
+    from commerce.reviews import service as svc
+    from commerce.reviews.media import discard_for
 
     put_product(api_client, "p1")
     rid = review(api_client, "u1", "p1")
     served(api_client, "p1")
     redis = reviews_cache.sync_client()
     epoch = redis.get(keys.review_cache_epoch("p1"))
-    marker = api_client.app.state.settings.media_dir / "kept.bin"
+    marker = api_client.app.state.clients.settings.media_dir / "kept.bin"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_bytes(b"x")
     expected = pytest.raises(RuntimeError) if outcome == "rollback" else nullcontext()

@@ -8,9 +8,9 @@ from typing import Any
 
 from PIL import Image
 
-from serving.auth import mint_token
-from serving.db import session_scope
-from serving.db.models.commerce import Order, OrderLine, Product
+from commerce.auth import mint_token
+from commerce.db import session_scope
+from commerce.db.models.commerce import Order, OrderLine, Product
 
 
 def auth(user: str, role: str = "customer") -> dict[str, str]:
@@ -120,7 +120,7 @@ def place_order(client: Any, user: str, product_ids: list[str]) -> str:
 
 def set_order_status(order_id: str, status: str) -> None:
     """Move an order through the commerce service's own transitions."""
-    from serving.services import orders
+    from commerce import orders
 
     with session_scope() as session:
         order = session.get(Order, order_id)

@@ -8,8 +8,8 @@ import time
 import pytest
 from stripe._webhook import WebhookSignature
 
-from serving.db import session_scope
-from serving.db.models.commerce import PaymentLedgerEntry
+from commerce.db import session_scope
+from commerce.db.models.commerce import PaymentLedgerEntry
 from shopflow.config import get_settings
 from tests.serving.fakes.commerce import (  # noqa: F401  (fixtures)
     auth,

@@ -6,11 +6,11 @@ import json
 
 from sqlalchemy import select
 
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
+from commerce.wishlists.alerts import handle_catalog_event
 from pipelines.streaming.runner import Record
 from pipelines.streaming.wishlist_alerts import WishlistAlertsProcessor
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
-from serving.services.wishlists_alerts import handle_catalog_event
 from shopflow import events
 from tests.serving.test_reviews_fixtures import auth, put_product
 

@@ -65,3 +65,13 @@ def test_landing_writes_partitioned_files(shopflow_home) -> None:
     ]
     table = pa.concat_tables([__import__("pyarrow.parquet").parquet.read_table(f) for f in files])
     assert table.schema.names == events.arrow_schema("product_view").names
+
+
+def test_rating_is_valid_anywhere_on_its_own_scale() -> None:
+    scale = {"scale_min": 0.5, "scale_max": 5.0, "positive_threshold": 4.0}
+    half = events.make_event("rating", {"item_id": "i", "rating": 0.5, **scale}, user_id="u")
+    assert events.parse_event(half.model_dump_json()).payload == half.payload
+    for bad in ({"rating": 5.5}, {"rating": float("nan")}, {"positive_threshold": 6.0},
+                {"scale_min": 5.0, "rating": 5.0, "positive_threshold": 5.0}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            events.make_event("rating", {"item_id": "i", "rating": 3.0, **scale, **bad})

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from shopflow import events
-from shopflow.cli import app
 from shopflow.config import Settings
 from shopflow.generate import GenerateError, generate_shop
 

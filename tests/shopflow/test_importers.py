@@ -11,13 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from shopflow import events
-from shopflow.cli import app
 from shopflow.config import Settings
 from shopflow.importers import (
     CatalogColumns,
     ImportFailed,
     InteractionColumns,
+    RatingColumn,
+    ReadOptions,
     import_catalog,
     import_interactions,
 )
@@ -151,6 +153,7 @@ def test_weight_column_picks_the_event_type(shopflow_home, tmp_path):
         "product_view": 1, "wishlist_add": 1, "add_to_cart": 1, "order_placed": 1,
     }  # fmt: skip
     assert report.quarantined == {"weight below 1": 1}
+    assert not (shopflow_home.landing_dir / "rating").exists()  # --weight-col: implicit only
 
 
 def test_parquet_input_with_typed_columns_and_time_zone(shopflow_home, tmp_path):
@@ -270,7 +273,7 @@ def test_cli_prints_a_summary_and_exits_2_on_bad_input(shopflow_home, tmp_path):
     for extra, message in (
         (["--event-type", "purchase", "--currency", "XYZ"], "unsupported --currency 'XYZ'"),
         (["--event-type", "teleport"], "unknown --event-type 'teleport'"),
-        ([], "give exactly one of --event-col, --weight-col or --event-type"),
+        ([], "give exactly one of --event-col, --weight-col, --event-type or --rating-col"),
     ):
         bad = CliRunner().invoke(app, [*base, *extra])
         assert bad.exit_code == 2 and message in " ".join(bad.output.split())
@@ -278,3 +281,120 @@ def test_cli_prints_a_summary_and_exits_2_on_bad_input(shopflow_home, tmp_path):
         app, ["import", "catalog", str(tmp_path / "nope.csv"), "--id-col", "id"]
     )
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+RATINGS = (
+    "user,movie,stars,when\n"
+    "a,m1,4.5,2024-01-01 10:00:00\n"
+    "a,m2,0.5,2024-01-01 11:00:00\n"  # half stars are valid, down to the scale's floor
+    "a,m3,3,2024-01-02 09:00:00\n"
+    "b,m1,5.5,2024-01-02 09:00:00\n"  # off the 0.5..5 scale
+    "b,m2,0,2024-01-02 09:00:00\n"  # off the scale too
+    "b,m3,great,2024-01-02 09:00:00\n"
+    "b,m4,4,2999-01-01 00:00:00\n"  # in the future
+    "b,m9,2.5,2024-01-03 09:00:00\n"  # an item the catalog lacks: lands, flagged
+    "c,m1,5,2024-01-03 09:00:00\n"  # c's only row: lands, flagged
+)
+RATING_COLUMNS = InteractionColumns(user="user", item="movie", time="when")
+
+
+def test_ratings_land_as_rating_events_and_bad_values_are_quarantined(shopflow_home, tmp_path):
+    catalog = _write(tmp_path, "movies.csv", "id,title\nm1,One\nm2,Two\nm3,Three\nm4,Four\n")
+    import_catalog(catalog, CatalogColumns(id="id", title="title"))
+    path = _write(tmp_path, "ratings.csv", RATINGS)
+    report = import_interactions(path, RATING_COLUMNS, rating=RatingColumn("stars"))
+    assert report.rows_landed == {"rating": 5} and report.events == {"rating": 5}
+    assert report.quarantined == {
+        "rating off the scale 0.5..5": 2,
+        "unparseable rating": 1,
+        "time in the future": 1,
+    }
+    assert report.flagged == {
+        "rows naming an item not in the catalog": 1,
+        "users with a single row": 2,  # c, and b once its bad rows are quarantined
+    }
+    assert any("m9" in note for note in report.notes)
+    landed = {(r["user_id"], r["item_id"]): r for r in _landed(shopflow_home, "rating")}
+    assert {k: v["rating"] for k, v in landed.items()} == {
+        ("a", "m1"): 4.5, ("a", "m2"): 0.5, ("a", "m3"): 3.0, ("b", "m9"): 2.5, ("c", "m1"): 5.0,
+    }  # fmt: skip
+    first = landed[("a", "m1")]
+    assert (first["scale_min"], first["scale_max"], first["positive_threshold"]) == (0.5, 5, 4)
+    assert first["occurred_at"] == datetime(2024, 1, 1, 10, tzinfo=UTC)
+    _assert_contract(shopflow_home, "rating")
+
+    quarantine = pl.read_parquet(report.quarantine_file)
+    assert dict(zip(quarantine["stars"], quarantine["reason"], strict=True)) == {
+        "5.5": "rating off the scale 0.5..5",
+        "0": "rating off the scale 0.5..5",
+        "great": "unparseable rating",
+        "4": "time in the future",
+    }
+
+
+def test_rating_scale_and_threshold_are_kept_per_import_and_change_the_ids(shopflow_home, tmp_path):
+    path = _write(tmp_path, "r.csv", "u,i,r,t\na,x,7,2024-01-01\nb,x,10,2024-01-01\n")
+    ten = RatingColumn("r", scale=(1, 10), positive_threshold=7)
+    report = import_interactions(path, InteractionColumns(user="u", item="i", time="t"), rating=ten)
+    assert report.rows_landed == {"rating": 2} and "no catalog landed yet" in " ".join(report.notes)
+    stricter = RatingColumn("r", scale=(1, 10), positive_threshold=8)
+    import_interactions(path, InteractionColumns(user="u", item="i", time="t"), rating=stricter)
+    rows = _landed(shopflow_home, "rating")
+    assert sorted((r["user_id"], r["positive_threshold"]) for r in rows) == [
+        ("a", 7), ("a", 8), ("b", 7), ("b", 8),
+    ]  # fmt: skip
+    assert len({r["event_id"] for r in rows}) == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rating": RatingColumn("r", scale=(5, 1))}, "--rating-scale must be LOW,HIGH"),
+        ({"rating": RatingColumn("r", positive_threshold=6)}, "--positive-threshold 6 is off"),
+        ({"rating": RatingColumn("nope")}, "column 'nope' (--rating-col) is not in r.csv"),
+        ({"rating": RatingColumn("r"), "event_type": "view"}, "give exactly one of"),
+    ],
+)
+def test_bad_rating_options_fail_clearly(shopflow_home, tmp_path, kwargs, message):
+    path = _write(tmp_path, "r.csv", "u,i,r,t\na,x,4,2024-01-01\n")
+    with pytest.raises(ImportFailed, match=message.replace("(", r"\(").replace(")", r"\)")):
+        import_interactions(path, InteractionColumns(user="u", item="i", time="t"), **kwargs)
+    assert not any(shopflow_home.landing_dir.iterdir())
+
+
+def test_headerless_tab_and_pipe_files_with_another_encoding(shopflow_home, tmp_path):
+    data = tmp_path / "u.data"
+    data.write_text("1\t10\t4\t874965758\n2\t10\t2.5\t874965800\n")
+    columns = InteractionColumns(user="user", item="item", time="ts")
+    read = ReadOptions(sep="\t", names=("user", "item", "rating", "ts"))
+    report = import_interactions(data, columns, rating=RatingColumn("rating", (1, 5)), read=read)
+    assert report.rows_landed == {"rating": 2} and "time: epoch s" in report.notes
+    item = tmp_path / "u.item"
+    item.write_bytes("10|Caf\u00e9 (1995)|x\n11|Na\u00efve|y\n".encode("latin-1"))
+    read = ReadOptions(sep="|", header=False, encoding="latin-1")
+    import_catalog(item, CatalogColumns(id="column_1", title="column_2"), read=read)
+    titles = {r["item_id"]: r["title"] for r in _landed(shopflow_home, "product.upserted")}
+    assert titles == {"10": "Caf\u00e9 (1995)", "11": "Na\u00efve"}
+    with pytest.raises(ImportFailed, match="--names gives 2 names but u.data has 4 columns"):
+        import_interactions(
+            data, columns, event_type="view", read=ReadOptions("\t", names=("a", "b"))
+        )
+    with pytest.raises(ImportFailed, match="give --sep"):
+        import_interactions(data, columns, event_type="view")
+
+
+def test_cli_imports_ratings_reports_and_fails_only_when_nothing_is_usable(shopflow_home, tmp_path):
+    path = _write(tmp_path, "ratings.tsv", RATINGS.replace(",", "\t"))
+    base = ["import", "interactions", str(path), "--user-col", "user", "--item-col", "movie",
+            "--time-col", "when", "--rating-col", "stars"]  # fmt: skip
+    ok = CliRunner().invoke(app, [*base, "--rating-scale", "0.5,5", "--positive-threshold", "3.5"])
+    assert ok.exit_code == 0, ok.output
+    text = " ".join(ok.output.split())
+    assert "landed as rating │ 5 │ 5" in text and "quarantined: unparseable rating │ 1" in text
+    assert "flagged (landed): users with a single row │ 2" in text
+    assert {r["positive_threshold"] for r in _landed(shopflow_home, "rating")} == {3.5}
+    bad = CliRunner().invoke(app, [*base, "--rating-scale", "6,10", "--positive-threshold", "8"])
+    assert bad.exit_code == 2
+    assert "none of the 9 rows can be imported" in " ".join(bad.output.split())
+    odd = CliRunner().invoke(app, [*base, "--rating-scale", "five"])
+    assert odd.exit_code == 2 and "--rating-scale must be LOW,HIGH" in odd.output

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from serving.db import session_scope, utcnow
-from serving.db.models.notifications import NotificationDelivery
-from serving.notifications import delivery, service
-from shopflow.cli import app
+from cli.main import app
+from commerce.db import session_scope, utcnow
+from commerce.db.models.notifications import NotificationDelivery
+from commerce.notifications import delivery, service
 from tests.serving.fakes.notifications import (  # noqa: F401  (fixtures)
     NOON,
     channels,

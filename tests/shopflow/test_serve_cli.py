@@ -6,18 +6,18 @@ import socket
 
 import httpx
 
-from shopflow import services
+from shopflow import embedded
 from shopflow.config import Settings
 from tests.serve_process import serve, serving, stop, wait_healthy
 
 
 def test_serve_answers_health_and_stops_cleanly_on_sigterm(shopflow_home: Settings) -> None:
-    port = services.free_port()
+    port = embedded.free_port()
     with serving(shopflow_home, "--port", str(port), "--workers", "2") as proc:
         health = wait_healthy(proc, f"http://127.0.0.1:{port}/health")
         assert health["status"] == "ok" and health["checks"]["redis"]["ok"]
         assert (shopflow_home.home_dir / "shopflow.db").exists()  # migrated before serving
-        assert services.status(shopflow_home)["redis"] is not None  # embedded Redis started
+        assert embedded.status(shopflow_home)["redis"] is not None  # embedded Redis started
         missing = httpx.get(f"http://127.0.0.1:{port}/recommendations/u1", timeout=5)
         assert missing.status_code == 503  # nothing published in a fresh home
         out = stop(proc)

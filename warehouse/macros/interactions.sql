@@ -50,13 +50,14 @@
   Incremental window of fct_interactions, by load time rather than event time so late events
   count too: a run recomputes every user x item pair with an event loaded since the newest
   load it has seen minus var interactions_lookback_hours (default 1), and every pair when the
-  weights changed since (raw.event_weights.changed_at) or the table predates loaded_at.
+  weights changed since (raw.event_weights.changed_at) or the table predates loaded_at or
+  the rating columns.
 #}
 {% macro interactions_cutoff() -%}
     {%- set since = '1970-01-01 00:00:00' -%}
     {%- if execute and is_incremental() -%}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- if 'loaded_at' in columns -%}
+        {%- if 'loaded_at' in columns and 'disliked' in columns -%}
             {%- set sql -%}
                 select strftime(case
                     when max(loaded_at) is null

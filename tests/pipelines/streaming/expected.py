@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from shopflow import events, keys
+from shopflow import events
+from shopflow.online_store import keys
 
 
 def counters(evs: list[events.Envelope]) -> Counter[tuple[str, str]]:

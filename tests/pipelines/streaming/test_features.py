@@ -15,8 +15,9 @@ from confluent_kafka import Consumer
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
-from serving.services.realtime_user import parse_user_features
-from shopflow import events, keys, topics
+from shopflow import events, topics
+from shopflow.online_store import codec, keys
+from shopflow.online_store.codec import decode_user_features
 
 from . import expected
 from .conftest import produce_plain, shop_events
@@ -28,7 +29,7 @@ def _seed_categories(client, items: int = 400) -> None:  # noqa: ANN001
 
 
 def _user(client, user: str):  # noqa: ANN001, ANN202
-    return parse_user_features(client.hgetall(keys.user_features(user)))
+    return decode_user_features(client.hgetall(keys.user_features(user)))
 
 
 def _assert_features(client, evs: list[events.Envelope]) -> None:  # noqa: ANN001
@@ -84,7 +85,7 @@ def _applied(client) -> int:  # noqa: ANN001
 
 
 def _consumer_process(batch: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "shopflow.cli", "stream", "features", "--batch-size", str(batch)]
+    argv = [sys.executable, "-m", "cli.main", "stream", "features", "--batch-size", str(batch)]
     return subprocess.Popen(argv, env=os.environ.copy(), stderr=subprocess.PIPE)
 
 
@@ -218,8 +219,12 @@ def test_anonymous_and_user_sessions_both_pair_their_views(stream_settings, redi
     assert _coviews(redis_client, "a") == {"b": 2, "c": 1}
     assert _coviews(redis_client, "b") == {"a": 2, "c": 1}
     assert _coviews(redis_client, "c") == {"a": 1, "b": 1}
-    assert redis_client.exists(keys.session_items("anon"))  # a user's live in their hash
+    anon = redis_client.get(keys.session_items("anon"))  # a user's live in their hash
+    assert codec.decode_session(anon) == (None, ["a", "b", "c"])
     assert not redis_client.exists(keys.session_items("s1"))
+    ann = redis_client.hget(keys.user_features("ann"), keys.USER_SESSION_FIELD + "s1")
+    last_view, items = codec.decode_session(ann)
+    assert items == ["a", "b"] and last_view is not None
 
 
 def test_a_user_keeps_the_newest_sessions_and_an_idle_one_starts_over(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from commerce.db import migrate, reset_engines, session_scope
+from commerce.notifications import preferences
 from pipelines.streaming.notify import NotifyProcessor, subscribed_topics
 from pipelines.streaming.runner import ConsumerRunner
-from serving.db import migrate, reset_engines, session_scope
-from serving.notifications import preferences
 from shopflow import events, topics
 from shopflow.config import get_settings
 from tests.serving.fakes.notifications import payment, set_prefs

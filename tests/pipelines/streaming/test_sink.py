@@ -7,11 +7,11 @@ from collections import Counter
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
+from cli.main import app
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.sink import SinkProcessor
 from pipelines.streaming.status import group_lag
 from shopflow import events, landing
-from shopflow.cli import app
 
 from .conftest import produce_plain, shop_events
 
@@ -70,7 +70,7 @@ def test_stream_status_shows_lag_per_group_and_partition(stream_settings) -> Non
 
 def test_stream_status_with_the_broker_down_is_a_clear_error(stream_settings, monkeypatch) -> None:
     from shopflow.config import get_settings
-    from shopflow.services import free_port
+    from shopflow.embedded import free_port
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     get_settings.cache_clear()

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from cli.main import app
+from commerce.auth import Principal, Role
+from commerce.db import migrate, reset_engines, session_scope
+from commerce.db.models.core import OutboxEvent
+from commerce.wishlists import service as wishlists
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.wishlist_alerts import WishlistAlertsProcessor
-from serving.auth import Principal, Role
-from serving.db import migrate, reset_engines, session_scope
-from serving.db.models.core import OutboxEvent
-from serving.services import wishlists
 from shopflow import events
-from shopflow.cli import app
 from tests.serving.test_reviews_fixtures import make_product
 
 from .conftest import produce_plain

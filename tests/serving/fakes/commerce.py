@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from serving.auth import mint_token
-from serving.db import session_scope
-from serving.db.models.core import OutboxEvent
-from shopflow.services import _port_open, free_port
+from commerce.auth import mint_token
+from commerce.db import session_scope
+from commerce.db.models.core import OutboxEvent
+from shopflow.embedded import _port_open, free_port
 
 
 def auth(user: str, *roles: str) -> dict[str, str]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from serving.db import session_scope
-from serving.notifications import channels as registry
-from serving.notifications import preferences
+from commerce.db import session_scope
+from commerce.notifications import channels as registry
+from commerce.notifications import preferences
 from shopflow import events
 from shopflow.config import Settings, get_settings
 from tests.serving.fakes.smtp_server import SmtpServer

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 
 CLIENT_ID, CLIENT_SECRET = "paypal-client", "paypal-secret"
 SIGNING_KEY = b"fake-paypal-signing-key"

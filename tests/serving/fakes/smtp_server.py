@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from shopflow.services import free_port
+from shopflow.embedded import free_port
 
 
 class Inbox:

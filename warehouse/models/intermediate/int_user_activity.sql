@@ -1,9 +1,19 @@
--- Every event that names a user: the base of first/last seen and session counts.
-{% set sources = ['stg_sessions', 'stg_product_views', 'stg_rec_clicks', 'stg_wishlist_adds',
-                  'stg_add_to_carts', 'stg_users_registered', 'stg_orders'] %}
-{% for name in sources %}
-select user_id, occurred_at, {{ 'session_id' if name not in ('stg_users_registered',) else 'null::varchar' }} as session_id
-from {{ ref(name) }}
+-- Every event that names a user, from every stream a user acts in (exposures, reviews,
+-- ratings, payments included), so dim_users knows every user any event names. Left out:
+-- messages the shop sends (notification.*, wishlist alerts) and catalog events.
+{% set streams = [
+    (ref('stg_sessions'), true), (ref('stg_product_views'), true),
+    (source('raw', 'search'), true), (ref('stg_rec_impressions'), true),
+    (ref('stg_rec_clicks'), true), (ref('stg_wishlist_adds'), true),
+    (ref('stg_wishlist_removes'), true), (ref('stg_add_to_carts'), true),
+    (source('raw', 'remove_from_cart'), true), (ref('stg_checkouts'), true),
+    (ref('stg_orders'), true), (ref('stg_ratings'), true),
+    (ref('stg_users_registered'), false), (ref('stg_reviews'), false),
+    (ref('stg_payment_events'), false),
+] %}
+{% for relation, has_session in streams %}
+select user_id, occurred_at, {{ 'session_id' if has_session else 'null::varchar' }} as session_id
+from {{ relation }}
 where user_id is not null
 {% if not loop.last %}union all{% endif %}
 {% endfor %}

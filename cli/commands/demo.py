@@ -1,0 +1,225 @@
+"""``shopflow demo``: generate a shop, run the pipeline, serve the Dagster UI and the API.
+
+Ctrl-C (or SIGTERM) stops everything the demo started. ``--once`` checks that a known user
+gets recommendations over HTTP, stops everything and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+
+console = Console()
+
+#: Long-running workers the demo starts beside the API (``shopflow`` sub-commands).
+STREAM_WORKERS: dict[str, list[str]] = {
+    "stream-features": ["stream", "features"],
+    "stream-sink": ["stream", "sink"],
+    "stream-notify": ["stream", "notify"],
+    "relay": ["relay", "--kafka"],
+}
+
+
+@dataclass
+class Supervisor:
+    """Child processes started by the demo, each in its own process group."""
+
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        out = log.open("ab")
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        self.procs.append((name, proc))
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}")
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        for _, proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _, proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+
+def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sup.check_alive()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def _check_recommendations(api: str, user_id: str) -> dict[str, object]:
+    response = httpx.get(f"{api}/recommendations/{user_id}", params={"limit": 10}, timeout=10)
+    response.raise_for_status()
+    body: dict[str, object] = response.json()
+    if not body.get("items"):
+        raise RuntimeError(f"no recommendations for {user_id}: {body}")
+    return body
+
+
+def _known_user(settings: object) -> str:
+    """A user with interactions in the warehouse (read after the pipeline finished)."""
+    import duckdb
+
+    path = settings.warehouse_path  # type: ignore[attr-defined]
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute(
+            "select user_id from fct_interactions group by user_id order by count(*) desc limit 1"
+        ).fetchone()
+    if row is None:
+        raise RuntimeError("the warehouse has no interactions")
+    return str(row[0])
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        once: bool = typer.Option(False, "--once", help="Run, check over HTTP, stop, exit."),
+        users: int = typer.Option(2000, help="Users of the generated shop."),
+        days: int = typer.Option(30, help="Days of history."),
+        seed: int = typer.Option(7, help="Generator seed."),
+        regenerate: bool = typer.Option(False, help="Generate even if landing data exists."),
+        api_port: int = typer.Option(0, help="API port (0: Settings.api_port)."),
+        dagster_port: int = typer.Option(0, help="Dagster UI port (0: Settings.dagster_port)."),
+    ) -> None:
+        """Generate a demo shop, materialize every asset, serve the Dagster UI and the API."""
+        from shopflow import embedded, landing
+        from shopflow.config import get_settings
+
+        settings = get_settings()
+        settings.ensure_dirs()
+        api_port = api_port or settings.api_port
+        dagster_port = dagster_port or settings.dagster_port
+        for port in (api_port,) if once else (api_port, dagster_port):
+            if embedded._port_open(port):
+                console.print(f"[red]error:[/] port {port} is busy; pass --api-port/--dagster-port")
+                raise typer.Exit(2)
+
+        before = {name for name, state in embedded.status(settings).items() if state}
+        sup = Supervisor()
+        stopping = False
+
+        def _on_signal(signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        code = 0
+        try:
+            console.rule("[bold]services")
+            for name in embedded.SERVICE_NAMES:
+                console.print(f"{name}: {embedded.ensure(name, settings)}")
+            env = {**os.environ, "SHOPFLOW_HOME": str(settings.home_dir)}
+            env.setdefault("REDIS_URL", embedded.ensure_redis(settings))
+            env.setdefault("KAFKA_BOOTSTRAP_SERVERS", embedded.ensure_kafka(settings))
+
+            if regenerate or not landing.partitions(settings):
+                console.rule("[bold]generate")
+                from shopflow.experiments import load_experiments
+                from shopflow.experiments.simulate import from_file
+                from shopflow.generate import generate_shop
+
+                running = [e.key for e in load_experiments().running]
+                report = generate_shop(
+                    users=users, days=days, seed=seed, settings=settings,
+                    experiments=from_file(running, []),  # exposures, no simulated lift
+                )  # fmt: skip
+                console.print(f"generated {report.total_events:,} events")
+
+            console.rule("[bold]materialize")
+            from cli.commands.materialize import failed_steps, materialize_all
+
+            result = materialize_all(settings=settings, report=console.print)
+            if not result.success:
+                raise RuntimeError(f"materialize failed at {', '.join(failed_steps(result))}")
+            signal.signal(signal.SIGTERM, _on_signal)  # Dagster maps SIGTERM to SIGINT's handler
+
+            console.rule("[bold]catalog")
+            from commerce.catalog import seed_catalog_from_landing
+            from commerce.db import migrate
+
+            migrate.upgrade()
+            console.print(f"{seed_catalog_from_landing(settings):,} products in the OLTP catalog")
+
+            console.rule("[bold]serve")
+            logs = settings.run_dir
+            api = f"http://{settings.api_host}:{api_port}"
+            shopflow_bin = str(Path(sys.executable).with_name("shopflow"))
+            sup.start(
+                "api",
+                [shopflow_bin, "serve", "--host", settings.api_host, "--port", str(api_port)],
+                logs / "api.log",
+                env,
+            )
+            _wait_http(f"{api}/health", 60, sup)
+            user_id = _known_user(settings)
+            body = _check_recommendations(api, user_id)
+            model = body.get("model")
+            console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
+            if once:
+                return
+            for name, args in STREAM_WORKERS.items():
+                sup.start(name, [shopflow_bin, *args], logs / f"{name}.log", env)
+            from pipelines.instance import prepare_dagster_home
+
+            dagster_env = {**env, "DAGSTER_HOME": str(prepare_dagster_home(settings))}
+            sup.start(
+                "dagster",
+                [
+                    str(Path(sys.executable).with_name("dagster")), "dev",
+                    "-m", "pipelines.definitions",
+                    "-h", settings.api_host, "-p", str(dagster_port),
+                ],
+                logs / "dagster.log",
+                dagster_env,
+            )  # fmt: skip
+            _wait_http(f"http://{settings.api_host}:{dagster_port}/server_info", 120, sup)
+            console.rule("[bold green]Shopflow is up")
+            console.print(f"API       {api}  (docs: {api}/docs)")
+            console.print(f"Dagster   http://{settings.api_host}:{dagster_port}")
+            console.print(f"try       curl {api}/recommendations/{user_id}")
+            console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
+            console.print(f"logs      {logs}    Ctrl-C stops everything")
+            while True:
+                sup.check_alive()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("\nstopping ..." if not stopping else "\nSIGTERM, stopping ...")
+        except Exception as exc:
+            console.print(f"[red]demo failed:[/] {exc}")
+            code = 1
+        finally:
+            sup.stop_all()
+            for name in embedded.SERVICE_NAMES:
+                if name not in before:
+                    embedded.stop(name, settings)
+        raise typer.Exit(code)

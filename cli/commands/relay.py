@@ -1,0 +1,51 @@
+"""``shopflow relay``: publish the commerce outbox to the event bus or the landing zone."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("relay")
+    def relay(
+        once: bool = typer.Option(False, "--once", help="Drain the outbox, then exit."),
+        kafka: bool = typer.Option(
+            None,
+            "--kafka/--landing",
+            help="Publish to Kafka (KAFKA_BOOTSTRAP_SERVERS or the embedded broker) or to "
+            "the landing zone. Default: Kafka when KAFKA_BOOTSTRAP_SERVERS is set.",
+        ),
+        batch_size: int = typer.Option(500, min=1, max=10_000, help="Rows per batch."),
+    ) -> None:
+        """Publish outbox rows (at least once, in order, keyed by aggregate)."""
+        import signal
+        import threading
+
+        from rich.console import Console
+
+        from commerce import relay as outbox_relay
+
+        console = Console(stderr=True)
+        try:
+            sink = outbox_relay.make_sink(kafka=kafka)
+        except Exception as exc:
+            console.print(f"[bold red]error:[/] cannot open the event sink: {exc}")
+            raise typer.Exit(2) from exc
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        console.print(f"relay -> {sink.name}; pending {outbox_relay.pending_count()}")
+        try:
+            total = outbox_relay.run(
+                sink,
+                once=once,
+                batch_size=batch_size,
+                stop=stop,
+                on_batch=lambda n: console.print(f"published {n}"),
+            )
+        except Exception as exc:
+            console.print(f"[bold red]error:[/] relay failed: {exc}")
+            raise typer.Exit(1) from exc
+        finally:
+            sink.close()
+        console.print(f"published {total} events")

@@ -1,0 +1,31 @@
+"""Writing domain events to the transactional outbox (the relay publishes them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from commerce.db.models.core import OutboxEvent
+from shopflow import events
+
+
+def enqueue(
+    session: Session,
+    event_type: str,
+    payload: dict[str, Any] | events.Payload,
+    aggregate_id: str,
+    **envelope: Any,
+) -> events.Envelope:
+    """Validate an event against the contract and add it to the outbox in ``session``'s
+    transaction, so it is published if and only if the state change commits."""
+    event = events.make_event(event_type, payload, **envelope)
+    session.add(
+        OutboxEvent(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            aggregate_id=aggregate_id,
+            envelope_json=event.model_dump_json(),
+        )
+    )
+    return event

@@ -1,0 +1,1 @@
+"""Payments: the payment service, its ledger, gateway webhooks and the gateways."""

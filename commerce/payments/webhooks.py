@@ -1,0 +1,137 @@
+"""Gateway webhooks: verified events move payments through the same ledger as the API.
+Each event id is applied once (a ``processed_webhooks`` row in the same transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from commerce import orders as order_service
+from commerce.common import transact
+from commerce.db.models.commerce import Order, Payment, ProcessedWebhook
+from commerce.payments.gateways import GatewayResult, Outcome
+from commerce.payments.ledger import Kind, Status
+from commerce.payments.service import _append, apply_outcome, find_by_txn, ledger_state
+
+_OPEN = (Status.PENDING.value, Status.PROCESSING.value)
+_REFUNDABLE = (Status.COMPLETED.value, Status.PARTIALLY_REFUNDED.value)
+
+
+def _record(session: Session, provider: str, event_id: str, event_type: str) -> bool:
+    """Claim an event id; False when it was already processed. A concurrent claim of the
+    same id fails on the primary key at flush, and ``transact`` retries into the check."""
+    if session.get(ProcessedWebhook, (provider, event_id)) is not None:
+        return False
+    session.add(ProcessedWebhook(provider=provider, event_id=event_id, event_type=event_type))
+    session.flush()
+    return True
+
+
+def _refund_to(session: Session, payment: Payment, total_refunded: int) -> None:
+    """Bring the ledger up to a gateway-reported cumulative refunded amount."""
+    state = ledger_state(session, payment.id)
+    delta = min(
+        total_refunded - state.refunded_minor - state.reserved_minor, state.refundable_minor
+    )
+    if delta > 0 and payment.status in _REFUNDABLE:
+        _append(session, payment, Kind.refunded, delta, source="webhook")
+        if payment.status == Status.REFUNDED.value:
+            order = session.get(Order, payment.order_id)
+            assert order is not None
+            order_service.mark_refunded(session, order)
+
+
+def _apply(
+    provider: str,
+    event_id: str,
+    event_type: str,
+    find: tuple[str, str] | None,
+    act: Any,
+) -> dict[str, Any]:
+    """Dedup, find the payment (by gateway txn id, or by payment id), apply ``act``."""
+
+    def work(session: Session) -> dict[str, Any]:
+        if not _record(session, provider, event_id, event_type):
+            return {"received": True, "duplicate": True, "payment_id": None}
+        payment = None
+        if find is not None:
+            by, value = find
+            payment = (
+                session.get(Payment, value) if by == "id" else find_by_txn(session, provider, value)
+            )
+        if payment is not None:
+            session.get(ProcessedWebhook, (provider, event_id)).payment_id = payment.id  # type: ignore[union-attr]
+            act(session, payment)
+        return {
+            "received": True,
+            "duplicate": False,
+            "payment_id": payment.id if payment else None,
+            "status": payment.status if payment else None,
+        }
+
+    return transact(work)
+
+
+# ---- Stripe -----------------------------------------------------------------------------
+def handle_stripe_event(event: dict[str, Any]) -> dict[str, Any]:
+    obj = event["data"]["object"]
+    kind = event["type"]
+
+    def act(session: Session, payment: Payment) -> None:
+        if kind == "payment_intent.succeeded" and payment.status in _OPEN:
+            amount = int(obj.get("amount_received") or obj.get("amount") or 0)
+            result = GatewayResult(Outcome.succeeded, obj["id"], captured_minor=amount)
+            apply_outcome(session, payment, result, source="webhook")
+        elif kind == "payment_intent.payment_failed" and payment.status in _OPEN:
+            error = obj.get("last_payment_error") or {}
+            reason = error.get("code") or "payment_failed"
+            result = GatewayResult(Outcome.failed, obj["id"], failure_reason=reason)
+            apply_outcome(session, payment, result, source="webhook")
+        elif kind == "payment_intent.canceled" and payment.status in _OPEN:
+            apply_outcome(session, payment, GatewayResult(Outcome.cancelled, obj["id"]), "webhook")
+        elif kind == "charge.refunded":
+            _refund_to(session, payment, int(obj.get("amount_refunded") or 0))
+
+    if kind.startswith("payment_intent."):
+        find: tuple[str, str] | None = ("txn", obj["id"])
+    elif kind.startswith("charge.") and obj.get("payment_intent"):
+        find = ("txn", obj["payment_intent"])
+    else:
+        find = None
+    return _apply("stripe", event["id"], kind, find, act)
+
+
+# ---- PayPal -----------------------------------------------------------------------------
+def handle_paypal_event(event: dict[str, Any]) -> dict[str, Any]:
+    from commerce.payments.gateways.base import from_decimal_string
+
+    kind = str(event.get("event_type", ""))
+    resource = event.get("resource") or {}
+    payment_id = resource.get("custom_id")
+
+    def act(session: Session, payment: Payment) -> None:
+        amount = resource.get("amount") or {}
+        value = (
+            from_decimal_string(amount["value"], amount.get("currency_code", payment.currency))
+            if amount.get("value")
+            else payment.amount_minor
+        )
+        if kind == "PAYMENT.CAPTURE.COMPLETED" and payment.status in _OPEN:
+            result = GatewayResult(
+                Outcome.succeeded, payment.gateway_txn_id or "", captured_minor=value
+            )
+            apply_outcome(session, payment, result, source="webhook")
+        elif (
+            kind in ("PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED")
+            and payment.status in _OPEN
+        ):
+            result = GatewayResult(
+                Outcome.failed, "", failure_reason=kind.rsplit(".", 1)[-1].lower()
+            )
+            apply_outcome(session, payment, result, source="webhook")
+        elif kind == "PAYMENT.CAPTURE.REFUNDED":
+            _refund_to(session, payment, payment.refunded_minor + value)
+
+    find = ("id", str(payment_id)) if payment_id else None
+    return _apply("paypal", str(event["id"]), kind, find, act)

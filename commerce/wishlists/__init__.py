@@ -1,0 +1,1 @@
+"""Wishlists: lists, sharing, comparison and price-drop alerts."""

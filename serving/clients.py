@@ -1,0 +1,31 @@
+"""The worker's clients, made once by the app's lifespan (``serving.app``) and stored at
+``app.state.clients``; routers get them only through the ``serving.deps`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from commerce.notifications.channels import Channel
+from commerce.notifications.live import Fanout
+from serving.events_ingest import LazyProducer
+from serving.experiments import ExperimentsService, ExposureLog
+from serving.recommendations.reader import OnlineStore
+from shopflow.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    settings: Settings
+    redis: aioredis.Redis
+    online_store: OnlineStore
+    """The recommendation reader (``serving.recommendations.reader``)."""
+    event_producer: LazyProducer
+    experiments: ExperimentsService
+    exposures: ExposureLog
+    notify_channels: Mapping[str, Channel]
+    """Notification channels (SMTP connection, vendor clients) by name."""
+    notify_fanout: Fanout
+    """The worker's one pub/sub listener for its in-app WebSockets."""

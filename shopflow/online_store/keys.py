@@ -1,0 +1,256 @@
+"""The one home of the Redis key layout and TTLs. Writers and readers import from here.
+
+Batch results are published under a version (``pub:{version}:...``) and made visible by one
+pointer flip (``pub:current``), so a reader never sees a half-written set.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sf"
+
+# ---- batch publish (versioned) -------------------------------------------------------------
+#: String: the version id readers use now. Its value names a hash ``publish_meta(version)``.
+PUBLISH_POINTER = f"{PREFIX}:pub:current"
+#: Seconds an old publish version lives after the pointer moved past it.
+OLD_VERSION_TTL_S = 3600
+
+
+def publish_meta(version: str) -> str:
+    """Hash: published_at, counts, and per strategy ``<strategy>.model`` / ``<strategy>.version``
+    (the MLflow registered model name and version that produced it)."""
+    return f"{PREFIX}:pub:{version}:meta"
+
+
+CHAMPION = "champion"
+"""Strategy name of the registered champion; other strategies are model types (als, hybrid...)."""
+
+
+def user_recs(version: str, user_id: str, strategy: str = CHAMPION) -> str:
+    """String (JSON ``[[item_id, score], ...]``): a user's top-N batch recommendations by one
+    strategy (the champion, or a model type an experiment variant asks for)."""
+    return f"{PREFIX}:pub:{version}:recs:{strategy}:{user_id}"
+
+
+def similar_items(version: str, item_id: str) -> str:
+    """String (JSON ``[[item_id, score], ...]``): an item's nearest neighbours."""
+    return f"{PREFIX}:pub:{version}:sim:{item_id}"
+
+
+def popular(version: str, category: str | None = None) -> str:
+    """String (JSON ``[[item_id, score], ...]``): global or per-category popularity."""
+    return f"{PREFIX}:pub:{version}:pop" + (f":{category}" if category else "")
+
+
+def user_history(version: str, user_id: str) -> str:
+    """Sorted set: item id -> interaction weight, the user's strongest batch interactions
+    (used to explain recommendations and to seed real-time blending)."""
+    return f"{PREFIX}:pub:{version}:hist:{user_id}"
+
+
+def version_pattern(version: str) -> str:
+    """SCAN pattern of every key of one publish version."""
+    return f"{PREFIX}:pub:{version}:*"
+
+
+#: Set: publish versions whose keys have no TTL yet (the current one and any unfinished one);
+#: after a pointer flip the publisher expires every other member's keys and removes it.
+PUBLISH_VERSIONS = f"{PREFIX}:pub:versions"
+
+#: String: held (SET NX with a TTL, value = the holder's token) by the one publish running now,
+#: so concurrent publishes never expire each other's keys. The holder refreshes the TTL as it
+#: writes; a crashed holder's lock lapses after PUBLISH_LOCK_TTL_S.
+PUBLISH_LOCK = f"{PREFIX}:pub:lock"
+PUBLISH_LOCK_TTL_S = 60
+
+
+# ---- online features (written by batch and streaming) --------------------------------------
+def item_info(item_id: str) -> str:
+    """Hash: title, category, brand, price_minor, currency, stock, blocked."""
+    return f"{PREFIX}:item:{item_id}"
+
+
+def user_purchased(user_id: str) -> str:
+    """Set: item ids the user has bought."""
+    return f"{PREFIX}:user:{user_id}:bought"
+
+
+BLOCKED_ITEMS = f"{PREFIX}:items:blocked"
+"""Set: item ids that must never be recommended."""
+
+
+# ---- real-time features (streaming consumers) ----------------------------------------------
+RECENT_ITEMS_CAP = 50
+SEEN_EVENT_TTL_S = 7 * 24 * 3600
+
+
+def user_recent_items(user_id: str) -> str:
+    """Sorted set: item id -> last touch time (epoch seconds), capped at RECENT_ITEMS_CAP."""
+    return f"{PREFIX}:rt:user:{user_id}:recent"
+
+
+def user_features(user_id: str) -> str:
+    """Hash: a user's real-time features, so the features consumer reads and writes each user
+    with one HMGET and one HSET a batch. Fields: ``c:{category}`` decayed category affinity
+    (forward decay, as for TRENDING: a score is sum(weight * 2**((t - ref) / half_life)) with
+    ref the epoch seconds in field ``a``; rank by score), ``k:{item_id}`` cart quantity,
+    ``s:{session_id}`` the views of one of the user's sessions for co-views ("<epoch seconds
+    of its last new view> <JSON array of distinct items, in order>"; a session is over
+    SESSION_TTL_S after its last new view; past 2 * USER_SESSIONS_CAP fields only the
+    newest USER_SESSIONS_CAP are kept), and the consumer's bookkeeping: ``nr`` members of
+    ``user_recent_items``, ``sn`` session fields, ``x`` epoch seconds the TTL (USER_RT_TTL_S)
+    of both keys was last set (renewed once half of it has passed). Read with
+    ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
+    return f"{PREFIX}:rt:user:{user_id}:feat"
+
+
+#: Field prefixes of ``user_features``: category affinity, cart line, session views.
+USER_AFFINITY_FIELD = "c:"
+USER_CART_FIELD = "k:"
+USER_SESSION_FIELD = "s:"
+
+
+def item_counts(metric: str, window: str, bucket: int) -> str:
+    """Hash: item id -> count of ``metric`` (view|cart|purchase) in one window bucket (1h|24h;
+    bucket = epoch seconds // window length). Lives 2 window lengths after its last write."""
+    return f"{PREFIX}:rt:counts:{metric}:{window}:{bucket}"
+
+
+TRENDING = f"{PREFIX}:rt:trending"
+"""Sorted set: item id -> decayed trending score."""
+
+
+def coviews(item_id: str) -> str:
+    """Sorted set: item id -> co-view count within a session."""
+    return f"{PREFIX}:rt:coview:{item_id}"
+
+
+def session_items(session_id: str) -> str:
+    """String: JSON array of the distinct items viewed in an anonymous session (no user id),
+    in order (for co-views); lives SESSION_TTL_S after its last new view. A user's sessions
+    live in ``user_features``."""
+    return f"{PREFIX}:rt:session:{session_id}:views"
+
+
+def seen_events(consumer: str, day: str) -> str:
+    """Hash: event_id -> when it was applied (epoch ms, Redis clock) for the events of one UTC
+    day (``YYYY-MM-DD`` of ``occurred_at``) a consumer has applied (idempotency; one hash per
+    day keeps it to O(1) calls a batch).
+    Lives SEEN_EVENT_TTL_S after its last write."""
+    return f"{PREFIX}:rt:seen:{consumer}:{day}"
+
+
+#: TTLs and caps of the real-time features (the features consumer applies them).
+USER_RT_TTL_S = 30 * 24 * 3600
+SESSION_TTL_S = 4 * 3600
+SESSION_ITEMS_CAP = 50
+USER_SESSIONS_CAP = 8
+COVIEWS_CAP = 100
+COVIEWS_TTL_S = 30 * 24 * 3600
+TRENDING_CAP = 10_000
+USER_CATEGORIES_CAP = 50
+#: Counter windows: name -> bucket length in seconds (bucket = epoch seconds // length).
+COUNTER_WINDOWS: dict[str, int] = {"1h": 3600, "24h": 86400}
+
+TRENDING_REF = f"{PREFIX}:rt:trending:ref"
+"""String: epoch seconds the TRENDING scores are expressed at (forward decay: a score is
+sum(weight * 2**((t - ref) / half_life)); ref moves forward now and then, rescaling the set)."""
+
+
+# ---- live metrics --------------------------------------------------------------------------
+LIVE_METRICS_TTL_S = 48 * 3600
+
+
+def live_metric(minute: int, metric: str) -> str:
+    """Integer/float per minute (epoch minute): orders, revenue_minor."""
+    return f"{PREFIX}:live:{minute}:{metric}"
+
+
+def live_active_users(minute: int) -> str:
+    """HyperLogLog of user ids active in an epoch minute."""
+    return f"{PREFIX}:live:{minute}:users"
+
+
+def live_category_views(minute: int) -> str:
+    """Hash: category -> views in an epoch minute."""
+    return f"{PREFIX}:live:{minute}:catviews"
+
+
+# ---- caches and notifications --------------------------------------------------------------
+PAYMENT_CACHE_TTL_S = 300
+
+
+def payment_cache(payment_id: str) -> str:
+    return f"{PREFIX}:cache:payment:{payment_id}"
+
+
+def payment_cache_epoch(payment_id: str) -> str:
+    """Integer bumped after every committed payment change; a cache fill that read the
+    database under an older epoch is dropped (no stale entry after a write)."""
+    return f"{PREFIX}:cache:payment-epoch:{payment_id}"
+
+
+#: outlives any request that could still fill the cache under an old epoch
+PAYMENT_CACHE_EPOCH_TTL_S = PAYMENT_CACHE_TTL_S + 600
+
+
+def notification_channel(user_id: str) -> str:
+    """Pub/sub channel fanning in-app notifications out across API workers."""
+    return f"{PREFIX}:ws:user:{user_id}"
+
+
+def notification_user(channel: str) -> str:
+    """The user id of a ``notification_channel`` name."""
+    return channel.removeprefix(f"{PREFIX}:ws:user:")
+
+
+# ---- reviews -------------------------------------------------------------------------------
+def review_rate(user_id: str, bucket: int) -> str:
+    """Integer: review submissions by a user in one rate-limit window bucket (TTL: window)."""
+    return f"{PREFIX}:rl:review:{user_id}:{bucket}"
+
+
+#: Lifetime of cached review reads; every committed change drops them at once anyway.
+REVIEW_CACHE_TTL_S = 300
+#: outlives any request that could still fill the review cache under an old epoch
+REVIEW_CACHE_EPOCH_TTL_S = REVIEW_CACHE_TTL_S + 600
+
+
+def review_cache(product_id: str) -> str:
+    """Hash: the JSON bodies of a product's cached first listing pages, field
+    ``page:{sort}:{limit}``. Dropped after every committed change to the product's reviews
+    (TTL REVIEW_CACHE_TTL_S)."""
+    return f"{PREFIX}:cache:reviews:{product_id}"
+
+
+def review_rating_cache(product_id: str) -> str:
+    """String: JSON of a product's cached rating aggregate (count, sum, stars), dropped with
+    ``review_cache`` (TTL REVIEW_CACHE_TTL_S)."""
+    return f"{PREFIX}:cache:rating:{product_id}"
+
+
+def review_cache_epoch(product_id: str) -> str:
+    """Integer bumped after every committed change to a product's reviews; a cache fill that
+    read the database under an older epoch is refused (TTL REVIEW_CACHE_EPOCH_TTL_S)."""
+    return f"{PREFIX}:cache:reviews-epoch:{product_id}"
+
+
+#: String: JSON catalog-wide approved review count and rating sum (the Bayesian prior),
+#: dropped after every committed change to them (TTL REVIEW_CACHE_TTL_S).
+REVIEW_CATALOG_CACHE = f"{PREFIX}:cache:rating:~catalog"
+#: Integer epoch of REVIEW_CATALOG_CACHE (as ``review_cache_epoch``).
+REVIEW_CATALOG_EPOCH = f"{PREFIX}:cache:reviews-epoch:~catalog"
+
+#: How long a review text is remembered for the "same text from other accounts" spam rule.
+REVIEW_TEXT_TTL_S = 90 * 24 * 3600
+
+
+def review_text_accounts(text_hash: str) -> str:
+    """Set: user ids that submitted a review whose normalised text hashes to ``text_hash``
+    (TTL REVIEW_TEXT_TTL_S from the last submission)."""
+    return f"{PREFIX}:spam:text:{text_hash}"
+
+
+def review_submissions(user_id: str) -> str:
+    """Sorted set: review id -> epoch seconds of the user's latest submission or edit of it,
+    trimmed to the burst window (Settings.review_burst_window_s), which is also its TTL."""
+    return f"{PREFIX}:spam:user:{user_id}:submissions"
