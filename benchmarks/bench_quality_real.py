@@ -121,7 +121,7 @@ def served_over_http(
     from benchmarks.loadgen import uvicorn_server
     from pipelines.assets.recommenders import ASSETS
     from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
-    from shopflow import services
+    from shopflow import embedded as services
     from shopflow.config import Settings, get_settings
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-real-") as tmp:
