@@ -10,19 +10,18 @@ to EASE with its default lambda. Target: >= 1.10x the better baseline, and >= EA
 The data is not part of the repo: ``../shared/data/movielens-100k`` next to the repo root, or
 ``SHOPFLOW_MOVIELENS_DIR``. Without it the benchmark prints a skip line and returns.
 
-Two figures, same split:
+Two figures:
 
-- **served over HTTP** (the headline): the training part goes into the marts of a temporary
-  SHOPFLOW_HOME (:func:`write_marts`: the import step), the recommender assets run (every
-  kind, evaluation, gate, publish into a real Redis), ``serving.app`` runs under uvicorn and
-  ``GET /recommendations/{user}?limit=10&strategy=champion`` is scored for every test user;
+- **served over HTTP** (the headline), on a per-user split of the file: the training part goes
+  through the public path in a temporary SHOPFLOW_HOME (``shopflow import catalog u.item``,
+  ``shopflow import interactions --rating-col rating --rating-scale 1,5 --positive-threshold
+  4``, then ``materialize``: landing, dbt marts, every recommender asset, the gate, the publish
+  into a real Redis), ``serving.app`` runs under uvicorn and ``GET
+  /recommendations/{user}?limit=10&strategy=champion`` is scored for every test user; the
+  baselines and EASE are fitted on the same training part in this process.
+  ``SHOPFLOW_BENCH_IMPORT=direct`` writes the marts directly instead of the CLI and dbt;
 - **offline** (``train_and_evaluate`` on the whole file, the per-kind table): the same
-  composition computed in-process.
-
-The import step builds the ``fct_interactions`` rows directly (rating, disliked, weight as the
-mart defines them); the CLI path (``shopflow import interactions --rating-col rating
---positive-threshold 4``, then ``shopflow materialize``) replaces :func:`write_marts` once that
-importer lands. Everything after it is the pipeline's own code.
+  served composition computed in-process; ``SHOPFLOW_BENCH_SKIP_HTTP=1`` runs only this one.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from models.training import TrainingConfig, train_and_evaluate
 from models.tuning import score_config
 
 POSITIVE_THRESHOLD = 4.0
+PIPELINE = "key:raw_events or kind:dbt or group:recommenders"
 TARGET_VS_BASELINE = 1.10
 
 
@@ -110,38 +110,83 @@ def write_marts(warehouse_path: Path, interactions: pd.DataFrame, items: pd.Data
         con.execute("create or replace table dim_items as select * from t")
 
 
+def import_via_cli(folder: Path, train: pd.DataFrame, home: Path) -> None:
+    """The import step through the public CLI: ``import catalog u.item`` and ``import
+    interactions`` of the training ratings (``--rating-col``, threshold 4 on a 1-5 scale)."""
+    import subprocess
+    import sys
+
+    ratings = home / "train_ratings.tsv"
+    epoch = pd.Timestamp(0, tz="UTC")
+    seconds = ((train["first_at"] - epoch) // pd.Timedelta(seconds=1)).astype("int64")
+    raw = pd.DataFrame(
+        {"user": train["user_id"], "item": train["item_id"], "rating": train["rating"].astype(int),
+         "ts": seconds}
+    )  # fmt: skip
+    raw.to_csv(ratings, sep="\t", header=False, index=False)
+    commands = [
+        ["import", "catalog", str(folder / "u.item"), "--sep", "|", "--no-header",
+         "--encoding", "latin-1", "--id-col", "column_1", "--title-col", "column_2"],
+        ["import", "interactions", str(ratings), "--sep", "tab", "--names", "user,item,rating,ts",
+         "--user-col", "user", "--item-col", "item", "--time-col", "ts", "--rating-col", "rating",
+         "--rating-scale", "1,5", "--positive-threshold", str(POSITIVE_THRESHOLD)],
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    for argv in commands:
+        subprocess.run(
+            [sys.executable, "-m", "cli", *argv], cwd=root, env=dict(os.environ), check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
 def served_over_http(
-    train: pd.DataFrame, items: pd.DataFrame, split: Split, k: int
+    folder: Path, train: pd.DataFrame, items: pd.DataFrame, split: Split, k: int
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Materialize the recommender assets on ``train``, serve, and score the HTTP answers on
-    the split's held-out items. Returns the metrics and the evaluation asset's metadata."""
+    """Import the training part, materialize, serve, and score the HTTP answers on the split's
+    held-out items. Returns the metrics and the evaluation asset's metadata.
+
+    ``SHOPFLOW_BENCH_IMPORT=cli`` (default): the CLI imports, then ``materialize_all`` (landing,
+    dbt marts, every recommender asset, publish); ``direct``: the marts written by
+    :func:`write_marts`, then only the recommender assets."""
     import dagster as dg
     import httpx
 
     from benchmarks.loadgen import uvicorn_server
+    from cli.commands.materialize import failed_steps, materialize_all
     from pipelines.assets.recommenders import ASSETS
     from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
     from shopflow import embedded as services
     from shopflow.config import Settings, get_settings
 
+    via_cli = os.environ.get("SHOPFLOW_BENCH_IMPORT", "cli") == "cli"
     with tempfile.TemporaryDirectory(prefix="bench-quality-real-") as tmp:
         os.environ["SHOPFLOW_HOME"] = tmp
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         get_settings.cache_clear()
         settings = Settings(home=Path(tmp))
         settings.ensure_dirs()
         try:
             redis_url = services.start_redis(settings).url
-            write_marts(settings.warehouse_path, train, items)
-            resources = {
-                "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
-                "redis": RedisResource(url=redis_url),
-                "mlflow": MLflowResource(tracking_uri=settings.mlflow_uri),
-            }
-            result = dg.materialize(ASSETS, resources=resources, raise_on_error=False)
-            if not result.success:
-                raise RuntimeError("the recommender assets failed")
+            os.environ["REDIS_URL"] = redis_url
+            get_settings.cache_clear()
+            if via_cli:
+                import_via_cli(folder, train, Path(tmp))
+                result = materialize_all(get_settings(), selection=PIPELINE)
+                if not result.success:
+                    raise RuntimeError(f"materialize failed: {failed_steps(result)}")
+            else:
+                write_marts(settings.warehouse_path, train, items)
+                resources = {
+                    "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+                    "redis": RedisResource(url=redis_url),
+                    "mlflow": MLflowResource(tracking_uri=settings.mlflow_uri),
+                }
+                result = dg.materialize(ASSETS, resources=resources, raise_on_error=False)
+                if not result.success:
+                    raise RuntimeError("the recommender assets failed")
             meta = result.asset_materializations_for_node("recommender_evaluation")[0].metadata
             evaluation = {key: value.value for key, value in meta.items()}
+            evaluation["import"] = "cli" if via_cli else "direct"
             users = [str(split.train.user_ids[u]) for u in split.test_users]
             env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
             path = "/recommendations/{}?limit={}&strategy=champion"
@@ -175,7 +220,9 @@ def http_figure(interactions: pd.DataFrame, items: pd.DataFrame, k: int) -> None
     t0 = time.perf_counter()
     data = Interactions.from_frame(interactions)
     split = per_user_split(data)
-    served, evaluation = served_over_http(train_rows(interactions, split), items, split, k)
+    folder = movielens_dir()
+    train = train_rows(interactions, split)
+    served, evaluation = served_over_http(folder, train, items, split, k)
     counts = Popularity(**BASELINES["popularity"][1]).fit(split.train).top_indices(50)
     rows = {"served:http": served}
     for name, (kind, params) in BASELINES.items():
@@ -186,7 +233,7 @@ def http_figure(interactions: pd.DataFrame, items: pd.DataFrame, k: int) -> None
     print(
         f"\nserved over HTTP: {len(split.test_users)} test users, champion "
         f"{evaluation.get('champion')} ({evaluation.get('best_model')}, gate "
-        f"{evaluation.get('gate')}), {seconds:.0f} s"
+        f"{evaluation.get('gate')}), import {evaluation.get('import')}, {seconds:.0f} s"
     )
     print(metric_table_markdown(rows, k))
     _verdict("served (HTTP)", rows, k)
