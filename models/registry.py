@@ -24,7 +24,13 @@ from typing import Any
 from models.base import Recommender
 from models.evaluation import metric_table_markdown
 from models.factory import load_model
-from models.training import KindResult, TrainingConfig, TrainingResult, evaluate_config
+from models.training import (
+    KindResult,
+    Prepared,
+    TrainingConfig,
+    TrainingResult,
+    evaluate_config,
+)
 
 SERVING_MODEL = "shopflow-serving"
 CHAMPION_ALIAS = "champion"
@@ -258,10 +264,24 @@ def champion_gate(
         return evaluate_config(model_type, params, result.prepared, config)["ndcg"]
 
     baselines = {name: m["ndcg"] for name, m in result.baselines.items()}
+    prep = result.prepared
     return gate(
         best, refs[best], result.table[best]["ndcg"], result.params[best], baselines,
         result.split.fingerprint, rescore, k, min_delta,
+        lambda name: bootstrap_baseline(name, prep, baselines[name], k),
     )  # fmt: skip
+
+
+def bootstrap_baseline(
+    name: str, prep: Prepared, ndcg: float, k: int
+) -> tuple[ModelRef, dict[str, Any]]:
+    """Fit baseline ``name`` on all data and register it (see :func:`register_baseline`)."""
+    from models.factory import build
+    from models.kinds import BASELINES
+
+    kind, params = BASELINES[name]
+    model = build(kind, params).fit(prep.data, prep.catalog)
+    return register_baseline(name, kind, model, prep.test.fingerprint, ndcg, k)
 
 
 def gate(
@@ -274,10 +294,14 @@ def gate(
     rescore: Callable[[str, dict[str, Any]], float],
     k: int,
     min_delta: float = 0.0,
+    bootstrap: Callable[[str], tuple[ModelRef, dict[str, Any]]] | None = None,
 ) -> GateDecision:
     """Compare the candidate with the champion (its recorded score when measured on the same
     ``split``, else ``rescore(type, params)``) and the baselines; move the alias only on a win.
-    """
+
+    With no champion yet and a losing candidate, ``bootstrap(baseline name)`` registers the best
+    baseline (returning its version and params) and that baseline becomes the champion, so
+    serving never starts from a model worse than a baseline, nor from nothing."""
     client = _client()
     current = current_champion(client)
     figures: dict[str, float] = {}
@@ -293,16 +317,51 @@ def gate(
     client.set_tag(candidate.run_id, "gate_reason", reason)
     if not passed:
         client.set_tag(candidate.run_id, "gate", "rejected")
+        if current is None and bootstrap is not None and baselines:
+            name = max(baselines, key=lambda n: baselines[n])
+            ref, base_params = bootstrap(name)
+            serving = _promote(client, ref, base_params, split, baselines[name], k)
+            reason += f"; no champion yet: baseline {name} becomes champion"
+            return GateDecision(False, reason, candidate, candidate_ndcg, serving, None, figures)
         return GateDecision(
             False, reason, candidate, candidate_ndcg, champion, champion_ndcg, figures
         )
-    source = client.get_model_version(candidate.name, candidate.version).source
-    tags = version_tags(kind, params, split, candidate_ndcg, k)
-    tags |= {"source_model": candidate.name, "source_version": candidate.version}
-    serving = _register(client, SERVING_MODEL, source, candidate.run_id, tags)
-    client.set_registered_model_alias(SERVING_MODEL, CHAMPION_ALIAS, serving.version)
+    serving = _promote(client, candidate, params, split, candidate_ndcg, k)
     client.set_tag(candidate.run_id, "gate", "promoted")
     return GateDecision(True, reason, candidate, candidate_ndcg, serving, champion_ndcg, figures)
+
+
+def _promote(
+    client: Any, ref: ModelRef, params: dict[str, Any], split: str, ndcg: float, k: int
+) -> ModelRef:
+    """Register ``ref``'s artifacts as a ``shopflow-serving`` version and point the alias."""
+    source = client.get_model_version(ref.name, ref.version).source
+    tags = version_tags(ref.model_type, params, split, ndcg, k)
+    tags |= {"source_model": ref.name, "source_version": ref.version}
+    serving = _register(client, SERVING_MODEL, source, ref.run_id, tags)
+    client.set_registered_model_alias(SERVING_MODEL, CHAMPION_ALIAS, serving.version)
+    return serving
+
+
+def register_baseline(
+    name: str, kind: str, model: Recommender, split: str, ndcg: float, k: int
+) -> tuple[ModelRef, dict[str, Any]]:
+    """Log a baseline fitted on all data in a nested run and register it as
+    ``shopflow-baseline-<name>`` (call inside the active run)."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"baseline-{name}", nested=True) as run:
+        mlflow.set_tags({"kind": "baseline", "model_type": kind, "baseline": name})
+        mlflow.log_params(_flat(model.params()))
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / "model")
+            mlflow.log_artifacts(str(Path(tmp) / "model"), artifact_path="model")
+        tags = version_tags(kind, model.params(), split, ndcg, k)
+        ref = _register(
+            _client(), registered_name(f"baseline-{name}"), f"{run.info.artifact_uri}/model",
+            run.info.run_id, tags,
+        )  # fmt: skip
+    return ref, model.params()
 
 
 def _champion_score(

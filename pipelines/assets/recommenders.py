@@ -315,7 +315,7 @@ def _evaluate(
     meta: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Baselines, the best kind, the gate; the asset's value and metadata."""
-    from models.registry import ModelRef, gate, log_tables
+    from models.registry import ModelRef, bootstrap_baseline, gate, log_tables
     from models.training import best_kind, evaluate_config, score_baselines
 
     k = config.k
@@ -332,7 +332,8 @@ def _evaluate(
     decision = gate(
         best, candidate, table[best]["ndcg"], trained[best]["params"],
         {name: b["ndcg"] for name, b in base_test.items()}, prep.test.fingerprint,
-        lambda kind, params: evaluate_config(kind, params, prep, config)["ndcg"], k,
+        lambda kind, params: evaluate_config(kind, params, prep, config)["ndcg"], k, 0.0,
+        lambda name: bootstrap_baseline(name, prep, base_test[name]["ndcg"], k),
     )  # fmt: skip
     best_baseline = max(b["ndcg"] for b in base_test.values())
     failed = {kind: out.get("error") or out.get("reason") for kind, out in upstream.items()

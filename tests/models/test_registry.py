@@ -46,7 +46,13 @@ def test_a_candidate_losing_to_a_baseline_is_rejected(shop, mlflow_store):
     assert not decision.promoted
     assert "does not beat baseline" in decision.reason
     assert set(decision.figures) == {"baseline popularity", "baseline als_defaults"}
-    assert current_champion() is None
+    # no champion yet: the best baseline becomes it, so serving starts from no worse model
+    best = max(decision.figures, key=decision.figures.get).removeprefix("baseline ")
+    assert f"no champion yet: baseline {best} becomes champion" in decision.reason
+    champion, tags = current_champion()
+    assert tags["source_model"] == f"shopflow-baseline-{best.replace('_', '-')}"
+    assert decision.champion.version == champion.version == "1"
+    assert load_version(SERVING_MODEL, alias=CHAMPION_ALIAS).name in {"popularity", "als"}
     run = MlflowClient().get_run(refs["popularity"].run_id)
     assert run.data.tags["gate"] == "rejected"
     assert "baseline" in run.data.tags["gate_reason"]
