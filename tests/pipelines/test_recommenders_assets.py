@@ -16,6 +16,9 @@ from shopflow.config import get_settings
 @pytest.fixture
 def home(shopflow_home, monkeypatch):
     monkeypatch.setenv("SHOPFLOW_RECS_TUNING_MAX_TRIALS", "2")
+    # a budget that never binds: both runs try the same trials, so the second one ties
+    monkeypatch.setenv("SHOPFLOW_RECS_TUNING_MIN_BUDGET_S", "600")
+    monkeypatch.setenv("SHOPFLOW_RECS_TUNING_BUDGET_S", "600")
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
