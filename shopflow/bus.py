@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # documented here; re-exported without __all__
+from confluent_kafka.cimpl import NewTopic  # where confluent_kafka.admin imports it from
 
 from shopflow import embedded, events, topics
 from shopflow.config import Settings, get_settings
