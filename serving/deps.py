@@ -18,11 +18,11 @@ _bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
 
 
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
-    return request.app.state.redis  # type: ignore[no-any-return]
+    return request.app.state.redis
 
 
 async def optional_principal(
@@ -72,18 +72,18 @@ async def get_online_store(request: Request) -> OnlineStore:
     """The recommendation reader (``serving.recommendations.reader``) made at start-up.
     Async: FastAPI
     runs a sync dependency in its thread pool, which costs a hot path dearly."""
-    return request.app.state.online_store  # type: ignore[no-any-return]
+    return request.app.state.online_store
 
 
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
 
 
 async def get_experiments(request: Request) -> ExperimentsService:
-    return request.app.state.experiments  # type: ignore[no-any-return]
+    return request.app.state.experiments
 
 
 async def get_exposures(request: Request) -> ExposureLog:
-    return request.app.state.exposures  # type: ignore[no-any-return]
+    return request.app.state.exposures
 
 
 ExperimentsDep = Annotated[ExperimentsService, Depends(get_experiments)]

@@ -45,7 +45,7 @@ from shopflow import events, keys, topics
 from shopflow.config import Settings, get_settings
 
 NAME = "features"
-TOPICS = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
+TOPICS: tuple[topics.Topic, ...] = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
 
 #: Behaviour events that "touch" an item: recent items, trending, category affinity.
 TOUCH_WEIGHTS: dict[str, float] = {

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -245,7 +246,7 @@ def _item_info(item_id: str, values: list[str | None]) -> ItemInfo | None:
     )
 
 
-def _scored(raw: str | None) -> list[Scored] | None:
+def _scored(raw: bytes | str | None) -> list[Scored] | None:
     """Parse a published JSON ``[[item_id, score], ...]`` list; None when the key is absent."""
     if raw is None:
         return None
@@ -298,10 +299,11 @@ class OnlineStore:
         pointer = self._pointer
         if now < pointer.expires:
             return pointer.publication
-        version = await self.redis.get(keys.PUBLISH_POINTER)
+        # the app's client decodes responses (lifespan: decode_responses=True)
+        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
         publication = None
         if version:
-            meta = await self.redis.hgetall(keys.publish_meta(version))
+            meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
             publication = Publication(version=version, meta=meta) if meta else None
         pointer.publication, pointer.expires = publication, now + self.pointer_ttl_s
         return publication
@@ -377,7 +379,7 @@ class OnlineStore:
         rows = await self.redis.zrevrangebyscore(
             keys.user_recent_items(user_id), "+inf", since, start=0, num=n, withscores=True
         )
-        return [(str(item), float(at)) for item, at in rows]
+        return [(str(item), float(at)) for item, at in rows]  # type: ignore[misc]  # withscores=True gives (member, score) pairs; redis-py types members
 
     async def trending(self, n: int) -> list[Scored]:
         """The top of the decayed trending set."""
@@ -385,7 +387,7 @@ class OnlineStore:
         if read is not None and read.trending is not None and n <= read.spec.trending_n:
             return read.trending[:n]
         rows = await self.redis.zrevrange(keys.TRENDING, 0, n - 1, withscores=True)
-        return [(str(item), float(score)) for item, score in rows]
+        return [(str(item), float(score)) for item, score in rows]  # type: ignore[misc]  # withscores=True gives (member, score) pairs; redis-py types members
 
     async def neighbours(
         self, pub: Publication, item_ids: list[str], n: int
@@ -418,7 +420,7 @@ class OnlineStore:
         rows = await self.redis.zrevrange(
             keys.user_history(pub.version, user_id), 0, n - 1, withscores=True
         )
-        return [(str(item), float(weight)) for item, weight in rows]
+        return [(str(item), float(weight)) for item, weight in rows]  # type: ignore[misc]  # withscores=True gives (member, score) pairs; redis-py types members
 
     async def item_infos(self, item_ids: list[str]) -> dict[str, ItemInfo | None]:
         if not item_ids:
@@ -456,9 +458,9 @@ class OnlineStore:
         if not item_ids:
             return [[], [], []]
         purchased = [keys.user_purchased(user_id)] if user_id is not None else []
-        return await self._run(self._availability_script, purchased, item_ids)  # type: ignore[no-any-return]
+        return await self._run(self._availability_script, purchased, item_ids)
 
-    async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> object:
+    async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> Any:
         """EVALSHA on the multiplexed connection, else straight through ``execute_command``
         (the script object's wrapper costs a tenth of a request); the script is loaded when the
         server does not know it yet."""

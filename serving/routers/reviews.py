@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from commerce.db import session_scope
 from commerce.db.models.reviews import ReviewStatus
-from commerce.errors import Invalid, NotFound, RateLimited
+from commerce.errors import Invalid, NotFound, RateLimited, TooLarge
 from commerce.reviews import listing
 from commerce.reviews import media as reviews_media
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews import service as svc
 from commerce.reviews import votes as reviews_votes
-from commerce.reviews.media_store import TooLarge
 from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
 from shopflow import keys
 
@@ -66,7 +65,9 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
     bucket = int(time.time()) // window
     key = keys.review_rate(user_id, bucket)
     async with redis.pipeline(transaction=True) as pipe:
-        count, _ = await pipe.incr(key).expire(key, window).execute()
+        pipe.incr(key)
+        pipe.expire(key, window)
+        count, _ = await pipe.execute()
     if count > settings.review_rate_limit:
         retry = window - int(time.time()) % window
         raise RateLimited(
