@@ -72,7 +72,7 @@ def bare_load(db: Path, paths: str) -> tuple[float, int]:
         seconds = timed(
             lambda: con.execute(f"CREATE TABLE raw_bare AS SELECT * FROM read_parquet([{paths}])")
         )
-        return seconds, con.execute("SELECT count(*) FROM raw_bare").fetchone()[0]
+        return seconds, con.execute("SELECT count(*) FROM raw_bare").fetchall()[0][0]
 
 
 def etl_load(db: Path, landing_dir: Path) -> tuple[float, float, raw_load.TypeStats]:

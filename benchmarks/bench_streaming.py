@@ -104,7 +104,9 @@ def _rate(first_at: float | None, done_at: float, counted: int) -> float:
 
 def raw_throughput(settings: Settings, names: list[str], total: int) -> float:
     """Events/s of a consume loop that does nothing, from its first message (join excluded)."""
-    consumer = Consumer(bus.consumer_config(settings.kafka_bootstrap_servers, uuid.uuid4().hex))
+    consumer = Consumer(
+        bus.consumer_config(settings.kafka_bootstrap_servers or "", uuid.uuid4().hex)
+    )
     consumer.subscribe(names)
     seen, first_at, counted = 0, None, 0
     deadline = time.monotonic() + 120
@@ -175,7 +177,7 @@ def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]
     while len(got) < len(evs) and time.monotonic() < deadline:
         for message in consumer.consume(1000, 0.05):
             now = time.time()
-            event_id = events.parse_event(message.value()).event_id
+            event_id = events.parse_event(message.value() or b"").event_id
             if event_id in sent:  # (Tansu may replay older messages to a "latest" reset)
                 got.append(now - sent[event_id])
     producer.join()

@@ -9,6 +9,7 @@ sides), one warm-up run of each, then interleaved repeats; the figure is best-of
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from models.data import Interactions
 from models.factorization import ALS, fit_threads
 
-PARAMS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
+PARAMS: dict[str, Any] = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
 SEED = 42
 REPEATS = 3
 N_USERS, N_ITEMS, PER_USER = 20_000, 5_000, 30
