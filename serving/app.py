@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 import serving.routers as routers_pkg
 from serving.docs import install_docs
@@ -15,7 +15,7 @@ from serving.lifespan import lifespan
 from shopflow import __version__
 
 
-def _routers() -> list[object]:
+def _routers() -> list[APIRouter]:
     found = []
     for info in sorted(pkgutil.iter_modules(routers_pkg.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{routers_pkg.__name__}.{info.name}")
@@ -37,5 +37,5 @@ def create_app() -> FastAPI:
     install_handlers(app)
     install_docs(app)
     for router in _routers():
-        app.include_router(router)  # type: ignore[arg-type]
+        app.include_router(router)
     return app
