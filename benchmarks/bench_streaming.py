@@ -32,7 +32,7 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 from pipelines.streaming.features import FeaturesProcessor, seen_key
-from pipelines.streaming.runner import ConsumerRunner
+from pipelines.streaming.runner import ConsumerRunner, RunStats
 from shopflow import bus, embedded, events, keys, topics
 from shopflow.config import Settings, get_settings
 
@@ -127,7 +127,7 @@ def features_throughput(settings: Settings, client: redis.Redis, total: int) -> 
     runner = ConsumerRunner(FeaturesProcessor(client, settings), settings)
     marks: dict[str, float | int] = {}
 
-    def until(stats) -> bool:  # noqa: ANN001
+    def until(stats: RunStats) -> bool:
         if "first" not in marks and stats.consumed:
             marks["first"], marks["at_first"] = time.perf_counter(), stats.consumed
         return stats.consumed >= total

@@ -9,6 +9,7 @@ sides), one warm-up run of each, then interleaved repeats; the figure is best-of
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ def interaction_rows(seed: int = 1) -> pd.DataFrame:
     )
 
 
-def raw_fit(matrix) -> None:
+def raw_fit(matrix: Any) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
     with threadpool_limits(1, "blas"):
@@ -57,7 +58,7 @@ def pipeline_fit(rows: pd.DataFrame) -> None:
     ALS(**PARAMS, seed=SEED).fit(Interactions.from_frame(rows))
 
 
-def _timed(fn, arg) -> float:
+def _timed(fn: Callable[[Any], object], arg: Any) -> float:
     t0 = time.perf_counter()
     fn(arg)
     return time.perf_counter() - t0
