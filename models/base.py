@@ -69,6 +69,13 @@ class Recommender(ABC):
     def fitted(self) -> bool:
         return self.user_items is not None
 
+    @property
+    def _matrix(self) -> sp.csr_matrix:
+        """The fitted user x item matrix."""
+        if self.user_items is None:
+            raise RuntimeError(f"the {self.name} model is not fitted")
+        return self.user_items
+
     def recommend(self, user_id: str, n: int = 10, exclude_seen: bool = True) -> Scored:
         return self.recommend_batch([user_id], n, exclude_seen)[0]
 
@@ -154,10 +161,10 @@ class Recommender(ABC):
         state: State = {
             "user_ids": self.user_ids.astype(str),
             "item_ids": self.item_ids.astype(str),
-            "user_items": self.user_items,
+            "user_items": self._matrix,
             **self._state(),
         }
-        np.savez_compressed(path / "arrays.npz", **_flatten(state))
+        np.savez_compressed(path / "arrays.npz", **_flatten(state))  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
         self._save_extra(path)
         return path
 
@@ -171,9 +178,9 @@ class Recommender(ABC):
         with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
             state = _unflatten(arrays)
         model._set_axes(
-            state.pop("user_ids").astype(object),
-            state.pop("item_ids").astype(object),
-            state.pop("user_items"),
+            np.asarray(state.pop("user_ids")).astype(object),
+            np.asarray(state.pop("item_ids")).astype(object),
+            sp.csr_matrix(state.pop("user_items")),
         )
         model._restore(state)
         model._load_extra(path)
@@ -186,7 +193,9 @@ class Recommender(ABC):
         return None
 
     # ---- helpers -----------------------------------------------------------------------
-    def _set_axes(self, user_ids: np.ndarray, item_ids: np.ndarray, matrix: sp.spmatrix) -> None:
+    def _set_axes(
+        self, user_ids: np.ndarray, item_ids: np.ndarray, matrix: sp.csr_matrix | np.ndarray
+    ) -> None:
         self.user_ids = np.asarray(user_ids, dtype=object)
         self.item_ids = np.asarray(item_ids, dtype=object)
         self.user_items = sp.csr_matrix(matrix, dtype=np.float32)

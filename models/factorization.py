@@ -31,7 +31,8 @@ def confidence(matrix: sp.csr_matrix, bm25: bool, k1: float, b: float) -> sp.csr
     if not bm25:
         return sp.csr_matrix(matrix, dtype=np.float32)
     # bm25_weight weighs rows of an item x user matrix; transpose in and out
-    return bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr().astype(np.float32)
+    weighted: sp.csr_matrix = bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr()
+    return weighted.astype(np.float32)
 
 
 class _Factorization(Recommender):
@@ -41,13 +42,15 @@ class _Factorization(Recommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors[rows] @ self.item_factors.T
+        scores: np.ndarray = self.user_factors[rows] @ self.item_factors.T
+        return scores
 
     def _score_items(self, rows: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors, axis=1)
         norms[norms == 0] = 1.0
         unit = self.item_factors / norms[:, None]
-        return unit[rows] @ unit.T
+        similarities: np.ndarray = unit[rows] @ unit.T
+        return similarities
 
     def _state(self) -> State:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}

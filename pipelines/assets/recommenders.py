@@ -5,7 +5,7 @@ Thin edges: the work is done by ``models`` (training, evaluation, MLflow registr
 """
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the as
     import pandas as pd
 
     from models.base import Recommender
+    from models.popularity import Popularity
     from models.registry import ModelRef
     from models.tuning import Trial
     from pipelines.publish import PublishBundle
@@ -125,8 +126,7 @@ def _strategy_models(upstream: dict[str, Any]) -> "dict[str, tuple[ModelRef, Rec
     loaded: dict[str, tuple[ModelRef, Recommender]] = {}
     champion = current_champion()
     if champion is not None:
-        ref = champion[0]
-        loaded["champion"] = (ref, load_version(SERVING_MODEL, alias=CHAMPION_ALIAS))
+        loaded["champion"] = (champion[0], load_version(SERVING_MODEL, alias=CHAMPION_ALIAS))
     refs = upstream.get("refs", {})
     for model_type in (*STRATEGIES, "popularity"):
         if model_type in refs:
@@ -162,7 +162,8 @@ def build_bundle(
         idx, scores = sim_model.similar_arrays(item_ids, settings.similar_top_n)
         bundle.similar = RankedLists(item_ids, sim_model.item_ids, idx, scores)
     if "popularity" in models:
-        ref, pop = models["popularity"]
+        ref, model = models["popularity"]
+        pop = cast("Popularity", model)  # the popularity strategy's model
         bundle.popular = pop.top(settings.recs_top_n)
         bundle.popular_by_category = pop.by_category(settings.recs_top_n)
         bundle.models["popularity"] = (ref.name, ref.version)
@@ -209,7 +210,8 @@ def item_infos(items: "pd.DataFrame") -> dict[str, dict[str, Any]]:
     ``keys.BLOCKED_ITEMS`` set, so a publish never un-blocks what an admin blocked."""
     columns = [c for c in codec.ITEM_FIELDS if c in items.columns]
     frame = items.set_index(items["item_id"].astype(str))[columns]
-    return {str(k): v for k, v in frame.to_dict(orient="index").items()}
+    rows = frame.to_dict(orient="index")  # pandas-stubs key every level by Hashable
+    return {str(k): cast(dict[str, Any], v) for k, v in rows.items()}
 
 
 @dg.asset(
