@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def write_landing(settings: Settings) -> list[Path]:
     return files
 
 
-def timed(fn) -> float:
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -72,7 +73,7 @@ def bare_load(db: Path, paths: str) -> tuple[float, int]:
         seconds = timed(
             lambda: con.execute(f"CREATE TABLE raw_bare AS SELECT * FROM read_parquet([{paths}])")
         )
-        return seconds, con.execute("SELECT count(*) FROM raw_bare").fetchone()[0]
+        return seconds, con.execute("SELECT count(*) FROM raw_bare").fetchall()[0][0]
 
 
 def etl_load(db: Path, landing_dir: Path) -> tuple[float, float, raw_load.TypeStats]:

@@ -31,7 +31,7 @@ def app_without_fastlane() -> object:
     from serving.app import create_app
     from serving.recommendations import fastlane
 
-    fastlane.install = lambda app, lanes: None  # type: ignore[assignment]
+    fastlane.install = lambda app, lanes: None
     return create_app()
 
 

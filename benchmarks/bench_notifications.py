@@ -28,7 +28,7 @@ class _Count:
     def __init__(self) -> None:
         self.n = 0
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         self.n += 1
         return "250 OK"
 

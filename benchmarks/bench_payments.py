@@ -113,7 +113,7 @@ def _servers(env: dict[str, str], apps: list[tuple[str, str]]) -> Iterator[list[
                 except httpx.HTTPError:
                     pass
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""  # type: ignore[union-attr]
+                    tail = proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""  # type: ignore[union-attr]  # started with stderr=PIPE
                     raise RuntimeError(f"server did not start: {tail}")
                 time.sleep(0.2)
         yield [base for _, base, _ in procs]

@@ -17,6 +17,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shopflow.config import Settings
 
 USERS, DAYS, SEED = 16_000, 150, 3  # ~2,300 labelled reviews
 TEST_SIZE, SPLIT_SEED = 0.25, 7
@@ -24,20 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEW_EVENTS = ("review.submitted", "review.approved", "review.rejected")
 
 
-def build_labels(settings: object) -> None:
+def build_labels(settings: Settings) -> None:
     import duckdb
 
     from pipelines.assets.reviews import LABELS_MODEL
     from pipelines.raw_load import ensure_tables, load_event_type
 
-    with duckdb.connect(str(settings.warehouse_path)) as con:  # type: ignore[attr-defined]
+    with duckdb.connect(str(settings.warehouse_path)) as con:
         ensure_tables(con)
         for event_type in REVIEW_EVENTS:  # the model's sources; the rest of the shop is idle
-            load_event_type(con, event_type, settings.landing_dir)  # type: ignore[attr-defined]
-    work = Path(settings.home_dir) / "dbt"  # type: ignore[attr-defined]
+            load_event_type(con, event_type, settings.landing_dir)
+    work = Path(settings.home_dir) / "dbt"
     dbt = str(Path(sys.executable).parent / "dbt")
     env = os.environ | {
-        "SHOPFLOW_WAREHOUSE_PATH": str(settings.warehouse_path),  # type: ignore[attr-defined]
+        "SHOPFLOW_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     project = str(ROOT / "warehouse")

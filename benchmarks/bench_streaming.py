@@ -32,9 +32,10 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 from pipelines.streaming.features import FeaturesProcessor, seen_key
-from pipelines.streaming.runner import ConsumerRunner
-from shopflow import bus, embedded, events, keys, topics
+from pipelines.streaming.runner import ConsumerRunner, RunStats
+from shopflow import bus, embedded, events, topics
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 
 N_EVENTS = 100_000
 N_USERS, N_ITEMS, N_CATEGORIES = 20_000, 10_000, 30
@@ -104,7 +105,9 @@ def _rate(first_at: float | None, done_at: float, counted: int) -> float:
 
 def raw_throughput(settings: Settings, names: list[str], total: int) -> float:
     """Events/s of a consume loop that does nothing, from its first message (join excluded)."""
-    consumer = Consumer(bus.consumer_config(settings.kafka_bootstrap_servers, uuid.uuid4().hex))
+    consumer = Consumer(
+        bus.consumer_config(settings.kafka_bootstrap_servers or "", uuid.uuid4().hex)
+    )
     consumer.subscribe(names)
     seen, first_at, counted = 0, None, 0
     deadline = time.monotonic() + 120
@@ -125,7 +128,7 @@ def features_throughput(settings: Settings, client: redis.Redis, total: int) -> 
     runner = ConsumerRunner(FeaturesProcessor(client, settings), settings)
     marks: dict[str, float | int] = {}
 
-    def until(stats) -> bool:  # noqa: ANN001
+    def until(stats: RunStats) -> bool:
         if "first" not in marks and stats.consumed:
             marks["first"], marks["at_first"] = time.perf_counter(), stats.consumed
         return stats.consumed >= total
@@ -175,7 +178,7 @@ def raw_latency(settings: Settings, evs: list[events.Envelope], names: list[str]
     while len(got) < len(evs) and time.monotonic() < deadline:
         for message in consumer.consume(1000, 0.05):
             now = time.time()
-            event_id = events.parse_event(message.value()).event_id
+            event_id = events.parse_event(message.value() or b"").event_id
             if event_id in sent:  # (Tansu may replay older messages to a "latest" reset)
                 got.append(now - sent[event_id])
     producer.join()

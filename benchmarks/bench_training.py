@@ -9,6 +9,8 @@ sides), one warm-up run of each, then interleaved repeats; the figure is best-of
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from models.data import Interactions
 from models.factorization import ALS, fit_threads
 
-PARAMS = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
+PARAMS: dict[str, Any] = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15}
 SEED = 42
 REPEATS = 3
 N_USERS, N_ITEMS, PER_USER = 20_000, 5_000, 30
@@ -44,7 +46,7 @@ def interaction_rows(seed: int = 1) -> pd.DataFrame:
     )
 
 
-def raw_fit(matrix) -> None:
+def raw_fit(matrix: Any) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
     with threadpool_limits(1, "blas"):
@@ -56,7 +58,7 @@ def pipeline_fit(rows: pd.DataFrame) -> None:
     ALS(**PARAMS, seed=SEED).fit(Interactions.from_frame(rows))
 
 
-def _timed(fn, arg) -> float:
+def _timed(fn: Callable[[Any], object], arg: Any) -> float:
     t0 = time.perf_counter()
     fn(arg)
     return time.perf_counter() - t0

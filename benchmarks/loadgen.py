@@ -22,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -100,7 +101,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
 
 
-BASELINE_BODY = {
+BASELINE_BODY: dict[str, object] = {
     "user_id": "u1",
     "items": [
         {"item_id": f"i{n}", "score": 1.0 - n / 100, "title": f"Item {n}"} for n in range(10)
@@ -370,7 +371,7 @@ def run_load(
     try:
         import uvloop
 
-        runner = uvloop.run
+        runner: Callable[..., Any] = uvloop.run
     except ImportError:
         runner = asyncio.run
     return runner(_python_load(base_url, paths, duration_s, connections, method, headers, body))

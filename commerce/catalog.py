@@ -18,7 +18,7 @@ from commerce.common import (
     StaleWrite,
     transact,
 )
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, upsert, utcnow
 from commerce.db.models.commerce import Product
 from commerce.errors import NotFound
 from shopflow.config import Settings, get_settings
@@ -130,7 +130,7 @@ def _compare_and_set(session: Session, product: Product, changed: dict[str, Any]
         )
         .values(**values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise StaleWrite(product.id)
     for key, value in values.items():
         set_committed_value(product, key, value)
@@ -222,12 +222,7 @@ def _bulk_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row.setdefault("created_at", now)
         row["updated_at"] = now
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(Product).values(rows)
+    stmt = upsert(session, Product).values(rows)
     updatable = [c for c in rows[0] if c not in ("id", "created_at")]
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"], set_={c: stmt.excluded[c] for c in updatable}

@@ -144,7 +144,7 @@ def sqlite_writer() -> Iterator[None]:
             yield
         finally:
             writer.depth.n = depth
-            if depth == 0:
+            if depth == 0 and writer.fd is not None:
                 fcntl.flock(writer.fd, fcntl.LOCK_UN)
 
 

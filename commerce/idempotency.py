@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from commerce import errors
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.core import IdempotencyRecord
 from commerce.errors import Conflict, DomainError, Invalid
 
@@ -222,7 +222,7 @@ def _drop_expired(scope: str, key: str) -> bool:
                 IdempotencyRecord.expires_at < utcnow(),
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
 
 def _store(scope: str, key: str, status: int, body: Any) -> None:

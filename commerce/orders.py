@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from commerce import outbox
 from commerce.auth import Principal
 from commerce.common import EntityId, RequestModel, StaleWrite, new_id, transact
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, OrderLine, Product
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.reviews import verified
@@ -89,7 +89,7 @@ def place_order(user_id: str, data: OrderIn) -> dict[str, Any]:
         )
         session.add(order)
         session.flush()
-        stock_events = []
+        stock_events: list[dict[str, Any]] = []
         for product_id in sorted(quantities):  # one lock order for every transaction
             qty = quantities[product_id]
             changed = _adjust_stock(session, product_id, -qty)
@@ -214,7 +214,7 @@ def _set_status(session: Session, order: Order, expected: str, new: str, event: 
         .values(status=new, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise StaleWrite(order.id)
     order.status = new
     if PAID in (expected, new):

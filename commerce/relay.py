@@ -22,7 +22,7 @@ from typing import Protocol
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import RelayLease
 from commerce.db.models.core import OutboxEvent
 from shopflow import events, landing
@@ -143,8 +143,8 @@ def acquire_lease(holder: str, lease_s: float, name: str = LEASE) -> bool:
                 or_(RelayLease.holder == holder, RelayLease.expires_at < now),
             )
             .values(holder=holder, expires_at=until)
-        ).rowcount  # type: ignore[attr-defined]
-    if renewed:
+        )
+    if rowcount(renewed):
         return True
     try:
         with session_scope() as session:

@@ -77,6 +77,13 @@ class Recommender(ABC):
     def fitted(self) -> bool:
         return self.user_items is not None
 
+    @property
+    def _matrix(self) -> sp.csr_matrix:
+        """The fitted user x item matrix."""
+        if self.user_items is None:
+            raise RuntimeError(f"the {self.name} model is not fitted")
+        return self.user_items
+
     def recommend(self, user_id: str, n: int = 10, exclude_seen: bool = True) -> Scored:
         return self.recommend_batch([user_id], n, exclude_seen)[0]
 
@@ -166,12 +173,12 @@ class Recommender(ABC):
         state: State = {
             "user_ids": self.user_ids.astype(str),
             "item_ids": self.item_ids.astype(str),
-            "user_items": self.user_items,
+            "user_items": self._matrix,
             **self._state(),
         }
         if self.negatives is not None:
             state["negatives"] = self.negatives
-        np.savez_compressed(path / "arrays.npz", **_flatten(state))
+        np.savez_compressed(path / "arrays.npz", **_flatten(state))  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
         self._save_extra(path)
         return path
 
@@ -184,11 +191,13 @@ class Recommender(ABC):
         model = cls(**manifest["params"])
         with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
             state = _unflatten(arrays)
+        stored = state.pop("negatives", None)
+        negatives = None if stored is None else sp.csr_matrix(stored)
         model._set_axes(
-            state.pop("user_ids").astype(object),
-            state.pop("item_ids").astype(object),
-            state.pop("user_items"),
-            state.pop("negatives", None),
+            np.asarray(state.pop("user_ids")).astype(object),
+            np.asarray(state.pop("item_ids")).astype(object),
+            sp.csr_matrix(state.pop("user_items")),
+            negatives,
         )
         model._restore(state)
         model._load_extra(path)
@@ -205,8 +214,8 @@ class Recommender(ABC):
         self,
         user_ids: np.ndarray,
         item_ids: np.ndarray,
-        matrix: sp.spmatrix,
-        negatives: sp.spmatrix | None = None,
+        matrix: sp.csr_matrix | np.ndarray,
+        negatives: sp.csr_matrix | None = None,
     ) -> None:
         self.user_ids = np.asarray(user_ids, dtype=object)
         self.item_ids = np.asarray(item_ids, dtype=object)

@@ -19,7 +19,7 @@ def _slug(value: object) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_")
 
 
-def price_band(price_minor: object) -> str:
+def price_band(price_minor: Any) -> str:
     """A token for the price's order of magnitude in half-powers of two of major units."""
     try:
         price = float(price_minor) / 100.0
@@ -68,7 +68,7 @@ def sparse_top_k(x: sp.csr_matrix, k: int) -> sp.csr_matrix:
         cols.append(part.ravel()[keep.ravel()])
         vals.append(part_vals.ravel()[keep.ravel()])
     if not rows:
-        return sp.csr_matrix((n, n), dtype=np.float32)
+        return sp.csr_matrix((n, n), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs 1.17 rejects a shape with a float32 dtype
     return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n, n),
@@ -86,7 +86,7 @@ class Content(Recommender):
         super().__init__()
         self.neighbours = int(neighbours)
         self.max_features = int(max_features)
-        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs 1.17 rejects a shape with a float32 dtype
 
     def params(self) -> dict[str, Any]:
         return {"neighbours": self.neighbours, "max_features": self.max_features}
@@ -102,11 +102,11 @@ class Content(Recommender):
         try:
             x = vectorizer.fit_transform(docs)
         except ValueError:  # every document empty
-            x = sp.csr_matrix((len(docs), 1), dtype=np.float32)
+            x = sp.csr_matrix((len(docs), 1), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs 1.17 rejects a shape with a float32 dtype
         self.similarity = sparse_top_k(sp.csr_matrix(x, dtype=np.float32), self.neighbours)
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray((self.user_items[rows] @ self.similarity).todense())
+        return np.asarray((self._matrix[rows] @ self.similarity).todense())
 
     def _score_items(self, rows: np.ndarray) -> np.ndarray:
         dense = np.asarray(self.similarity[rows].todense())

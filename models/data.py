@@ -76,7 +76,9 @@ class Interactions:
     def negatives(self) -> sp.csr_matrix:
         """Known negatives (disliked pairs) as a 0/1 matrix of the same shape."""
         if not self.has_negatives:
-            return sp.csr_matrix(self.matrix.shape, dtype=np.float32)
+            none = np.zeros(0, dtype=np.int64)
+            empty = (np.zeros(0, dtype=np.float32), (none, none))
+            return sp.csr_matrix(empty, shape=self.matrix.shape)
         assert self.disliked is not None
         coo = self.matrix.tocoo()
         keep = self.disliked
@@ -171,7 +173,7 @@ def _strings(values: pd.Series) -> pa.Array:
     try:
         arr = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects
-        arr = pa.array(values.map(lambda v: None if pd.isna(v) else str(v)), type=pa.string())
+        arr = pa.array(values.map(lambda v: None if pd.isna(v) else str(v)), type=pa.string())  # type: ignore[misc, redundant-expr]  # pandas-stubs can't type this lambda over a Series of objects
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
@@ -247,7 +249,8 @@ def _epoch_seconds(values: pd.Series) -> np.ndarray:
         values = pd.to_datetime(values, utc=True)
     stamps = pa.array(values.dt.tz_convert(None).to_numpy(), from_pandas=True)  # UTC, naive
     micros = pc.cast(pc.cast(stamps, pa.timestamp("us")), pa.int64())
-    return pc.fill_null(micros, 0).to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
+    seconds: np.ndarray = pc.fill_null(micros, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    return seconds / 1e6
 
 
 @dataclass

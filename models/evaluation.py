@@ -7,6 +7,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -126,24 +127,24 @@ def leave_last_out(data: Interactions) -> Split:
 
 
 # ---- per-user metrics ----------------------------------------------------------------------
-def precision_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+def precision_at_k(recommended: Sequence[Any], relevant: set[Any], k: int) -> float:
     return sum(1 for r in recommended[:k] if r in relevant) / k
 
 
-def recall_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+def recall_at_k(recommended: Sequence[Any], relevant: set[Any], k: int) -> float:
     if not relevant:
         return 0.0
     return sum(1 for r in recommended[:k] if r in relevant) / len(relevant)
 
 
-def ndcg_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+def ndcg_at_k(recommended: Sequence[Any], relevant: set[Any], k: int) -> float:
     """Binary-relevance NDCG: DCG / ideal DCG with min(|relevant|, k) hits at the top."""
     dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(recommended[:k]) if r in relevant)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
     return dcg / ideal if ideal else 0.0
 
 
-def average_precision_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+def average_precision_at_k(recommended: Sequence[Any], relevant: set[Any], k: int) -> float:
     """AP@k = sum of precision@i at each hit i, over min(|relevant|, k)."""
     if not relevant:
         return 0.0
@@ -155,18 +156,20 @@ def average_precision_at_k(recommended: Sequence, relevant: set, k: int) -> floa
     return total / min(len(relevant), k)
 
 
-def hit_rate_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+def hit_rate_at_k(recommended: Sequence[Any], relevant: set[Any], k: int) -> float:
     return 1.0 if any(r in relevant for r in recommended[:k]) else 0.0
 
 
-def catalog_coverage(recommendations: Sequence[Sequence], n_items: int) -> float:
+def catalog_coverage(recommendations: Sequence[Sequence[Any]], n_items: int) -> float:
     """Share of the catalog that appears in at least one list."""
     if n_items == 0:
         return 0.0
     return len({r for recs in recommendations for r in recs}) / n_items
 
 
-def novelty(recommendations: Sequence[Sequence], popularity: dict, n_users: int) -> float:
+def novelty(
+    recommendations: Sequence[Sequence[Any]], popularity: dict[Any, Any], n_users: int
+) -> float:
     """Mean self-information -log2(p(item)) of recommended items, p = share of training users
     who interacted with the item (unseen items count as one user)."""
     values = [

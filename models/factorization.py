@@ -32,9 +32,11 @@ def confidence(
     """The user x item confidence matrix fed to ALS (weights, or BM25 / TF-IDF over them)."""
     # the weightings weigh rows of an item x user matrix; transpose in and out
     if bm25:
-        return bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr().astype(np.float32)
+        weighted: sp.csr_matrix = bm25_weight(matrix.T.tocsr(), K1=k1, B=b).T.tocsr()
+        return weighted.astype(np.float32)
     if tfidf:
-        return sp.csr_matrix(tfidf_weight(matrix.T.tocsr()).T.tocsr(), dtype=np.float32)
+        tfidf_weighted: sp.csr_matrix = tfidf_weight(matrix.T.tocsr()).T.tocsr()
+        return tfidf_weighted.astype(np.float32)
     return sp.csr_matrix(matrix, dtype=np.float32)
 
 
@@ -45,13 +47,15 @@ class _Factorization(Recommender):
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors[rows] @ self.item_factors.T
+        scores: np.ndarray = self.user_factors[rows] @ self.item_factors.T
+        return scores
 
     def _score_items(self, rows: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors, axis=1)
         norms[norms == 0] = 1.0
         unit = self.item_factors / norms[:, None]
-        return unit[rows] @ unit.T
+        similarities: np.ndarray = unit[rows] @ unit.T
+        return similarities
 
     def _state(self) -> State:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}

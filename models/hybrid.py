@@ -69,7 +69,7 @@ class Hybrid(Recommender):
             raise ValueError(f"hybrid needs fitted components {sorted(missing)}")
         hybrid.models = {name: models[name] for name in hybrid.weights}
         first = hybrid.models[next(iter(hybrid.weights))]
-        hybrid._set_axes(first.user_ids, first.item_ids, first.user_items, first.negatives)
+        hybrid._set_axes(first.user_ids, first.item_ids, first._matrix, first.negatives)
         return hybrid
 
     def _fit(self, data: Interactions, catalog: Catalog | None) -> None:
@@ -129,7 +129,7 @@ class Hybrid(Recommender):
     # ---- items -------------------------------------------------------------------------
     def _score_items(self, rows: np.ndarray) -> np.ndarray:
         fused = np.zeros((len(rows), len(self.item_ids)), dtype=np.float32)
-        interacted = np.asarray(self.user_items.getnnz(axis=0))[rows] > 0
+        interacted = np.asarray(self._matrix.getnnz(axis=0))[rows] > 0
         for name, weight in self.weights.items():
             if name == "popularity":
                 continue

@@ -24,7 +24,7 @@ class ItemItem(Recommender):
             raise ValueError("weighting must be 'bm25' or 'cosine'")
         self.neighbours = int(neighbours)
         self.weighting = weighting
-        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs 1.17 rejects a shape with a float32 dtype
 
     def params(self) -> dict[str, Any]:
         return {"neighbours": self.neighbours, "weighting": self.weighting}
@@ -42,7 +42,7 @@ class ItemItem(Recommender):
         self.similarity = sim
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray((self.user_items[rows] @ self.similarity).todense())
+        return np.asarray((self._matrix[rows] @ self.similarity).todense())
 
     def _score_items(self, rows: np.ndarray) -> np.ndarray:
         dense = np.asarray(self.similarity[rows].todense())

@@ -5,8 +5,8 @@ Imports nothing heavy, so serving, experiments, the CLI and the Dagster assets c
 - ``MODEL_KINDS``: every model type the pipeline trains (one Dagster asset and one registered
   MLflow model each);
 - ``BATCH_STRATEGIES``: the kinds published as per-user batch lists
-  (``shopflow.keys.user_recs(version, user, strategy)``); ``popularity`` is published as the
-  popular lists (``shopflow.keys.popular``) instead;
+  (``shopflow.online_store.keys.user_recs(version, user, strategy)``); ``popularity`` is
+  published as the popular lists (``shopflow.online_store.keys.popular``) instead;
 - ``STRATEGIES``: what an experiment variant may serve: every kind plus ``champion``;
 - ``BASELINES``: the reference configurations scored beside every evaluation.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from shopflow.keys import CHAMPION
+from shopflow.online_store.keys import CHAMPION
 
 if TYPE_CHECKING:
     from models.base import Recommender

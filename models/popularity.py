@@ -71,7 +71,8 @@ class Popularity(Recommender):
         self._check_fitted()
         scores = np.where(self.scores > 0, self.scores, -np.inf).astype(np.float32)
         idx, _ = top_k(scores[None, :], n)
-        return idx[0][idx[0] >= 0]
+        top: np.ndarray = idx[0][idx[0] >= 0]
+        return top
 
     def by_category(self, n: int) -> dict[str, Scored]:
         cats = sorted({str(c) for c in self.item_categories if c})

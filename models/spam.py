@@ -40,7 +40,7 @@ class SpamClassifier:
     def __init__(self, pipeline: Pipeline | None = None) -> None:
         self.pipeline = pipeline or _pipeline()
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int]) -> SpamClassifier:
+    def fit(self, texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> SpamClassifier:
         y = np.asarray(labels, dtype=int)
         if len(texts) != len(y):
             raise ValueError("texts and labels differ in length")
@@ -52,7 +52,8 @@ class SpamClassifier:
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        return self.pipeline.predict_proba(list(texts))[:, 1]
+        proba: np.ndarray = self.pipeline.predict_proba(list(texts))[:, 1]
+        return proba
 
     def predict(self, texts: Sequence[str], threshold: float = 0.5) -> np.ndarray:
         return (self.score(texts) >= threshold).astype(int)

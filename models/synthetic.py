@@ -25,7 +25,7 @@ def synthetic_shop(
     item_pop = rng.zipf(1.6, n_items).clip(1, 50).astype(float)
     user_cat = rng.integers(0, n_categories, n_users)
     start = pd.Timestamp("2025-01-01", tz="UTC").value // 10**9
-    rows: list[tuple[str, str, float, int, int, int, int]] = []
+    rows: list[tuple[str, str, float, int, int, int, int, int]] = []
     for u in range(n_users):
         in_cat = np.flatnonzero(item_cat == user_cat[u])
         out_cat = np.flatnonzero(item_cat != user_cat[u])

@@ -253,7 +253,9 @@ def fit_models(
     return {name: fitted[name] for name in model_types}
 
 
-def _served(model: Recommender, prep: Prepared, split: Split, k: int, depth: int) -> dict:
+def _served(
+    model: Recommender, prep: Prepared, split: Split, k: int, depth: int
+) -> dict[str, float]:
     fallback = (
         model.top_indices(depth) if isinstance(model, Popularity) else prep.fallback(split, depth)
     )

@@ -116,7 +116,8 @@ def live_metrics(settings: Settings | None = None, minutes: int = 60) -> pd.Data
     """Orders, revenue and active users per minute from Redis; empty if Redis is not up."""
     import redis
 
-    from shopflow import embedded, keys
+    from shopflow import embedded
+    from shopflow.online_store import keys
 
     settings = settings or get_settings()
     url = settings.redis_url

@@ -10,7 +10,7 @@ PostgreSQL storage instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,8 +32,8 @@ class NoSyncSqliteEventLogStorage(SqliteEventLogStorage):
         return {"dagster_home": StringSource}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> NoSyncSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -121,6 +121,10 @@ def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+@overload
+def _text(value: bytes | str) -> str: ...
+@overload
+def _text(value: Any) -> str | None: ...
 def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -261,7 +265,9 @@ def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]])
 def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator[tuple]:
     """(key, JSON) of every string key. Array lists are encoded in a worker thread, one
     strategy ahead of the writes."""
-    ranked = [(s, v) for s, v in bundle.recs.items() if isinstance(v, RankedLists)]
+    ranked: list[tuple[str | None, RankedLists]] = [
+        (s, v) for s, v in bundle.recs.items() if isinstance(v, RankedLists)
+    ]
     if isinstance(bundle.similar, RankedLists):
         ranked.append((None, bundle.similar))
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -284,7 +290,7 @@ def _encoded(
     lists: Lists, job: Future | None, enc: _Encoder, exclude: dict[str, set[str]] | None
 ) -> Iterator[tuple[str, bytes]]:
     if job is None:
-        yield from enc.lists(lists, exclude)  # type: ignore[arg-type]
+        yield from enc.lists(lists, exclude)  # type: ignore[arg-type]  # no job: the dict form (RankedLists get one)
         return
     owners, values, dropped = job.result()
     enc.dropped += dropped
@@ -383,7 +389,7 @@ def publish(
             writer.command(op, key, value)
         writer.flush()
         meta = _meta(bundle, writer.written, enc)
-        client.hset(keys.publish_meta(version), mapping=meta)
+        client.hset(keys.publish_meta(version), mapping=meta)  # type: ignore[arg-type]  # Mapping keys are invariant: dict[str, str] is not Mapping[EncodableT, ...]
         previous = lock.flip(version)  # the one flip
         expire_old_versions(client, keep=version)
     seconds = time.perf_counter() - started

@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
 
 from commerce.idempotency import Once, run_idempotent, run_once
-from shopflow import keys
 from shopflow.config import get_settings
+from shopflow.online_store import keys
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ async def cache_payment(redis: aioredis.Redis, body: dict[str, Any], epoch: str)
     if not epoch:  # the epoch could not be read: do not fill
         return
     with contextlib.suppress(Exception):
-        await redis.eval(  # type: ignore[misc]
+        await redis.eval(
             _FILL, 2, keys.payment_cache(body["id"]), keys.payment_cache_epoch(body["id"]),
             epoch, json.dumps(body), keys.PAYMENT_CACHE_TTL_S,
         )  # fmt: skip
@@ -110,7 +110,7 @@ async def invalidate_payment(redis: aioredis.Redis, payment_id: str | None) -> N
     """After a payment change commits: bump its epoch and drop the cached body."""
     if payment_id:
         with contextlib.suppress(Exception):
-            await redis.eval(  # type: ignore[misc]
+            await redis.eval(
                 _BUMP, 2, keys.payment_cache(payment_id), keys.payment_cache_epoch(payment_id),
                 keys.PAYMENT_CACHE_EPOCH_TTL_S,
             )  # fmt: skip

@@ -26,7 +26,7 @@ RETRY_AFTER_S = 5
 
 
 #: The whole body validated in one call (the fast path; the contract's own union of events).
-_BATCH: TypeAdapter[list[events.Envelope]] = TypeAdapter(list[events.AnyEvent])  # type: ignore[arg-type]
+_BATCH: TypeAdapter[list[events.Envelope]] = TypeAdapter(list[events.AnyEvent])
 
 
 def parse_body(raw: bytes, max_batch: int) -> tuple[list[events.Envelope], bool]:

@@ -154,7 +154,7 @@ class ExposureLog:
                 return 0
             if self._bus_available():
                 try:
-                    producer = await self.producer().get()
+                    producer = await self.producer().get()  # type: ignore[union-attr]  # _bus_available() saw a producer
                     await producer.asend(batch)
                     return len(batch)
                 except Exception as exc:  # noqa: BLE001 - any bus failure: keep the events

@@ -10,8 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shopflow import keys
 from shopflow.events import SUPPORTED_CURRENCIES
+from shopflow.online_store import keys
 
 CURRENCIES = sorted(SUPPORTED_CURRENCIES)
 

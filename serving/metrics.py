@@ -97,7 +97,7 @@ def wrap_inside(router: Router, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
     if isinstance(stack, _Timed):
         stack.app = wrapper(stack.app)
     else:
-        router.middleware_stack = wrapper(stack)
+        router.middleware_stack = wrapper(stack)  # type: ignore[assignment]  # Starlette infers a coroutine method; any ASGI app fits
 
 
 def exposition() -> tuple[bytes, str]:

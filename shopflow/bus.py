@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # where confluent_kafka.admin imports it from
 
 from shopflow import embedded, events, topics
 from shopflow.config import Settings, get_settings
 
 #: librdkafka's own log lines (connection failures...) go to Python logging, not stderr.
 KAFKA_LOG = logging.getLogger("shopflow.kafka")
+#: Message headers as confluent-kafka's ``produce`` types them.
+Headers = list[tuple[str, str | bytes | None]]
 
 
 class BusUnavailable(RuntimeError):
@@ -74,7 +77,7 @@ def ensure_topics(
     admin: AdminClient | None = None,
 ) -> list[str]:
     """Create the missing topics. Returns the names created. Raises BusUnavailable."""
-    admin = admin or AdminClient({"bootstrap.servers": bootstrap, "logger": KAFKA_LOG})
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap}, logger=KAFKA_LOG)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
@@ -138,11 +141,11 @@ class EventProducer:
         self.settings = settings or get_settings()
         self.bootstrap = bootstrap or bootstrap_servers(self.settings)
         self.timeout_s = self.settings.events_delivery_timeout_ms / 1000
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": KAFKA_LOG})
+        self._admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=KAFKA_LOG)
         self._lock = threading.Lock()
         self._producer = self._new_producer()
         self._healthy = False  # topics not verified yet
-        self._routes: dict[str, tuple[str, list[tuple[str, bytes]]]] = {}
+        self._routes: dict[str, tuple[str, Headers]] = {}
         self._fatal: str | None = None
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="bus-poll", daemon=True)
@@ -201,9 +204,9 @@ class EventProducer:
         if pending.expected == 0:
             pending.done.set()
 
-    def _route(self, event_type: str) -> tuple[str, list[tuple[str, bytes]]]:
+    def _route(self, event_type: str) -> tuple[str, Headers]:
         """Topic name and headers of an event type (computed once per type)."""
-        route = (
+        route: tuple[str, Headers] = (
             topics.topic_for(event_type).name(self.settings),
             [(topics.EVENT_TYPE_HEADER, event_type.encode())],
         )

@@ -371,7 +371,7 @@ def _event_model(event_type: str, payload: type[Payload]) -> type[Envelope]:
             name,
             (Envelope,),
             {
-                "__annotations__": {"event_type": Literal[event_type], "payload": payload},  # type: ignore[valid-type]
+                "__annotations__": {"event_type": Literal[event_type], "payload": payload},
                 "__module__": __name__,
             },
         ),
@@ -380,7 +380,10 @@ def _event_model(event_type: str, payload: type[Payload]) -> type[Envelope]:
 
 EVENT_MODELS: dict[str, type[Envelope]] = {t: _event_model(t, p) for t, p in PAYLOADS.items()}
 
-AnyEvent = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="event_type")]  # noqa: UP007
+if typing.TYPE_CHECKING:
+    AnyEvent = Envelope  # the union below is built at run time; a checker sees the base
+else:
+    AnyEvent = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="event_type")]  # noqa: UP007
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 
 
@@ -423,7 +426,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool, list[Any]]:
                 metadata.extend(getattr(meta, "metadata", []) or [meta])
             continue
         if origin in (Union, types.UnionType):
-            args = [a for a in get_args(annotation) if a is not type(None)]
+            args = tuple(a for a in get_args(annotation) if a is not type(None))
             nullable = nullable or len(args) < len(get_args(annotation))
             annotation = args[0]
             continue

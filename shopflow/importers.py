@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal, cast
 
 import duckdb
 import polars as pl
@@ -214,6 +215,7 @@ def import_interactions(
         kind = norm.replace_strict(EVENT_ALIASES, default=None, return_dtype=pl.String)
         checks.add(columns.event, "unknown event type", kind.is_null())
     else:
+        assert columns.weight is not None  # validated above: exactly one of the three is set
         weight = raw[columns.weight].str.strip_chars().cast(pl.Float64, strict=False)
         checks.add(columns.weight, "unparseable weight", weight.is_null())
         checks.add(columns.weight, "weight below 1", weight < 1)
@@ -553,7 +555,7 @@ def _read(path: Path, options: ReadOptions) -> pl.DataFrame:
             frame = pl.read_parquet(path)
         elif suffix in (".csv", ".tsv", ".txt") or options.sep:
             frame = pl.read_csv(
-                path, infer_schema=False, encoding=options.encoding,  # type: ignore[arg-type]
+                path, infer_schema=False, encoding=options.encoding,
                 separator=options.sep or ("\t" if suffix == ".tsv" else ","),
                 has_header=options.header and not options.names, truncate_ragged_lines=True,
             )  # fmt: skip
@@ -627,7 +629,7 @@ def _times(
     values: pl.Series, time_format: str | None, time_zone: str
 ) -> tuple[pl.Series, str | None]:
     """UTC timestamps; naive values are read in ``time_zone``. Unparseable -> null."""
-    if values.dtype == pl.Datetime:
+    if isinstance(values.dtype, pl.Datetime):
         out = values if values.dtype.time_zone else values.dt.replace_time_zone(time_zone)
         return out.dt.convert_time_zone("UTC").dt.cast_time_unit("us"), None
     if values.dtype.is_numeric():
@@ -636,8 +638,8 @@ def _times(
     digits = text.drop_nulls()
     if time_format is None and len(digits) and bool(digits.str.contains(r"^\d{9,17}$").all()):
         number = text.cast(pl.Int64, strict=False)
-        peak = int(number.max() or 0)
-        unit = "us" if peak > 10**14 else "ms" if peak > 10**11 else "s"
+        peak = cast(int, number.max() or 0)  # the max of an Int64 column
+        unit: Literal["us", "ms", "s"] = "us" if peak > 10**14 else "ms" if peak > 10**11 else "s"
         return pl.select(pl.from_epoch(number, time_unit=unit)).to_series().dt.replace_time_zone(
             "UTC"
         ), f"time: epoch {unit}"
@@ -652,7 +654,7 @@ def _times(
         if count > best_count:
             best, best_count, best_format = parsed, count, fmt
     assert best is not None
-    if best.dtype.time_zone is None:  # type: ignore[union-attr]
+    if isinstance(best.dtype, pl.Datetime) and best.dtype.time_zone is None:
         try:
             best = best.dt.replace_time_zone(time_zone, ambiguous="earliest", non_existent="null")
         except pl.exceptions.PolarsError as exc:

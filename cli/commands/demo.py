@@ -14,10 +14,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from shopflow.config import Settings
 
 console = Console()
 
@@ -76,7 +80,7 @@ def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _check_recommendations(api: str, user_id: str) -> dict[str, object]:
+def _check_recommendations(api: str, user_id: str) -> dict[str, Any]:
     response = httpx.get(f"{api}/recommendations/{user_id}", params={"limit": 10}, timeout=10)
     response.raise_for_status()
     body: dict[str, object] = response.json()
@@ -85,11 +89,11 @@ def _check_recommendations(api: str, user_id: str) -> dict[str, object]:
     return body
 
 
-def _known_user(settings: object) -> str:
+def _known_user(settings: Settings) -> str:
     """A user with interactions in the warehouse (read after the pipeline finished)."""
     import duckdb
 
-    path = settings.warehouse_path  # type: ignore[attr-defined]
+    path = settings.warehouse_path
     with duckdb.connect(str(path), read_only=True) as con:
         row = con.execute(
             "select user_id from fct_interactions group by user_id order by count(*) desc limit 1"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
-    from shopflow.importers import RatingColumn, ReadOptions
+    from shopflow.importers import ImportReport, RatingColumn, ReadOptions
 
 NAME = "import"
 app = typer.Typer(help="Import your own interaction logs and catalogs (CSV or Parquet).")
@@ -166,7 +167,7 @@ def _rating(column: str | None, scale: str, threshold: float) -> RatingColumn | 
     return RatingColumn(column, (low, high), threshold)
 
 
-def _run(job) -> None:  # noqa: ANN001
+def _run(job: Callable[[], ImportReport]) -> None:
     from rich.console import Console
     from rich.table import Table
 

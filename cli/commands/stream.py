@@ -40,6 +40,7 @@ def run_consumer(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     console = Console(stderr=True)
     settings = get_settings()
+    handled: tuple[type[Exception], ...] = (bus.BusUnavailable, embedded.ServiceError)
     try:
         runner = ConsumerRunner(make_processor(settings), settings, batch_size=batch)
         if metrics_port:
@@ -48,7 +49,7 @@ def run_consumer(
             start_http_server(metrics_port, addr=settings.api_host)
             console.print(f"metrics on http://{settings.api_host}:{metrics_port}/metrics")
         stats = runner.run(max_seconds=seconds)
-    except (bus.BusUnavailable, embedded.ServiceError, *config_errors) as exc:
+    except handled + config_errors as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     console.print(

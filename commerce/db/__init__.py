@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -35,7 +38,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    if TYPE_CHECKING:
+        # every model maps one Table (DeclarativeBase types it as the wider FromClause)
+        __table__: ClassVar[Table]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: ``Session.execute`` types its result as ``Result``,
+    which lacks ``rowcount``; a DML statement returns a ``CursorResult``."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def upsert(session: Session, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """INSERT with ON CONFLICT clauses for the session's dialect (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def utcnow() -> datetime:
@@ -63,8 +81,8 @@ def _create_engine(url: str) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: object, _: object) -> None:
-            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _: object) -> None:
+            cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")

@@ -13,7 +13,7 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from shopflow import keys
+from shopflow.online_store import keys
 
 log = logging.getLogger("shopflow.notifications.live")
 
@@ -39,7 +39,7 @@ class Fanout:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def users(self) -> set[str]:
         """Users with a socket on this worker."""

@@ -66,7 +66,11 @@ def check_source(source: str, part: str) -> None:
             name = node.attr
         elif isinstance(node, nodes.Name):
             name = node.name
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
             name = node.arg.value
         if name is not None and name.startswith("_"):
             raise TemplateRenderError(f"{part}: access to {name!r} is not allowed")
@@ -112,7 +116,8 @@ def render_row(row: NotificationTemplate, context: dict[str, Any]) -> Rendered:
 # ---- storage -----------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def defaults() -> dict[str, dict[str, dict[str, str]]]:
-    return yaml.safe_load(DEFAULTS_FILE.read_text())  # type: ignore[no-any-return]
+    loaded: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(DEFAULTS_FILE.read_text())
+    return loaded
 
 
 def seed_defaults(session: Session) -> int:

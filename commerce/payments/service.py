@@ -7,6 +7,7 @@ from the payment (and the ledger step), so a retried request never charges twice
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -26,7 +27,7 @@ from commerce.common import (
     new_id,
     transact,
 )
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
@@ -168,7 +169,7 @@ def _append(
     result = session.execute(
         update(table).where(table.c.id == payment.id, table.c.version == state.seq).values(**values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise StaleWrite(payment.id)
     for key, value in values.items():
         set_committed_value(payment, key, value)
@@ -339,9 +340,9 @@ def ledger(principal: Principal, payment_id: str) -> list[dict[str, Any]]:
 
 
 # ---- commands ---------------------------------------------------------------------------
-def _gateway_call(fn: Any, *args: Any, **kwargs: Any) -> GatewayResult:
+def _gateway_call(fn: Callable[..., GatewayResult], *args: Any, **kwargs: Any) -> GatewayResult:
     try:
-        return fn(*args, **kwargs)  # type: ignore[no-any-return]
+        return fn(*args, **kwargs)
     except GatewayError as exc:
         raise Unavailable(f"payment gateway unavailable: {exc}") from exc
 
@@ -405,8 +406,8 @@ def create_payment(
                 Order.active_payment_id.is_(None),
             )
             .values(active_payment_id=payment_id)
-        ).rowcount  # type: ignore[attr-defined]
-        if claimed != 1:
+        )
+        if rowcount(claimed) != 1:
             current = session.get(Order, data.order_id)
             raise Conflict(
                 f"order {data.order_id} already has a payment in progress "

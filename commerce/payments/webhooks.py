@@ -61,7 +61,7 @@ def _apply(
                 session.get(Payment, value) if by == "id" else find_by_txn(session, provider, value)
             )
         if payment is not None:
-            session.get(ProcessedWebhook, (provider, event_id)).payment_id = payment.id  # type: ignore[union-attr]
+            session.get(ProcessedWebhook, (provider, event_id)).payment_id = payment.id  # type: ignore[union-attr]  # added above in this session
             act(session, payment)
         return {
             "received": True,

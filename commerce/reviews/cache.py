@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from shopflow import embedded, keys
+from shopflow import embedded
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def try_sync_client(settings: Settings | None = None) -> redis.Redis | None:
 
 def invalidate(products: Iterable[str], catalog: bool = False) -> None:
     """Bump the epochs and drop the cached reads of ``products`` (and the catalog totals)."""
-    pairs = [
+    pairs: list[tuple[tuple[str, ...], str]] = [
         ((keys.review_cache(p), keys.review_rating_cache(p)), keys.review_cache_epoch(p))
         for p in sorted(products)
     ]
@@ -133,7 +134,8 @@ def invalidate(products: Iterable[str], catalog: bool = False) -> None:
     try:
         pipe = sync_client().pipeline(transaction=False)
         for entries, epoch_key in pairs:
-            pipe.incr(epoch_key).expire(epoch_key, keys.REVIEW_CACHE_EPOCH_TTL_S)
+            pipe.incr(epoch_key)
+            pipe.expire(epoch_key, keys.REVIEW_CACHE_EPOCH_TTL_S)
             pipe.delete(*entries)
         pipe.execute()
     except (redis.RedisError, embedded.ServiceError, OSError) as exc:
@@ -170,7 +172,7 @@ async def fill(client: aioredis.Redis, fills: list[Fill]) -> None:
     try:
         pipe = client.pipeline(transaction=False)
         for key, field, epoch_key, epoch, value in fills:
-            pipe.eval(FILL, 2, key, epoch_key, epoch, field, value, _TTL)  # type: ignore[misc]
+            pipe.eval(FILL, 2, key, epoch_key, epoch, field, value, _TTL)
         await pipe.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("review cache fill failed: %s", exc)

@@ -29,7 +29,9 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: tuple[tuple[InstrumentedAttribute[Any], bool], ...]) -> list:
+def decode_cursor(
+    cursor: str, keys: tuple[tuple[InstrumentedAttribute[Any], bool], ...]
+) -> list[Any]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(raw, list) or len(raw) != len(keys):

@@ -178,7 +178,7 @@ def _trailing_data(data: bytes, content_type: str) -> bool:
     if content_type == "image/gif":
         return not data.endswith(b"\x3b")
     if content_type == "image/webp":
-        return struct.unpack("<I", data[4:8])[0] + 8 != len(data)
+        return int.from_bytes(data[4:8], "little") + 8 != len(data)
     return False
 
 
@@ -195,7 +195,7 @@ def _process_image(data: bytes, content_type: str, settings: Settings) -> Proces
             if IMAGE_TYPES.get(fmt) != content_type:
                 raise Invalid("image header and content disagree")
             img.load()
-            clean = ImageOps.exif_transpose(img) or img
+            clean = ImageOps.exif_transpose(img)
             stored = _encode(clean, fmt)
             thumb = clean.copy()
             thumb.thumbnail((settings.media_thumbnail_px, settings.media_thumbnail_px))

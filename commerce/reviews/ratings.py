@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from commerce.db import utcnow
+from commerce.db import upsert, utcnow
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import ProductRating, RatingTotals, Review, ReviewStatus
 from commerce.errors import NotFound
@@ -46,11 +46,7 @@ def bayesian_average(
 
 def insert_ignore(session: Session, model: type[Any], **values: Any) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    session.execute(upsert(session, model).values(**values).on_conflict_do_nothing())
 
 
 def refresh_product_rating(session: Session, product_id: str) -> None:
@@ -58,7 +54,7 @@ def refresh_product_rating(session: Session, product_id: str) -> None:
     flushed, in the same transaction) and move the catalog totals by the difference."""
     session.flush()
     insert_ignore(session, ProductRating, product_id=product_id, count=0, rating_sum=0)
-    old = session.execute(
+    old_count, old_sum = session.execute(
         select(ProductRating.count, ProductRating.rating_sum)
         .where(ProductRating.product_id == product_id)
         .with_for_update()
@@ -81,24 +77,26 @@ def refresh_product_rating(session: Session, product_id: str) -> None:
             **{f"star{s}": stars.get(s, 0) for s in STARS},
         )
     )
-    catalog_changed = (count, total) != (old.count, old.rating_sum)
+    catalog_changed = (count, total) != (old_count, old_sum)
     reviews_cache.mark(session, product_id, catalog=catalog_changed)
     if catalog_changed:
         session.execute(
             update(RatingTotals)
             .where(RatingTotals.id == CATALOG)
             .values(
-                count=RatingTotals.count + (count - old.count),
-                rating_sum=RatingTotals.rating_sum + (total - old.rating_sum),
+                count=RatingTotals.count + (count - old_count),
+                rating_sum=RatingTotals.rating_sum + (total - old_sum),
             )
         )
 
 
 def catalog_mean(session: Session) -> float | None:
     row = session.execute(
-        select(RatingTotals.count, RatingTotals.rating_sum).where(RatingTotals.id == CATALOG)
-    ).one_or_none()
-    return row.rating_sum / row.count if row and row.count else None
+        select(RatingTotals.count.label("n"), RatingTotals.rating_sum).where(
+            RatingTotals.id == CATALOG
+        )
+    ).one_or_none()  # "n": Row.count is tuple.count to a type checker
+    return row.rating_sum / row.n if row and row.n else None
 
 
 def rating_parts(session: Session, product_id: str) -> tuple[dict[str, Any], dict[str, int]]:
@@ -107,7 +105,7 @@ def rating_parts(session: Session, product_id: str) -> tuple[dict[str, Any], dic
     query = (
         select(
             Product.id,
-            ProductRating.count,
+            ProductRating.count.label("rating_count"),
             ProductRating.rating_sum,
             *[getattr(ProductRating, f"star{s}") for s in STARS],
             RatingTotals.count.label("catalog_count"),
@@ -121,7 +119,7 @@ def rating_parts(session: Session, product_id: str) -> tuple[dict[str, Any], dic
     if row is None:
         raise NotFound(f"product {product_id!r} not found")
     aggregate = {
-        "count": row.count or 0,
+        "count": row.rating_count or 0,
         "sum": row.rating_sum or 0,
         "stars": [getattr(row, f"star{s}") or 0 for s in STARS],
     }

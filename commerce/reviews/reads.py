@@ -16,7 +16,7 @@ from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import ReviewStatus
 from commerce.reviews import cache, listing
 from commerce.reviews.ratings import rating_parts, rating_summary
-from shopflow import keys
+from shopflow.online_store import keys
 
 
 def dumps(body: Any) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 import redis
 
 from models.spam import SpamClassifier, review_text
-from shopflow import keys
 from shopflow.config import Settings, get_settings
+from shopflow.online_store import keys
 
 log = logging.getLogger(__name__)
 

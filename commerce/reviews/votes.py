@@ -6,12 +6,12 @@ counts and Wilson score are recounted from the votes table under the review's ro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from commerce.db import session_scope
+from commerce.db import session_scope, upsert
 from commerce.db.models.reviews import Review, ReviewStatus, ReviewVote
 from commerce.errors import Forbidden, NotFound
 from commerce.reviews import listing
@@ -34,11 +34,7 @@ def _votable(session: Session, review_id: str, user_id: str) -> Review:
 def vote(session: Session, review_id: str, user_id: str, direction: str) -> Review:
     review = _votable(session, review_id, user_id)
     value = VALUES[direction]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(ReviewVote).values(review_id=review_id, user_id=user_id, value=value)
+    stmt = upsert(session, ReviewVote).values(review_id=review_id, user_id=user_id, value=value)
     session.execute(
         stmt.on_conflict_do_update(index_elements=["review_id", "user_id"], set_={"value": value})
     )
@@ -62,8 +58,9 @@ def _recount(session: Session, review: Review) -> None:
             func.coalesce(func.sum(case((ReviewVote.value < 0, 1), else_=0)), 0),
         ).where(ReviewVote.review_id == review.id)
     ).one()
-    review.helpful_up, review.helpful_down = int(up), int(down)
-    review.helpful_score = wilson_lower_bound(int(up), int(down))
+    up, down = int(cast(int, up)), int(cast(int, down))  # COALESCE(SUM, 0): an int, never NULL
+    review.helpful_up, review.helpful_down = up, down
+    review.helpful_score = wilson_lower_bound(up, down)
 
 
 # ---- one transaction each: what the reviews API calls -----------------------------------------

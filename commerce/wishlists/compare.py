@@ -31,7 +31,7 @@ def compare(session: Session, ids: list[str]) -> dict[str, Any]:
     missing = [i for i in ids if i not in products]
     if missing:
         raise NotFound(f"unknown product(s): {', '.join(missing)}", missing=missing)
-    columns = []
+    columns: list[dict[str, Any]] = []
     for pid in ids:
         p = products[pid]
         columns.append(
@@ -56,7 +56,8 @@ def compare(session: Session, ids: list[str]) -> dict[str, Any]:
 
 def _attributes(product: Product) -> dict[str, Any]:
     base = {"brand": product.brand, "category": product.category}
-    extra = product.attributes if isinstance(product.attributes, dict) else {}
+    raw: object = product.attributes  # a JSON column: rows imported elsewhere may hold a non-dict
+    extra = raw if isinstance(raw, dict) else {}
     return {**{str(k): v for k, v in extra.items()}, **base}
 
 
@@ -79,9 +80,9 @@ def add_to_list(session: Session, user_id: str, product_id: str) -> list[str]:
     if len(current) >= MAX_PRODUCTS:
         raise Conflict(f"a compare list holds at most {MAX_PRODUCTS} products; remove one first")
     insert_ignore(session, CompareItem, user_id=user_id, product_id=product_id)
-    count = session.scalar(
+    count = session.execute(
         select(func.count()).select_from(CompareItem).where(CompareItem.user_id == user_id)
-    )
+    ).scalar_one()
     if count > MAX_PRODUCTS:  # a concurrent add won the last slot
         raise Conflict(f"a compare list holds at most {MAX_PRODUCTS} products; remove one first")
     return compare_list(session, user_id)

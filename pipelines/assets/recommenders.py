@@ -13,7 +13,7 @@ Thin edges: the work is done by ``models`` (training, evaluation, MLflow registr
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 
@@ -389,8 +389,7 @@ def _strategy_models(upstream: dict[str, Any]) -> "dict[str, tuple[ModelRef, Rec
     loaded: dict[str, tuple[ModelRef, Recommender]] = {}
     champion = current_champion()
     if champion is not None:
-        ref = champion[0]
-        loaded["champion"] = (ref, load_version(SERVING_MODEL, alias=CHAMPION_ALIAS))
+        loaded["champion"] = (champion[0], load_version(SERVING_MODEL, alias=CHAMPION_ALIAS))
     refs = upstream.get("refs", {})
     for model_type in (*STRATEGIES, "popularity"):
         if model_type in refs:
@@ -517,7 +516,8 @@ def item_infos(items: "pd.DataFrame") -> dict[str, dict[str, Any]]:
     ``keys.BLOCKED_ITEMS`` set, so a publish never un-blocks what an admin blocked."""
     columns = [c for c in codec.ITEM_FIELDS if c in items.columns]
     frame = items.set_index(items["item_id"].astype(str))[columns]
-    return {str(k): v for k, v in frame.to_dict(orient="index").items()}
+    rows = frame.to_dict(orient="index")  # pandas-stubs key every level by Hashable
+    return {str(k): cast(dict[str, Any], v) for k, v in rows.items()}
 
 
 @dg.asset(

@@ -146,4 +146,9 @@ def warehouse_dbt(
 ASSETS = [warehouse_dbt]
 #: Run config that makes a run rebuild the incremental marts from scratch.
 FULL_REFRESH_RUN_CONFIG = {"ops": {warehouse_dbt.op.name: {"config": {"full_refresh": True}}}}
-RESOURCES = {"dbt": ShopflowDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)}
+RESOURCES = {
+    "dbt": ShopflowDbtCliResource(
+        project_dir=dbt_project,  # type: ignore[arg-type]  # a validator takes a DbtProject; the plugin sees str
+        dbt_executable=DBT_EXECUTABLE,
+    )
+}

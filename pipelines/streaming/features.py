@@ -46,7 +46,7 @@ from shopflow.config import Settings, get_settings
 from shopflow.online_store import codec, keys
 
 NAME = "features"
-TOPICS = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
+TOPICS: tuple[topics.Topic, ...] = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
 
 #: Behaviour events that "touch" an item: recent items, trending, category affinity.
 TOUCH_WEIGHTS: dict[str, float] = {
@@ -182,9 +182,9 @@ class BatchPlan:
                         viewed = owner[event.session_id] = {}
                     viewed[item] = None
             elif etype == "add_to_cart" and user:
-                self._cart(user, item, payload.quantity)  # type: ignore[attr-defined]
+                self._cart(user, item, payload.quantity)  # type: ignore[attr-defined]  # the event type picks the payload model (AddToCart, RemoveFromCart)
         elif etype == "remove_from_cart" and user and item:
-            self._cart(user, item, -payload.quantity)  # type: ignore[attr-defined]
+            self._cart(user, item, -payload.quantity)  # type: ignore[attr-defined]  # the event type picks the payload model (AddToCart, RemoveFromCart)
         elif etype == "order_placed":
             self._order(event, ts, minute)
         elif etype.startswith("product."):
@@ -213,7 +213,7 @@ class BatchPlan:
         cart[item] = _fold_cart(cart.get(item), delta)
 
     def _order(self, event: events.Envelope, ts: float, minute: int) -> None:
-        order: events.OrderPlaced = event.payload  # type: ignore[assignment]
+        order: events.OrderPlaced = event.payload  # type: ignore[assignment]  # order_placed carries OrderPlaced
         user = event.user_id
         self.live[(minute, "orders")] += 1
         self.live[(minute, f"revenue_minor:{order.currency}")] += order.total_minor

@@ -140,7 +140,7 @@ class ConsumerRunner:
         self._worker: ThreadPoolExecutor | None = None
         self._staged: StagedProcessor | None = None
         if callable(getattr(processor, "prepare", None)):
-            self._staged = processor  # type: ignore[assignment]
+            self._staged = processor  # type: ignore[assignment]  # has prepare(): a StagedProcessor
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{processor.name}-apply")
         self._inflight_batch: _Batch | None = None
         self._failed: Offsets | None = None  # first offsets of a batch that failed this turn
@@ -317,6 +317,8 @@ class ConsumerRunner:
                 log.warning("%s: consume error %s", self.group, msg.error())
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is None or partition is None or offset is None:  # set on every non-error
+                continue
             key = (topic, partition)
             if key not in first:
                 first[key] = offset
@@ -339,7 +341,7 @@ class ConsumerRunner:
             )
         errors: list[str] = []
         for msg, error in poison:
-            headers = [
+            headers: bus.Headers = [
                 (topics.DLQ_ERROR_HEADER, error.encode()),
                 (topics.DLQ_SOURCE_HEADER, f"{msg.topic()}/{msg.partition()}/{msg.offset()}"),
                 (topics.DLQ_CONSUMER_HEADER, self.group.encode()),
@@ -386,7 +388,7 @@ class ConsumerRunner:
             return
         offsets = [TopicPartition(t, p, wanted[(t, p)]) for t, p in keys]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)  # type: ignore[call-overload]  # the stub's overloads want a literal bool
         except KafkaException as exc:  # e.g. a rebalance: the next owner re-reads, idempotently
             log.warning("%s: commit failed: %s", self.group, exc)
             return

@@ -21,7 +21,7 @@ class WishlistAlertsProcessor:
     """See ``runner.Processor``. Durable as soon as ``process`` returns (DB commits)."""
 
     name = NAME
-    topics = (topics.CATALOG,)
+    topics: tuple[topics.Topic, ...] = (topics.CATALOG,)
 
     def process(self, records: list[Record]) -> int:
         applied = 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -102,10 +102,11 @@ class OnlineStore:
         pointer = self._pointer
         if now < pointer.expires:
             return pointer.publication
-        version = await self.redis.get(keys.PUBLISH_POINTER)
+        # the app's client decodes responses (serving.app: decode_responses=True)
+        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
         publication = None
         if version:
-            meta = await self.redis.hgetall(keys.publish_meta(version))
+            meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
             publication = Publication(version=version, meta=meta) if meta else None
         pointer.publication, pointer.expires = publication, now + self.pointer_ttl_s
         return publication

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Protocol
+from typing import Any, Protocol
 
 from commerce.errors import Invalid, NotFound, Unavailable
 from serving.recommendations.read_ahead import Read, ReadAhead
@@ -349,12 +349,12 @@ async def explain(
         store.popular(pub),
     )
     neighbour_lists = await store.lists([keys.similar_items(pub.version, h) for h, _ in history])
-    because = []
+    because: list[dict[str, Any]] = []
     for (hist_item, weight), neighbours in zip(history, neighbour_lists, strict=True):
         hit = next((s for n, s in neighbours or [] if n == item_id), None)
         if hit is not None:
             because.append({"item_id": hist_item, "interaction_weight": weight, "similarity": hit})
-    because.sort(key=lambda b: -b["interaction_weight"] * b["similarity"])  # type: ignore[operator]
+    because.sort(key=lambda b: -b["interaction_weight"] * b["similarity"])
     titles = await store.item_infos([str(b["item_id"]) for b in because])
     for b in because:
         info = titles.get(str(b["item_id"]))

@@ -24,7 +24,7 @@ from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations import fastlane
 from serving.recommendations import service as recs
 from serving.recommendations.reader import OnlineStore
-from shopflow import keys
+from shopflow.online_store import keys
 
 router = APIRouter(tags=["recommendations"])
 

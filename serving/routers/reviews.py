@@ -9,14 +9,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from commerce.errors import Invalid, RateLimited
+from commerce.errors import Invalid, RateLimited, TooLarge
 from commerce.reviews import media as reviews_media
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews import service as svc
 from commerce.reviews import votes as reviews_votes
-from commerce.reviews.media_store import TooLarge
 from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
-from shopflow import keys
+from shopflow.online_store import keys
 
 router = APIRouter(tags=["reviews"])
 
@@ -63,7 +62,9 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
     bucket = int(time.time()) // window
     key = keys.review_rate(user_id, bucket)
     async with redis.pipeline(transaction=True) as pipe:
-        count, _ = await pipe.incr(key).expire(key, window).execute()
+        pipe.incr(key)
+        pipe.expire(key, window)
+        count, _ = await pipe.execute()
     if count > settings.review_rate_limit:
         retry = window - int(time.time()) % window
         raise RateLimited(

@@ -2,8 +2,8 @@
 
 Each experiment splits users across variants by weight; each variant names the recommender
 strategy it serves (the strategy names the batch publisher writes under
-``shopflow.keys.user_recs(version, user_id, strategy)``; ``popularity`` is served from
-``shopflow.keys.popular``). The first variant is the control.
+``shopflow.online_store.keys.user_recs(version, user_id, strategy)``; ``popularity`` is served from
+``shopflow.online_store.keys.popular``). The first variant is the control.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shopflow import keys
+from shopflow.online_store import keys
 
 STRATEGIES: tuple[str, ...] = (
     "popularity",

@@ -158,10 +158,10 @@ def srm_check(
     expected = w / w.sum() * total
     if total == 0:
         return SRMResult(tuple(int(o) for o in obs), tuple(expected), 0.0, 1.0, threshold)
-    chi2, p_value = sps.chisquare(obs, expected)
+    test = sps.chisquare(obs, expected)
     return SRMResult(
-        tuple(int(o) for o in obs), tuple(float(e) for e in expected), float(chi2),
-        float(p_value), threshold,
+        tuple(int(o) for o in obs), tuple(float(e) for e in expected), float(test.statistic),
+        float(test.pvalue), threshold,
     )  # fmt: skip
 
 

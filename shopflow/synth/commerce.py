@@ -9,6 +9,7 @@ partial, where the order stays paid).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -83,7 +84,7 @@ def place_orders(world: World, day: int, out: DayEvents, checkout: Checkout) -> 
     failed = rng.random(n) < FAILURE_RATE
 
     def payment(
-        event_type: str, idx: np.ndarray, when: np.ndarray, status: object, **extra
+        event_type: str, idx: np.ndarray, when: np.ndarray, status: object, **extra: Any
     ) -> None:
         sel = pa.array(idx)
         out.add(

@@ -38,13 +38,15 @@ class Users:
     def taste(self, user: np.ndarray, leaf: np.ndarray) -> np.ndarray:
         """Taste weight of each (user, leaf) pair; 0 for leaves outside the favourites."""
         hit = self.fav[user] == leaf[:, None]
-        return (self.fav_weight[user] * hit).sum(axis=1)
+        weights: np.ndarray = (self.fav_weight[user] * hit).sum(axis=1)
+        return weights
 
     def sample_leaf(self, rng: np.random.Generator, user: np.ndarray) -> np.ndarray:
         """One favourite leaf per entry of ``user``, by taste weight."""
         cum = np.cumsum(self.fav_weight[user], axis=1)
         pick = (cum < rng.random(len(user))[:, None]).sum(axis=1)
-        return self.fav[user, np.minimum(pick, FAVOURITES - 1)]
+        leaves: np.ndarray = self.fav[user, np.minimum(pick, FAVOURITES - 1)]
+        return leaves
 
 
 def build_users(

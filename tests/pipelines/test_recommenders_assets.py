@@ -9,8 +9,8 @@ from models.synthetic import synthetic_shop
 from pipelines.assets.recommenders import ASSETS
 from pipelines.publish import read_recs
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
-from shopflow import keys
 from shopflow.config import get_settings
+from shopflow.online_store import keys
 
 
 @pytest.fixture

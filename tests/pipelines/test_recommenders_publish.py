@@ -14,7 +14,7 @@ from pipelines.publish import (
     publish,
     read_recs,
 )
-from shopflow import keys
+from shopflow.online_store import keys
 
 
 def _bundle(tag: str, users: int = 30) -> PublishBundle:

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
-from shopflow import events, keys, topics
+from shopflow import events, topics
 from shopflow.config import Settings, get_settings
 from shopflow.embedded import free_port
+from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
 from tests.serving.test_recommendations import publish
 

@@ -158,7 +158,7 @@ def numsub(redis_url: str, *users: str) -> list[int]:
     """Pub/sub connections subscribed to each user's channel (one per worker holding a socket)."""
     import redis
 
-    from shopflow import keys
+    from shopflow.online_store import keys
 
     with redis.Redis.from_url(redis_url) as r:
         return [n for _, n in r.pubsub_numsub(*(keys.notification_channel(u) for u in users))]

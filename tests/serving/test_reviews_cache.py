@@ -18,8 +18,8 @@ from commerce.reviews import cache as reviews_cache
 from commerce.reviews import listing
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews.ratings import product_rating
-from shopflow import keys
 from shopflow.config import get_settings
+from shopflow.online_store import keys
 from tests.serving.test_reviews_fixtures import (
     ADMIN,
     auth,

@@ -105,9 +105,3 @@ def test_the_online_store_imports_nothing_outside_the_core(name: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_the_old_keys_module_is_the_same_module() -> None:
-    from shopflow import keys as old
-
-    assert old is keys

@@ -24,6 +24,11 @@ UTF8 = Charset("utf-8")
 UTF8.body_encoding = QP
 
 
+def _text(body: str, subtype: str) -> MIMEText:
+    """A UTF-8 quoted-printable text part."""
+    return MIMEText(body, subtype, UTF8)  # type: ignore[arg-type]  # MIMEText takes a Charset; typeshed says str
+
+
 def _header(value: str) -> str | Header:
     value = " ".join(value.splitlines())
     return value if value.isascii() else Header(value, "utf-8")
@@ -59,14 +64,14 @@ class SmtpEmail:
         return conn
 
     def build(self, message: OutgoingMessage) -> MIMEMultipart | MIMEText:
-        email: MIMEMultipart | MIMEText = MIMEText(message.text, "plain", UTF8)
+        email: MIMEMultipart | MIMEText = _text(message.text, "plain")
         if message.html:
             email = MIMEMultipart("alternative")
-            email.attach(MIMEText(message.text, "plain", UTF8))
-            email.attach(MIMEText(message.html, "html", UTF8))
+            email.attach(_text(message.text, "plain"))
+            email.attach(_text(message.html, "html"))
         email["From"] = self._from
         email["To"] = message.to or ""
-        email["Subject"] = _header(message.subject or "")
+        email["Subject"] = _header(message.subject or "")  # type: ignore[assignment]  # a Header is a valid value; typeshed says str
         email["Message-ID"] = f"<{message.delivery_id}.{secrets.token_hex(6)}@shopflow>"
         email["X-Shopflow-Delivery"] = message.delivery_id
         return email

@@ -8,7 +8,7 @@ import json
 import redis
 
 from commerce.notifications.channels.base import ChannelError, OutgoingMessage, SendResult
-from shopflow import keys
+from shopflow.online_store import keys
 
 
 class InAppRedis:

@@ -76,4 +76,5 @@ def to_decimal_string(amount_minor: int, currency: str) -> str:
 def from_decimal_string(value: str, currency: str) -> int:
     exp = CURRENCY_EXPONENT.get(currency, 2)
     major, _, minor = value.partition(".")
-    return int(major) * 10**exp + int((minor or "0").ljust(exp, "0")[:exp] or 0)
+    scale: int = 10**exp  # exp >= 0; int ** int is typed Any (a negative power is a float)
+    return int(major) * scale + int((minor or "0").ljust(exp, "0")[:exp] or 0)

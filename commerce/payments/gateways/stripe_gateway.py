@@ -25,10 +25,9 @@ class StripeGateway:
     name = "stripe"
 
     def __init__(self, api_key: str, api_base: str | None = None, timeout_s: float = 10.0):
-        base = {"api": api_base} if api_base else None
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses=base,  # type: ignore[arg-type]
+            base_addresses={"api": api_base} if api_base else None,
             max_network_retries=2,
             http_client=stripe.new_default_http_client(timeout=timeout_s),
         )
