@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
+from serving.recommendations.query import RecQuery
 from serving.recommendations.read_ahead import Read
 from serving.recommendations.reader import OnlineStore, Publication
 from shopflow.online_store import keys
 from shopflow.online_store.codec import Scored
-
-if TYPE_CHECKING:
-    from serving.recommendations.service import RecQuery
 
 RECENT_WINDOW_S = 30 * 60
 RECENT_N = 10

@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any
 
 from commerce.errors import Invalid, NotFound, Unavailable
+from serving.recommendations.query import CandidateSource, RecQuery
 from serving.recommendations.read_ahead import Read, ReadAhead
 from serving.recommendations.reader import Availability, OnlineStore, Publication
 from serving.recommendations.realtime import RealtimeSource, TrendingSource
@@ -30,30 +31,6 @@ from shopflow.online_store.codec import ItemInfo, Scored
 NOT_PUBLISHED = "no recommendations published yet; run shopflow materialize"
 NO_HISTORY = "no published recommendations for this user (no history): popular items instead"
 POPULARITY = "popularity"
-
-
-@dataclass(frozen=True, slots=True)
-class RecQuery:
-    user_id: str
-    limit: int = 10
-    strategy: str = keys.CHAMPION
-    category: str | None = None
-    max_per_category: int | None = None
-    exclude: frozenset[str] = frozenset()
-
-
-class CandidateSource(Protocol):
-    """Proposes scored items for a user, best first; None/[] when it has nothing. ``reads``
-    plans what ``fetch`` will read, so that the request's read-ahead makes those reads in the
-    same round trip (optional: without it, or with none, ``fetch`` reads on its own)."""
-
-    name: str
-
-    def reads(self, pub: Publication, query: RecQuery) -> list[Read]: ...
-
-    async def fetch(
-        self, store: OnlineStore, pub: Publication, query: RecQuery
-    ) -> list[Scored] | None: ...
 
 
 class BatchSource:
