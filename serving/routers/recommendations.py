@@ -23,6 +23,7 @@ from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreD
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations import fastlane
 from serving.recommendations import service as recs
+from serving.recommendations.query import RecQuery
 from serving.recommendations.reader import OnlineStore
 from shopflow.online_store import keys
 
@@ -177,7 +178,7 @@ async def _recommend(
     exclude: str | None,
     strategy: str | None,
 ) -> dict[str, object]:
-    query = recs.RecQuery(
+    query = RecQuery(
         user_id=user_id,
         limit=limit,
         strategy=strategy or keys.CHAMPION,
