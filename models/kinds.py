@@ -1,40 +1,24 @@
-"""The one registry of recommender model kinds and served strategies.
-
-Imports nothing heavy, so serving, experiments, the CLI and the Dagster assets can all use it:
-
-- ``MODEL_KINDS``: every model type the pipeline trains (one Dagster asset and one registered
-  MLflow model each);
-- ``BATCH_STRATEGIES``: the kinds published as per-user batch lists
-  (``shopflow.online_store.keys.user_recs(version, user, strategy)``); ``popularity`` is
-  published as the popular lists (``shopflow.online_store.keys.popular``) instead;
-- ``STRATEGIES``: what an experiment variant may serve: every kind plus ``champion``;
-- ``BASELINES``: the reference configurations scored beside every evaluation.
-"""
+"""The recommender model kinds for training: the names from ``shopflow.model_kinds`` (the one
+list of kinds and strategies, re-exported here), the class of each kind (``model_class``),
+the kinds tuned on validation, and ``BASELINES``, the reference configurations scored beside
+every evaluation. Imports nothing heavy."""
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-from shopflow.online_store.keys import CHAMPION
+from shopflow.model_kinds import (
+    BATCH_STRATEGIES,
+    MODEL_KINDS,
+    STRATEGIES,
+    ModelKind,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from models.base import Recommender
 
-ModelKind = Literal["popularity", "als", "bpr", "item_item", "content", "ease", "hybrid"]
-Strategy = Literal["popularity", "als", "bpr", "item_item", "content", "ease", "hybrid", "champion"]
-
-MODEL_KINDS: Final[tuple[str, ...]] = (
-    "popularity",
-    "als",
-    "bpr",
-    "item_item",
-    "content",
-    "ease",
-    "hybrid",
-)
-BATCH_STRATEGIES: Final[tuple[str, ...]] = tuple(k for k in MODEL_KINDS if k != "popularity")
-STRATEGIES: Final[tuple[str, ...]] = (*MODEL_KINDS, CHAMPION)
 #: Kinds whose hyperparameters are tuned (Optuna) on the validation split.
 TUNED_KINDS: Final[tuple[str, ...]] = ("popularity", "als", "bpr", "item_item", "ease")
 
@@ -49,7 +33,7 @@ BASELINES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     ),
 }
 
-_CLASSES: Final[dict[str, str]] = {
+_CLASSES: Final[dict[str, str]] = {  # one per MODEL_KINDS entry (tested)
     "popularity": "models.popularity:Popularity",
     "als": "models.factorization:ALS",
     "bpr": "models.factorization:BPR",
@@ -68,3 +52,15 @@ def model_class(kind: str) -> type[Recommender]:
         raise ValueError(f"unknown model kind {kind!r}; known: {list(MODEL_KINDS)}") from None
     cls: type[Recommender] = getattr(importlib.import_module(module), name)
     return cls
+
+
+__all__ = [
+    "BASELINES",
+    "BATCH_STRATEGIES",
+    "MODEL_KINDS",
+    "STRATEGIES",
+    "TUNED_KINDS",
+    "ModelKind",
+    "Strategy",
+    "model_class",
+]

@@ -36,7 +36,6 @@ from models.popularity import Popularity
 from models.served import compose, unavailable_items
 from models.tuning import Trial, score_config, tune
 
-MODEL_TYPES = MODEL_KINDS  # kept for callers of the old name
 log = logging.getLogger(__name__)
 HYBRID_COMPONENTS = ("als", "bpr", "item_item", "ease", "content", "popularity")
 HYBRID_DEPTH = 100

@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the as
 
 GROUP = "recommenders"
 MART_DEPS = [dg.AssetKey("fct_interactions"), dg.AssetKey("dim_items")]
-STRATEGIES = BATCH_STRATEGIES  # the per-user batch lists published (see models.kinds)
 HYBRID_INPUTS = ("popularity", "als", "bpr", "item_item", "content", "ease")
 
 
@@ -391,7 +390,7 @@ def _strategy_models(upstream: dict[str, Any]) -> "dict[str, tuple[ModelRef, Rec
     if champion is not None:
         loaded["champion"] = (champion[0], load_version(SERVING_MODEL, alias=CHAMPION_ALIAS))
     refs = upstream.get("refs", {})
-    for model_type in (*STRATEGIES, "popularity"):
+    for model_type in (*BATCH_STRATEGIES, "popularity"):
         if model_type in refs:
             name, version = refs[model_type]
             ref: ModelRef | None = ModelRef(name, str(version), model_type)

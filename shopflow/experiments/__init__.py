@@ -3,7 +3,6 @@ assignment, and the stats engine (pure functions)."""
 
 from shopflow.experiments.assignment import Assignment, assign, assign_many
 from shopflow.experiments.config import (
-    STRATEGIES,
     Experiment,
     ExperimentsConfig,
     ExperimentsFileError,
@@ -12,7 +11,6 @@ from shopflow.experiments.config import (
 )
 
 __all__ = [
-    "STRATEGIES",
     "Assignment",
     "Experiment",
     "ExperimentsConfig",

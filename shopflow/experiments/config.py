@@ -11,22 +11,13 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shopflow.online_store import keys
+from shopflow.model_kinds import Strategy
 
-STRATEGIES: tuple[str, ...] = (
-    "popularity",
-    "als",
-    "bpr",
-    "item_item",
-    "content",
-    "hybrid",
-    keys.CHAMPION,
-)
 WEIGHT_TOLERANCE = 1e-6
 
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -43,7 +34,7 @@ class Variant(BaseModel):
 
     key: Key
     weight: Annotated[float, Field(ge=0, le=1)]
-    strategy: Literal["popularity", "als", "bpr", "item_item", "content", "hybrid", "champion"]
+    strategy: Strategy
     description: str = ""
 
 

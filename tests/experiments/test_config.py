@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from shopflow.experiments import STRATEGIES, ExperimentsFileError, load_experiments
+from shopflow.experiments import ExperimentsFileError, load_experiments
+from shopflow.model_kinds import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +91,7 @@ def test_cli_validate_ok_and_errors(tmp_path):
 
 
 def test_repo_file_runs_an_experiment_on_published_strategies():
-    from pipelines.assets.recommenders import STRATEGIES as PUBLISHED
+    from models.kinds import BATCH_STRATEGIES as PUBLISHED
 
     running = load_experiments(ROOT / "experiments.yaml").running
     assert running, "the demo serves a running experiment"
