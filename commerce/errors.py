@@ -15,9 +15,11 @@ class DomainError(Exception):
     #: True when the same call may succeed later (an idempotency key is then released).
     retryable = False
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, retry_after: int | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after = retry_after
+        """Seconds after which the same call may pass, when that is known."""
         self.extra = extra
 
 
@@ -52,20 +54,12 @@ class RateLimited(DomainError):
 
     title = "Too many requests"
 
-    def __init__(self, detail: str, retry_after: int | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
-
 
 class Unavailable(DomainError):
     """A dependency (broker, gateway, database) cannot serve now; worth a retry later."""
 
     title = "Service unavailable"
     retryable = True
-
-    def __init__(self, detail: str, retry_after: int | None = None, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after = retry_after
 
 
 class PaymentDeclined(DomainError):

@@ -37,9 +37,8 @@ def status_of(exc: errors.DomainError) -> int:
 
 
 def _headers(exc: errors.DomainError) -> dict[str, str] | None:
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return {"Retry-After": str(retry_after)}
+    if exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, errors.Unauthorized):
         return {"WWW-Authenticate": "Bearer"}
     return None
@@ -75,13 +74,16 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.DomainError)
     async def _domain(request: Request, exc: errors.DomainError) -> JSONResponse:
+        extra: dict[str, Any] = dict(exc.extra)
+        if exc.retry_after is not None:
+            extra["retry_after_s"] = exc.retry_after
         return problem(
             status_of(exc),
             exc.title,
             exc.detail,
             str(request.url.path),
             headers=_headers(exc),
-            **exc.extra,
+            **extra,
         )
 
     @app.exception_handler(RequestValidationError)

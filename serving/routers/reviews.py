@@ -70,7 +70,6 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
         raise RateLimited(
             f"at most {settings.review_rate_limit} review submissions per {window} s",
             retry_after=retry,
-            retry_after_s=retry,
         )
 
 

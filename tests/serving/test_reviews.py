@@ -221,6 +221,7 @@ def test_submissions_are_rate_limited_per_user(api_client) -> None:
     assert post_review(api_client, "u1", "p2").status_code == 201
     limited = post_review(api_client, "u1", "p3")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert limited.json()["retry_after_s"] == int(limited.headers["Retry-After"])
     assert post_review(api_client, "u2", "p3").status_code == 201  # per user
 
 
