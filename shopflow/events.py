@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
@@ -52,12 +53,33 @@ class PaymentMethod(StrEnum):
     BANK_TRANSFER = "BANK_TRANSFER"
 
 
+class RowCheck(typing.NamedTuple):
+    """A rule across a payload's fields, written once in both forms: ``sql``, a predicate true
+    for a bad raw row (the warehouse load quarantines it with ``reason``), and ``bad``, the
+    same test on a payload (the contract rejects it)."""
+
+    sql: str
+    reason: str
+    bad: Callable[[Any], bool]
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Rules across fields, as ``(SQL predicate true for a bad row, reason)``; a payload with
-    #: such rules checks the same in a model validator. ``contract_checks`` adds them.
-    ROW_CHECKS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Rules across fields; ``contract_checks`` adds their SQL, ``RowChecked`` their test.
+    ROW_CHECKS: ClassVar[tuple[RowCheck, ...]] = ()
+
+
+class RowChecked(Payload):
+    """A payload whose ``ROW_CHECKS`` are enforced on validation (a separate base, so that
+    payloads without such rules pay nothing on the hot path)."""
+
+    @model_validator(mode="after")
+    def _row_checks(self) -> typing.Self:
+        for check in self.ROW_CHECKS:
+            if check.bad(self):
+                raise ValueError(check.reason)
+        return self
 
 
 class OrderLine(Payload):
@@ -134,7 +156,7 @@ class RecClick(Payload):
 Score = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class Rating(Payload):
+class Rating(RowChecked):
     """Explicit feedback: a user's rating of an item, on the scale it was given on.
 
     The event carries its own scale and positive threshold (as imported), so ratings from
@@ -148,24 +170,23 @@ class Rating(Payload):
     scale_max: Score
     positive_threshold: Score
 
-    ROW_CHECKS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("rating < scale_min OR rating > scale_max", "rating outside its scale"),
-        ("scale_min >= scale_max", "empty rating scale"),
-        (
+    ROW_CHECKS: ClassVar[tuple[RowCheck, ...]] = (
+        RowCheck(
+            "scale_min >= scale_max",
+            "empty rating scale",
+            lambda p: p.scale_min >= p.scale_max,
+        ),
+        RowCheck(
+            "rating < scale_min OR rating > scale_max",
+            "rating outside its scale",
+            lambda p: not p.scale_min <= p.rating <= p.scale_max,
+        ),
+        RowCheck(
             "positive_threshold < scale_min OR positive_threshold > scale_max",
             "positive_threshold outside the scale",
+            lambda p: not p.scale_min <= p.positive_threshold <= p.scale_max,
         ),
     )
-
-    @model_validator(mode="after")
-    def _on_scale(self) -> Rating:
-        if self.scale_min >= self.scale_max:
-            raise ValueError("empty rating scale: scale_min must be below scale_max")
-        if not self.scale_min <= self.rating <= self.scale_max:
-            raise ValueError(f"rating outside its scale {self.scale_min}..{self.scale_max}")
-        if not self.scale_min <= self.positive_threshold <= self.scale_max:
-            raise ValueError("positive_threshold outside the scale")
-        return self
 
 
 # ---- commerce payloads ------------------------------------------------------------------
@@ -514,7 +535,7 @@ def contract_checks(event_type: str) -> list[tuple[str, str]]:
         if name == "currency":
             allowed = ", ".join(_sql_literal(c) for c in sorted(SUPPORTED_CURRENCIES))
             checks.append((f"{col} NOT IN ({allowed})", "unsupported currency"))
-    return checks + list(PAYLOADS[event_type].ROW_CHECKS)
+    return checks + [(check.sql, check.reason) for check in PAYLOADS[event_type].ROW_CHECKS]
 
 
 def _sql_literal(value: str) -> str:
