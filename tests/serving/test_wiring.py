@@ -83,6 +83,7 @@ def app_settings(
 
 def test_lifespan_starts_and_stops_every_client(app_settings: Settings, redis_client) -> None:
     before = _client_ids(redis_client)
+    gc.unfreeze()  # an earlier app in this process may have frozen already
     app = create_app()
     impression = events.make_event(
         "rec_impression",
