@@ -373,7 +373,8 @@ def _flag(good: pl.DataFrame, settings: Settings, report: ImportReport) -> None:
             items = unknown.unique().sort()
             report.flagged["rows naming an item not in the catalog"] = len(unknown)
             report.notes.append(
-                f"{len(items)} items are not in the catalog (e.g. {', '.join(items.head(5))}); "
+                f"{len(items)} item{'s are' if len(items) > 1 else ' is'} not in the catalog "
+                f"(e.g. {', '.join(items.head(5))}); "
                 "their rows landed, and the warehouse flags them until the catalog has them"
             )
     single = good.group_by("user_id").len().filter(pl.col("len") == 1).height
