@@ -5,8 +5,9 @@ flips once, after every key and the meta hash are written, so a reader always se
 complete version. Older versions get ``keys.OLD_VERSION_TTL_S`` and expire. One publish runs
 at a time (``keys.PUBLISH_LOCK``), so a concurrent one never expires keys still being written.
 
-Speed: lists are encoded with orjson (from arrays when given as :class:`RankedLists`), string
-keys go out as MSETs and a round trip carries ``chunk_size`` keys.
+Speed: lists are encoded by ``codec`` (in bulk from arrays by ``codec.encode_scored_rows`` when
+given as :class:`RankedLists`), string keys go out as MSETs and a round trip carries
+``chunk_size`` keys.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 import numpy as np
-import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
 from shopflow.online_store import codec, keys
@@ -192,8 +190,8 @@ def publish_lock(
 
 # ---- encoding ------------------------------------------------------------------------------
 class _Encoder:
-    """JSON lists of [item_id, score] (scores rounded to 6 digits); non-finite scores are
-    dropped and counted (never NaN in Redis)."""
+    """``codec.encode_scored`` of the dict-form lists, counting the dropped non-finite scores
+    and the users with a list."""
 
     def __init__(self) -> None:
         self.dropped = 0
@@ -217,30 +215,14 @@ class _Encoder:
 def ranked_json(
     lists: RankedLists, exclude: dict[str, set[str]] | None = None
 ) -> tuple[list[str], list[bytes], int]:
-    """(owners, JSON lists, dropped non-finite scores) for the rows with any item, built by
-    Arrow kernels without a Python object per item (and without holding the GIL for long)."""
+    """(owners, JSON lists, dropped non-finite scores) of the rows with any item, by the
+    codec's bulk encoder; ``exclude`` maps owner -> items to leave out."""
     idx = np.asarray(lists.idx, dtype=np.int64)
-    scores = np.asarray(lists.scores, dtype=np.float64)
-    present = idx >= 0
-    keep = present & np.isfinite(scores)
-    dropped = int(np.count_nonzero(present & ~keep))
-    if exclude:
-        keep &= ~_excluded(lists, idx, exclude)
-    rows = np.flatnonzero(present.any(axis=1))
-    counts = keep[rows].sum(axis=1)
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
-        [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
+    drop = _excluded(lists, idx, exclude) if exclude else None
+    rows, values, dropped = codec.encode_scored_rows(
+        lists.item_ids.tolist(), idx, lists.scores, drop
     )
-    kept = keep[rows]
-    score_text = pc.cast(
-        pa.array(np.round(scores[rows][kept], codec.SCORE_DIGITS)), pa.string()
-    ).cast(pa.binary())
-    pairs = pc.binary_join_element_wise(heads.take(idx[rows][kept]), score_text, b"]", b"")
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",").to_pylist()
-    owners = [lists.owners[r] for r in rows]
-    return owners, [b"[" + value + b"]" for value in joined], dropped
+    return [lists.owners[r] for r in rows], values, dropped
 
 
 def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]]) -> np.ndarray:
