@@ -88,7 +88,9 @@ class PublishBundle:
     """What one publish writes. ``recs`` maps strategy -> per-user lists; ``models`` maps
     strategy -> (registered model name, version) for the meta hash. ``items`` are the
     ``keys.item_info`` fields; ``blocked`` is written as 0/1 (missing: 0), and an item in the
-    admins' ``keys.BLOCKED_ITEMS`` set is always written blocked=1 (the set is never changed)."""
+    admins' ``keys.BLOCKED_ITEMS`` set is always written blocked=1 (the set is never changed).
+    ``purchased`` and ``disliked`` go to ``keys.user_purchased`` / ``keys.user_disliked`` (both
+    kept out of the user's lists here and at serving; ``explain`` names which one)."""
 
     recs: dict[str, Lists] = field(default_factory=dict)
     similar: Lists = field(default_factory=dict)
@@ -97,6 +99,7 @@ class PublishBundle:
     history: dict[str, Scored] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchased: dict[str, set[str]] = field(default_factory=dict)
+    disliked: dict[str, set[str]] = field(default_factory=dict)
     models: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
@@ -252,13 +255,17 @@ def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator
     ]
     if isinstance(bundle.similar, RankedLists):
         ranked.append((None, bundle.similar))
+    exclude = bundle.purchased
+    if bundle.disliked:  # a user's lists leave out both
+        exclude = {u: exclude.get(u, set()) | bundle.disliked.get(u, set())
+                   for u in exclude.keys() | bundle.disliked.keys()}  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as pool:
         jobs = {
-            name: pool.submit(ranked_json, lists, bundle.purchased if name else None)
+            name: pool.submit(ranked_json, lists, exclude if name else None)
             for name, lists in ranked
         }
         for strategy, per_user in bundle.recs.items():
-            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, bundle.purchased):
+            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, exclude):
                 enc.users.add(user_id)
                 yield keys.user_recs(version, user_id, strategy), value
         for item_id, value in _encoded(bundle.similar, jobs.get(None), enc, None):
@@ -290,6 +297,9 @@ def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) ->
     for user_id, items in bundle.purchased.items():
         if items:
             yield ("sadd", keys.user_purchased(user_id), sorted(items))
+    for user_id, items in bundle.disliked.items():
+        if items:
+            yield ("sadd", keys.user_disliked(user_id), sorted(items))
 
 
 # ---- writing -------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ def rejection(item_id: str, avail: Availability, query: RecQuery) -> str | None:
         return "blocked"
     if item_id in avail.purchased:
         return "already bought"
+    if item_id in avail.disliked:
+        return "disliked"
     if not info.in_stock:
         return "out of stock"
     if query.category and info.category != query.category:
