@@ -14,8 +14,8 @@
   ``decode_session``.
 
 ``features.lua`` writes the user features and session views itself (atomically); it takes
-the field prefixes from ``keys`` through its config, and ``tests/pipelines/streaming`` reads
-what it wrote with these decoders.
+the field prefixes from ``keys`` and the item's ``CATEGORY_FIELD`` through its config, and
+``tests/pipelines/streaming`` reads what it wrote with these decoders.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ Scored = tuple[str, float]
 """An item id with a score (model score, similarity, popularity, weight or time)."""
 
 # ---- item hash ------------------------------------------------------------------------------
-ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
+CATEGORY_FIELD = "category"
+"""The item hash field of the category (``features.lua`` reads it by this name, via its config)."""
+ITEM_FIELDS = ("title", CATEGORY_FIELD, "brand", "price_minor", "currency", "stock", "blocked")
 """The fields of ``keys.item_info``, in the order ``decode_item`` reads them (HMGET)."""
 ITEM_INT_FIELDS = frozenset(("price_minor", "stock"))
 _TRUE = frozenset(("1", "true", "yes"))
