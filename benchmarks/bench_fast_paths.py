@@ -7,20 +7,14 @@ rounds). The lane earns its keep at a throughput ratio of at least ``BAR``.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from benchmarks.bench_recommendations import (
     CONNECTIONS,
     WARMUP_S,
     _recommendation_paths,
     publish_synthetic,
 )
-from benchmarks.loadgen import UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import Target, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import embedded
-from shopflow.config import Settings
 
 BAR = 1.3
 ROUNDS, ROUND_S = 8, 3  # more and longer rounds than bench_recommendations: a 1.3x bar is close
@@ -37,32 +31,21 @@ def app_without_fastlane() -> object:
 
 def main() -> None:
     paths = _recommendation_paths()
-    with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
-        settings = Settings(home=Path(tmp))
-        settings.ensure_dirs()
-        try:
-            redis_url = embedded.start_redis(settings).url
-            publish_synthetic(redis_url)
-            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
-            print(
-                f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
-                f"uvicorn {' '.join(UVICORN_FLAGS)}; the lane stays at >= {BAR}x"
-            )
-            with (
-                serve(f"{__name__}:app_without_fastlane", env, paths[0]) as (rt_url, rt_pid),
-                serve("serving.app:create_app", env, paths[0]) as (lane_url, lane_pid),
-            ):
-                [ratio] = compare(
-                    [
-                        Target("FastAPI routing", rt_url, rt_pid, paths),
-                        Target("fast lane (shipped)", lane_url, lane_pid, paths),
-                    ],
-                    rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS,
-                )  # fmt: skip
-                verdict = "earns its keep" if ratio >= BAR else f"below the {BAR}x bar"
-                print(f"fast lane: {ratio:.2f}x throughput, {verdict}")
-        finally:
-            embedded.stop_all(settings)
+    with redis_home("bench-fast-", publish_synthetic) as env:
+        print(rounds_header(CONNECTIONS, ROUNDS, ROUND_S) + f"; the lane stays at >= {BAR}x")
+        with (
+            serve(f"{__name__}:app_without_fastlane", env, paths[0]) as (rt_url, rt_pid),
+            serve("serving.app:create_app", env, paths[0]) as (lane_url, lane_pid),
+        ):
+            [ratio] = compare(
+                [
+                    Target("FastAPI routing", rt_url, rt_pid, paths),
+                    Target("fast lane (shipped)", lane_url, lane_pid, paths),
+                ],
+                rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS,
+            )  # fmt: skip
+            verdict = "earns its keep" if ratio >= BAR else f"below the {BAR}x bar"
+            print(f"fast lane: {ratio:.2f}x throughput, {verdict}")
 
 
 if __name__ == "__main__":

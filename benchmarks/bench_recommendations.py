@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import tempfile
-from pathlib import Path
 
-from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import BASELINE_APP, Target, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
-from shopflow import embedded
-from shopflow.config import Settings
 from shopflow.online_store import keys
 
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
@@ -95,31 +90,19 @@ def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
 
 def main() -> None:
     recs_paths = _recommendation_paths()
-    with tempfile.TemporaryDirectory(prefix="bench-recs-") as tmp:
-        settings = Settings(home=Path(tmp))
-        settings.ensure_dirs()
-        try:
-            redis_url = embedded.start_redis(settings).url
-            publish_synthetic(redis_url)
-            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
-            print(
-                f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
-                f"uvicorn {' '.join(UVICORN_FLAGS)}"
+    with redis_home("bench-recs-", publish_synthetic) as env:
+        print(rounds_header(CONNECTIONS, ROUNDS, ROUND_S))
+        with (
+            serve(BASELINE_APP, env, "/constant") as (base_url, base_pid),
+            serve("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
+        ):
+            targets = [
+                Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
+                Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths),
+            ]
+            compare(
+                targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS
             )
-            with (
-                serve(BASELINE_APP, env, "/constant") as (base_url, base_pid),
-                serve("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
-            ):
-                targets = [
-                    Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
-                    Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths),
-                ]
-                compare(
-                    targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S,
-                    connections=CONNECTIONS,
-                )  # fmt: skip
-        finally:
-            embedded.stop_all(settings)
 
 
 if __name__ == "__main__":

@@ -148,6 +148,32 @@ def uvicorn_server(
             server.wait()
 
 
+@contextmanager
+def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[str, str]]:
+    """A temporary SHOPFLOW_HOME with an embedded Redis that ``prepare(redis_url)`` fills
+    first; yields the environment for :func:`uvicorn_server`; stops the servers after."""
+    from shopflow import embedded
+    from shopflow.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        settings = Settings(home=Path(tmp))
+        settings.ensure_dirs()
+        try:
+            redis_url = embedded.start_redis(settings).url
+            prepare(redis_url)
+            yield {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+        finally:
+            embedded.stop_all(settings)
+
+
+def rounds_header(connections: int, rounds: int, round_s: float) -> str:
+    """The first line of a :func:`compare` run's output: the load and the server flags."""
+    return (
+        f"{connections} connections, {rounds} interleaved rounds of {round_s:g} s each, "
+        f"uvicorn {' '.join(UVICORN_FLAGS)}"
+    )
+
+
 def wait_ready(url: str, timeout_s: float = 60.0) -> None:
     """Poll ``url`` until it answers 200."""
     deadline = time.monotonic() + timeout_s

@@ -5,8 +5,9 @@ flips once, after every key and the meta hash are written, so a reader always se
 complete version. Older versions get ``keys.OLD_VERSION_TTL_S`` and expire. One publish runs
 at a time (``keys.PUBLISH_LOCK``), so a concurrent one never expires keys still being written.
 
-Speed: lists are encoded with orjson (from arrays when given as :class:`RankedLists`), string
-keys go out as MSETs and a round trip carries ``chunk_size`` keys.
+Speed: lists are encoded by ``codec`` (in bulk from arrays by ``codec.encode_scored_rows`` when
+given as :class:`RankedLists`), string keys go out as MSETs and a round trip carries
+``chunk_size`` keys.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 import numpy as np
-import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
 from shopflow.online_store import codec, keys
@@ -90,7 +88,9 @@ class PublishBundle:
     """What one publish writes. ``recs`` maps strategy -> per-user lists; ``models`` maps
     strategy -> (registered model name, version) for the meta hash. ``items`` are the
     ``keys.item_info`` fields; ``blocked`` is written as 0/1 (missing: 0), and an item in the
-    admins' ``keys.BLOCKED_ITEMS`` set is always written blocked=1 (the set is never changed)."""
+    admins' ``keys.BLOCKED_ITEMS`` set is always written blocked=1 (the set is never changed).
+    ``purchased`` and ``disliked`` go to ``keys.user_purchased`` / ``keys.user_disliked`` (both
+    kept out of the user's lists here and at serving; ``explain`` names which one)."""
 
     recs: dict[str, Lists] = field(default_factory=dict)
     similar: Lists = field(default_factory=dict)
@@ -99,6 +99,7 @@ class PublishBundle:
     history: dict[str, Scored] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchased: dict[str, set[str]] = field(default_factory=dict)
+    disliked: dict[str, set[str]] = field(default_factory=dict)
     models: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
@@ -192,8 +193,8 @@ def publish_lock(
 
 # ---- encoding ------------------------------------------------------------------------------
 class _Encoder:
-    """JSON lists of [item_id, score] (scores rounded to 6 digits); non-finite scores are
-    dropped and counted (never NaN in Redis)."""
+    """``codec.encode_scored`` of the dict-form lists, counting the dropped non-finite scores
+    and the users with a list."""
 
     def __init__(self) -> None:
         self.dropped = 0
@@ -217,30 +218,14 @@ class _Encoder:
 def ranked_json(
     lists: RankedLists, exclude: dict[str, set[str]] | None = None
 ) -> tuple[list[str], list[bytes], int]:
-    """(owners, JSON lists, dropped non-finite scores) for the rows with any item, built by
-    Arrow kernels without a Python object per item (and without holding the GIL for long)."""
+    """(owners, JSON lists, dropped non-finite scores) of the rows with any item, by the
+    codec's bulk encoder; ``exclude`` maps owner -> items to leave out."""
     idx = np.asarray(lists.idx, dtype=np.int64)
-    scores = np.asarray(lists.scores, dtype=np.float64)
-    present = idx >= 0
-    keep = present & np.isfinite(scores)
-    dropped = int(np.count_nonzero(present & ~keep))
-    if exclude:
-        keep &= ~_excluded(lists, idx, exclude)
-    rows = np.flatnonzero(present.any(axis=1))
-    counts = keep[rows].sum(axis=1)
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
-        [b"[" + orjson.dumps(i) + b"," for i in lists.item_ids.tolist()], pa.binary()
+    drop = _excluded(lists, idx, exclude) if exclude else None
+    rows, values, dropped = codec.encode_scored_rows(
+        lists.item_ids.tolist(), idx, lists.scores, drop
     )
-    kept = keep[rows]
-    score_text = pc.cast(
-        pa.array(np.round(scores[rows][kept], codec.SCORE_DIGITS)), pa.string()
-    ).cast(pa.binary())
-    pairs = pc.binary_join_element_wise(heads.take(idx[rows][kept]), score_text, b"]", b"")
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",").to_pylist()
-    owners = [lists.owners[r] for r in rows]
-    return owners, [b"[" + value + b"]" for value in joined], dropped
+    return [lists.owners[r] for r in rows], values, dropped
 
 
 def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]]) -> np.ndarray:
@@ -270,13 +255,17 @@ def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator
     ]
     if isinstance(bundle.similar, RankedLists):
         ranked.append((None, bundle.similar))
+    exclude = bundle.purchased
+    if bundle.disliked:  # a user's lists leave out both
+        exclude = {u: exclude.get(u, set()) | bundle.disliked.get(u, set())
+                   for u in exclude.keys() | bundle.disliked.keys()}  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as pool:
         jobs = {
-            name: pool.submit(ranked_json, lists, bundle.purchased if name else None)
+            name: pool.submit(ranked_json, lists, exclude if name else None)
             for name, lists in ranked
         }
         for strategy, per_user in bundle.recs.items():
-            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, bundle.purchased):
+            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, exclude):
                 enc.users.add(user_id)
                 yield keys.user_recs(version, user_id, strategy), value
         for item_id, value in _encoded(bundle.similar, jobs.get(None), enc, None):
@@ -308,6 +297,9 @@ def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) ->
     for user_id, items in bundle.purchased.items():
         if items:
             yield ("sadd", keys.user_purchased(user_id), sorted(items))
+    for user_id, items in bundle.disliked.items():
+        if items:
+            yield ("sadd", keys.user_disliked(user_id), sorted(items))
 
 
 # ---- writing -------------------------------------------------------------------------------

@@ -59,12 +59,13 @@ end
 for _, op in ipairs(b.info) do call('HSET', unpack(op)) end
 
 -- Each item's category, read once per batch (after the batch's catalog changes above).
-local info_pre, info_post, affinity_prefix = cfg.info_key[1], cfg.info_key[2], cfg.affinity_field
+local info_pre, info_post, category_field = cfg.info_key[1], cfg.info_key[2], cfg.category_field
+local affinity_prefix = cfg.affinity_field
 local category_of, field_of = {}, {}  -- item -> category or false; category -> affinity field
 local function category(item)
   local cat = category_of[item]
   if cat == nil then
-    cat = call('HGET', info_pre .. item .. info_post, 'category')
+    cat = call('HGET', info_pre .. item .. info_post, category_field)
     if cat == '' then cat = false end
     category_of[item] = cat
     if cat and field_of[cat] == nil then field_of[cat] = affinity_prefix .. cat end

@@ -241,8 +241,9 @@ class BatchPlan:
         self.info.setdefault(payload.item_id, {}).update(codec.encode_item(fields))
 
     # ---- the script's argument ------------------------------------------------------------
-    def body(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        """The JSON argument of ``features.lua``: one entry per distinct key."""
+    def body(self, cfg: orjson.Fragment) -> dict[str, Any]:
+        """The JSON argument of ``features.lua``: one entry per distinct key; ``cfg`` is the
+        processor's settings, serialized once."""
         counts = []
         for (metric, window, bucket), per_item in self.counts.items():
             key, ttl = keys.item_counts(metric, window, bucket), 2 * keys.COUNTER_WINDOWS[window]
@@ -313,9 +314,10 @@ class FeaturesProcessor:
         self.clock: Callable[[], float] = time.time  # epoch seconds; TTL-like state ages by it
         self._script = client.register_script(SCRIPT)
         s = self.settings
-        self._cfg = {
+        cfg = {  # names and limits from keys, codec and settings; serialized once
             "affinity_field": keys.USER_AFFINITY_FIELD,
             "info_key": _around(keys.item_info),
+            "category_field": codec.CATEGORY_FIELD,
             "user_key": _around(keys.user_features),
             "recent_key": _around(keys.user_recent_items),
             "session_key": _around(keys.session_items),
@@ -339,6 +341,7 @@ class FeaturesProcessor:
             "trending_half_life": s.stream_trending_half_life_s,
             "trending_rebase": REBASE_HALF_LIVES * s.stream_trending_half_life_s,
         }
+        self._cfg = orjson.Fragment(orjson.dumps(cfg))
 
     def process(self, records: list[Record]) -> int:
         return self.apply_prepared(self.prepare(records))

@@ -106,21 +106,26 @@ def _lua(source: str) -> str:
 # Both scripts build keys from prefixes, so they need a standalone Redis (or one cluster slot),
 # like the rest of the layout; SMISMEMBER needs Redis 6.2 or later.
 AVAILABILITY_LUA = _lua("""
--- KEYS: the user's purchased set, if any. ARGV: item ids.
--- Returns {{fields} per item, blocked flags, bought flags (empty without a user)}.
+-- KEYS: the user's purchased and disliked sets (keys.user_exclusions), if any. ARGV: item ids.
+-- Returns {{fields} per item, blocked flags, bought flags, disliked flags (flags of the
+-- user's sets are empty without a user)}.
 local fields = {FIELDS}
 local rows = {}
 for i = 1, #ARGV do rows[i] = redis.call('HMGET', ITEM_PREFIX .. ARGV[i], unpack(fields)) end
-local bought = {}
-if #KEYS > 0 then bought = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV)) end
-return {rows, redis.call('SMISMEMBER', BLOCKED, unpack(ARGV)), bought}
+local bought, disliked = {}, {}
+if #KEYS > 0 then
+  bought = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV))
+  disliked = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV))
+end
+return {rows, redis.call('SMISMEMBER', BLOCKED, unpack(ARGV)), bought, disliked}
 """)
 
 READ_AHEAD_LUA = _lua("""
--- KEYS: the user's purchased set, if any. ARGV: 1 the plan (JSON: [kind, key, n, since,
--- candidates, fallback] per read, see ReadAhead), 2 how many candidates to read availability
--- for. Returns {read flags (1: read), values (list: GET; top: [member, score...]; neighbours:
--- {similar lists, co-views}), candidate ids, {fields} per candidate, blocked, bought}.
+-- KEYS: the user's purchased and disliked sets, if any. ARGV: 1 the plan (JSON: [kind, key,
+-- n, since, candidates, fallback] per read, see ReadAhead), 2 how many candidates to read
+-- availability for. Returns {read flags (1: read), values (list: GET; top: [member,
+-- score...]; neighbours: {similar lists, co-views}), candidate ids, {fields} per candidate,
+-- blocked, bought, disliked}.
 local plan, n = cjson.decode(ARGV[1]), tonumber(ARGV[2])
 local done, values, ids, found, previous = {}, {}, {}, false, nil
 local function take(raw)
@@ -167,15 +172,18 @@ for s, r in ipairs(plan) do
   values[s] = value
 end
 local fields = {FIELDS}
-local rows, blocked, bought = {}, {}, {}
+local rows, blocked, bought, disliked = {}, {}, {}, {}
 if #ids > 0 then
   for i, item_id in ipairs(ids) do
     rows[i] = redis.call('HMGET', ITEM_PREFIX .. item_id, unpack(fields))
   end
   blocked = redis.call('SMISMEMBER', BLOCKED, unpack(ids))
-  if #KEYS > 0 then bought = redis.call('SMISMEMBER', KEYS[1], unpack(ids)) end
+  if #KEYS > 0 then
+    bought = redis.call('SMISMEMBER', KEYS[1], unpack(ids))
+    disliked = redis.call('SMISMEMBER', KEYS[2], unpack(ids))
+  end
 end
-return {done, values, ids, rows, blocked, bought}
+return {done, values, ids, rows, blocked, bought, disliked}
 """)
 
 Neighbours = tuple[list[list[Scored] | None], list[list[Scored]]]
@@ -194,6 +202,7 @@ class Prefetched:
     neighbours: dict[str, tuple[int, list[str], Neighbours]] = field(default_factory=dict)
     info: dict[str, ItemInfo | None] = field(default_factory=dict)
     purchased: set[str] = field(default_factory=set)
+    disliked: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
 
     def top(self, key: str, n: int, since: float | None) -> list[Scored] | None:
@@ -214,17 +223,18 @@ class Prefetched:
         return similar, [rows[:n] for rows in coviews]
 
     def collect(self, item_ids: list[str], reply: list[list]) -> None:
-        """Add an availability reply ({fields} per item, blocked flags, bought flags)."""
-        rows, blocked_flags, bought_flags = reply
+        """Add an availability reply ({fields} per item, blocked, bought and disliked flags)."""
+        rows, blocked_flags, bought_flags, disliked_flags = reply
         for item_id, values in zip(item_ids, rows, strict=True):
             self.info[item_id] = decode_item(item_id, values)
         self.blocked.update(i for i, flag in zip(item_ids, blocked_flags, strict=True) if flag)
         self.purchased.update(i for i, flag in zip(item_ids, bought_flags, strict=False) if flag)
+        self.disliked.update(i for i, flag in zip(item_ids, disliked_flags, strict=False) if flag)
 
 
 def prefetched(spec: ReadAhead, reply: list) -> Prefetched:
     """The ``READ_AHEAD_LUA`` reply of ``spec``, decoded."""
-    done, values, ids, rows, blocked, bought = reply
+    done, values, ids, rows, blocked, bought, disliked = reply
     out = Prefetched(spec.user_id)
     previous: list[Scored] = []
     for read, flag, value in zip(spec.reads, done, values, strict=True):
@@ -242,5 +252,5 @@ def prefetched(spec: ReadAhead, reply: list) -> Prefetched:
                 [decode_flat_zset(flat) for flat in coviews],
             )
             out.neighbours[read.key] = (read.n, [item for item, _ in previous], neighbours)
-    out.collect(ids, [rows, blocked, bought])
+    out.collect(ids, [rows, blocked, bought, disliked])
     return out

@@ -72,6 +72,7 @@ class Availability:
 
     info: Mapping[str, ItemInfo | None]
     purchased: AbstractSet[str]
+    disliked: AbstractSet[str]
     blocked: AbstractSet[str]
 
 
@@ -118,10 +119,10 @@ class OnlineStore:
     async def read_ahead(self, spec: ReadAhead) -> OnlineStore:
         """One round trip for the reads ``spec`` plans (``serving.recommendations.read_ahead``);
         returns a view of this store that answers them from memory (for this request only)."""
-        purchased = [keys.user_purchased(spec.user_id)] if spec.user_id is not None else []
+        user_sets = keys.user_exclusions(spec.user_id) if spec.user_id is not None else []
         reply = await self._run(
             self._read_ahead_script,
-            purchased,
+            user_sets,
             [spec.plan(), min(spec.candidates, MAX_CANDIDATES)],
         )
         view = copy.copy(self)
@@ -208,7 +209,7 @@ class OnlineStore:
         return (await self.item_infos([item_id]))[item_id]
 
     async def availability(self, item_ids: list[str], user_id: str | None) -> Availability:
-        """Item info plus "already bought" and "blocked" membership of ``item_ids``: one
+        """Item info plus "already bought", "disliked" and "blocked" membership of ``item_ids``: one
         server-side script call (a pipeline of ~3 commands per item costs far more to pack and
         parse on the client), none for items read ahead. The script builds item keys from
         ``keys.item_info``'s prefix, so it needs a standalone Redis (or one cluster slot), like
@@ -218,16 +219,16 @@ class OnlineStore:
             missing = [i for i in item_ids if i not in read.info]
             if missing:
                 read.collect(missing, await self._availability_rows(missing, user_id))
-            return Availability(read.info, read.purchased, read.blocked)  # supersets of item_ids
+            return Availability(read.info, read.purchased, read.disliked, read.blocked)  # supersets
         fresh = Prefetched(user_id)
         fresh.collect(item_ids, await self._availability_rows(item_ids, user_id))
-        return Availability(fresh.info, fresh.purchased, fresh.blocked)
+        return Availability(fresh.info, fresh.purchased, fresh.disliked, fresh.blocked)
 
     async def _availability_rows(self, item_ids: list[str], user_id: str | None) -> list[list]:
         if not item_ids:
-            return [[], [], []]
-        purchased = [keys.user_purchased(user_id)] if user_id is not None else []
-        return await self._run(self._availability_script, purchased, item_ids)
+            return [[], [], [], []]
+        user_sets = keys.user_exclusions(user_id) if user_id is not None else []
+        return await self._run(self._availability_script, user_sets, item_ids)
 
     async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> Any:
         """EVALSHA straight through ``execute_command`` (the script object's wrapper costs a

@@ -1,8 +1,8 @@
 """Recommendation rules, apart from HTTP. ``recommend`` is a pipeline:
 
 candidate sources -> merge (each item keeps every source that proposed it) -> business filters
-(unknown, excluded, blocked, already bought, out of stock, category) and the diversity cap ->
-truncate to ``limit`` -> backfill from popularity.
+(unknown, excluded, blocked, already bought, disliked, out of stock, category) and the diversity
+cap -> truncate to ``limit`` -> backfill from popularity.
 
 The batch source reads the published list of a ``strategy`` (default the champion). More
 sources (real-time neighbours, trending) plug in with ``add_source``; an experiment picks the
@@ -124,6 +124,8 @@ def rejection(item_id: str, avail: Availability, query: RecQuery) -> str | None:
         return "blocked"
     if item_id in avail.purchased:
         return "already bought"
+    if item_id in avail.disliked:
+        return "disliked"
     if not info.in_stock:
         return "out of stock"
     if query.category and info.category != query.category:

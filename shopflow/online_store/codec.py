@@ -4,7 +4,8 @@
   ``encode_item`` / ``decode_item``;
 - scored lists (``keys.user_recs``, ``keys.similar_items``, ``keys.popular``): JSON
   ``[[item_id, score], ...]``, scores rounded to ``SCORE_DIGITS``, never NaN;
-  ``encode_scored`` / ``decode_scored``;
+  ``encode_scored`` / ``decode_scored``, and ``encode_scored_rows`` for many lists at once
+  from arrays (the publisher's bulk path; same format);
 - sorted sets (recent items, trending, co-views, history): member -> score;
   ``decode_zset`` (redis-py rows) and ``decode_flat_zset`` (a script's ``WITHSCORES`` reply);
 - user features hash (``keys.user_features``): ``c:{category}`` affinity, ``k:{item}`` cart
@@ -13,8 +14,8 @@
   ``decode_session``.
 
 ``features.lua`` writes the user features and session views itself (atomically); it takes
-the field prefixes from ``keys`` through its config, and ``tests/pipelines/streaming`` reads
-what it wrote with these decoders.
+the field prefixes from ``keys`` and the item's ``CATEGORY_FIELD`` through its config, and
+``tests/pipelines/streaming`` reads what it wrote with these decoders.
 """
 
 from __future__ import annotations
@@ -22,17 +23,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from shopflow.online_store import keys
 
+if TYPE_CHECKING:
+    import numpy as np
+
 Scored = tuple[str, float]
 """An item id with a score (model score, similarity, popularity, weight or time)."""
 
 # ---- item hash ------------------------------------------------------------------------------
-ITEM_FIELDS = ("title", "category", "brand", "price_minor", "currency", "stock", "blocked")
+CATEGORY_FIELD = "category"
+"""The item hash field of the category (``features.lua`` reads it by this name, via its config)."""
+ITEM_FIELDS = ("title", CATEGORY_FIELD, "brand", "price_minor", "currency", "stock", "blocked")
 """The fields of ``keys.item_info``, in the order ``decode_item`` reads them (HMGET)."""
 ITEM_INT_FIELDS = frozenset(("price_minor", "stock"))
 _TRUE = frozenset(("1", "true", "yes"))
@@ -151,6 +157,40 @@ def encode_scored(
         elif item not in left_out:
             clean.append((item, round(float(score), SCORE_DIGITS)))
     return orjson.dumps(clean), dropped
+
+
+def encode_scored_rows(
+    item_ids: Sequence[Any], idx: np.ndarray, scores: np.ndarray, drop: np.ndarray | None = None
+) -> tuple[np.ndarray, list[bytes], int]:
+    """``encode_scored`` of many lists given as arrays: row r of ``idx`` (indices into
+    ``item_ids``; -1 pads) and ``scores`` is one list, best first; entries where ``drop`` is
+    true are left out (like ``exclude``). Returns (the rows with any item, their JSON values,
+    how many non-finite scores were dropped). Built by Arrow kernels without a Python object
+    per item (and without holding the GIL for long); the publisher's bulk path."""
+    import numpy as np  # the bulk path only: readers import this module without them
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    idx = np.asarray(idx, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    present = idx >= 0
+    keep = present & np.isfinite(scores)
+    dropped = int(np.count_nonzero(present & ~keep))
+    if drop is not None:
+        keep &= ~drop
+    rows = np.flatnonzero(present.any(axis=1))
+    kept = keep[rows]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(kept.sum(axis=1), out=offsets[1:])
+    heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
+        [b"[" + orjson.dumps(i) + b"," for i in item_ids], pa.binary()
+    )
+    score_text = pc.cast(pa.array(np.round(scores[rows][kept], SCORE_DIGITS)), pa.string())
+    pairs = pc.binary_join_element_wise(
+        heads.take(idx[rows][kept]), score_text.cast(pa.binary()), b"]", b""
+    )
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, pairs), b",").to_pylist()
+    return rows, [b"[" + value + b"]" for value in joined], dropped
 
 
 def decode_scored(raw: str | bytes | None) -> list[Scored] | None:

@@ -74,6 +74,18 @@ def user_purchased(user_id: str) -> str:
     return f"{PREFIX}:user:{user_id}:bought"
 
 
+def user_disliked(user_id: str) -> str:
+    """Set: item ids the user rated below the positive threshold (published); never
+    recommended to them, and told apart from ``user_purchased`` (``explain`` says why)."""
+    return f"{PREFIX}:user:{user_id}:disliked"
+
+
+def user_exclusions(user_id: str) -> list[str]:
+    """The user's do-not-recommend sets, in the order the readers' scripts take them as KEYS:
+    ``user_purchased``, ``user_disliked``."""
+    return [user_purchased(user_id), user_disliked(user_id)]
+
+
 BLOCKED_ITEMS = f"{PREFIX}:items:blocked"
 """Set: item ids that must never be recommended."""
 

@@ -183,3 +183,13 @@ def test_a_publish_that_lost_its_lock_does_not_flip(redis_client):
         publish(redis_client, _bundle("b"), chunk_size=10, progress=steal)
     assert current_version(redis_client) == first.version
     assert redis_client.get(keys.PUBLISH_LOCK) == "someone-else"  # not ours to release
+
+
+def test_disliked_items_get_their_own_set_and_stay_out_of_the_lists(redis_client):
+    ranked = _ranked()
+    bundle = PublishBundle(recs={"als": ranked}, purchased={"u3": {"d"}}, disliked={"u0": {"a"}})
+    publish(redis_client, bundle)
+    assert read_recs(redis_client, "u0", "als") == [('say "hi"', 0.5), ("ünï", 0.25)]
+    assert redis_client.smembers(keys.user_disliked("u0")) == {"a"}
+    assert redis_client.smembers(keys.user_purchased("u3")) == {"d"}
+    assert not redis_client.exists(keys.user_purchased("u0"), keys.user_disliked("u3"))

@@ -195,6 +195,17 @@ def test_explain_names_neighbours_from_history(published: TestClient) -> None:
     assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]
 
 
+def test_a_disliked_item_is_never_shown_and_explained_as_disliked(
+    published: TestClient, redis_client
+) -> None:
+    redis_client.sadd(keys.user_disliked("u1"), "i6")
+    assert "i6" not in ids(published.get("/recommendations/u1", params={"limit": 100}).json())
+    url = "/users/u1/recommendations/explain"
+    body = published.get(url, params={"item_id": "i6"}, headers=auth("u1")).json()
+    assert body["filtered_by"] == "disliked" and body["recommended"] is False
+    assert "i6" in ids(published.get("/recommendations/u2", params={"limit": 100}).json())
+
+
 def test_docs_list_the_endpoints(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in (

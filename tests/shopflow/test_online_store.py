@@ -54,19 +54,33 @@ def test_scored_lists_round_trip_and_drop_non_finite_scores() -> None:
     assert codec.decode_scored(codec.encode_scored([])[0]) == []
 
 
-def test_the_publishers_array_encoder_writes_the_same_lists() -> None:
-    """``pipelines.publish.ranked_json`` (the bulk path) decodes like ``encode_scored``."""
+def test_the_bulk_encoder_writes_what_encode_scored_writes() -> None:
+    """``codec.encode_scored_rows`` (the publisher's bulk path) decodes like ``encode_scored``;
+    padding rows are skipped, ``drop`` leaves entries out."""
+    item_ids = ["a", 'say "ünï"']
+    idx = np.array([[1, 0], [-1, -1], [0, -1], [0, 1]])
+    scores = np.array([[0.9876543, 0.5], [0.0, 0.0], [math.inf, 0.0], [2.0, 1.0]])
+    drop = np.array([[False, False], [False, False], [False, False], [False, True]])
+    rows, values, dropped = codec.encode_scored_rows(item_ids, idx, scores, drop)
+    assert rows.tolist() == [0, 2, 3] and dropped == 1
+    expected = [
+        codec.encode_scored([('say "ünï"', 0.9876543), ("a", 0.5)])[0],
+        codec.encode_scored([])[0],
+        codec.encode_scored([("a", 2.0)])[0],
+    ]
+    assert [codec.decode_scored(v) for v in values] == [codec.decode_scored(e) for e in expected]
+
+
+def test_the_publisher_excludes_an_owners_items_in_bulk() -> None:
     lists = RankedLists(
         owners=["u0", "u1"],
-        item_ids=np.array(["a", "ünï"], dtype=object),
-        idx=np.array([[1, 0], [0, -1]]),
-        scores=np.array([[0.9876543, 0.5], [math.inf, 0.0]]),
+        item_ids=np.array(["a", "b"], dtype=object),
+        idx=np.array([[1, 0], [0, 1]]),
+        scores=np.array([[0.9, 0.5], [0.8, 0.1]]),
     )
-    owners, values, dropped = ranked_json(lists)
-    assert owners == ["u0", "u1"] and dropped == 1
-    expected = codec.encode_scored([("ünï", 0.9876543), ("a", 0.5)])[0]
-    assert codec.decode_scored(values[0]) == codec.decode_scored(expected)
-    assert codec.decode_scored(values[1]) == []
+    owners, values, dropped = ranked_json(lists, exclude={"u1": {"a"}, "nobody": {"b"}})
+    assert owners == ["u0", "u1"] and dropped == 0
+    assert [codec.decode_scored(v) for v in values] == [[("b", 0.9), ("a", 0.5)], [("b", 0.1)]]
 
 
 def test_sorted_sets_decode_from_client_rows_and_script_replies(
