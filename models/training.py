@@ -31,13 +31,12 @@ from models.evaluation import (
 )
 from models.factory import build
 from models.hybrid import fuse
-from models.kinds import BASELINES, MODEL_KINDS, TUNED_KINDS
+from models.kinds import BASELINES, HYBRID_COMPONENTS, MODEL_KINDS, TUNED_KINDS
 from models.popularity import Popularity
 from models.served import compose, unavailable_items
 from models.tuning import Trial, score_config, tune
 
 log = logging.getLogger(__name__)
-HYBRID_COMPONENTS = ("als", "bpr", "item_item", "ease", "content", "popularity")
 HYBRID_DEPTH = 100
 
 

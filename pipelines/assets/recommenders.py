@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the as
 
 GROUP = "recommenders"
 MART_DEPS = [dg.AssetKey("fct_interactions"), dg.AssetKey("dim_items")]
-HYBRID_INPUTS = ("popularity", "als", "bpr", "item_item", "content", "ease")
 
 
 def asset_name(kind: str) -> str:
