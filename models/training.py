@@ -24,7 +24,7 @@ from models.evaluation import (
     Split,
     evaluate_served,
     exclusions,
-    metrics_from_lists,
+    metrics_from_indices,
     per_user_split,
     sample_users,
     temporal_split,
@@ -357,8 +357,7 @@ def learn_hybrid(
         scores = np.zeros(batch.shape, dtype=np.float32)
         batch[warm], scores[warm] = top, top_scores
         idx, _ = compose(batch, fallback, config.k, excluded, prep.unavailable, scores)
-        lists = [[int(i) for i in row if i >= 0] for row in idx]
-        metrics = metrics_from_lists(lists, split, config.k)
+        metrics = metrics_from_indices(idx, split, config.k)
         trial = Trial({"weights": weights, "rrf_k": rrf_k}, metrics, time.monotonic() - t0)
         trials.append(trial)
         if on_trial is not None:
