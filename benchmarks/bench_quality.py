@@ -1,7 +1,7 @@
 """The metric table of every model type, popularity baseline included, on a shop made by the real
 generator and taken through the pipeline's own path: ``generate_shop`` into a temporary
 SHOPFLOW_HOME -> landing -> DuckDB raw -> dbt marts (``materialize_all``) -> the marts read as
-the ``recommender_evaluation`` asset reads them -> ``train_and_evaluate`` with the settings'
+the ``recommender_training_data`` asset reads them -> ``train_and_evaluate`` with the settings'
 training config. Every kind is scored as served on the per-user temporal split, beside the
 baselines (popularity by train counts, ALS with library defaults). The figures: NDCG@10 of ALS,
 the hybrid and the champion (best on validation) as ratios to the better baseline."""

@@ -35,6 +35,8 @@ class Recommender(ABC):
         self.item_ids: np.ndarray = np.array([], dtype=object)
         self.user_items: sp.csr_matrix | None = None
         self.negatives: sp.csr_matrix | None = None  # known negatives: never recommended
+        #: What a user is never shown again: the fitted pairs plus the known negatives.
+        self.excluded: sp.csr_matrix | None = None
         self._user_index: dict[str, int] = {}
         self._item_index: dict[str, int] = {}
 
@@ -150,11 +152,7 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item indices and scores for user rows; padding is index -1, score 0."""
         self._check_fitted()
-        exclude = self.user_items if exclude_seen else None
-        if exclude is not None and self.negatives is not None:
-            exclude = (abs(exclude) + self.negatives).tocsr()
-        elif self.negatives is not None:
-            exclude = self.negatives
+        exclude = self.excluded if exclude_seen else self.negatives
         return self._top_blocks(rows, n, self._score_users, exclude, self_exclude=False)
 
     def similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -221,6 +219,13 @@ class Recommender(ABC):
         self.item_ids = np.asarray(item_ids, dtype=object)
         self.user_items = sp.csr_matrix(matrix, dtype=np.float32)
         self.negatives = None if negatives is None else sp.csr_matrix(negatives, dtype=np.float32)
+        # built once here, not per recommend_rows call (the hybrid calls each component's per
+        # block of users)
+        self.excluded = (
+            self.user_items
+            if self.negatives is None
+            else (abs(self.user_items) + self.negatives).tocsr()
+        )
         self._user_index = {str(u): i for i, u in enumerate(self.user_ids)}
         self._item_index = {str(t): i for i, t in enumerate(self.item_ids)}
 

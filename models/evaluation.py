@@ -184,8 +184,7 @@ def novelty(
 def evaluate(model: Recommender, split: Split, k: int = 10) -> dict[str, float]:
     """Metrics@k of a model fitted on ``split.train``, averaged over the test users."""
     idx, _ = model.recommend_rows(split.test_users, k, exclude_seen=True)
-    lists = [[int(i) for i in row if i >= 0] for row in idx]
-    return metrics_from_lists(lists, split, k)
+    return metrics_from_indices(idx, split, k)
 
 
 def evaluate_served(
@@ -200,9 +199,9 @@ def evaluate_served(
     disliked training pairs excluded) and the ``fallback`` item indices (the published popular
     list), with the same exclusions and unavailable items. Users unknown to the model or
     without training history get the fallback."""
-    idx = served_indices(model, split, fallback, k, depth, unavailable)
-    lists = [[int(i) for i in row if i >= 0] for row in idx]
-    return metrics_from_lists(lists, split, k)
+    return metrics_from_indices(
+        served_indices(model, split, fallback, k, depth, unavailable), split, k
+    )
 
 
 def served_indices(
@@ -227,6 +226,11 @@ def served_indices(
 def exclusions(data: Interactions) -> sp.csr_matrix:
     """What a user is never shown again: every stored pair (seen, disliked)."""
     return sp.csr_matrix(data.matrix, dtype=np.float32)
+
+
+def metrics_from_indices(idx: np.ndarray, split: Split, k: int) -> dict[str, float]:
+    """``metrics_from_lists`` of a (test users, n) array of item indices, -1 padded."""
+    return metrics_from_lists([[int(i) for i in row if i >= 0] for row in idx], split, k)
 
 
 def metrics_from_lists(lists: list[list[int]], split: Split, k: int) -> dict[str, float]:

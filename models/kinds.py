@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 #: Kinds whose hyperparameters are tuned (Optuna) on the validation split.
 TUNED_KINDS: Final[tuple[str, ...]] = ("popularity", "als", "bpr", "item_item", "ease")
 
+#: The kinds the hybrid blends (in the order its blend weights are searched).
+HYBRID_COMPONENTS: Final[tuple[str, ...]] = (
+    "als",
+    "bpr",
+    "item_item",
+    "ease",
+    "content",
+    "popularity",
+)
+
 #: Baseline name -> (model kind, params). ``popularity``: train counts, no decay;
 #: ``als_defaults`` is implicit's
 #: ``AlternatingLeastSquares()`` with its library defaults (confidence = weight).
@@ -57,6 +67,7 @@ def model_class(kind: str) -> type[Recommender]:
 __all__ = [
     "BASELINES",
     "BATCH_STRATEGIES",
+    "HYBRID_COMPONENTS",
     "MODEL_KINDS",
     "STRATEGIES",
     "TUNED_KINDS",

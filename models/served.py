@@ -164,13 +164,10 @@ def publish_lists(
     )
     model_rows = np.array([model.user_row(u) for u in users], dtype=np.int64)
     known = np.flatnonzero(model_rows >= 0)
-    if len(known) and model.user_items is not None:
+    if len(known) and model.excluded is not None:
         select = sp.csr_matrix(
             (np.ones(len(known), dtype=np.float32), (known, model_rows[known])),
-            shape=(len(users), model.user_items.shape[0]),
+            shape=(len(users), model.excluded.shape[0]),
         )
-        seen = abs(model.user_items)
-        if model.negatives is not None:
-            seen = seen + model.negatives
-        matrix = (matrix + select @ seen).tocsr()
+        matrix = (matrix + select @ abs(model.excluded)).tocsr()
     return compose(batch, fallback_idx, n, matrix, mask, scores)

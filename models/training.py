@@ -24,20 +24,19 @@ from models.evaluation import (
     Split,
     evaluate_served,
     exclusions,
-    metrics_from_lists,
+    metrics_from_indices,
     per_user_split,
     sample_users,
     temporal_split,
 )
 from models.factory import build
 from models.hybrid import fuse
-from models.kinds import BASELINES, MODEL_KINDS, TUNED_KINDS
+from models.kinds import BASELINES, HYBRID_COMPONENTS, MODEL_KINDS, TUNED_KINDS
 from models.popularity import Popularity
 from models.served import compose, unavailable_items
 from models.tuning import Trial, score_config, tune
 
 log = logging.getLogger(__name__)
-HYBRID_COMPONENTS = ("als", "bpr", "item_item", "ease", "content", "popularity")
 HYBRID_DEPTH = 100
 
 
@@ -358,8 +357,7 @@ def learn_hybrid(
         scores = np.zeros(batch.shape, dtype=np.float32)
         batch[warm], scores[warm] = top, top_scores
         idx, _ = compose(batch, fallback, config.k, excluded, prep.unavailable, scores)
-        lists = [[int(i) for i in row if i >= 0] for row in idx]
-        metrics = metrics_from_lists(lists, split, config.k)
+        metrics = metrics_from_indices(idx, split, config.k)
         trial = Trial({"weights": weights, "rrf_k": rrf_k}, metrics, time.monotonic() - t0)
         trials.append(trial)
         if on_trial is not None:

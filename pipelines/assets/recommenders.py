@@ -1,9 +1,11 @@
 """Recommender assets: one per model kind, the evaluation with its champion gate, the publish.
 
-Graph: marts -> ``recommender_<kind>`` for each kind of ``models.kinds.MODEL_KINDS`` (the
-hybrid also takes the others: it blends them) -> ``recommender_evaluation`` (baselines, the
-best kind by validation, the gate; its ``champion_gate`` check fails when the gate rejects a
-candidate that would regress) -> ``published_recommendations`` (the champion and every kind's
+Graph: marts -> ``recommender_training_data`` (the splits and the validated popularity
+fallback, prepared once per run and passed on by the IO manager) -> ``recommender_<kind>`` for
+each kind of ``models.kinds.MODEL_KINDS`` (the hybrid also takes ``HYBRID_COMPONENTS``: it
+blends them) -> ``recommender_evaluation`` (baselines, the best kind by validation, the gate;
+its ``champion_gate`` check fails when the gate rejects a candidate that would regress) ->
+``published_recommendations`` (the champion and every kind's
 lists in Redis). A kind that fails to train still materializes, with ``status=failed`` and a
 failing ``trained`` check, so the others, the evaluation and the publish go on.
 
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 
-from models.kinds import BATCH_STRATEGIES, MODEL_KINDS
+from models.kinds import BATCH_STRATEGIES, HYBRID_COMPONENTS, MODEL_KINDS
 from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
 from shopflow.config import Settings, get_settings
 from shopflow.online_store import codec
@@ -33,7 +35,7 @@ if TYPE_CHECKING:  # heavy (pandas, scikit-learn, MLflow): imported where the as
 
 GROUP = "recommenders"
 MART_DEPS = [dg.AssetKey("fct_interactions"), dg.AssetKey("dim_items")]
-HYBRID_INPUTS = ("popularity", "als", "bpr", "item_item", "content", "ease")
+TRAINING_DATA = "recommender_training_data"
 
 
 def asset_name(kind: str) -> str:
@@ -91,6 +93,35 @@ def _prepare(
         return None, config, f"not trained, champion unchanged: {exc}"
 
 
+@dg.asset(
+    name=TRAINING_DATA,
+    group_name=GROUP,
+    deps=MART_DEPS,
+    description="The data every kind of a run trains and is scored on, prepared once: the "
+    "interaction matrix over the catalog, the per-user temporal test split, the validation "
+    "split carved from its train part, the time view and the popularity fallback tuned on "
+    "validation (or, on too little data, why nothing is trained).",
+)
+def recommender_training_data(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.Output[Any]:
+    started = time.perf_counter()
+    prep, config, reason = _prepare(warehouse, get_settings())
+    meta: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 3)}
+    if prep is None:
+        context.log.warning(reason)
+        meta |= {"status": "skipped", "reason": reason}
+    else:
+        meta |= {
+            "status": "prepared",
+            "users": prep.data.n_users,
+            "items": prep.data.n_items,
+            "interactions": prep.data.nnz,
+            **prep.describe(),
+        }
+    return dg.Output((prep, config, reason), metadata=meta)
+
+
 def _metric_md(rows: dict[str, dict[str, float]], k: int) -> dg.MetadataValue:
     from models.evaluation import metric_table_markdown
 
@@ -100,8 +131,8 @@ def _metric_md(rows: dict[str, dict[str, float]], k: int) -> dg.MetadataValue:
 def _train(
     kind: str,
     context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
     mlflow: MLflowResource,
+    training: "tuple[Prepared | None, TrainingConfig, str]",
     upstream: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Tune, score and fit one kind; log and register it; never fail the step for a model
@@ -112,10 +143,10 @@ def _train(
     from models.training import train_kind
 
     started = time.perf_counter()
-    settings = _setup(mlflow)
+    _setup(mlflow)
+    prep, config, skipped = training
     with mlf.start_run(run_name=asset_name(kind)) as run:
         mlf.set_tags({"asset": asset_name(kind), "model_type": kind})
-        prep, config, skipped = _prepare(warehouse, settings)
         meta: dict[str, Any] = {
             "mlflow_run": run_link(mlflow, run),
             "mlflow_run_id": run.info.run_id,
@@ -180,59 +211,54 @@ def _train(
     )
 
 
+def _upstream_ins(kinds: "tuple[str, ...]") -> dict[str, dg.AssetIn]:
+    """The run's training data plus the outputs of ``kinds``, keyed by kind."""
+    return {TRAINING_DATA: dg.AssetIn(TRAINING_DATA)} | {
+        kind: dg.AssetIn(asset_name(kind)) for kind in kinds
+    }
+
+
+_KIND_DESCRIPTIONS = {
+    "hybrid": "The hybrid: weighted reciprocal-rank fusion of the other kinds (their tuned "
+    "params), blend weights learned on validation; cold start from popularity.",
+}
+
+
 def _kind_asset(kind: str) -> dg.AssetsDefinition:
+    components = HYBRID_COMPONENTS if kind == "hybrid" else ()
+
     @dg.asset(
         name=asset_name(kind),
         group_name=GROUP,
-        deps=MART_DEPS,
+        ins=_upstream_ins(components),
         check_specs=[dg.AssetCheckSpec("trained", asset=asset_name(kind))],
-        description=f"The {kind} recommender: tuned (Optuna) on a validation split carved "
-        "from train, scored as served on the per-user temporal split, fitted on all data, "
-        "logged and registered in MLflow.",
+        description=_KIND_DESCRIPTIONS.get(
+            kind,
+            f"The {kind} recommender: tuned (Optuna) on a validation split carved from train, "
+            "scored as served on the per-user temporal split, fitted on all data, logged and "
+            "registered in MLflow.",
+        ),
     )
     def _asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MLflowResource
+        context: dg.AssetExecutionContext,
+        mlflow: MLflowResource,
+        recommender_training_data: Any,
+        **upstream: dict[str, Any],
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        yield from _train(kind, context, warehouse, mlflow)
+        yield from _train(
+            kind, context, mlflow, recommender_training_data, upstream if components else None
+        )
 
     return _asset
 
 
-KIND_ASSETS = {kind: _kind_asset(kind) for kind in MODEL_KINDS if kind != "hybrid"}
-
-
-@dg.asset(
-    name=asset_name("hybrid"),
-    group_name=GROUP,
-    deps=MART_DEPS,
-    check_specs=[dg.AssetCheckSpec("trained", asset=asset_name("hybrid"))],
-    description="The hybrid: weighted reciprocal-rank fusion of the other kinds (their tuned "
-    "params), blend weights learned on validation; cold start from popularity.",
-)
-def recommender_hybrid(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    mlflow: MLflowResource,
-    recommender_popularity: dict[str, Any],
-    recommender_als: dict[str, Any],
-    recommender_bpr: dict[str, Any],
-    recommender_item_item: dict[str, Any],
-    recommender_content: dict[str, Any],
-    recommender_ease: dict[str, Any],
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    upstream = {
-        "popularity": recommender_popularity,
-        "als": recommender_als,
-        "bpr": recommender_bpr,
-        "item_item": recommender_item_item,
-        "content": recommender_content,
-        "ease": recommender_ease,
-    }
-    yield from _train("hybrid", context, warehouse, mlflow, upstream)
+# the hybrid last: it takes the others' tuned params
+KIND_ASSETS = {kind: _kind_asset(kind) for kind in sorted(MODEL_KINDS, key="hybrid".__eq__)}
 
 
 @dg.asset(
     group_name=GROUP,
+    ins=_upstream_ins(MODEL_KINDS),
     check_specs=[dg.AssetCheckSpec("champion_gate", asset="recommender_evaluation")],
     description="Scores the baselines (popularity by train counts, ALS with library defaults) "
     "on the same per-user split as every kind, picks the best kind by validation and moves the "
@@ -240,31 +266,17 @@ def recommender_hybrid(
 )
 def recommender_evaluation(
     context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
     mlflow: MLflowResource,
-    recommender_popularity: dict[str, Any],
-    recommender_als: dict[str, Any],
-    recommender_bpr: dict[str, Any],
-    recommender_item_item: dict[str, Any],
-    recommender_content: dict[str, Any],
-    recommender_ease: dict[str, Any],
-    recommender_hybrid: dict[str, Any],
+    recommender_training_data: Any,
+    **upstream: dict[str, Any],
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     import mlflow as mlf
 
-    upstream = {
-        "popularity": recommender_popularity,
-        "als": recommender_als,
-        "bpr": recommender_bpr,
-        "item_item": recommender_item_item,
-        "content": recommender_content,
-        "ease": recommender_ease,
-        "hybrid": recommender_hybrid,
-    }
     started = time.perf_counter()
-    settings = _setup(mlflow)
+    _setup(mlflow)
+    prep, config, reason = recommender_training_data
+    upstream = {kind: upstream[kind] for kind in MODEL_KINDS}  # ties go to the first kind
     with mlf.start_run(run_name="recommender_evaluation") as run:
-        prep, config, reason = _prepare(warehouse, settings)
         meta: dict[str, Any] = {
             "mlflow_run": run_link(mlflow, run),
             "mlflow_run_id": run.info.run_id,
@@ -573,8 +585,8 @@ def published_recommendations(
 
 
 ASSETS = [
+    recommender_training_data,
     *KIND_ASSETS.values(),
-    recommender_hybrid,
     recommender_evaluation,
     published_recommendations,
 ]

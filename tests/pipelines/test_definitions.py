@@ -97,11 +97,13 @@ def test_the_recommender_graph_has_an_asset_per_kind_the_evaluation_gate_and_pub
 
     graph = defs.resolve_asset_graph()
     kinds = {dg.AssetKey(f"recommender_{kind}") for kind in MODEL_KINDS}
+    data = dg.AssetKey("recommender_training_data")  # prepared once, shared by every kind
     evaluation = graph.get(dg.AssetKey("recommender_evaluation"))
-    assert kinds == evaluation.parent_keys
-    assert dg.AssetKey("fct_interactions") in graph.get(dg.AssetKey("recommender_als")).parent_keys
+    assert evaluation.parent_keys == kinds | {data}
+    assert dg.AssetKey("fct_interactions") in graph.get(data).parent_keys
+    assert graph.get(dg.AssetKey("recommender_als")).parent_keys == {data}
     hybrid = graph.get(dg.AssetKey("recommender_hybrid")).parent_keys
-    assert kinds - {dg.AssetKey("recommender_hybrid")} <= hybrid
+    assert hybrid == kinds - {dg.AssetKey("recommender_hybrid")} | {data}
     published = graph.get(dg.AssetKey("published_recommendations")).parent_keys
     assert published == {dg.AssetKey("recommender_evaluation")}
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}

@@ -65,7 +65,7 @@ def test_assets_train_register_and_publish(home, redis_server, redis_client):
     table = evaluation["metrics"].value
     assert "| hybrid |" in table and "| ease |" in table
     assert "| baseline:popularity |" in table and "| baseline:als_defaults |" in table
-    assert evaluation["baseline_als_defaults_ndcg@10"].value >= 0
+    assert evaluation["baseline_als_defaults_ndcg@10"].value > 0
     assert all(checks[(f"recommender_{kind}", "trained")] for kind in MODEL_KINDS)
     assert evaluation["gate"].value == "promoted", evaluation["gate_reason"].value
     assert checks[("recommender_evaluation", "champion_gate")]
@@ -111,3 +111,28 @@ def test_tiny_marts_leave_the_champion_unchanged(home, redis_server, redis_clien
     assert "champion unchanged" in evaluation["reason"].value
     assert published["status"].value == "skipped"
     assert redis_client.get(keys.PUBLISH_POINTER) is None
+
+
+def test_the_run_prepares_once_and_a_failing_kind_does_not_block_the_others(
+    home, redis_server, monkeypatch
+):
+    from models.factorization import BPR
+    from pipelines.assets import recommenders
+
+    def broken(self, data, catalog):
+        raise RuntimeError("native loop crashed")
+
+    reads = []
+    load_marts = recommenders.load_marts
+    monkeypatch.setattr(recommenders, "load_marts", lambda wh: reads.append(1) or load_marts(wh))
+    monkeypatch.setattr(BPR, "_fit", broken)
+    _warehouse(home, users=150)
+    evaluation, published, checks = _run(home, redis_server)
+    assert len(reads) == 2  # the training data once for every kind, and the publish
+    assert not checks[("recommender_bpr", "trained")]
+    others = set(MODEL_KINDS) - {"bpr"}
+    assert all(checks[(f"recommender_{kind}", "trained")] for kind in others)
+    assert evaluation["gate"].value == "promoted" and evaluation["best_model"].value != "bpr"
+    assert "native loop crashed" in evaluation["failed_kinds"].value["bpr"]
+    assert "| bpr |" not in evaluation["metrics"].value
+    assert published["keys"].value > 0
