@@ -438,7 +438,8 @@ def build_bundle(
         bundle.models["popularity"] = (ref.name, ref.version)
         popular = [item for item, _ in bundle.popular]
     bundle.purchased = purchased_sets(interactions)
-    excluded = merge_sets(bundle.purchased, disliked_sets(interactions))
+    bundle.disliked = disliked_sets(interactions)
+    excluded = merge_sets(bundle.purchased, bundle.disliked)
     blocked = unavailable_ids(items, models)
     for strategy, (ref, model) in models.items():
         if strategy == "popularity":
@@ -452,8 +453,6 @@ def build_bundle(
         idx, scores = sim_model.similar_arrays(item_ids, settings.similar_top_n)
         bundle.similar = RankedLists(item_ids, sim_model.item_ids, idx, scores)
     bundle.history = user_history(interactions, settings.recs_history_n)
-    # serving's "already bought" filter is the user's do-not-recommend set: bought or disliked
-    bundle.purchased = excluded
     bundle.items = item_infos(items)
     return bundle
 
