@@ -78,7 +78,8 @@ def per_user_split(data: Interactions, fraction: float = 0.2) -> Split:
     coo = data.matrix.tocoo()
     if coo.nnz == 0:
         raise DataError("no interactions to split")
-    order = np.lexsort((coo.col, times, coo.row))  # by user, then time, then item
+    item_rank = np.argsort(np.argsort(data.item_ids, kind="stable"))  # ties: by item id
+    order = np.lexsort((item_rank[coo.col], times, coo.row))  # by user, then time, then item
     counts = np.bincount(coo.row, minlength=data.n_users)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     users = coo.row[order]
@@ -117,7 +118,8 @@ def leave_last_out(data: Interactions) -> Split:
     """Each user's most recent pair is the test set (users with at least two pairs)."""
     times = _times(data)
     coo = data.matrix.tocoo()
-    order = np.lexsort((coo.col, times, coo.row))  # by user, then time, then item
+    item_rank = np.argsort(np.argsort(data.item_ids, kind="stable"))  # ties: by item id
+    order = np.lexsort((item_rank[coo.col], times, coo.row))  # by user, then time, then item
     last_of_user = np.r_[coo.row[order][1:] != coo.row[order][:-1], True]
     counts = np.bincount(coo.row, minlength=data.n_users)
     mask = np.zeros(len(times), dtype=bool)

@@ -43,10 +43,11 @@ def asset_name(kind: str) -> str:
 
 
 def load_marts(warehouse: WarehouseResource) -> "tuple[pd.DataFrame, pd.DataFrame]":
-    """Read ``fct_interactions`` and ``dim_items`` with one short read-only connection."""
+    """Read ``fct_interactions`` and ``dim_items`` with one short read-only connection, in a
+    fixed order, so that a run on the same marts splits and fits the same way every time."""
     with warehouse.connect(read_only=True) as con:
-        interactions = con.execute("select * from fct_interactions").df()
-        items = con.execute("select * from dim_items").df()
+        interactions = con.execute("select * from fct_interactions order by user_id, item_id").df()
+        items = con.execute("select * from dim_items order by item_id").df()
     return interactions, items
 
 

@@ -113,3 +113,20 @@ def test_disliked_held_out_pairs_are_not_relevant():
     assert data.nnz == 5 and data.positives().nnz == 4
     split = per_user_split(data, 0.4)  # a-i3 and a-i4 held out
     assert _held(split) == {"a": ["a-i3"]}
+
+
+def test_per_user_split_breaks_time_ties_by_item_id_whatever_the_item_axis():
+    """Ratings imported with one timestamp tie; the held-out one must not depend on the
+    order the catalog was read in."""
+    day = pd.Timestamp("2025-01-01", tz="UTC")
+    frame = pd.DataFrame(
+        [("u1", item, 1.0, day) for item in ("a", "b", "c", "d", "e")],
+        columns=["user_id", "item_id", "weight", "first_at"],
+    )
+    frame["last_at"] = frame["first_at"]
+    held_out = []
+    for axis in (["a", "b", "c", "d", "e"], ["e", "c", "a", "d", "b"]):
+        data = Interactions.from_frame(frame, item_ids=axis)
+        split = per_user_split(data, 0.2)
+        held_out.append([data.item_ids[i] for i in split.test_items[0]])
+    assert held_out == [["e"], ["e"]]
