@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from commerce.notifications import channels as notify_channels
 from commerce.notifications.live import Fanout
-from serving import metrics
+from serving import metrics, security
 from serving.clients import Clients
 from serving.docs import install_docs
 from serving.errors import install_handlers
@@ -30,6 +30,7 @@ from serving.experiments import ExperimentsService, ExposureLog, flushing
 from serving.recommendations import fastlane
 from serving.recommendations.reader import OnlineStore
 from serving.routers import (
+    admin,
     catalog,
     compare,
     events,
@@ -44,10 +45,12 @@ from serving.routers import (
     webhooks,
     wishlists,
 )
+from serving.security.ratelimit import RateLimiter
 from shopflow import __version__, embedded
 from shopflow.config import get_settings
 
 ROUTERS: tuple[ModuleType, ...] = (
+    admin,
     catalog,
     compare,
     events,
@@ -72,8 +75,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the clients in order; the exit stack closes them in reverse."""
     async with AsyncExitStack() as stack:
         settings = get_settings()
+        redis_url = embedded.ensure_redis(settings)
         redis = aioredis.Redis.from_url(  # a dropped connection is retried on a new one
-            embedded.ensure_redis(settings),
+            redis_url,
             decode_responses=True,
             max_connections=REDIS_MAX_CONNECTIONS,
             retry=Retry(NoBackoff(), 1),
@@ -82,6 +86,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(redis.aclose)
 
         online_store = OnlineStore(redis)
+
+        rate_limiter = RateLimiter(settings, redis_url) if settings.rate_limits_enabled else None
+        if rate_limiter is not None:
+            stack.push_async_callback(rate_limiter.aclose)
 
         # Before the exposure log: its last flush at shutdown goes through the producer.
         event_producer = LazyProducer(settings)
@@ -107,6 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             exposures=exposures,
             notify_channels=channels,
             notify_fanout=fanout,
+            rate_limiter=rate_limiter,
         )
         metrics.instrument(app.router)
         fastlane.install(app, [recommendations.lane()])
@@ -127,6 +136,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_handlers(app)
+    security.install(app, get_settings())
     install_docs(app)
     for module in ROUTERS:
         app.include_router(module.router)

@@ -13,6 +13,7 @@ from commerce.notifications.live import Fanout
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
+from serving.security.ratelimit import RateLimiter
 from shopflow.config import Settings
 
 
@@ -29,3 +30,5 @@ class Clients:
     """Notification channels (SMTP connection, vendor clients) by name."""
     notify_fanout: Fanout
     """The worker's one pub/sub listener for its in-app WebSockets."""
+    rate_limiter: RateLimiter | None = None
+    """Rate limits in Redis (``serving.security.ratelimit``); None when disabled."""

@@ -5,8 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from limits import parse as parse_rate_limit
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    "read": "1200/minute",
+    "write": "300/minute",
+    "sensitive": "30/minute",
+    "auth_failure": "10/minute",
+}
+"""Budget per route class and caller (user id, else client IP), in ``limits`` notation.
+``sensitive``: token minting and share-token reads; ``auth_failure``: requests with a credential
+the API refused (401), per client IP."""
 
 
 class Settings(BaseSettings):
@@ -180,6 +191,42 @@ class Settings(BaseSettings):
     notify_batch_size: int = Field(
         default=200, ge=1, le=5000, description="Deliveries claimed, sent and recorded at once."
     )
+
+    # ---- API guard: rate limits, audit, security headers, CORS (serving/security/) ---------
+    rate_limits_enabled: bool = True
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="Route class -> budget, e.g. 1200/minute; an env JSON object (SHOPFLOW_"
+        "RATE_LIMITS) overrides the classes it names, the others keep their defaults.",
+    )
+    rate_limit_sensitive_paths: tuple[str, ...] = Field(
+        default=("/api/auth/", "/api/token", "/api/shared/wishlists/"),
+        description="Path prefixes held to the 'sensitive' budget (login-like endpoints).",
+    )
+    rate_limit_exempt_paths: tuple[str, ...] = Field(
+        default=("/health", "/metrics"), description="Exact paths never limited (probes)."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(), description="IPs or CIDRs whose X-Forwarded-For names the client."
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Browser origins allowed to call the API (CORS allow-list)."
+    )
+    hsts_max_age_s: int = Field(
+        default=0, ge=0, description="Strict-Transport-Security max-age; 0 sends none (dev)."
+    )
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_rate_limits(cls, given: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(given) - set(DEFAULT_RATE_LIMITS))
+        if unknown:
+            raise ValueError(
+                f"unknown route classes {unknown}; known: {sorted(DEFAULT_RATE_LIMITS)}"
+            )
+        for text in given.values():
+            parse_rate_limit(text)  # raises ValueError naming the bad text
+        return {**DEFAULT_RATE_LIMITS, **given}
 
     # ---- derived paths -------------------------------------------------------------------
     @property

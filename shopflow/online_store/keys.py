@@ -266,3 +266,8 @@ def review_submissions(user_id: str) -> str:
     """Sorted set: review id -> epoch seconds of the user's latest submission or edit of it,
     trimmed to the burst window (Settings.review_burst_window_s), which is also its TTL."""
     return f"{PREFIX}:spam:user:{user_id}:submissions"
+
+
+# ---- API rate limits (serving/security/ratelimit.py) ---------------------------------------
+#: Prefix of the ``limits`` library's sliding-window counters (per route class and caller).
+RATE_LIMITS_PREFIX = f"{PREFIX}:rl"

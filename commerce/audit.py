@@ -1,0 +1,118 @@
+"""The audit log of admin and service actions: ``record`` appends one entry, ``query`` pages
+through them newest first. There is deliberately no update or delete here (and the database
+rejects both). The API writes an entry per admin or service request
+(``serving.security.audit``); CLI commands that act as an operator call ``record`` with
+``actor_kind="cli"`` and ``action="cli:<command>"``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from commerce.db import session_scope
+from commerce.db.models.audit import AuditEntry
+from commerce.errors import Invalid
+
+ACTOR_KINDS = ("admin", "service", "cli")
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    """Pass back as ``cursor`` for the next (older) page; None on the last page."""
+
+
+def record(
+    *,
+    actor_id: str,
+    actor_kind: str,
+    action: str,
+    status: int,
+    target_ids: dict[str, Any] | None = None,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+    url: str | None = None,
+) -> int:
+    """Append one entry; returns its id. ``status``: HTTP status or CLI exit code."""
+    if actor_kind not in ACTOR_KINDS:
+        raise Invalid(f"actor_kind must be one of {ACTOR_KINDS}, not {actor_kind!r}")
+    entry = AuditEntry(
+        actor_id=actor_id[:128],
+        actor_kind=actor_kind,
+        action=action[:300],
+        status=status,
+        target_ids=dict(target_ids or {}),
+        client_ip=client_ip,
+        user_agent=user_agent[:512] if user_agent else None,
+    )
+    with session_scope(url) as session:
+        session.add(entry)
+        session.flush()
+        return entry.id
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise Invalid(f"cursor {cursor!r} is not one this endpoint gave out")
+    return int(cursor)
+
+
+def query(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    url: str | None = None,
+) -> AuditPage:
+    """Entries newest first, filtered by actor id, action (exact, or a prefix ending in
+    ``*``), and ``since <= at < until``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
+    if since and until and since >= until:
+        raise Invalid("since must be before until")
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
+    before = _cursor(cursor)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.id < before)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor_id == actor)
+    if action and action.endswith("*"):
+        stmt = stmt.where(AuditEntry.action.startswith(action[:-1], autoescape=True))
+    elif action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if until:
+        stmt = stmt.where(AuditEntry.at < until)
+    with session_scope(url) as session:
+        rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        items=[_as_dict(row) for row in rows],
+        next_cursor=str(rows[-1].id) if more else None,
+    )
+
+
+def _as_dict(row: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "actor_id": row.actor_id,
+        "actor_kind": row.actor_kind,
+        "action": row.action,
+        "target_ids": row.target_ids,
+        "status": row.status,
+        "client_ip": row.client_ip,
+        "user_agent": row.user_agent,
+    }

@@ -1,0 +1,62 @@
+"""Writes an audit entry (``commerce.audit.record``) for every request made by an admin or a
+service principal, once the response status is known: who (principal id and kind), what
+(method, route template, path parameters as target ids), the outcome status, and from where
+(client IP, user agent). A failed write is logged and counted, never turned into an error of
+the request it describes (the response has already been sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commerce import audit
+from serving.security import identity
+from shopflow.config import get_settings
+
+log = logging.getLogger(__name__)
+
+WRITE_FAILED = Counter("shopflow_audit_write_failures", "Audit entries that could not be written.")
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        caller = identity.caller(scope, get_settings())
+        principal = caller.principal
+        if principal is None or not (principal.is_admin or principal.is_service):
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client sees if the app raises before answering
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            try:
+                await asyncio.to_thread(
+                    audit.record,
+                    actor_id=principal.user_id,
+                    actor_kind="admin" if principal.is_admin else "service",
+                    action=f"{scope['method']} {route}",
+                    status=status,
+                    target_ids={k: str(v) for k, v in scope.get("path_params", {}).items()},
+                    client_ip=caller.ip,
+                    user_agent=caller.user_agent,
+                )
+            except Exception:
+                WRITE_FAILED.inc()
+                log.exception("audit entry not written for %s %s", scope["method"], route)

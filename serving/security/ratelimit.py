@@ -1,0 +1,174 @@
+"""Rate limits on the whole API, counted in Redis by the ``limits`` library (sliding window
+counter: one Lua call per request).
+
+Every request is put in a route class (``route_class``: read, write, sensitive; probes are
+exempt) and charged to its caller (``identity.Caller.key``: the user id, else the client IP),
+with the budgets of ``Settings.rate_limits``. A request carrying a credential the API refuses
+(401) also charges the client IP's ``auth_failure`` budget; once that is spent, credentialed
+requests this layer cannot verify itself are refused. Over budget: 429 with ``Retry-After``
+and a problem body. Redis unreachable: the request passes (fail open), logged and counted.
+
+``RateLimitMiddleware`` wraps the whole app, so the recommendations fast lane
+(``serving.recommendations.fastlane``) is limited like every route."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.errors import problem
+from serving.security import identity
+from serving.security.identity import Caller
+from shopflow.config import Settings
+from shopflow.online_store import keys
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REDIS_TIMEOUT_S = 0.25
+"""A limiter call that waits longer on Redis gives up and lets the request pass."""
+FAIL_OPEN_LOG_EVERY_S = 10.0
+
+REJECTED = Counter(
+    "shopflow_rate_limited", "Requests refused with 429, by spent budget.", ["budget"]
+)
+FAILED_OPEN = Counter(
+    "shopflow_rate_limit_fail_open", "Requests let through because Redis could not be asked."
+)
+
+
+def route_class(method: str, path: str, settings: Settings) -> str | None:
+    """The budget a request draws on; None for exempt paths (health and metrics probes)."""
+    if path in settings.rate_limit_exempt_paths:
+        return None
+    if path.startswith(settings.rate_limit_sensitive_paths):
+        return "sensitive"
+    return "write" if method in WRITE_METHODS else "read"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    budget: str
+    """The spent budget: a route class, or auth_failure."""
+    retry_after_s: int
+
+
+class RateLimiter:
+    """The budgets of ``settings`` counted in the Redis at ``redis_url``."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.items: dict[str, RateLimitItem] = {
+            name: parse(text) for name, text in settings.rate_limits.items()
+        }
+        self._pool = aioredis.ConnectionPool.from_url(
+            redis_url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            max_connections=256,
+        )
+        storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            wrap_exceptions=True,
+            key_prefix=keys.RATE_LIMITS_PREFIX,
+            connection_pool=self._pool,  # type: ignore[arg-type]  # options are typed as scalars
+        )
+        self.strategy = SlidingWindowCounterRateLimiter(storage)
+        self._last_fail_log = -math.inf
+
+    async def admit(self, caller: Caller, klass: str) -> Refusal | None:
+        """None when the request may pass; else the spent budget and when to retry."""
+        try:
+            if caller.unverified_credential:
+                failures = self.items["auth_failure"]
+                if not await self.strategy.test(failures, "auth_failure", f"ip:{caller.ip}"):
+                    return await self._refusal(failures, "auth_failure", f"ip:{caller.ip}")
+            item = self.items[klass]
+            if await self.strategy.hit(item, klass, caller.key):
+                return None
+            return await self._refusal(item, klass, caller.key)
+        except (StorageError, RedisError, OSError) as exc:
+            self._failed_open(exc)
+            return None
+
+    async def note_failure(self, caller: Caller) -> None:
+        """Charge a refused credential (a 401) to the client IP's ``auth_failure`` budget."""
+        try:
+            await self.strategy.hit(self.items["auth_failure"], "auth_failure", f"ip:{caller.ip}")
+        except (StorageError, RedisError, OSError) as exc:
+            self._failed_open(exc)
+
+    async def _refusal(self, item: RateLimitItem, budget: str, key: str) -> Refusal:
+        stats = await self.strategy.get_window_stats(item, budget, key)
+        return Refusal(budget, max(1, math.ceil(stats.reset_time - time.time())))
+
+    def _failed_open(self, exc: Exception) -> None:
+        FAILED_OPEN.inc()
+        now = time.monotonic()
+        if now - self._last_fail_log >= FAIL_OPEN_LOG_EVERY_S:
+            self._last_fail_log = now
+            log.warning("rate limits not enforced, Redis unreachable: %r", exc)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class RateLimitMiddleware:
+    """ASGI middleware: answers 429 for callers over budget, else passes the request on.
+    The limiter comes from the app's clients (``serving.clients.Clients.rate_limiter``);
+    before the lifespan has made it, or with limits disabled, everything passes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        clients = getattr(scope["app"].state, "clients", None) if "app" in scope else None
+        limiter: RateLimiter | None = clients.rate_limiter if clients is not None else None
+        if scope["type"] != "http" or limiter is None:
+            await self.app(scope, receive, send)
+            return
+        klass = route_class(scope["method"], scope["path"], limiter.settings)
+        if klass is None:
+            await self.app(scope, receive, send)
+            return
+        caller = identity.caller(scope, limiter.settings)
+        refusal = await limiter.admit(caller, klass)
+        if refusal is not None:
+            REJECTED.labels(refusal.budget).inc()
+            wait_s = refusal.retry_after_s
+            response = problem(
+                429,
+                "Too many requests",
+                f"the {refusal.budget} budget of this caller is spent; retry in {wait_s} s",
+                scope["path"],
+                headers={"Retry-After": str(wait_s)},
+                retry_after_s=wait_s,
+            )
+            await response(scope, receive, send)
+            return
+        if not caller.credential:
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_status)
+        if status == 401:
+            await limiter.note_failure(caller)
