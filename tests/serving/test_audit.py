@@ -1,0 +1,96 @@
+"""The audit log on SQLite and PostgreSQL: admin and service requests are recorded with who,
+what, outcome and where; customers' are not; the table rejects UPDATE and DELETE; the admin
+endpoint filters and pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from commerce import audit
+from commerce.auth import Role, mint_token
+from commerce.db import get_engine
+from commerce.errors import Invalid
+
+
+def bearer(user_id: str, *roles: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(user_id, list(roles) or None)}"}
+
+
+ADMIN = bearer("root", Role.admin)
+SERVICE = bearer("relay-bot", Role.service)
+
+
+def entries(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/admin/audit", params=params, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_admin_and_service_requests_are_recorded(api_client: TestClient) -> None:
+    agent = {"User-Agent": "ops-console/1.0"}
+    product = {"title": "Kettle", "category": "kitchen", "price_minor": 2500, "currency": "EUR"}
+    put = api_client.put("/api/products/p-1", json=product, headers={**ADMIN, **agent})
+    assert put.status_code in (200, 201), put.text
+    assert api_client.get("/api/notifications/stats", headers=SERVICE).status_code == 403
+    api_client.get("/api/wishlists", headers=bearer("customer-1"))  # a customer: not audited
+
+    items = entries(api_client)["items"]
+    assert [e["actor_id"] for e in items] == ["relay-bot", "root"]  # newest first
+    service, admin = items
+    assert service["actor_kind"] == "service" and service["status"] == 403
+    assert service["action"] == "GET /api/notifications/stats"
+    assert admin["actor_kind"] == "admin" and admin["status"] == put.status_code
+    assert admin["action"] == "PUT /api/products/{product_id}"
+    assert admin["target_ids"] == {"product_id": "p-1"}
+    assert admin["client_ip"] == "testclient" and admin["user_agent"] == "ops-console/1.0"
+    assert datetime.fromisoformat(admin["at"]) <= datetime.now(UTC)
+
+
+def test_the_endpoint_filters_and_pages(api_client: TestClient) -> None:
+    for n in range(5):
+        audit.record(actor_id=f"op-{n % 2}", actor_kind="cli", action=f"cli:keys {n}", status=0)
+    assert {e["actor_id"] for e in entries(api_client, actor="op-1")["items"]} == {"op-1"}
+    assert len(entries(api_client, action="cli:keys 3")["items"]) == 1
+    assert len(entries(api_client, action="cli:keys*")["items"]) == 5
+
+    first = entries(api_client, action="cli:*", limit=2)
+    second = entries(api_client, action="cli:*", limit=2, cursor=first["next_cursor"])
+    third = entries(api_client, action="cli:*", limit=2, cursor=second["next_cursor"])
+    seen = [e["action"] for page in (first, second, third) for e in page["items"]]
+    assert seen == [f"cli:keys {n}" for n in (4, 3, 2, 1, 0)]
+    assert third["next_cursor"] is None
+
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert entries(api_client, since=future)["items"] == []
+    assert len(entries(api_client, until=future, action="cli:*")["items"]) == 5
+
+
+def test_the_endpoint_is_for_admins_and_checks_its_input(api_client: TestClient) -> None:
+    assert api_client.get("/api/admin/audit").status_code == 401
+    assert api_client.get("/api/admin/audit", headers=SERVICE).status_code == 403
+    naive = api_client.get("/api/admin/audit", params={"since": "2026-01-01T00:00"}, headers=ADMIN)
+    assert naive.status_code == 422
+    assert naive.headers["content-type"] == "application/problem+json"
+    bad = api_client.get("/api/admin/audit", params={"cursor": "abc"}, headers=ADMIN)
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+    assert api_client.get("/api/admin/audit", params={"limit": 0}, headers=ADMIN).status_code == 422
+
+
+def test_the_log_is_append_only_in_the_database(database: str) -> None:
+    audit.record(actor_id="root", actor_kind="cli", action="cli:token", status=0)
+    engine = get_engine(database)
+    for statement in ("UPDATE audit_log SET status = 1", "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as con:
+            con.execute(sa.text(statement))
+    with engine.connect() as con:
+        assert con.execute(sa.text("SELECT status FROM audit_log")).scalars().all() == [0]
+
+
+def test_record_refuses_an_unknown_actor_kind(database: str) -> None:
+    with pytest.raises(Invalid, match="actor_kind"):
+        audit.record(actor_id="x", actor_kind="robot", action="cli:x", status=0)
