@@ -1,20 +1,23 @@
-"""OpenAPI docs served without a CDN: Swagger UI's files come from the swagger-ui-bundle
-wheel, so ``/docs`` works on machines with no internet access."""
+"""OpenAPI docs served without a CDN: Swagger UI 5's files (it renders the OpenAPI 3.1 that
+FastAPI writes) come from the fastapi-offline wheel, so ``/docs`` works with no internet."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 STATIC = "/docs-static"
+SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
 
 
 def install_docs(app: FastAPI) -> None:
     """Serve Swagger UI at ``/docs`` from local files (create the app with docs_url=None)."""
-    app.mount(STATIC, StaticFiles(directory=swagger_ui_path), name="docs-static")
+    app.mount(STATIC, StaticFiles(directory=SWAGGER_UI_DIR), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
@@ -23,7 +26,7 @@ def install_docs(app: FastAPI) -> None:
             title=f"{app.title} - docs",
             swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
             swagger_css_url=f"{STATIC}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC}/favicon-32x32.png",
+            swagger_favicon_url=f"{STATIC}/favicon.png",
             oauth2_redirect_url="/docs/oauth2-redirect",
         )
 

@@ -2,7 +2,8 @@
 
 JSON answers get a Content-Security-Policy that allows nothing (``default-src 'none'``). An
 HTML page (the Swagger UI at ``/docs``) gets one that allows the API's own scripts, styles and
-images, plus its inline scripts by their SHA-256 hashes, so no ``'unsafe-inline'`` script runs.
+images, plus its inline scripts by their SHA-256 hashes: nothing inline runs unless the page
+itself carries it (no ``'unsafe-inline'``).
 Responses to requests carrying a credential get ``Cache-Control: no-store``; HSTS is sent when
 ``Settings.hsts_max_age_s`` is set (production, behind TLS)."""
 
@@ -19,11 +20,10 @@ from serving.security.identity import CREDENTIAL_HEADERS
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PAGE_CSP = (
-    "default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'"
 )
-"""Swagger UI sets inline styles, so styles (not scripts) may be inline."""
 STATIC = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
