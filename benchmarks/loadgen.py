@@ -148,6 +148,12 @@ def uvicorn_server(
             server.wait()
 
 
+UNTHROTTLED = json.dumps(
+    {name: "1000000000/minute" for name in ("read", "write", "sensitive", "auth_failure")}
+)
+"""Rate limit budgets for load from one address: every request is counted, none refused."""
+
+
 @contextmanager
 def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[str, str]]:
     """A temporary SHOPFLOW_HOME with an embedded Redis that ``prepare(redis_url)`` fills
@@ -161,7 +167,12 @@ def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[s
         try:
             redis_url = embedded.start_redis(settings).url
             prepare(redis_url)
-            yield {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            yield {
+                **os.environ,
+                "SHOPFLOW_HOME": tmp,
+                "REDIS_URL": redis_url,
+                "SHOPFLOW_RATE_LIMITS": UNTHROTTLED,
+            }
         finally:
             embedded.stop_all(settings)
 
