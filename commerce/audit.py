@@ -2,10 +2,12 @@
 through them newest first. There is deliberately no update or delete here (and the database
 rejects both). The API writes an entry per admin or service request
 (``serving.security.audit``); CLI commands that act as an operator call ``record`` with
-``actor_kind="cli"`` and ``action="cli:<command>"``."""
+``actor_kind="cli"`` and ``action="cli:<command>"``, most simply through ``record_cli``."""
 
 from __future__ import annotations
 
+import getpass
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,6 +56,22 @@ def record(
         session.add(entry)
         session.flush()
         return entry.id
+
+
+def record_cli(
+    command: str, exit_code: int, target_ids: dict[str, Any] | None = None, url: str | None = None
+) -> int:
+    """Append the entry of an operator's CLI command (``"keys create"``): the actor is the
+    operating-system user, "from where" the host name."""
+    return record(
+        actor_id=getpass.getuser(),
+        actor_kind="cli",
+        action=f"cli:{command}",
+        status=exit_code,
+        target_ids=target_ids,
+        client_ip=socket.gethostname()[:64],
+        url=url,
+    )
 
 
 def _cursor(cursor: str | None) -> int | None:

@@ -4,6 +4,7 @@ endpoint filters and pages."""
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,14 @@ def test_the_log_is_append_only_in_the_database(database: str) -> None:
             con.execute(sa.text(statement))
     with engine.connect() as con:
         assert con.execute(sa.text("SELECT status FROM audit_log")).scalars().all() == [0]
+
+
+def test_cli_commands_are_recorded_with_the_operator(api_client: TestClient) -> None:
+    audit.record_cli("keys revoke", 0, {"key_id": "k-1"})
+    [entry] = entries(api_client, action="cli:*")["items"]
+    assert entry["actor_kind"] == "cli" and entry["action"] == "cli:keys revoke"
+    assert entry["actor_id"] == getpass.getuser() and entry["target_ids"] == {"key_id": "k-1"}
+    assert entry["status"] == 0
 
 
 def test_record_refuses_an_unknown_actor_kind(database: str) -> None:
