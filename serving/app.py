@@ -27,7 +27,7 @@ from serving.docs import install_docs
 from serving.errors import install_handlers
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
-from serving.recommendations import fastlane
+from serving.recommendations import fastlane, snapshot
 from serving.recommendations.reader import OnlineStore
 from serving.routers import (
     catalog,
@@ -72,16 +72,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the clients in order; the exit stack closes them in reverse."""
     async with AsyncExitStack() as stack:
         settings = get_settings()
-        redis = aioredis.Redis.from_url(  # a dropped connection is retried on a new one
-            embedded.ensure_redis(settings),
+        redis_url = embedded.ensure_redis(settings)
+        # a dropped connection is retried once on a new one; after an outage the pool
+        # reconnects by itself (commands fail fast while Redis is down)
+        redis = aioredis.Redis.from_url(
+            redis_url,
             decode_responses=True,
             max_connections=REDIS_MAX_CONNECTIONS,
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError],
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
         )
         stack.push_async_callback(redis.aclose)
 
         online_store = OnlineStore(redis)
+        await stack.enter_async_context(
+            snapshot.refreshing(online_store, settings.popular_snapshot_s)
+        )
 
         # Before the exposure log: its last flush at shutdown goes through the producer.
         event_producer = LazyProducer(settings)
@@ -94,7 +102,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         channels = await asyncio.to_thread(notify_channels.build, settings)
         stack.push_async_callback(asyncio.to_thread, notify_channels.close_all, channels)
 
-        fanout = Fanout(redis)
+        # pub/sub blocks on reads between messages: its own client, without a read timeout
+        pubsub_redis = aioredis.Redis.from_url(
+            redis_url, decode_responses=True, socket_connect_timeout=settings.redis_timeout_s
+        )
+        stack.push_async_callback(pubsub_redis.aclose)
+        fanout = Fanout(pubsub_redis)
         await fanout.start()
         stack.push_async_callback(fanout.stop)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -42,6 +42,9 @@ from shopflow.online_store.codec import (
     decode_user_features,
     decode_zset,
 )
+
+if TYPE_CHECKING:
+    from serving.recommendations.snapshot import PopularSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class OnlineStore:
         self.pointer_ttl_s = pointer_ttl_s
         self._pointer = _Pointer()
         self._read: Prefetched | None = None
+        self.popular_snapshot: PopularSnapshot | None = None
+        """The last popularity list read, served while Redis is down (``snapshot``)."""
         self._availability_script = redis.register_script(AVAILABILITY_LUA)
         self._read_ahead_script = redis.register_script(READ_AHEAD_LUA)
 
