@@ -108,14 +108,18 @@ class OnlineStore:
         pointer = self._pointer
         if now < pointer.expires:
             return pointer.publication
-        # the app's client decodes responses (serving.app: decode_responses=True)
-        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
-        publication = None
-        if version:
-            meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
-            publication = Publication(version=version, meta=meta) if meta else None
+        publication = await self.read_publication()
         pointer.publication, pointer.expires = publication, now + self.pointer_ttl_s
         return publication
+
+    async def read_publication(self) -> Publication | None:
+        """The current publication read from Redis now (not cached)."""
+        # the app's client decodes responses (serving.app: decode_responses=True)
+        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
+        if not version:
+            return None
+        meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
+        return Publication(version=version, meta=meta) if meta else None
 
     def forget_publication(self) -> None:
         """Drop the cached pointer (the next read goes to Redis)."""

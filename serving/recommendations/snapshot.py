@@ -47,8 +47,7 @@ class PopularSnapshot:
 
 async def take(store: OnlineStore) -> PopularSnapshot | None:
     """Read the published popularity list and its items' info (None: nothing published)."""
-    store.forget_publication()
-    pub = await store.publication()
+    pub = await store.read_publication()  # not through the requests' cached pointer
     if pub is None:
         return None
     popular = (await store.popular(pub) or [])[:SIZE]
