@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from commerce.db import upsert
+from commerce.db import get_engine, upsert
 from commerce.db.models.core import CacheVersion
 
 
@@ -26,8 +26,14 @@ def bump(session: Session, name: str) -> None:
     )
 
 
-def current(session: Session, names: Sequence[str]) -> list[int]:
+def current(db: Session | Connection, names: Sequence[str]) -> list[int]:
     """The versions of ``names``, in order (0 for one never bumped)."""
     query = select(CacheVersion.name, CacheVersion.version).where(CacheVersion.name.in_(names))
-    found = {name: version for name, version in session.execute(query)}
+    found = {name: version for name, version in db.execute(query)}
     return [found.get(name, 0) for name in names]
+
+
+def read(names: Sequence[str]) -> list[int]:
+    """``current`` on a plain connection (no ORM session: a cache hit's only database cost)."""
+    with get_engine().connect() as connection:
+        return current(connection, names)

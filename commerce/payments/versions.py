@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from commerce.auth import Principal
-from commerce.db import session_scope
+from commerce.db import get_engine, session_scope
 from commerce.db.models.commerce import Payment
 from commerce.errors import NotFound
 from commerce.payments.service import payment_dict
@@ -17,8 +17,8 @@ from commerce.payments.service import payment_dict
 
 def current_version(payment_id: str) -> int | None:
     """The payment's version (one primary-key read), None when there is no such payment."""
-    with session_scope() as session:
-        return session.scalar(select(Payment.version).where(Payment.id == payment_id))
+    with get_engine().connect() as connection:  # no ORM session: a cache hit's only read
+        return connection.scalar(select(Payment.version).where(Payment.id == payment_id))
 
 
 def read_versioned(principal: Principal, payment_id: str) -> tuple[dict[str, Any], int]:

@@ -30,11 +30,6 @@ def page_field(sort: str, limit: int) -> str:
     return f"page:{sort}:{limit}"
 
 
-def _versions(*names: str) -> list[int]:
-    with session_scope() as session:
-        return cache_versions.current(session, names)
-
-
 def _rating_parts(product_id: str) -> tuple[list[int], dict[str, Any], dict[str, int]]:
     """(the versions read first, the product's aggregate, the catalog totals)."""
     with session_scope() as session:
@@ -48,7 +43,7 @@ async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -
     """The rating summary of a product (NotFound for an unknown product)."""
     agg_key = keys.review_rating_cache(product_id)
     product_v, catalog_v = await run_in_threadpool(
-        _versions, cache.product_version(product_id), cache.CATALOG_VERSION
+        cache_versions.read, [cache.product_version(product_id), cache.CATALOG_VERSION]
     )
     cached = await cache.read(client, "mget", agg_key, keys.REVIEW_CATALOG_CACHE)
     agg_raw, totals_raw = cached if cached is not None else (None, None)
@@ -82,7 +77,7 @@ def _first_page(product_id: str, sort: str, limit: int) -> tuple[int, str, bool]
 async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> str:
     """The JSON body of the first page of a product's approved reviews in ``sort`` order."""
     key, field = keys.review_cache(product_id), page_field(sort, limit)
-    [version] = await run_in_threadpool(_versions, cache.product_version(product_id))
+    [version] = await run_in_threadpool(cache_versions.read, [cache.product_version(product_id)])
     cached = cache.unversioned(await cache.read(client, "hget", key, field), [version])
     if cached is not None:
         return cached
