@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -241,12 +241,17 @@ def _lease_end() -> datetime:
 def _take_over(scope: str, key: str, digest: str) -> bool:
     """Own an in-progress key whose owner stopped renewing its lease (it died); True when
     this request now owns it and must run the handler."""
+    now = utcnow()
     with session_scope() as session:
         result = session.execute(
             update(_TABLE)
             .where(
                 _TABLE.c.scope == scope, _TABLE.c.key == key, _TABLE.c.request_hash == digest,
-                _TABLE.c.status_code.is_(None), _TABLE.c.lease_until < utcnow(),
+                _TABLE.c.status_code.is_(None),
+                or_(_TABLE.c.lease_until < now, and_(  # a record from before leases
+                    _TABLE.c.lease_until.is_(None),
+                    _TABLE.c.created_at < now - timedelta(seconds=_lease_s()),
+                )),
             )
             .values(lease_until=_lease_end())
         )  # fmt: skip

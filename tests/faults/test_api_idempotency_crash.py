@@ -10,13 +10,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from sqlalchemy import func, select
 
+from commerce.db import session_scope
+from commerce.db.models.commerce import Order
 from shopflow.config import Settings
-from tests.faults.api_proc import api
+from tests.faults.api_proc import api, until
 from tests.serving.fakes.commerce import auth
 
 KEYS = [f"crash-key-{n}" for n in range(20)]
 ORDER = {"lines": [{"product_id": "p1", "quantity": 1}]}
+
+
+def _orders(user: str = "alice") -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).where(Order.user_id == user)) or 0
 
 
 def _post(base: str, key: str | None, user: str = "alice") -> httpx.Response:
@@ -44,6 +52,7 @@ def test_orders_survive_a_crash_mid_request(shopflow_home: Settings, redis_serve
         for thread in threads:
             thread.start()
         time.sleep(0.2)
+        until(lambda: _orders() > 0, timeout_s=30)  # mid-flight: some orders committed
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         for thread in threads:
@@ -70,7 +79,7 @@ def test_orders_survive_a_crash_mid_request(shopflow_home: Settings, redis_serve
         replayed = [k for k, (r, _) in retries.items() if r.headers.get("idempotent-replayed")]
         assert set(before) <= set(replayed)
         mine = httpx.get(f"{base}/api/orders?limit=200", headers=auth("alice"), timeout=10).json()
-        assert mine["total"] == len(KEYS)  # no duplicates
+        assert mine["total"] == len(KEYS) == _orders()  # no duplicates
         assert sorted(o["id"] for o in mine["items"]) == sorted(ids.values())
         slowest = max(s for _, s in retries.values())
         print(
