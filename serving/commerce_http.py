@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from commerce.auth import Principal
 from commerce.idempotency import InProgress, Once, run_idempotent, run_once
@@ -93,7 +94,7 @@ async def cached_payment(
     redis: aioredis.Redis, principal: Principal, payment_id: str
 ) -> tuple[dict[str, Any], bool]:
     """(the payment's body, whether it came from the cache); NotFound as ``get_payment``."""
-    version = await _in_thread(payment_versions.current_version, payment_id)
+    version = await run_in_threadpool(payment_versions.current_version, payment_id)
     if version is not None:
         with contextlib.suppress(Exception):  # the cache is an optimisation, never a failure
             raw = await redis.get(keys.payment_cache(payment_id))
@@ -104,7 +105,7 @@ async def cached_payment(
                 and principal.can_access(entry["body"]["user_id"])
             ):
                 return entry["body"], True
-    body, version = await _in_thread(payment_versions.read_versioned, principal, payment_id)
+    body, version = await run_in_threadpool(payment_versions.read_versioned, principal, payment_id)
     with contextlib.suppress(Exception):
         entry_json = json.dumps({"version": version, "body": body})
         await redis.set(keys.payment_cache(payment_id), entry_json, ex=keys.PAYMENT_CACHE_TTL_S)
