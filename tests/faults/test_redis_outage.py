@@ -102,6 +102,9 @@ def test_redis_restart_under_traffic(shopflow_home: Settings, tmp_path: Path) ->
                 store.stop()  # the RDB written here holds the PENDING entry
                 confirmed = http.post(f"/api/payments/{pay['id']}/confirm", headers=alice)
                 assert confirmed.status_code == 200 and confirmed.json()["status"] == "COMPLETED"
+                health = http.get("/health")
+                assert health.status_code == 503 and health.json()["status"] == "degraded"
+                assert health.json()["fallback"]["popular_items"] > 0
                 until(lambda: sum(1 for a in traffic.since(before) if a[1] != 200) >= 20)
                 time.sleep(1.0)
                 outage = traffic.since(before)
