@@ -2,8 +2,9 @@
 
 The first request with a key reserves it, runs, and stores its response for 24 h; a retry
 with the same key and the same parameters gets the stored response replayed; the same key
-with different parameters gets a 422. Concurrent requests with one key wait for the first
-to finish, so exactly one effect happens. A retryable error (``DomainError.retryable``, e.g.
+with different parameters gets a 422. A request whose key is held by a concurrent one gets
+``InProgress`` at once (a 409 with Retry-After; the web layer waits for it asleep, holding no
+thread), so exactly one effect happens. A retryable error (``DomainError.retryable``, e.g.
 Unavailable) or an unexpected one releases the key for a retry.
 
 Two ways to run a handler:
@@ -16,20 +17,24 @@ Two ways to run a handler:
   ``commerce.common.transact``), so the success path costs no extra transaction. For
   handlers whose work before that transaction is read-only or idempotent by itself (gateway
   calls keyed by ``Once.derived_id``). A concurrent duplicate blocks on the key's unique
-  index until the first commits, then replays its response.
+  index until the first commits, then replays its response. A crash leaves either the effect
+  with its stored response, or neither: nothing is ever left "in progress".
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import time
-from collections.abc import Callable
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,10 +42,12 @@ from commerce import errors
 from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.core import IdempotencyRecord
 from commerce.errors import Conflict, DomainError, Invalid
+from shopflow.config import get_settings
+
+log = logging.getLogger(__name__)
 
 TTL = timedelta(hours=24)
 _TABLE = IdempotencyRecord.__table__
-WAIT_SECONDS = 30.0
 #: ``status_code`` of a record that stores an error: the error replays as its class, and the
 #: web layer chooses the HTTP status, as for the first answer.
 ERROR_STATUS = 0
@@ -67,10 +74,11 @@ def run_idempotent(
     if not 1 <= len(key) <= 255:
         raise Invalid("Idempotency-Key must be 1 to 255 characters")
     digest = request_hash(payload)
-    if not _reserve(scope, key, digest):
-        return _await_stored(scope, key, digest)
+    if not _reserve(scope, key, digest) and not _take_over(scope, key, digest):
+        return _stored(scope, key, digest)
     try:
-        status, body = handler()
+        with _renewing(scope, key):
+            status, body = handler()
     except DomainError as exc:
         if exc.retryable:
             _release(scope, key)
@@ -82,6 +90,14 @@ def run_idempotent(
         raise
     _store(scope, key, status, body)
     return status, body, False
+
+
+class InProgress(Conflict):
+    """A concurrent request holds the key and has not answered yet: retry after
+    ``retry_after`` seconds (the web layer waits for it first)."""
+
+    title = "Request in progress"
+    retryable = True
 
 
 class KeyTaken(Exception):
@@ -154,18 +170,18 @@ def run_once(
         except KeyTaken:
             if _drop_expired(scope, key):
                 continue
-            return _await_stored(scope, key, digest)
+            return _stored(scope, key, digest)
         except DomainError as exc:
             if once.completed:  # stored with the effect (e.g. a recorded decline)
                 raise
             if exc.retryable:
                 if _exists(scope, key):  # a duplicate holds the key: its answer counts
-                    return _await_stored(scope, key, digest)
+                    return _stored(scope, key, digest)
                 raise
             if not _store_new(scope, key, digest, exc):
-                return _await_stored(scope, key, digest)
+                return _stored(scope, key, digest)
             raise
-    return _await_stored(scope, key, digest)
+    return _stored(scope, key, digest)
 
 
 def _exists(scope: str, key: str) -> bool:
@@ -209,7 +225,68 @@ def _reserve(scope: str, key: str, digest: str) -> bool:
 
 def _new_record(scope: str, key: str, digest: str) -> IdempotencyRecord:
     now = utcnow()
-    return IdempotencyRecord(scope=scope, key=key, request_hash=digest, expires_at=now + TTL)
+    return IdempotencyRecord(
+        scope=scope, key=key, request_hash=digest, expires_at=now + TTL, lease_until=_lease_end()
+    )
+
+
+def _lease_s() -> float:
+    return get_settings().idempotency_lease_s
+
+
+def _lease_end() -> datetime:
+    return utcnow() + timedelta(seconds=_lease_s())
+
+
+def _take_over(scope: str, key: str, digest: str) -> bool:
+    """Own an in-progress key whose owner stopped renewing its lease (it died); True when
+    this request now owns it and must run the handler."""
+    now = utcnow()
+    with session_scope() as session:
+        result = session.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.scope == scope, _TABLE.c.key == key, _TABLE.c.request_hash == digest,
+                _TABLE.c.status_code.is_(None),
+                or_(_TABLE.c.lease_until < now, and_(  # a record from before leases
+                    _TABLE.c.lease_until.is_(None),
+                    _TABLE.c.created_at < now - timedelta(seconds=_lease_s()),
+                )),
+            )
+            .values(lease_until=_lease_end())
+        )  # fmt: skip
+        taken = bool(rowcount(result))
+    if taken:
+        log.warning("idempotency key %s/%s: its owner's lease lapsed; taken over", scope, key)
+    return taken
+
+
+@contextlib.contextmanager
+def _renewing(scope: str, key: str) -> Iterator[None]:
+    """Renew the key's lease every third of it while the block runs (a live owner is never
+    taken over, however long its handler takes)."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(_lease_s() / 3):
+            try:
+                with session_scope() as session:
+                    session.execute(
+                        update(_TABLE)
+                        .where(_TABLE.c.scope == scope, _TABLE.c.key == key,
+                               _TABLE.c.status_code.is_(None))
+                        .values(lease_until=_lease_end())
+                    )  # fmt: skip
+            except Exception:  # the next round tries again; the lease has slack
+                log.exception("idempotency key %s/%s: lease renewal failed", scope, key)
+
+    renewer = threading.Thread(target=renew, name=f"idempotency-lease-{key}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
 
 
 def _drop_expired(scope: str, key: str) -> bool:
@@ -243,29 +320,29 @@ def _release(scope: str, key: str) -> None:
         )
 
 
-def _await_stored(scope: str, key: str, digest: str) -> tuple[int, Any, bool]:
-    deadline = time.monotonic() + WAIT_SECONDS
-    delay = 0.005
-    while True:
-        with session_scope() as session:
-            record = session.scalars(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                )
-            ).one_or_none()
-        if record is None:
-            raise Conflict("a request with this Idempotency-Key failed; retry it")
-        if record.request_hash != digest:
-            raise Invalid("Idempotency-Key was already used with different parameters")
-        if record.status_code is not None and record.response_json is not None:
-            body = json.loads(record.response_json)
-            if isinstance(body, dict) and "__error__" in body:
-                raise _rebuild_error(body["__error__"])
-            return record.status_code, body, True
-        if time.monotonic() > deadline:
-            raise Conflict("a request with this Idempotency-Key is still in progress")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+def _stored(scope: str, key: str, digest: str) -> tuple[int, Any, bool]:
+    """The key's stored response, replayed; InProgress while its owner still works on it
+    (or after it released the key: the retry then runs it)."""
+    with session_scope() as session:
+        record = session.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        ).one_or_none()
+    if record is None:
+        raise InProgress("a request with this Idempotency-Key failed; retry it", retry_after=1)
+    if record.request_hash != digest:
+        raise Invalid("Idempotency-Key was already used with different parameters")
+    if record.status_code is not None and record.response_json is not None:
+        body = json.loads(record.response_json)
+        if isinstance(body, dict) and "__error__" in body:
+            raise _rebuild_error(body["__error__"])
+        return record.status_code, body, True
+    lease_left = (record.lease_until - utcnow()).total_seconds() if record.lease_until else 0.0
+    raise InProgress(
+        "a request with this Idempotency-Key is still in progress",
+        retry_after=max(1, math.ceil(lease_left)),
+    )
 
 
 def _rebuild_error(state: dict[str, Any]) -> DomainError:

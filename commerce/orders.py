@@ -17,6 +17,7 @@ from commerce.common import EntityId, RequestModel, StaleWrite, new_id, transact
 from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, OrderLine, Product
 from commerce.errors import Conflict, Invalid, NotFound
+from commerce.idempotency import Once
 from commerce.reviews import verified
 
 PLACED, PAID, CANCELLED, REFUNDED = "PLACED", "PAID", "CANCELLED", "REFUNDED"
@@ -64,7 +65,9 @@ def _adjust_stock(session: Session, product_id: str, delta: int) -> tuple[int, i
     return None if new is None else (new - delta, new)
 
 
-def place_order(user_id: str, data: OrderIn) -> dict[str, Any]:
+def place_order(user_id: str, data: OrderIn, once: Once | None = None) -> dict[str, Any]:
+    """Place the order in one transaction; with ``once`` (``commerce.idempotency.run_once``)
+    the Idempotency-Key and its response commit in that same transaction."""
     quantities: dict[str, int] = {}
     for line in data.lines:
         quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
@@ -135,7 +138,7 @@ def place_order(user_id: str, data: OrderIn) -> dict[str, Any]:
             outbox.enqueue(session, "product.stock_changed", payload, payload["item_id"])
         return order_dict(order)
 
-    return transact(work)
+    return transact(work, once=once)
 
 
 def _load_visible(session: Session, principal: Principal, order_id: str) -> Order:

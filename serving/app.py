@@ -27,7 +27,7 @@ from serving.docs import install_docs
 from serving.errors import install_handlers
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
-from serving.recommendations import fastlane
+from serving.recommendations import fastlane, snapshot
 from serving.recommendations.reader import OnlineStore
 from serving.routers import (
     admin,
@@ -76,16 +76,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         settings = get_settings()
         redis_url = embedded.ensure_redis(settings)
-        redis = aioredis.Redis.from_url(  # a dropped connection is retried on a new one
+        # a dropped connection is retried once on a new one; after an outage the pool
+        # reconnects by itself (commands fail fast while Redis is down)
+        redis = aioredis.Redis.from_url(
             redis_url,
             decode_responses=True,
             max_connections=REDIS_MAX_CONNECTIONS,
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError],
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
         )
         stack.push_async_callback(redis.aclose)
 
         online_store = OnlineStore(redis)
+        await stack.enter_async_context(
+            snapshot.refreshing(online_store, settings.popular_snapshot_s)
+        )
 
         rate_limiter = RateLimiter(settings, redis_url) if settings.rate_limits_enabled else None
         if rate_limiter is not None:
@@ -102,7 +109,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         channels = await asyncio.to_thread(notify_channels.build, settings)
         stack.push_async_callback(asyncio.to_thread, notify_channels.close_all, channels)
 
-        fanout = Fanout(redis)
+        # pub/sub blocks on reads between messages: its own client, without a read timeout
+        pubsub_redis = aioredis.Redis.from_url(
+            redis_url, decode_responses=True, socket_connect_timeout=settings.redis_timeout_s
+        )
+        stack.push_async_callback(pubsub_redis.aclose)
+        fanout = Fanout(pubsub_redis)
         await fanout.start()
         stack.push_async_callback(fanout.stop)
 

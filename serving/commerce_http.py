@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,8 +14,11 @@ from typing import Any, TypeVar
 import anyio
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from commerce.idempotency import Once, run_idempotent, run_once
+from commerce.auth import Principal
+from commerce.idempotency import InProgress, Once, run_idempotent, run_once
+from commerce.payments import versions as payment_versions
 from shopflow.config import get_settings
 from shopflow.online_store import keys
 
@@ -44,7 +48,7 @@ async def idempotent(
     handler: Callable[[], tuple[int, Any]],
 ) -> JSONResponse:
     """Run a POST handler once per Idempotency-Key; replays carry ``Idempotent-Replayed``."""
-    status, body, replayed = await _in_thread(run_idempotent, key, scope, payload, handler)
+    status, body, replayed = await _waiting(run_idempotent, key, scope, payload, handler)
     return _response(status, body, replayed)
 
 
@@ -57,8 +61,25 @@ async def idempotent_once(
 ) -> JSONResponse:
     """Like ``idempotent`` for a handler that claims the key inside its one writing
     transaction (``commerce.idempotency.run_once``): no extra transactions on success."""
-    code, body, replayed = await _in_thread(run_once, key, scope, payload, handler, status)
+    code, body, replayed = await _waiting(run_once, key, scope, payload, handler, status)
     return _response(code, body, replayed)
+
+
+async def _waiting(fn: Callable[..., T], *args: Any) -> T:
+    """``fn`` in a worker thread; while a concurrent request holds the key (``InProgress``)
+    try again, asleep on the event loop (no thread held), for up to ``idempotency_wait_s``,
+    then answer its 409 with Retry-After. A retry after the holder's lease lapsed takes the
+    key over."""
+    deadline = time.monotonic() + get_settings().idempotency_wait_s
+    delay = 0.02
+    while True:
+        try:
+            return await _in_thread(fn, *args)
+        except InProgress:
+            if time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def _response(status: int, body: Any, replayed: bool) -> JSONResponse:
@@ -66,51 +87,34 @@ def _response(status: int, body: Any, replayed: bool) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-# ---- the payment cache: cache-aside, filled only under the epoch read before the database;
-# every committed change bumps the epoch and drops the entry, so a fill that raced a write
-# is refused and no stale body is served after the write returns.
-_FILL = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-"""
-_BUMP = """
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
-
+# ---- the payment cache: entries carry the payment's database ``version`` (bumped in the
+# transaction of every change) and are served only while it is still the database's, so no
+# Redis outage or lost invalidation can serve a payment older than the database.
 async def cached_payment(
-    redis: aioredis.Redis, payment_id: str
-) -> tuple[dict[str, Any] | None, str]:
-    """(cached body or None, the cache epoch to pass to ``cache_payment`` after a miss)."""
-    with contextlib.suppress(Exception):  # the cache is an optimisation, never a failure
-        raw, epoch = await redis.mget(
-            keys.payment_cache(payment_id), keys.payment_cache_epoch(payment_id)
-        )
-        return (json.loads(raw) if raw else None), str(epoch or "0")
-    return None, ""
-
-
-async def cache_payment(redis: aioredis.Redis, body: dict[str, Any], epoch: str) -> None:
-    """Fill the cache with ``body`` read from the database, unless a change committed since
-    ``epoch`` was read."""
-    if not epoch:  # the epoch could not be read: do not fill
-        return
+    redis: aioredis.Redis, principal: Principal, payment_id: str
+) -> tuple[dict[str, Any], bool]:
+    """(the payment's body, whether it came from the cache); NotFound as ``get_payment``."""
+    version = await run_in_threadpool(payment_versions.current_version, payment_id)
+    if version is not None:
+        with contextlib.suppress(Exception):  # the cache is an optimisation, never a failure
+            raw = await redis.get(keys.payment_cache(payment_id))
+            entry = json.loads(raw) if raw else None
+            if (
+                entry
+                and entry["version"] == version
+                and principal.can_access(entry["body"]["user_id"])
+            ):
+                return entry["body"], True
+    body, version = await run_in_threadpool(payment_versions.read_versioned, principal, payment_id)
     with contextlib.suppress(Exception):
-        await redis.eval(
-            _FILL, 2, keys.payment_cache(body["id"]), keys.payment_cache_epoch(body["id"]),
-            epoch, json.dumps(body), keys.PAYMENT_CACHE_TTL_S,
-        )  # fmt: skip
+        entry_json = json.dumps({"version": version, "body": body})
+        await redis.set(keys.payment_cache(payment_id), entry_json, ex=keys.PAYMENT_CACHE_TTL_S)
+    return body, False
 
 
 async def invalidate_payment(redis: aioredis.Redis, payment_id: str | None) -> None:
-    """After a payment change commits: bump its epoch and drop the cached body."""
+    """After a payment change commits: drop its cached body early (reads check the version
+    anyway, so a failure here serves nothing stale)."""
     if payment_id:
         with contextlib.suppress(Exception):
-            await redis.eval(
-                _BUMP, 2, keys.payment_cache(payment_id), keys.payment_cache_epoch(payment_id),
-                keys.PAYMENT_CACHE_EPOCH_TTL_S,
-            )  # fmt: skip
+            await redis.delete(keys.payment_cache(payment_id))

@@ -8,11 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commerce import errors
 
 PROBLEM_JSON = "application/problem+json"
+STORE_RETRY_AFTER_S = 5
 
 #: The one mapping of domain errors to HTTP statuses; a subclass takes its nearest base's.
 STATUS: dict[type[errors.DomainError], int] = {
@@ -100,6 +103,19 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem(
             exc.status_code, title, str(exc.detail), str(request.url.path), headers=exc.headers
+        )
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _online_store_down(request: Request, exc: Exception) -> JSONResponse:
+        """Redis (online store, caches) cannot be reached: a dependency outage, not a bug."""
+        return problem(
+            503,
+            errors.Unavailable.title,
+            "the online store is unavailable; retry later",
+            str(request.url.path),
+            headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+            retry_after_s=STORE_RETRY_AFTER_S,
         )
 
     @app.exception_handler(Exception)

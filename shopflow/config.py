@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     commerce_write_threads: int = Field(default=8, ge=1, le=256)
     """Commerce commands run at once per API process (more only contend for the GIL and
     the database's write lock)."""
+    idempotency_lease_s: float = Field(default=10.0, gt=0)
+    """An Idempotency-Key "in progress" for this long without its owner renewing it is taken
+    over by a retry (the owner died); live owners renew it every third of the lease."""
+    idempotency_wait_s: float = Field(default=5.0, ge=0)
+    """How long a request waits (asleep, no thread held) for a concurrent one with its key
+    before answering 409 with Retry-After."""
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+    """Connect and read timeout of the API's Redis clients: a hung Redis fails fast."""
+    popular_snapshot_s: float = Field(default=30.0, gt=0)
+    """How often the API copies the published popularity list into memory, served while
+    the online store is unavailable."""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -19,6 +19,7 @@ log = logging.getLogger("shopflow.notifications.live")
 
 QUEUE_SIZE = 256  # messages a slow socket may lag behind before new ones are dropped
 CONFIRM_S = 5.0  # wait for Redis to confirm a SUBSCRIBE before telling the client "ready"
+STOP_S = 3.0  # the most ``stop`` waits for the reader, then for closing the connection
 
 
 class Fanout:
@@ -29,17 +30,26 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="notifications-fanout")
 
     async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        """End the reader within ``STOP_S``: redis-py may turn a cancellation that lands in a
+        read into a ConnectionError, so the reader also checks a flag, and is cancelled again
+        until it ends."""
+        self._stopping = True
+        reader = self._reader
+        if reader is not None:
+            deadline = asyncio.get_running_loop().time() + STOP_S
+            while not reader.done() and asyncio.get_running_loop().time() < deadline:
+                reader.cancel()
+                await asyncio.wait([reader], timeout=0.1)
+            if not reader.done():
+                log.warning("notification fan-out: the reader did not stop; leaving it")
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await asyncio.wait_for(self._pubsub.aclose(), STOP_S)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def users(self) -> set[str]:
         """Users with a socket on this worker."""
@@ -81,12 +91,14 @@ class Fanout:
 
     async def _read(self) -> None:
         await self._connected.wait()  # the pub/sub connection exists from the first SUBSCRIBE
-        while True:
+        while not self._stopping:
             try:
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # redis-py reconnects and resubscribes on the next read
+                if self._stopping:  # a cancellation redis-py reported as a connection error
+                    return
                 log.warning("notification fan-out: %s: %s; retrying", type(exc).__name__, exc)
                 await asyncio.sleep(0.5)
                 continue

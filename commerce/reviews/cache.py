@@ -1,14 +1,14 @@
-"""The Redis cache of public review reads: cache-aside under a per-product epoch.
+"""The Redis cache of public review reads, versioned by the database.
 
-A hit is one Redis command. On a miss the reader reads the epoch, then the database, and
-fills the entry only if the epoch is still the one it read (a Lua check): a change whose
-bump came after the epoch read refuses the fill, and one whose bump came before it had
-committed before the database read. Every committed transaction that changed a product's
-reviews or aggregate bumps that product's epoch (and the catalog's, when the prior moved)
-and drops the entries, from a session ``after_commit`` hook, so a read after a write
-returns never sees stale data. Changes are noticed on flush (any ``Review`` row added,
-changed or deleted through the ORM) and through ``mark`` (Core updates of the
-aggregates). Cache errors never fail a request.
+Every committed change to a product's reviews or aggregate bumps that product's version
+(and the catalog's, when the prior moved) in ``cache_versions``, in the same transaction
+(``commerce.cache_versions``): changes are noticed on flush (any ``Review`` row added,
+changed or deleted through the ORM) and through ``mark`` (Core updates of the aggregates).
+A cache entry holds the versions it was read under (read before the data, in the same
+session) and is served only while they are still the database's: a lost invalidation, a
+fill that raced a write or a Redis restored from an older snapshot serves nothing stale.
+After the commit the entries are also dropped (only to free them early). Cache errors never
+fail a request: without Redis the reads go to the database.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from commerce import cache_versions
 from shopflow import embedded
 from shopflow.config import Settings, get_settings
 from shopflow.online_store import keys
@@ -33,25 +34,23 @@ _PRODUCTS = "reviews_cache.products"
 _CATALOG = "reviews_cache.catalog"
 _AFTER_COMMIT = "reviews_cache.after_commit"
 
-#: KEYS: entry, epoch; ARGV: epoch read before the database, hash field ('' for a string
-#: entry), value, ttl
-FILL = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then
-    redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-else
-    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-    redis.call('EXPIRE', KEYS[1], ARGV[4])
-end
-return 1
-"""
+CATALOG_VERSION = "reviews:~catalog"
+"""The ``cache_versions`` name of the catalog-wide review totals."""
+
+
+def product_version(product_id: str) -> str:
+    """The ``cache_versions`` name of a product's cached review reads."""
+    return f"reviews:{product_id}"
 
 
 # ---- invalidation (sync, from the session hooks) ---------------------------------------------
 def mark(session: Session, product_id: str, catalog: bool = False) -> None:
-    """Drop ``product_id``'s cached reads (and the catalog totals) once this session commits."""
+    """Bump ``product_id``'s cache version (and the catalog's) in this transaction, and drop
+    the cached reads once it commits."""
+    cache_versions.bump(session, product_version(product_id))
     session.info.setdefault(_PRODUCTS, set()).add(product_id)
     if catalog:
+        cache_versions.bump(session, CATALOG_VERSION)
         session.info[_CATALOG] = True
 
 
@@ -106,11 +105,18 @@ _clients: dict[str, redis.Redis] = {}
 
 
 def sync_client(settings: Settings | None = None) -> redis.Redis:
-    """A (pooled) synchronous client on the configured or embedded Redis."""
-    url = embedded.ensure_redis(settings or get_settings())
+    """A (pooled) synchronous client on the configured or embedded Redis; it fails fast
+    while Redis is down and reconnects once it is back."""
+    settings = settings or get_settings()
+    url = embedded.ensure_redis(settings)
     client = _clients.get(url)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, decode_responses=True)
+        client = _clients[url] = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
+        )
     return client
 
 
@@ -124,28 +130,30 @@ def try_sync_client(settings: Settings | None = None) -> redis.Redis | None:
 
 
 def invalidate(products: Iterable[str], catalog: bool = False) -> None:
-    """Bump the epochs and drop the cached reads of ``products`` (and the catalog totals)."""
-    pairs: list[tuple[tuple[str, ...], str]] = [
-        ((keys.review_cache(p), keys.review_rating_cache(p)), keys.review_cache_epoch(p))
-        for p in sorted(products)
-    ]
+    """Drop the cached reads of ``products`` (and the catalog totals): only frees them early,
+    the versions already keep them from being served."""
+    entries = [key for p in sorted(products) for key in (keys.review_cache(p),
+               keys.review_rating_cache(p))]  # fmt: skip
     if catalog:
-        pairs.append(((keys.REVIEW_CATALOG_CACHE,), keys.REVIEW_CATALOG_EPOCH))
+        entries.append(keys.REVIEW_CATALOG_CACHE)
     try:
-        pipe = sync_client().pipeline(transaction=False)
-        for entries, epoch_key in pairs:
-            pipe.incr(epoch_key)
-            pipe.expire(epoch_key, keys.REVIEW_CACHE_EPOCH_TTL_S)
-            pipe.delete(*entries)
-        pipe.execute()
+        sync_client().delete(*entries)
     except (redis.RedisError, embedded.ServiceError, OSError) as exc:
-        # entries lapse after REVIEW_CACHE_TTL_S; fills stay refused while Redis is down
-        log.warning("review cache invalidation failed for %d key(s): %s", len(pairs), exc)
+        log.warning("review cache invalidation failed for %d key(s): %s", len(entries), exc)
 
 
 # ---- reads and fills (async, the API) ------------------------------------------------------
-Fill = tuple[str, str, str, str, str]
-"""(entry key, hash field or '' for a string entry, epoch key, epoch, value)"""
+def versioned(versions: Iterable[int], value: str) -> str:
+    """A cache value: the versions it was read under, then the JSON."""
+    return ".".join(map(str, versions)) + "|" + value
+
+
+def unversioned(raw: str | None, versions: Iterable[int]) -> str | None:
+    """The JSON of a cached value if it was read under ``versions`` (None: stale or none)."""
+    if raw is None:
+        return None
+    label, _, value = raw.partition("|")
+    return value if label == ".".join(map(str, versions)) else None
 
 
 async def read(client: aioredis.Redis, op: str, *args: str) -> Any:
@@ -157,25 +165,22 @@ async def read(client: aioredis.Redis, op: str, *args: str) -> Any:
         return None
 
 
-async def epochs(client: aioredis.Redis, *epoch_keys: str) -> list[str] | None:
-    """The epochs to fill under, read BEFORE the database; None when Redis cannot be read
-    (then do not fill)."""
-    got = await read(client, "mget", *epoch_keys)
-    return None if got is None else [e or "0" for e in got]
+Fill = tuple[str, str, str]
+"""(entry key, hash field or '' for a string entry, versioned value)"""
 
 
 async def fill(client: aioredis.Redis, fills: list[Fill]) -> None:
-    """Store values read from the database, each unless a change committed since its epoch
-    was read. One round trip."""
+    """Store values read from the database (with their versions). One round trip."""
     if not fills:
         return
     try:
         pipe = client.pipeline(transaction=False)
-        for key, field, epoch_key, epoch, value in fills:
-            pipe.eval(FILL, 2, key, epoch_key, epoch, field, value, _TTL)
+        for key, field, value in fills:
+            if field:
+                pipe.hset(key, field, value)
+                pipe.expire(key, keys.REVIEW_CACHE_TTL_S)
+            else:
+                pipe.set(key, value, ex=keys.REVIEW_CACHE_TTL_S)
         await pipe.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("review cache fill failed: %s", exc)
-
-
-_TTL = str(keys.REVIEW_CACHE_TTL_S)

@@ -1,7 +1,8 @@
 """The public review reads the API serves from Redis: a product's rating summary and the
-first page of its default listings (no filters, no cursor), with no database hit on a
-cache hit. Misses read the database in the thread pool and fill the cache
-(``reviews_cache``: cache-aside under epochs, dropped after every committed change)."""
+first page of its default listings (no filters, no cursor). A hit costs one primary-key
+read of the cache versions (``commerce.cache_versions``) and one Redis command; a miss reads
+the versions, then the data, in one session in the thread pool and fills the cache with
+them (``commerce.reviews.cache``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 
+from commerce import cache_versions
 from commerce.db import session_scope
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import ReviewStatus
@@ -28,51 +30,60 @@ def page_field(sort: str, limit: int) -> str:
     return f"page:{sort}:{limit}"
 
 
-def _rating_parts(product_id: str) -> tuple[dict[str, Any], dict[str, int]]:
+def _rating_parts(product_id: str) -> tuple[list[int], dict[str, Any], dict[str, int]]:
+    """(the versions read first, the product's aggregate, the catalog totals)."""
     with session_scope() as session:
-        return rating_parts(session, product_id)
+        versions = cache_versions.current(
+            session, [cache.product_version(product_id), cache.CATALOG_VERSION]
+        )
+        return versions, *rating_parts(session, product_id)
 
 
 async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -> dict[str, Any]:
     """The rating summary of a product (NotFound for an unknown product)."""
-    agg_key, epoch_key = keys.review_rating_cache(product_id), keys.review_cache_epoch(product_id)
+    agg_key = keys.review_rating_cache(product_id)
+    product_v, catalog_v = await run_in_threadpool(
+        cache_versions.read, [cache.product_version(product_id), cache.CATALOG_VERSION]
+    )
     cached = await cache.read(client, "mget", agg_key, keys.REVIEW_CATALOG_CACHE)
     agg_raw, totals_raw = cached if cached is not None else (None, None)
-    if agg_raw is not None and totals_raw is not None:
-        return rating_summary(product_id, json.loads(agg_raw), json.loads(totals_raw), prior_weight)
-    epochs = await cache.epochs(client, epoch_key, keys.REVIEW_CATALOG_EPOCH)
-    aggregate, totals = await run_in_threadpool(_rating_parts, product_id)
-    if epochs is not None:
-        fills: list[cache.Fill] = []
-        if agg_raw is None:
-            fills.append((agg_key, "", epoch_key, epochs[0], dumps(aggregate)))
-        if totals_raw is None:
-            fills.append(
-                (keys.REVIEW_CATALOG_CACHE, "", keys.REVIEW_CATALOG_EPOCH, epochs[1], dumps(totals))
-            )
-        await cache.fill(client, fills)
+    agg_json = cache.unversioned(agg_raw, [product_v])
+    totals_json = cache.unversioned(totals_raw, [catalog_v])
+    if agg_json is not None and totals_json is not None:
+        return rating_summary(product_id, json.loads(agg_json), json.loads(totals_json),
+                              prior_weight)  # fmt: skip
+    versions, aggregate, totals = await run_in_threadpool(_rating_parts, product_id)
+    product_v, catalog_v = versions
+    await cache.fill(
+        client,
+        [
+            (agg_key, "", cache.versioned([product_v], dumps(aggregate))),
+            (keys.REVIEW_CATALOG_CACHE, "", cache.versioned([catalog_v], dumps(totals))),
+        ],
+    )
     return rating_summary(product_id, aggregate, totals, prior_weight)
 
 
-def _first_page(product_id: str, sort: str, limit: int) -> tuple[str, bool]:
-    """(JSON body, whether to cache it: the page has reviews or the product exists)."""
+def _first_page(product_id: str, sort: str, limit: int) -> tuple[int, str, bool]:
+    """(the version read first, JSON body, whether to cache it: the page has reviews or the
+    product exists)."""
     with session_scope() as session:
+        [version] = cache_versions.current(session, [cache.product_version(product_id)])
         body = listing.list_product_reviews(session, product_id, sort=sort, limit=limit)
         worth = bool(body["items"]) or session.get(Product, product_id) is not None
-        return dumps(body), worth
+        return version, dumps(body), worth
 
 
 async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> str:
     """The JSON body of the first page of a product's approved reviews in ``sort`` order."""
     key, field = keys.review_cache(product_id), page_field(sort, limit)
-    raw = await cache.read(client, "hget", key, field)
-    if raw is not None:
-        return str(raw)
-    epoch_key = keys.review_cache_epoch(product_id)
-    epochs = await cache.epochs(client, epoch_key)
-    body, worth = await run_in_threadpool(_first_page, product_id, sort, limit)
-    if worth and epochs is not None:
-        await cache.fill(client, [(key, field, epoch_key, epochs[0], body)])
+    [version] = await run_in_threadpool(cache_versions.read, [cache.product_version(product_id)])
+    cached = cache.unversioned(await cache.read(client, "hget", key, field), [version])
+    if cached is not None:
+        return cached
+    version, body, worth = await run_in_threadpool(_first_page, product_id, sort, limit)
+    if worth:
+        await cache.fill(client, [(key, field, cache.versioned([version], body))])
     return body
 
 

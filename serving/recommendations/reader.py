@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -42,6 +42,9 @@ from shopflow.online_store.codec import (
     decode_user_features,
     decode_zset,
 )
+
+if TYPE_CHECKING:
+    from serving.recommendations.snapshot import PopularSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class OnlineStore:
         self.pointer_ttl_s = pointer_ttl_s
         self._pointer = _Pointer()
         self._read: Prefetched | None = None
+        self.popular_snapshot: PopularSnapshot | None = None
+        """The last popularity list read, served while Redis is down (``snapshot``)."""
         self._availability_script = redis.register_script(AVAILABILITY_LUA)
         self._read_ahead_script = redis.register_script(READ_AHEAD_LUA)
 
@@ -103,14 +108,18 @@ class OnlineStore:
         pointer = self._pointer
         if now < pointer.expires:
             return pointer.publication
-        # the app's client decodes responses (serving.app: decode_responses=True)
-        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
-        publication = None
-        if version:
-            meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
-            publication = Publication(version=version, meta=meta) if meta else None
+        publication = await self.read_publication()
         pointer.publication, pointer.expires = publication, now + self.pointer_ttl_s
         return publication
+
+    async def read_publication(self) -> Publication | None:
+        """The current publication read from Redis now (not cached)."""
+        # the app's client decodes responses (serving.app: decode_responses=True)
+        version = cast(str | None, await self.redis.get(keys.PUBLISH_POINTER))
+        if not version:
+            return None
+        meta = cast(dict[str, str], await self.redis.hgetall(keys.publish_meta(version)))
+        return Publication(version=version, meta=meta) if meta else None
 
     def forget_publication(self) -> None:
         """Drop the cached pointer (the next read goes to Redis)."""

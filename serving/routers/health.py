@@ -7,13 +7,15 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serving.deps import RedisDep
+from serving.deps import OnlineStoreDep, RedisDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Health of the API and its dependencies")
-async def health(redis: RedisDep) -> JSONResponse:
+async def health(redis: RedisDep, store: OnlineStoreDep) -> JSONResponse:
+    """Redis reachability, and the popularity snapshot ``/recommendations`` serves while
+    Redis is down (its age; none until the first publication was read)."""
     checks: dict[str, dict[str, object]] = {}
     start = time.perf_counter()
     try:
@@ -22,6 +24,12 @@ async def health(redis: RedisDep) -> JSONResponse:
     except Exception as exc:  # health reports, never raises
         checks["redis"] = {"ok": False, "error": str(exc)}
     ok = all(c["ok"] for c in checks.values())
+    snapshot = store.popular_snapshot
+    fallback = {
+        "popular_items": len(snapshot.items) if snapshot else 0,
+        "age_s": round(time.time() - snapshot.taken_at, 1) if snapshot else None,
+    }
     return JSONResponse(
-        {"status": "ok" if ok else "degraded", "checks": checks}, 503 if not ok else 200
+        {"status": "ok" if ok else "degraded", "checks": checks, "fallback": fallback},
+        503 if not ok else 200,
     )

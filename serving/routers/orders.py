@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from commerce import orders
-from serving.commerce_http import idempotent
+from serving.commerce_http import idempotent, idempotent_once
 from serving.deps import CurrentUser, IdempotencyKey
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -20,11 +20,12 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 async def place_order(
     body: orders.OrderIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await idempotent(
+    return await idempotent_once(
         idempotency_key,
         f"orders.place:{user.user_id}",
         body.model_dump(),
-        lambda: (201, orders.place_order(user.user_id, body)),
+        lambda once: orders.place_order(user.user_id, body, once),
+        status=201,
     )
 
 

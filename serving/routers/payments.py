@@ -1,6 +1,5 @@
 """Payment endpoints. Every POST takes an Idempotency-Key; GET by id is cached in Redis
-(cache-aside, filled under an epoch that every committed change bumps, so no stale entry is
-served after a write)."""
+(an entry is served only while its version is the payment's version in the database)."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from commerce.errors import NotFound
 from commerce.payments import gateways
 from commerce.payments import service as payments
 from commerce.payments.ledger import Status
 from serving.commerce_http import (
-    cache_payment,
     cached_payment,
     idempotent,
     idempotent_once,
@@ -164,11 +161,5 @@ async def payment_ledger(payment_id: PaymentId, user: CurrentUser) -> list[dict[
 
 @router.get("/{payment_id}", summary="One payment (cached)")
 async def get_payment(payment_id: PaymentId, user: CurrentUser, redis: RedisDep) -> JSONResponse:
-    body, epoch = await cached_payment(redis, payment_id)
-    if body is None:
-        body = await run_in_threadpool(payments.get_payment, user, payment_id)
-        await cache_payment(redis, body, epoch)
-        return JSONResponse(body, headers={"X-Cache": "miss"})
-    if not user.can_access(body["user_id"]):
-        raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
-    return JSONResponse(body, headers={"X-Cache": "hit"})
+    body, hit = await cached_payment(redis, user, payment_id)
+    return JSONResponse(body, headers={"X-Cache": "hit" if hit else "miss"})

@@ -21,7 +21,7 @@ from commerce.errors import Forbidden
 from serving import deps, experiments
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
 from serving.experiments import ExperimentsService, ExposureLog
-from serving.recommendations import fastlane
+from serving.recommendations import fastlane, snapshot
 from serving.recommendations import service as recs
 from serving.recommendations.query import RecQuery
 from serving.recommendations.reader import OnlineStore
@@ -32,7 +32,10 @@ router = APIRouter(tags=["recommendations"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown item (problem details)"},
     422: {"description": "Invalid parameters (problem details)"},
-    503: {"description": "Nothing published yet (problem details)"},
+    503: {
+        "description": "Nothing published yet, or the online store is down with no "
+        "popularity snapshot in memory (problem details, Retry-After)"
+    },
 }
 
 
@@ -151,7 +154,8 @@ async def get_recommendations(
 ) -> Response:
     """Batch recommendations of the strategy's published model, without items the user bought,
     out-of-stock or blocked items; backfilled from popularity, which also serves users with no
-    history (`fallback`: true)."""
+    history (`fallback`: true). While the online store is down, the last popularity list
+    this worker read is served (`fallback_reason`: "online store unavailable")."""
     body = await _recommend(
         store,
         experiments_svc,
@@ -186,9 +190,12 @@ async def _recommend(
         max_per_category=max_per_category,
         exclude=_exclude(exclude),
     )
-    return await experiments.recommend(
-        store, query, experiments_svc, exposures, explicit_strategy=strategy is not None
-    )
+    try:
+        return await experiments.recommend(
+            store, query, experiments_svc, exposures, explicit_strategy=strategy is not None
+        )
+    except snapshot.STORE_DOWN:
+        return snapshot.answer(store.popular_snapshot, query)
 
 
 async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:

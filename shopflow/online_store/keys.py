@@ -192,17 +192,9 @@ PAYMENT_CACHE_TTL_S = 300
 
 
 def payment_cache(payment_id: str) -> str:
+    """JSON {"version", "body"}: served only while ``version`` is the payment's in the
+    database (``serving.commerce_http.cached_payment``)."""
     return f"{PREFIX}:cache:payment:{payment_id}"
-
-
-def payment_cache_epoch(payment_id: str) -> str:
-    """Integer bumped after every committed payment change; a cache fill that read the
-    database under an older epoch is dropped (no stale entry after a write)."""
-    return f"{PREFIX}:cache:payment-epoch:{payment_id}"
-
-
-#: outlives any request that could still fill the cache under an old epoch
-PAYMENT_CACHE_EPOCH_TTL_S = PAYMENT_CACHE_TTL_S + 600
 
 
 def notification_channel(user_id: str) -> str:
@@ -223,14 +215,13 @@ def review_rate(user_id: str, bucket: int) -> str:
 
 #: Lifetime of cached review reads; every committed change drops them at once anyway.
 REVIEW_CACHE_TTL_S = 300
-#: outlives any request that could still fill the review cache under an old epoch
-REVIEW_CACHE_EPOCH_TTL_S = REVIEW_CACHE_TTL_S + 600
 
 
 def review_cache(product_id: str) -> str:
     """Hash: the JSON bodies of a product's cached first listing pages, field
-    ``page:{sort}:{limit}``. Dropped after every committed change to the product's reviews
-    (TTL REVIEW_CACHE_TTL_S)."""
+    ``page:{sort}:{limit}``, each labelled with the database cache version it was read under
+    (``commerce.reviews.cache``). Dropped after every committed change to the product's
+    reviews (TTL REVIEW_CACHE_TTL_S)."""
     return f"{PREFIX}:cache:reviews:{product_id}"
 
 
@@ -240,17 +231,9 @@ def review_rating_cache(product_id: str) -> str:
     return f"{PREFIX}:cache:rating:{product_id}"
 
 
-def review_cache_epoch(product_id: str) -> str:
-    """Integer bumped after every committed change to a product's reviews; a cache fill that
-    read the database under an older epoch is refused (TTL REVIEW_CACHE_EPOCH_TTL_S)."""
-    return f"{PREFIX}:cache:reviews-epoch:{product_id}"
-
-
 #: String: JSON catalog-wide approved review count and rating sum (the Bayesian prior),
 #: dropped after every committed change to them (TTL REVIEW_CACHE_TTL_S).
 REVIEW_CATALOG_CACHE = f"{PREFIX}:cache:rating:~catalog"
-#: Integer epoch of REVIEW_CATALOG_CACHE (as ``review_cache_epoch``).
-REVIEW_CATALOG_EPOCH = f"{PREFIX}:cache:reviews-epoch:~catalog"
 
 #: How long a review text is remembered for the "same text from other accounts" spam rule.
 REVIEW_TEXT_TTL_S = 90 * 24 * 3600

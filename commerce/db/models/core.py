@@ -44,5 +44,19 @@ class IdempotencyRecord(Base):
     response_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """While in progress: the owner's lease, renewed as it works; a retry after it lapses
+    takes the key over (``commerce.idempotency``)."""
 
     __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+
+class CacheVersion(Base):
+    """A counter bumped in the same transaction as every change to what it names (e.g. one
+    product's reviews): a cache entry stored under a version is served only while it is
+    still the current one, so no cache outage can serve data older than the database."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

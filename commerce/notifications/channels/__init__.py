@@ -59,7 +59,13 @@ def build(settings: Settings | None = None) -> dict[str, Channel]:
         found["push"] = FcmPush(settings.fcm_project_id, tokens, settings.fcm_base_url, timeout)
     from commerce.notifications.channels.in_app import InAppRedis
 
-    found["in_app"] = InAppRedis(redis.Redis.from_url(embedded.ensure_redis(settings)))
+    found["in_app"] = InAppRedis(
+        redis.Redis.from_url(  # a hung Redis fails a delivery (retried), never a thread
+            embedded.ensure_redis(settings),
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
+        )
+    )
     return found
 
 
