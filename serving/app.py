@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
@@ -45,7 +46,7 @@ from serving.routers import (
     wishlists,
 )
 from shopflow import __version__, embedded
-from shopflow.config import get_settings
+from shopflow.config import check_startup, get_settings
 
 ROUTERS: tuple[ModuleType, ...] = (
     catalog,
@@ -72,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the clients in order; the exit stack closes them in reverse."""
     async with AsyncExitStack() as stack:
         settings = get_settings()
+        logging.getLogger(__name__).warning(check_startup(settings, "API"))  # refuses unsafe
         redis = aioredis.Redis.from_url(  # a dropped connection is retried on a new one
             embedded.ensure_redis(settings),
             decode_responses=True,

@@ -80,8 +80,13 @@ def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _check_recommendations(api: str, user_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{api}/recommendations/{user_id}", params={"limit": 10}, timeout=10)
+def _check_recommendations(api: str, user_id: str, key: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{api}/recommendations/{user_id}",
+        params={"limit": 10},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     response.raise_for_status()
     body: dict[str, object] = response.json()
     if not body.get("items"):
@@ -173,6 +178,10 @@ def register(app: typer.Typer) -> None:
 
             migrate.upgrade()
             console.print(f"{seed_catalog_from_landing(settings):,} products in the OLTP catalog")
+            from commerce import api_keys
+
+            _, secret_key = api_keys.create("secret", "demo server")
+            _, publishable_key = api_keys.create("publishable", "demo storefront")
 
             console.rule("[bold]serve")
             logs = settings.run_dir
@@ -186,7 +195,7 @@ def register(app: typer.Typer) -> None:
             )
             _wait_http(f"{api}/health", 60, sup)
             user_id = _known_user(settings)
-            body = _check_recommendations(api, user_id)
+            body = _check_recommendations(api, user_id, secret_key)
             model = body.get("model")
             console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
             if once:
@@ -210,7 +219,12 @@ def register(app: typer.Typer) -> None:
             console.rule("[bold green]Shopflow is up")
             console.print(f"API       {api}  (docs: {api}/docs)")
             console.print(f"Dagster   http://{settings.api_host}:{dagster_port}")
-            console.print(f"try       curl {api}/recommendations/{user_id}")
+            console.print(f"keys      secret {secret_key}")
+            console.print(f"          publishable {publishable_key} (anonymous visitors only)")
+            console.print(
+                f"try       curl -H 'Authorization: Bearer {secret_key}' "
+                f"{api}/recommendations/{user_id}"
+            )
             console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
             console.print(f"logs      {logs}    Ctrl-C stops everything")
             while True:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[State, dict[str, Any]], Awaitable[bytes]]
 """Takes the app state and the validated parameters by name; returns the JSON body."""
+Authorizer = Callable[[State, str | None, dict[str, Any]], Awaitable[None]]
+"""Takes the app state, the ``Authorization`` header and the parameters; raises a domain error
+(401/403) when the caller may not have the answer. Runs before the handler."""
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _SCALARS = (str, int, float, bool, NoneType)
@@ -52,6 +55,8 @@ class Lane:
     route: APIRoute
     handler: Handler
     provides: frozenset[Callable[..., Any]] = frozenset()
+    authorize: Authorizer | None = None
+    """The route's auth dependency, done by the lane (the same rule, its own path)."""
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +145,8 @@ class FastLanes:
         self, lane: Lane, values: dict[str, Any], scope: Scope, receive: Receive, send: Send
     ) -> None:
         try:
+            if lane.authorize is not None:
+                await lane.authorize(self.state, _authorization(scope), values)
             body = await lane.handler(self.state, values)
         except Exception as exc:
             error = exc
@@ -154,6 +161,13 @@ class FastLanes:
         headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _authorization(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
 
 
 def install(app: FastAPI, lanes: Iterable[Lane]) -> None:

@@ -21,7 +21,7 @@ from serving.recommendations.read_ahead import Read
 from shopflow.config import Settings, get_settings
 from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
-from tests.serving.test_recommendations import ids, publish
+from tests.serving.test_recommendations import auth, ids, publish
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ def published(
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
     publish(redis_client)
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("storefront", "service")) as client:
         yield client
 
 
