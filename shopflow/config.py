@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     )
     # ---- security: production mode, signing keys, API keys (authz) --------------------------
     env: Literal["development", "production"] = Field(
-        default="development", description="SHOPFLOW_ENV; production is also implied by a "
-        "DATABASE_URL, REDIS_URL or KAFKA_BOOTSTRAP_SERVERS on a non-local host."
+        default="development",
+        description="SHOPFLOW_ENV; production is also implied by a "
+        "DATABASE_URL, REDIS_URL or KAFKA_BOOTSTRAP_SERVERS on a non-local host.",
     )
     jwt_secret: str = "shopflow-development-secret-change-me-in-production"
     jwt_algorithm: str = "HS256"
@@ -75,8 +76,11 @@ class Settings(BaseSettings):
         default="shopflow-development-api-key-pepper", description="HMAC key of API key hashes."
     )
     api_key_cache_s: float = Field(
-        default=10.0, ge=0, le=300, description="API keys are cached per process this long; "
-        "a revoked key stops working within it."
+        default=10.0,
+        ge=0,
+        le=300,
+        description="API keys are cached per process this long; "
+        "a revoked key stops working within it.",
     )
 
     recs_top_n: int = 50

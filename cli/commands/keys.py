@@ -46,7 +46,9 @@ def list_keys() -> None:
 
 
 @app.command("revoke")
-def revoke(key_id: str = typer.Argument(..., help="The key's id (from `shopflow keys list`).")) -> None:
+def revoke(
+    key_id: str = typer.Argument(..., help="The key's id (from `shopflow keys list`)."),
+) -> None:
     """Revoke a key; running API processes refuse it within Settings.api_key_cache_s."""
     from commerce import api_keys
     from commerce.db import migrate
@@ -59,4 +61,6 @@ def revoke(key_id: str = typer.Argument(..., help="The key's id (from `shopflow 
     except NotFound as exc:
         raise _fail(exc.detail) from exc
     ttl = get_settings().api_key_cache_s
-    typer.echo(f"revoked {info.kind} key {info.id} ({info.name}); refused everywhere within {ttl:g} s")
+    typer.echo(
+        f"revoked {info.kind} key {info.id} ({info.name}); refused everywhere within {ttl:g} s"
+    )

@@ -60,7 +60,8 @@ async def post_events(
     for index, event in enumerate(evs):
         if not caller.may_act_for(event.user_id):
             raise Forbidden(
-                "this credential may not send events for that user", index=index,
+                "this credential may not send events for that user",
+                index=index,
                 event_id=event.event_id,
             )
     producer = await event_producer.get()

@@ -227,7 +227,10 @@ def lane() -> fastlane.Lane:
         r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is get_recommendations
     )
     provides: set[Callable[..., Any]] = {
-        deps.get_online_store, deps.get_experiments, deps.get_exposures, deps.visitor_principal
+        deps.get_online_store,
+        deps.get_experiments,
+        deps.get_exposures,
+        deps.visitor_principal,
     }
     return fastlane.Lane(route, _recommend_fast, frozenset(provides), _authorize_fast)
 

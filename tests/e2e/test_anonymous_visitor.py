@@ -45,10 +45,9 @@ def test_anonymous_exposure_then_materialize_succeeds(
         120, 10, 5, settings=shopflow_home, progress=False, experiments=[(experiment, {})]
     )
 
-    from serving.app import create_app
-
     from commerce import api_keys
     from commerce.db import migrate
+    from serving.app import create_app
 
     migrate.upgrade()
     _, storefront_key = api_keys.create("publishable", "storefront")  # what a browser holds

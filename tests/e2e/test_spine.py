@@ -74,9 +74,7 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
         similar = httpx.get(f"{base}/items/{items[0]}/similar", params={"limit": 5})
         assert similar.status_code == 200 and similar.json()["items"]
         assert httpx.get(f"{base}/items/no-such-item/similar").status_code == 404
-        assert (
-            httpx.get(url, params={"limit": 0}, headers=bearer).status_code == 422
-        )
+        assert httpx.get(url, params={"limit": 0}, headers=bearer).status_code == 422
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
