@@ -4,6 +4,7 @@ anonymous storefront). Every failed check says only "invalid credentials"."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -79,8 +80,7 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
 
 
-def decode_token(token: str, settings: Settings | None = None) -> Principal:
-    settings = settings or get_settings()
+def _decode(token: str, settings: Settings) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -89,8 +89,31 @@ def decode_token(token: str, settings: Settings | None = None) -> Principal:
             options={"require": ["sub", "exp"]},
         )
         roles = frozenset(Role(r) for r in claims.get("roles", []))
+        expires = float(claims["exp"])
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise Unauthorized(INVALID) from exc
     if not isinstance(claims["sub"], str) or not claims["sub"] or Role.publishable in roles:
         raise Unauthorized(INVALID)  # a JWT never carries the publishable role of a key
-    return Principal(user_id=claims["sub"], roles=roles or frozenset({Role.customer}))
+    return Principal(user_id=claims["sub"], roles=roles or frozenset({Role.customer})), expires
+
+
+def decode_token(token: str, settings: Settings | None = None) -> Principal:
+    return _decode(token, settings or get_settings())[0]
+
+
+VERIFIED_MAX = 10_000
+_verified: dict[str, tuple[str, float, Principal]] = {}
+
+
+def verify_token(token: str, settings: Settings) -> Principal:
+    """``decode_token``, remembered until the token expires: a signed token gives the same
+    answer until then, so a client's repeated requests cost a dict lookup, not an HMAC and two
+    JSON parses (~70 us). Keyed by the signing key too; bounded to VERIFIED_MAX tokens."""
+    hit = _verified.get(token)
+    if hit is not None and hit[0] == settings.jwt_secret and hit[1] > time.time():
+        return hit[2]
+    principal, expires = _decode(token, settings)
+    if len(_verified) >= VERIFIED_MAX:
+        _verified.clear()
+    _verified[token] = (settings.jwt_secret, expires, principal)
+    return principal

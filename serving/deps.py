@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from commerce import api_keys
-from commerce.auth import Principal, Role, decode_token
+from commerce.auth import Principal, Role, verify_token
 from commerce.errors import Forbidden, Unauthorized
 from commerce.notifications.channels import Channel
 from commerce.notifications.live import Fanout
@@ -47,7 +47,7 @@ async def authenticate(credential: str, settings: Settings) -> Principal:
     """The principal of a bearer credential, decided by its prefix: an API key (looked up
     through ``api_keys.CACHE``, the database only on a miss) or a JWT. Also the fast lane's."""
     if not api_keys.is_api_key(credential):
-        return decode_token(credential, settings)
+        return verify_token(credential, settings)
     key_id = api_keys.parse(credential)[2]
     hit, stored = api_keys.CACHE.get(key_id)
     if not hit:
