@@ -198,6 +198,11 @@ def register(app: typer.Typer) -> None:
             body = _check_recommendations(api, user_id, secret_key)
             model = body.get("model")
             console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
+            keys_text = (  # soft-wrapped: a key must stay on one line to be copied
+                f"keys      secret {secret_key} (server side: any user)\n"
+                f"          publishable {publishable_key} (browsers: anonymous visitors)"
+            )
+            console.print(keys_text, soft_wrap=True)
             if once:
                 return
             for name, args in STREAM_WORKERS.items():
@@ -219,11 +224,10 @@ def register(app: typer.Typer) -> None:
             console.rule("[bold green]Shopflow is up")
             console.print(f"API       {api}  (docs: {api}/docs)")
             console.print(f"Dagster   http://{settings.api_host}:{dagster_port}")
-            console.print(f"keys      secret {secret_key}")
-            console.print(f"          publishable {publishable_key} (anonymous visitors only)")
             console.print(
                 f"try       curl -H 'Authorization: Bearer {secret_key}' "
-                f"{api}/recommendations/{user_id}"
+                f"{api}/recommendations/{user_id}",
+                soft_wrap=True,
             )
             console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
             console.print(f"logs      {logs}    Ctrl-C stops everything")
