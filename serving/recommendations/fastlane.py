@@ -23,7 +23,9 @@ from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -83,6 +85,8 @@ class Lane:
         calls = {d.call for d in dependant.dependencies}
         if not calls <= self.provides or app.router.dependencies or app.dependency_overrides:
             found.append("dependencies the lane does not provide")
+        if self.authorize is None and _secured(dependant):
+            found.append("a credential check the lane does not do (no authorize)")
         example = {name: "x" for name in self.route.param_convertors}
         if str(app.url_path_for(self.route.name, **example)) != self.route.path_format.format(
             **example
@@ -161,6 +165,15 @@ class FastLanes:
         headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _secured(dependant: Dependant) -> bool:
+    """Whether a route's dependencies read a credential (a FastAPI security scheme)."""
+    for dep in dependant.dependencies:
+        call: object = dep.call  # a scheme is a callable instance, typed as a plain callable
+        if isinstance(call, SecurityBase) or _secured(dep):
+            return True
+    return False
 
 
 def _authorization(scope: Scope) -> str | None:

@@ -170,6 +170,29 @@ def test_a_route_with_a_dependency_the_lane_lacks_gets_no_lane() -> None:
     assert fastlane.Lane(route, _answer, frozenset({_auth})).problems(app) == []
 
 
+def test_a_route_that_checks_credentials_gets_a_lane_only_with_an_authorizer() -> None:
+    from serving import deps
+    from serving.routers.recommendations import lane, router
+
+    shipped = lane()
+    assert shipped.authorize is not None
+    app = FastAPI()
+    app.include_router(router)
+    unchecked = fastlane.Lane(shipped.route, shipped.handler, shipped.provides)
+    assert deps.visitor_principal in unchecked.provides
+    assert any("credential" in p for p in unchecked.problems(app))
+    assert shipped.problems(app) == []
+
+
+def test_the_lane_enforces_the_route_rule(published: TestClient) -> None:
+    """Answered by the lane (valid parameters): the same 401 and 403 as the route."""
+    missing = published.get("/recommendations/u1", headers={"Authorization": ""})
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert published.get("/recommendations/u2", headers=auth("u1")).status_code == 403
+    assert published.get("/recommendations/u1", headers=auth("u1")).status_code == 200
+    assert published.get("/recommendations/anon-9", headers=auth("u1")).status_code == 200
+
+
 def test_lane_values_follow_the_route_fields() -> None:
     _, route = _things_app()
     lane = fastlane.Lane(route, _answer, frozenset({_auth}))
