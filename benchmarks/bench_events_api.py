@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, combine, run_load
+from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, bearer, combine, run_load
 from benchmarks.loadgen import uvicorn_server as serve
 from shopflow import embedded
 from shopflow.config import Settings
@@ -51,7 +51,7 @@ def _event(n: int) -> dict[str, object]:
 
 
 def _load(url: str, body: bytes, seconds: float) -> LoadResult:
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **bearer()}  # the bare app ignores it
     return run_load(
         url, ["/events"], seconds, CONNECTIONS, method="POST", headers=headers, body=body
     )

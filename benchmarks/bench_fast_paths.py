@@ -13,7 +13,7 @@ from benchmarks.bench_recommendations import (
     _recommendation_paths,
     publish_synthetic,
 )
-from benchmarks.loadgen import Target, compare, redis_home, rounds_header
+from benchmarks.loadgen import Target, bearer, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
 
 BAR = 1.3
@@ -31,16 +31,20 @@ def app_without_fastlane() -> object:
 
 def main() -> None:
     paths = _recommendation_paths()
+    auth = bearer()  # both paths check the same service token
     with redis_home("bench-fast-", publish_synthetic) as env:
         print(rounds_header(CONNECTIONS, ROUNDS, ROUND_S) + f"; the lane stays at >= {BAR}x")
         with (
-            serve(f"{__name__}:app_without_fastlane", env, paths[0]) as (rt_url, rt_pid),
-            serve("serving.app:create_app", env, paths[0]) as (lane_url, lane_pid),
+            serve(f"{__name__}:app_without_fastlane", env, paths[0], headers=auth) as (
+                rt_url,
+                rt_pid,
+            ),
+            serve("serving.app:create_app", env, paths[0], headers=auth) as (lane_url, lane_pid),
         ):
             [ratio] = compare(
                 [
-                    Target("FastAPI routing", rt_url, rt_pid, paths),
-                    Target("fast lane (shipped)", lane_url, lane_pid, paths),
+                    Target("FastAPI routing", rt_url, rt_pid, paths, auth),
+                    Target("fast lane (shipped)", lane_url, lane_pid, paths, auth),
                 ],
                 rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS,
             )  # fmt: skip

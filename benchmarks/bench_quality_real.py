@@ -151,7 +151,7 @@ def served_over_http(
     import dagster as dg
     import httpx
 
-    from benchmarks.loadgen import uvicorn_server
+    from benchmarks.loadgen import bearer, uvicorn_server
     from cli.commands.materialize import failed_steps, materialize_all
     from pipelines.assets.recommenders import ASSETS
     from pipelines.resources import MLflowResource, RedisResource, WarehouseResource
@@ -192,11 +192,10 @@ def served_over_http(
             path = "/recommendations/{}?limit={}&strategy=champion"
             lists: list[list[int]] = []
             with (
-                uvicorn_server("serving.app:create_app", env, path.format(users[0], k)) as (
-                    url,
-                    _,
-                ),
-                httpx.Client(base_url=url, timeout=30) as client,
+                uvicorn_server(
+                    "serving.app:create_app", env, path.format(users[0], k), headers=bearer()
+                ) as (url, _),
+                httpx.Client(base_url=url, headers=bearer(), timeout=30) as client,
             ):
                 for user in users:
                     response = client.get(path.format(user, k))

@@ -15,7 +15,7 @@ import itertools
 import json
 import random
 
-from benchmarks.loadgen import BASELINE_APP, Target, compare, redis_home, rounds_header
+from benchmarks.loadgen import BASELINE_APP, Target, bearer, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
 from shopflow.online_store import keys
 
@@ -90,15 +90,19 @@ def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
 
 def main() -> None:
     recs_paths = _recommendation_paths()
+    auth = bearer()  # a server-side caller (service token): every user's list
     with redis_home("bench-recs-", publish_synthetic) as env:
         print(rounds_header(CONNECTIONS, ROUNDS, ROUND_S))
         with (
             serve(BASELINE_APP, env, "/constant") as (base_url, base_pid),
-            serve("serving.app:create_app", env, recs_paths[0]) as (recs_url, recs_pid),
+            serve("serving.app:create_app", env, recs_paths[0], headers=auth) as (
+                recs_url,
+                recs_pid,
+            ),
         ):
             targets = [
                 Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
-                Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths),
+                Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths, auth),
             ]
             compare(
                 targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS

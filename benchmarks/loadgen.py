@@ -125,9 +125,21 @@ def baseline_app() -> object:
 BASELINE_APP = "benchmarks.loadgen:baseline_app"
 
 
+def bearer(user: str = "loadgen", role: str = "service") -> dict[str, str]:
+    """The ``Authorization`` header of a JWT for the API under load, signed with this
+    process's settings (the servers it starts share its environment, hence the secret)."""
+    from commerce.auth import mint_token
+
+    return {"Authorization": f"Bearer {mint_token(user, [role])}"}
+
+
 @contextmanager
 def uvicorn_server(
-    app_spec: str, env: dict[str, str], ready_path: str, flags: Sequence[str] = UVICORN_FLAGS
+    app_spec: str,
+    env: dict[str, str],
+    ready_path: str,
+    flags: Sequence[str] = UVICORN_FLAGS,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A uvicorn server (app factory ``app_spec``) on a free port; yields (base URL, pid)."""
     from shopflow import embedded
@@ -137,7 +149,7 @@ def uvicorn_server(
     server = subprocess.Popen([*argv, *flags], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base + ready_path)
+        wait_ready(base + ready_path, headers=headers)
         yield base, server.pid
     finally:
         server.send_signal(signal.SIGTERM)
@@ -185,12 +197,12 @@ def rounds_header(connections: int, rounds: int, round_s: float) -> str:
     )
 
 
-def wait_ready(url: str, timeout_s: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200."""
+def wait_ready(url: str, timeout_s: float = 60.0, headers: dict[str, str] | None = None) -> None:
+    """Poll ``url`` (with ``headers``) until it answers 200."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -206,6 +218,7 @@ class Target:
     url: str
     pid: int
     paths: Sequence[str]
+    headers: dict[str, str] | None = None
 
 
 def compare(
@@ -216,14 +229,23 @@ def compare(
     ratio to the first (the baseline): req/s, with the range over rounds, and CPU per request
     (steadier than req/s on a shared machine). Returns each later target's req/s ratio."""
     for target in targets:  # warm-up, not counted
-        run_load(target.url, target.paths, duration_s=warmup_s, connections=connections)
+        run_load(
+            target.url, target.paths, duration_s=warmup_s, connections=connections,
+            headers=target.headers,
+        )  # fmt: skip
     results: list[list[LoadResult]] = [[] for _ in targets]
     cpu_s = [0.0] * len(targets)
     for _ in range(rounds):
         for n, target in enumerate(targets):
             before = process_cpu_s(target.pid) or 0.0
             results[n].append(
-                run_load(target.url, target.paths, duration_s=round_s, connections=connections)
+                run_load(
+                    target.url,
+                    target.paths,
+                    duration_s=round_s,
+                    connections=connections,
+                    headers=target.headers,
+                )  # fmt: skip
             )
             cpu_s[n] += (process_cpu_s(target.pid) or 0.0) - before
     combined = [combine(r) for r in results]

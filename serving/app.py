@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
@@ -47,7 +48,7 @@ from serving.routers import (
 )
 from serving.security.ratelimit import RateLimiter
 from shopflow import __version__, embedded
-from shopflow.config import get_settings
+from shopflow.config import check_startup, get_settings
 
 ROUTERS: tuple[ModuleType, ...] = (
     admin,
@@ -75,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the clients in order; the exit stack closes them in reverse."""
     async with AsyncExitStack() as stack:
         settings = get_settings()
+        logging.getLogger(__name__).warning(check_startup(settings, "API"))  # refuses unsafe
         redis_url = embedded.ensure_redis(settings)
         # a dropped connection is retried once on a new one; after an outage the pool
         # reconnects by itself (commands fail fast while Redis is down)

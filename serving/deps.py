@@ -6,6 +6,7 @@ which costs a hot path dearly."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -14,7 +15,8 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from commerce.auth import Principal, Role, decode_token
+from commerce import api_keys
+from commerce.auth import Principal, Role, verify_token
 from commerce.errors import Forbidden, Unauthorized
 from commerce.notifications.channels import Channel
 from commerce.notifications.live import Fanout
@@ -24,7 +26,11 @@ from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
 from shopflow.config import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="JWT from `shopflow token`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A user JWT (`shopflow token`) or an API key (`shopflow keys create`): "
+    "`sk_...` (secret, server to server) or `pk_...` (publishable, anonymous visitors only)",
+)
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -37,20 +43,54 @@ async def get_redis(request: Request) -> aioredis.Redis:
     return clients.redis
 
 
+async def authenticate(credential: str, settings: Settings) -> Principal:
+    """The principal of a bearer credential, decided by its prefix: an API key (looked up
+    through ``api_keys.CACHE``, the database only on a miss) or a JWT. Also the fast lane's."""
+    if not api_keys.is_api_key(credential):
+        return verify_token(credential, settings)
+    key_id = api_keys.parse(credential)[2]
+    hit, stored = api_keys.CACHE.get(key_id)
+    if not hit:
+        stored = await asyncio.to_thread(api_keys.load, key_id)
+        api_keys.CACHE.put(key_id, stored, settings.api_key_cache_s)
+    return api_keys.principal_of(credential, stored, settings)
+
+
+async def authenticate_header(authorization: str | None, settings: Settings) -> Principal | None:
+    """``optional_principal`` from a raw ``Authorization`` header (the fast lane's path)."""
+    scheme, _, credential = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
+    return await authenticate(credential.strip(), settings)
+
+
 async def optional_principal(
+    connection: HTTPConnection,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     # async (a JWT check is microseconds): a sync dependency costs a thread-pool hop per request
     if creds is None:
         return None
-    return decode_token(creds.credentials)
+    clients: Clients = connection.app.state.clients
+    return await authenticate(creds.credentials, clients.settings)
+
+
+async def visitor_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    """Any credential, a publishable key included (events and recommendations; the endpoint
+    checks ``Principal.may_act_for`` on the user ids it touches)."""
+    if principal is None:
+        raise Unauthorized("missing bearer token")
+    return principal
 
 
 async def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
+    principal: Annotated[Principal, Depends(visitor_principal)],
 ) -> Principal:
-    if principal is None:
-        raise Unauthorized("missing bearer token")
+    """A user JWT or a secret key: a publishable key reaches no account's data."""
+    if principal.is_publishable:
+        raise Forbidden("a publishable key may only send and read anonymous visitors' data")
     return principal
 
 
@@ -64,13 +104,14 @@ async def service_or_admin(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Principal:
     if not (principal.is_admin or principal.is_service):
-        raise Forbidden("requires role admin or service")
+        raise Forbidden("requires role admin or service (a secret key)")
     return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+VisitorUser = Annotated[Principal, Depends(visitor_principal)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AdminUser = Annotated[Principal, Depends(admin_principal)]
 ServiceUser = Annotated[Principal, Depends(service_or_admin)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse as parse_rate_limit
 from pydantic import AliasChoices, Field, field_validator
@@ -84,8 +86,24 @@ class Settings(BaseSettings):
     quarantine_warn_share: float = Field(
         default=0.01, ge=0, le=1, description="raw_events check warns above this share."
     )
+    # ---- security: production mode, signing keys, API keys (authz) --------------------------
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="SHOPFLOW_ENV; production is also implied by a "
+        "DATABASE_URL, REDIS_URL or KAFKA_BOOTSTRAP_SERVERS on a non-local host.",
+    )
     jwt_secret: str = "shopflow-development-secret-change-me-in-production"
     jwt_algorithm: str = "HS256"
+    api_key_pepper: str = Field(
+        default="shopflow-development-api-key-pepper", description="HMAC key of API key hashes."
+    )
+    api_key_cache_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="API keys are cached per process this long; "
+        "a revoked key stops working within it.",
+    )
 
     recs_top_n: int = 50
     similar_top_n: int = 30
@@ -238,6 +256,11 @@ class Settings(BaseSettings):
         for text in given.values():
             parse_rate_limit(text)  # raises ValueError naming the bad text
         return {**DEFAULT_RATE_LIMITS, **given}
+    @property
+    def production(self) -> bool:
+        """Production mode: SHOPFLOW_ENV=production, or a service on a non-local host."""
+        services = (self.database_url, self.redis_url, self.kafka_bootstrap_servers)
+        return self.env == "production" or any(_remote(url) for url in services if url)
 
     # ---- derived paths -------------------------------------------------------------------
     @property
@@ -298,6 +321,60 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for path in (self.home_dir, self.landing_dir, self.models_dir, self.run_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+
+#: Settings that hold secrets: in production each must be set (not its built-in default) and at
+#: least MIN_SECRET_BYTES long. Another secret setting joins by appending its field name here.
+SECRET_SETTINGS: list[str] = ["jwt_secret", "stripe_webhook_secret", "api_key_pepper"]
+MIN_SECRET_BYTES = 32
+
+
+def _remote(url: str) -> bool:
+    """Whether a service URL (or Kafka's host:port list) names a host other than this one."""
+    for part in url.split(","):
+        target = part.strip() if "://" in part else f"//{part.strip()}"
+        host = urlsplit(target).hostname or ""
+        if host not in LOCAL_HOSTS:
+            return True
+    return False
+
+
+class InsecureSettings(ValueError):
+    """Production mode with a public default or a short secret."""
+
+
+def secret_problems(settings: Settings) -> list[str]:
+    """What is wrong with each secret setting (empty: all are fit for production)."""
+    problems = []
+    for name in SECRET_SETTINGS:
+        value = getattr(settings, name)
+        env = f"SHOPFLOW_{name.upper()}"
+        info = Settings.model_fields[name]
+        if info.validation_alias is not None:
+            env = str(getattr(info.validation_alias, "choices", [env])[0])
+        if value is None or value == info.default:
+            problems.append(f"{name} ({env}) is the built-in default; set a secret of your own")
+        elif len(str(value).encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} ({env}) is shorter than {MIN_SECRET_BYTES} bytes")
+    return problems
+
+
+def check_startup(settings: Settings, component: str) -> str:
+    """Refuse (``InsecureSettings``) to start ``component`` in production while a secret is a
+    built-in default or too short; in development return the one line that says so."""
+    if settings.production:
+        problems = secret_problems(settings)
+        if problems:
+            raise InsecureSettings(
+                f"{component} refuses to start in production: " + "; ".join(problems)
+            )
+        return f"{component}: production mode"
+    return (
+        f"{component}: development mode (built-in secrets; set SHOPFLOW_ENV=production "
+        "for a real deployment)"
+    )
 
 
 @lru_cache(maxsize=1)

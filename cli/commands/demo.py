@@ -80,8 +80,13 @@ def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def _check_recommendations(api: str, user_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{api}/recommendations/{user_id}", params={"limit": 10}, timeout=10)
+def _check_recommendations(api: str, user_id: str, key: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{api}/recommendations/{user_id}",
+        params={"limit": 10},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     response.raise_for_status()
     body: dict[str, object] = response.json()
     if not body.get("items"):
@@ -173,6 +178,10 @@ def register(app: typer.Typer) -> None:
 
             migrate.upgrade()
             console.print(f"{seed_catalog_from_landing(settings):,} products in the OLTP catalog")
+            from commerce import api_keys
+
+            _, secret_key = api_keys.create("secret", "demo server")
+            _, publishable_key = api_keys.create("publishable", "demo storefront")
 
             console.rule("[bold]serve")
             logs = settings.run_dir
@@ -186,9 +195,14 @@ def register(app: typer.Typer) -> None:
             )
             _wait_http(f"{api}/health", 60, sup)
             user_id = _known_user(settings)
-            body = _check_recommendations(api, user_id)
+            body = _check_recommendations(api, user_id, secret_key)
             model = body.get("model")
             console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
+            keys_text = (  # soft-wrapped: a key must stay on one line to be copied
+                f"keys      secret {secret_key} (server side: any user)\n"
+                f"          publishable {publishable_key} (browsers: anonymous visitors)"
+            )
+            console.print(keys_text, soft_wrap=True)
             if once:
                 return
             for name, args in STREAM_WORKERS.items():
@@ -210,7 +224,11 @@ def register(app: typer.Typer) -> None:
             console.rule("[bold green]Shopflow is up")
             console.print(f"API       {api}  (docs: {api}/docs)")
             console.print(f"Dagster   http://{settings.api_host}:{dagster_port}")
-            console.print(f"try       curl {api}/recommendations/{user_id}")
+            console.print(
+                f"try       curl -H 'Authorization: Bearer {secret_key}' "
+                f"{api}/recommendations/{user_id}",
+                soft_wrap=True,
+            )
             console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
             console.print(f"logs      {logs}    Ctrl-C stops everything")
             while True:

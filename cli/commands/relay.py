@@ -24,8 +24,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from commerce import relay as outbox_relay
+        from shopflow.config import InsecureSettings, check_startup, get_settings
 
         console = Console(stderr=True)
+        try:
+            console.print(check_startup(get_settings(), "relay"))
+        except InsecureSettings as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
         try:
             sink = outbox_relay.make_sink(kafka=kafka)
         except Exception as exc:

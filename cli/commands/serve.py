@@ -43,9 +43,13 @@ def register(app: typer.Typer) -> None:
 
         from commerce.db import migrate
         from shopflow import embedded
-        from shopflow.config import get_settings
+        from shopflow.config import InsecureSettings, check_startup, get_settings
 
         settings = get_settings()
+        try:
+            check_startup(settings, "API")  # the app prints the mode line at start-up
+        except InsecureSettings as exc:
+            raise _fail(str(exc)) from exc
         host = host or settings.api_host
         port = port or settings.api_port
         if port_in_use(host, port):

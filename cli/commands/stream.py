@@ -35,11 +35,16 @@ def run_consumer(
 
     from pipelines.streaming.runner import ConsumerRunner
     from shopflow import bus, embedded
-    from shopflow.config import get_settings
+    from shopflow.config import InsecureSettings, check_startup, get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     console = Console(stderr=True)
     settings = get_settings()
+    try:
+        console.print(check_startup(settings, "consumer"))
+    except InsecureSettings as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     handled: tuple[type[Exception], ...] = (bus.BusUnavailable, embedded.ServiceError)
     try:
         runner = ConsumerRunner(make_processor(settings), settings, batch_size=batch)

@@ -1,4 +1,4 @@
-"""``shopflow token``: mint a development JWT."""
+"""``shopflow token``: mint a bearer JWT (development, or production with the key given)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Option(..., "--user", help="The user id (JWT sub)."),
         role: list[str] = typer.Option(["customer"], "--role", help="customer, admin or service."),
         hours: float = typer.Option(12.0, help="Lifetime in hours."),
+        signing_key_file: typer.FileText = typer.Option(
+            None,
+            "--signing-key-file",
+            help="Read the JWT signing key from this file ('-': stdin). Required for admin or "
+            "service tokens in production.",
+        ),
     ) -> None:
-        """Mint a development bearer token."""
+        """Mint a bearer token. In production an admin or service token needs the signing key
+        given explicitly (a shell on a server is not enough to become admin)."""
         from datetime import timedelta
 
         from commerce.auth import Role, mint_token
+        from shopflow.config import get_settings
 
-        bad = [r for r in role if r not in Role.__members__]
+        allowed = [Role.customer, Role.admin, Role.service]
+        bad = [r for r in role if r not in allowed]
         if bad or not user.strip() or hours <= 0:
             typer.echo(
                 f"error: bad --role {bad} (use customer, admin, service), "
@@ -25,4 +34,18 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(2)
-        typer.echo(mint_token(user, role, ttl=timedelta(hours=hours)))
+        settings = get_settings()
+        if signing_key_file is not None:
+            key = signing_key_file.read().strip()
+            if not key:
+                typer.echo("error: the signing key file is empty", err=True)
+                raise typer.Exit(2)
+            settings = settings.model_copy(update={"jwt_secret": key})
+        elif settings.production and set(role) & {Role.admin, Role.service}:
+            typer.echo(
+                "error: production mode: an admin or service token needs the signing key given "
+                "explicitly (--signing-key-file)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(mint_token(user, role, ttl=timedelta(hours=hours), settings=settings))

@@ -23,7 +23,9 @@ from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[State, dict[str, Any]], Awaitable[bytes]]
 """Takes the app state and the validated parameters by name; returns the JSON body."""
+Authorizer = Callable[[State, str | None, dict[str, Any]], Awaitable[None]]
+"""Takes the app state, the ``Authorization`` header and the parameters; raises a domain error
+(401/403) when the caller may not have the answer. Runs before the handler."""
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _SCALARS = (str, int, float, bool, NoneType)
@@ -52,6 +57,8 @@ class Lane:
     route: APIRoute
     handler: Handler
     provides: frozenset[Callable[..., Any]] = frozenset()
+    authorize: Authorizer | None = None
+    """The route's auth dependency, done by the lane (the same rule, its own path)."""
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +85,8 @@ class Lane:
         calls = {d.call for d in dependant.dependencies}
         if not calls <= self.provides or app.router.dependencies or app.dependency_overrides:
             found.append("dependencies the lane does not provide")
+        if self.authorize is None and _secured(dependant):
+            found.append("a credential check the lane does not do (no authorize)")
         example = {name: "x" for name in self.route.param_convertors}
         if str(app.url_path_for(self.route.name, **example)) != self.route.path_format.format(
             **example
@@ -140,6 +149,8 @@ class FastLanes:
         self, lane: Lane, values: dict[str, Any], scope: Scope, receive: Receive, send: Send
     ) -> None:
         try:
+            if lane.authorize is not None:
+                await lane.authorize(self.state, _authorization(scope), values)
             body = await lane.handler(self.state, values)
         except Exception as exc:
             error = exc
@@ -154,6 +165,22 @@ class FastLanes:
         headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _secured(dependant: Dependant) -> bool:
+    """Whether a route's dependencies read a credential (a FastAPI security scheme)."""
+    for dep in dependant.dependencies:
+        call: object = dep.call  # a scheme is a callable instance, typed as a plain callable
+        if isinstance(call, SecurityBase) or _secured(dep):
+            return True
+    return False
+
+
+def _authorization(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
 
 
 def install(app: FastAPI, lanes: Iterable[Lane]) -> None:

@@ -1,4 +1,7 @@
-"""``POST /events``: behaviour events (one, or a batch of up to 500) onto the event bus."""
+"""``POST /events``: behaviour events (one, or a batch of up to 500) onto the event bus.
+
+Any credential may send anonymous visitors' events (no ``user_id``, or an ``anon-`` one); a
+user token its own user's too; an admin or a secret key anyone's."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
+from commerce.errors import Forbidden
 from serving import events_ingest as realtime_ingest
-from serving.deps import EventProducerDep, SettingsDep
+from serving.deps import EventProducerDep, SettingsDep, VisitorUser
 
 router = APIRouter(tags=["events"])
 
@@ -36,12 +40,14 @@ _BODY: dict[str, Any] = {
     response_model=Accepted,
     openapi_extra=_BODY,
     responses={
+        401: {"description": "No or an invalid token or API key"},
+        403: {"description": "An event for a user the credential may not act for; none accepted"},
         422: {"description": "Invalid events, with index, event_id and errors; none accepted"},
         503: {"description": "The event bus did not confirm; none accepted (Retry-After)"},
     },
 )
 async def post_events(
-    request: Request, settings: SettingsDep, event_producer: EventProducerDep
+    request: Request, settings: SettingsDep, event_producer: EventProducerDep, caller: VisitorUser
 ) -> Response:
     """Validate every event against the contract and publish them (acks=all, idempotent),
     answering once the broker confirmed all of them. A batch with any invalid event is
@@ -51,6 +57,13 @@ async def post_events(
     except ClientDisconnect:  # the client went away: nothing to answer, nothing published
         return Response(status_code=499)
     evs, _ = realtime_ingest.parse_body(raw, settings.events_max_batch)
+    for index, event in enumerate(evs):
+        if not caller.may_act_for(event.user_id):
+            raise Forbidden(
+                "this credential may not send events for that user",
+                index=index,
+                event_id=event.event_id,
+            )
     producer = await event_producer.get()
     ids = await realtime_ingest.publish(producer, evs)
     body = orjson.dumps({"accepted": len(ids), "event_ids": ids})

@@ -1,4 +1,5 @@
-"""Live analytics (``GET /analytics/realtime``) and Prometheus metrics (``GET /metrics``)."""
+"""Live analytics (``GET /analytics/realtime``) and Prometheus metrics (``GET /metrics``): both
+need an admin token or a secret key (a scraper sends ``Authorization: Bearer sk_...``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from serving import live_metrics as realtime
 from serving import metrics as realtime_metrics
-from serving.deps import RedisDep
+from serving.deps import RedisDep, ServiceUser
 
 router = APIRouter(tags=["realtime"])
 
@@ -38,9 +39,11 @@ class LiveMetrics(BaseModel):
     summary="Live metrics of the last minutes",
     response_model=LiveMetrics,
     response_model_by_alias=True,
+    responses={401: {"description": "No or an invalid token"}, 403: {"description": "Not admin"}},
 )
 async def get_realtime(
     redis: RedisDep,
+    caller: ServiceUser,
     minutes: Annotated[int, Query(ge=1, le=1440, description="Window length.")] = 15,
 ) -> dict[str, object]:
     """Orders, revenue, active users and views per category, by the events' time, as the
@@ -49,6 +52,6 @@ async def get_realtime(
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def get_metrics() -> Response:
+async def get_metrics(caller: ServiceUser) -> Response:
     body, content_type = realtime_metrics.exposition()
     return Response(body, media_type=content_type)

@@ -9,6 +9,7 @@ take (invalid values) reaches the endpoint below, which answers as always."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -17,9 +18,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.datastructures import State
 
+from commerce.auth import Principal
 from commerce.errors import Forbidden
 from serving import deps, experiments
-from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep
+from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep, VisitorUser
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations import fastlane, snapshot
 from serving.recommendations import service as recs
@@ -30,6 +32,8 @@ from shopflow.online_store import keys
 router = APIRouter(tags=["recommendations"])
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or an invalid token or API key (problem details)"},
+    403: {"description": "Not yours to read (problem details)"},
     404: {"description": "Unknown item (problem details)"},
     422: {"description": "Invalid parameters (problem details)"},
     503: {
@@ -133,6 +137,7 @@ async def get_recommendations(
     store: OnlineStoreDep,
     experiments_svc: ExperimentsDep,
     exposures: ExposuresDep,
+    caller: VisitorUser,
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
     limit: Limit = 10,
     category: Annotated[str | None, Query(min_length=1, description="Only this category.")] = None,
@@ -155,7 +160,11 @@ async def get_recommendations(
     """Batch recommendations of the strategy's published model, without items the user bought,
     out-of-stock or blocked items; backfilled from popularity, which also serves users with no
     history (`fallback`: true). While the online store is down, the last popularity list
-    this worker read is served (`fallback_reason`: "online store unavailable")."""
+    this worker read is served (`fallback_reason`: "online store unavailable"). Needs a
+    credential that may act for the user: any (a publishable key too) for an anonymous
+    visitor (`anon-...`), a user's token for that user, an admin token or a secret key for
+    anyone."""
+    _check_reader(caller, user_id)
     body = await _recommend(
         store,
         experiments_svc,
@@ -168,6 +177,11 @@ async def get_recommendations(
         strategy=strategy,
     )
     return _json(body)
+
+
+def _check_reader(caller: Principal, user_id: str) -> None:
+    if not caller.may_act_for(user_id):
+        raise Forbidden("you may only read your own or an anonymous visitor's recommendations")
 
 
 async def _recommend(
@@ -207,13 +221,26 @@ async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
+async def _authorize_fast(state: State, authorization: str | None, values: dict[str, Any]) -> None:
+    """The fast lane's ``VisitorUser`` and ``_check_reader``: the endpoint's rule."""
+    caller = await deps.visitor_principal(
+        await deps.authenticate_header(authorization, state.clients.settings)
+    )
+    _check_reader(caller, values["user_id"])
+
+
 def lane() -> fastlane.Lane:
     """The fast lane of ``GET /recommendations/{user_id}`` (installed by the app's lifespan)."""
     route = next(
         r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is get_recommendations
     )
-    provides = {deps.get_online_store, deps.get_experiments, deps.get_exposures}
-    return fastlane.Lane(route, _recommend_fast, frozenset(provides))
+    provides: set[Callable[..., Any]] = {
+        deps.get_online_store,
+        deps.get_experiments,
+        deps.get_exposures,
+        deps.visitor_principal,
+    }
+    return fastlane.Lane(route, _recommend_fast, frozenset(provides), _authorize_fast)
 
 
 @router.get(

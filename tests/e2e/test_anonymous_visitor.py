@@ -45,11 +45,16 @@ def test_anonymous_exposure_then_materialize_succeeds(
         120, 10, 5, settings=shopflow_home, progress=False, experiments=[(experiment, {})]
     )
 
+    from commerce import api_keys
+    from commerce.db import migrate
     from serving.app import create_app
 
+    migrate.upgrade()
+    _, storefront_key = api_keys.create("publishable", "storefront")  # what a browser holds
     publish(redis_client)
     with TestClient(create_app()) as client:  # leaving it flushes the exposure log
-        body = client.get(f"/recommendations/{VISITOR}").json()
+        bearer = {"Authorization": f"Bearer {storefront_key}"}
+        body = client.get(f"/recommendations/{VISITOR}", headers=bearer).json()
     assert body["experiment_key"] == "recs-anon" and body["items"]
 
     result = materialize_all(shopflow_home)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from shopflow.config import Settings
+from tests.serving.test_recommendations import auth
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +71,7 @@ def test_import_materialize_serve_own_data(shopflow_home: Settings, tmp_path: Pa
     from serving.app import create_app
 
     migrate.upgrade()
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("C001")) as client:
         body = client.get("/recommendations/C001", params={"limit": 10}).json()
         got = [item["item_id"] for item in body["items"]]
         assert got and set(got) <= skus

@@ -23,7 +23,8 @@ def test_demo_once_builds_a_fresh_shop_and_leaves_nothing_running(
     out = run_cli(args, home_env, timeout=900)
 
     assert "generate" in out and "products in the OLTP catalog" in out
-    assert " got 10 items from " in out
+    assert " got 10 items from " in out  # over HTTP with the secret key the demo created
+    assert "secret sk_test_" in out and "publishable pk_test_" in out
     home = Settings(home=Path(home_env["SHOPFLOW_HOME"]))
     assert not any(embedded.status(home).values())  # the services it started are stopped
     assert not embedded._port_open(port)

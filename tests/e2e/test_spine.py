@@ -40,6 +40,9 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
         }
     assert catalog
 
+    key = run_cli(["keys", "create", "--kind", "secret", "--name", "spine"], home_env).strip()
+    assert key.startswith("sk_test_")
+    bearer = {"Authorization": f"Bearer {key}"}
     port = embedded.free_port()
     server = subprocess.Popen(
         [str(BIN / "shopflow"), "serve", "--port", str(port)],
@@ -59,7 +62,9 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
             assert time.monotonic() < deadline, "API did not start"
             time.sleep(0.3)
 
-        body = httpx.get(f"{base}/recommendations/{user_id}", params={"limit": 20}).json()
+        url = f"{base}/recommendations/{user_id}"
+        assert httpx.get(url).status_code == 401
+        body = httpx.get(url, params={"limit": 20}, headers=bearer).json()
         items = [item["item_id"] for item in body["items"]]
         assert items, body
         assert set(items) <= catalog
@@ -69,9 +74,7 @@ def test_generate_materialize_serve_recommend(home_env: dict[str, str]) -> None:
         similar = httpx.get(f"{base}/items/{items[0]}/similar", params={"limit": 5})
         assert similar.status_code == 200 and similar.json()["items"]
         assert httpx.get(f"{base}/items/no-such-item/similar").status_code == 404
-        assert (
-            httpx.get(f"{base}/recommendations/{user_id}", params={"limit": 0}).status_code == 422
-        )
+        assert httpx.get(url, params={"limit": 0}, headers=bearer).status_code == 422
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from shopflow.config import Settings, get_settings
 from shopflow.experiments import assign, load_experiments
-from tests.serving.test_recommendations import publish
+from tests.serving.test_recommendations import auth, publish
 
 RUNNING = """
 experiments:
@@ -46,7 +46,7 @@ def app_client(
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
     publish(redis_client)
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("u1")) as client:
         yield client
 
 

@@ -23,7 +23,7 @@ from shopflow.config import Settings, get_settings
 from shopflow.embedded import free_port
 from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
-from tests.serving.test_recommendations import publish
+from tests.serving.test_recommendations import auth, publish
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap: str, redis_url: str) -> None:
@@ -45,7 +45,7 @@ def client(
 
     _env(monkeypatch, tmp_path, kafka_broker, redis_server)
     use_experiments(monkeypatch, tmp_path)  # the default strategy, unsplit
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), headers=auth("storefront", "service")) as test_client:
         yield test_client
     get_settings.cache_clear()
 
@@ -191,7 +191,7 @@ def test_broker_down_gives_503_and_resent_events_all_arrive_once_back(
     broker.start()
     _env(monkeypatch, tmp_path, broker.bootstrap, redis_server)
     try:
-        with TestClient(create_app()) as client:
+        with TestClient(create_app(), headers=auth("u1")) as client:
             assert client.post("/events", json=[view("u1", "i0")]).status_code == 202
             broker.stop()
             batch = [view("u1", f"i{n}") for n in range(1, 21)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from commerce.auth import Role, mint_token
 from shopflow import embedded
 from shopflow.config import Settings
 from tests.serve_process import serving, stop, wait_healthy
@@ -48,7 +49,8 @@ def test_metrics_sum_every_worker(shopflow_home: Settings, redis_server: str) ->
         assert sum(served) == sent
 
         for _ in range(6):  # any worker answers with the total
-            text = httpx.get(f"{base}/metrics", timeout=10).text
+            bearer = {"Authorization": f"Bearer {mint_token('scraper', [Role.service])}"}
+            text = httpx.get(f"{base}/metrics", headers=bearer, timeout=10).text
             assert [float(v) for v in HEALTH.findall(text)] == [sent]
         out = stop(proc)
     assert proc.returncode == 0, out

@@ -78,8 +78,8 @@ def client(
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
     use_experiments(monkeypatch, shopflow_home.home_dir)  # the default strategy, unsplit
-    with TestClient(create_app()) as test_client:
-        yield test_client
+    with TestClient(create_app(), headers=auth("storefront", "service")) as test_client:
+        yield test_client  # a server-side caller (service) by default; tests override per call
 
 
 @pytest.fixture
@@ -94,6 +94,10 @@ def ids(body: dict) -> list[str]:
 
 def auth(user: str, role: str = "customer") -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(user, [role])}"}
+
+
+NO_AUTH = {"Authorization": ""}
+"""Per-request headers that drop a client's default credential."""
 
 
 def test_known_user_gets_published_list_with_model(published: TestClient) -> None:
@@ -189,7 +193,7 @@ def test_explain_names_neighbours_from_history(published: TestClient) -> None:
     assert body["sources"] == ["batch"] and body["batch_rank"] == 1 and body["recommended"]
     bought = published.get(url, params={"item_id": "i2"}, headers=auth("admin", "admin")).json()
     assert bought["filtered_by"] == "already bought" and bought["recommended"] is False
-    assert published.get(url, params={"item_id": "i1"}).status_code == 401
+    assert published.get(url, params={"item_id": "i1"}, headers=NO_AUTH).status_code == 401
     assert published.get(url, params={"item_id": "i1"}, headers=auth("u2")).status_code == 403
     missing = published.get(url, params={"item_id": "nope"}, headers=auth("u1"))
     assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]

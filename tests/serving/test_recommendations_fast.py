@@ -21,7 +21,7 @@ from serving.recommendations.read_ahead import Read
 from shopflow.config import Settings, get_settings
 from shopflow.online_store import keys
 from tests.experiments.helpers import use_experiments
-from tests.serving.test_recommendations import ids, publish
+from tests.serving.test_recommendations import auth, ids, publish
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ def published(
     monkeypatch.setenv("REDIS_URL", redis_server)
     get_settings.cache_clear()
     publish(redis_client)
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=auth("storefront", "service")) as client:
         yield client
 
 
@@ -173,6 +173,29 @@ def test_a_route_with_a_dependency_the_lane_lacks_gets_no_lane() -> None:
     app, route = _things_app()
     assert any("dependencies" in p for p in fastlane.Lane(route, _answer).problems(app))
     assert fastlane.Lane(route, _answer, frozenset({_auth})).problems(app) == []
+
+
+def test_a_route_that_checks_credentials_gets_a_lane_only_with_an_authorizer() -> None:
+    from serving import deps
+    from serving.routers.recommendations import lane, router
+
+    shipped = lane()
+    assert shipped.authorize is not None
+    app = FastAPI()
+    app.include_router(router)
+    unchecked = fastlane.Lane(shipped.route, shipped.handler, shipped.provides)
+    assert deps.visitor_principal in unchecked.provides
+    assert any("credential" in p for p in unchecked.problems(app))
+    assert shipped.problems(app) == []
+
+
+def test_the_lane_enforces_the_route_rule(published: TestClient) -> None:
+    """Answered by the lane (valid parameters): the same 401 and 403 as the route."""
+    missing = published.get("/recommendations/u1", headers={"Authorization": ""})
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert published.get("/recommendations/u2", headers=auth("u1")).status_code == 403
+    assert published.get("/recommendations/u1", headers=auth("u1")).status_code == 200
+    assert published.get("/recommendations/anon-9", headers=auth("u1")).status_code == 200
 
 
 def test_lane_values_follow_the_route_fields() -> None:

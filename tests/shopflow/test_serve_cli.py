@@ -6,6 +6,7 @@ import socket
 
 import httpx
 
+from commerce.auth import mint_token
 from shopflow import embedded
 from shopflow.config import Settings
 from tests.serve_process import serve, serving, stop, wait_healthy
@@ -18,11 +19,15 @@ def test_serve_answers_health_and_stops_cleanly_on_sigterm(shopflow_home: Settin
         assert health["status"] == "ok" and health["checks"]["redis"]["ok"]
         assert (shopflow_home.home_dir / "shopflow.db").exists()  # migrated before serving
         assert embedded.status(shopflow_home)["redis"] is not None  # embedded Redis started
-        missing = httpx.get(f"http://127.0.0.1:{port}/recommendations/u1", timeout=5)
+        url = f"http://127.0.0.1:{port}/recommendations/u1"
+        assert httpx.get(url, timeout=5).status_code == 401  # no token
+        bearer = {"Authorization": f"Bearer {mint_token('u1')}"}
+        missing = httpx.get(url, headers=bearer, timeout=5)
         assert missing.status_code == 503  # nothing published in a fresh home
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "Shopflow API on" in out
+    assert "API: development mode" in out  # nothing configured: dev mode, said at start-up
 
 
 def test_serve_refuses_a_busy_port(shopflow_home: Settings) -> None:
