@@ -27,6 +27,7 @@ from serving.docs import install_docs
 from serving.errors import install_handlers
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
+from serving.limits import BodyLimitMiddleware
 from serving.recommendations import fastlane
 from serving.recommendations.reader import OnlineStore
 from serving.routers import (
@@ -127,6 +128,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     install_docs(app)
     for module in ROUTERS:
         app.include_router(module.router)
