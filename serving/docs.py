@@ -16,8 +16,9 @@ from swagger_ui_bundle import swagger_ui_path
 STATIC = "/docs-static"
 
 _ID = "$response.body#/id"
-#: (method, path of the producing operation) -> [(method, path of the consumer, parameters)].
-LINKS: dict[tuple[str, str], list[tuple[str, str, dict[str, str]]]] = {
+#: (method, path of the producing operation) -> [(method, path of the consumer, parameters)];
+#: a parameter named ``body`` is the consumer's request body (a JSON object of expressions).
+LINKS: dict[tuple[str, str], list[tuple[str, str, dict[str, Any]]]] = {
     ("put", "/api/products/{product_id}"): [
         ("get", "/api/products/{product_id}", {"product_id": "$request.path.product_id"}),
         ("post", "/api/products/{product_id}/reviews", {"product_id": "$request.path.product_id"}),
@@ -27,6 +28,19 @@ LINKS: dict[tuple[str, str], list[tuple[str, str, dict[str, str]]]] = {
         ("get", "/api/orders/{order_id}", {"order_id": _ID}),
         ("post", "/api/orders/{order_id}/cancel", {"order_id": _ID}),
         ("get", "/api/payments/order/{order_id}", {"order_id": _ID}),
+        (
+            "post",
+            "/api/payments",
+            {
+                "body": {
+                    "order_id": _ID,
+                    "amount_minor": "$response.body#/total_minor",
+                    "currency": "$response.body#/currency",
+                    "method": "CREDIT_CARD",
+                    "payment_method": "pm_card_visa",
+                }
+            },
+        ),
     ],
     ("post", "/api/payments"): [
         ("get", "/api/payments/{payment_id}", {"payment_id": _ID}),
@@ -79,10 +93,12 @@ def add_links(doc: dict[str, Any]) -> dict[str, Any]:
         links = responses[success].setdefault("links", {})
         for target_method, target_path, parameters in targets:
             target = paths[target_path][target_method]
-            links[target["operationId"]] = {
-                "operationId": target["operationId"],
-                "parameters": parameters,
-            }
+            link: dict[str, Any] = {"operationId": target["operationId"]}
+            if "body" in parameters:
+                link["requestBody"] = parameters["body"]
+            if params := {k: v for k, v in parameters.items() if k != "body"}:
+                link["parameters"] = params
+            links[target["operationId"]] = link
     return doc
 
 
