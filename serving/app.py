@@ -28,6 +28,7 @@ from serving.docs import install_docs
 from serving.errors import install_handlers
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
+from serving.limits import BodyLimitMiddleware
 from serving.recommendations import fastlane, snapshot
 from serving.recommendations.reader import OnlineStore
 from serving.routers import (
@@ -151,6 +152,7 @@ def create_app() -> FastAPI:
     )
     install_handlers(app)
     security.install(app, get_settings())
+    app.add_middleware(BodyLimitMiddleware)
     install_docs(app)
     for module in ROUTERS:
         app.include_router(module.router)

@@ -7,11 +7,11 @@ which costs a hot path dearly."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Annotated, Any, NamedTuple
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
@@ -159,3 +159,35 @@ ExposuresDep = Annotated[ExposureLog, Depends(get_exposures)]
 EventProducerDep = Annotated[LazyProducer, Depends(get_event_producer)]
 NotifyChannelsDep = Annotated[Mapping[str, Channel], Depends(get_notify_channels)]
 NotifyFanoutDep = Annotated[Fanout, Depends(get_notify_fanout)]
+
+
+# ---- pagination ------------------------------------------------------------------------------
+#: The largest integer every supported database stores (SQLite INTEGER, PostgreSQL BIGINT):
+#: a bigger offset would overflow in the driver, so it is refused with a 422 instead.
+DB_INT_MAX = 2**63 - 1
+
+
+class Page(NamedTuple):
+    limit: int
+    offset: int
+
+
+def pagination(
+    default_limit: int = 20, max_limit: int = 200
+) -> Callable[..., Coroutine[Any, Any, Page]]:
+    """A dependency reading ``limit`` and ``offset``, both bounded (a 422 problem otherwise)."""
+
+    # Query(...) as defaults, not in Annotated: these annotations are strings (PEP 563) that
+    # FastAPI could not resolve against this closure's variables.
+    async def page(
+        limit: int = Query(default_limit, ge=1, le=max_limit),
+        offset: int = Query(0, ge=0, le=DB_INT_MAX),
+    ) -> Page:
+        return Page(limit, offset)
+
+    return page
+
+
+#: ``limit`` (1..200, default 20) and ``offset``; routers with other bounds call ``pagination``.
+PageDep = Annotated[Page, Depends(pagination())]
+Page50Dep = Annotated[Page, Depends(pagination(default_limit=50))]

@@ -98,9 +98,12 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}.get(
-            exc.status_code, "HTTP error"
-        )
+        title = {
+            404: "Not found",
+            405: "Method not allowed",
+            401: "Unauthorized",
+            413: "Content too large",
+        }.get(exc.status_code, "HTTP error")
         return problem(
             exc.status_code, title, str(exc.detail), str(request.url.path), headers=exc.headers
         )

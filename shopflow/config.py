@@ -8,7 +8,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from limits import parse as parse_rate_limit
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RATE_LIMITS: dict[str, str] = {
@@ -20,6 +20,10 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
 """Budget per route class and caller (user id, else client IP), in ``limits`` notation.
 ``sensitive``: token minting and share-token reads; ``auth_failure``: requests with a credential
 the API refused (401), per client IP."""
+
+#: The installed project's root (beside the ``shopflow`` package): where the shipped
+#: configuration files (experiments.yaml, notifications.yaml, dagster.yaml) live.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -145,7 +149,9 @@ class Settings(BaseSettings):
     media_max_image_bytes: int = 8 * 1024 * 1024
     media_max_video_bytes: int = 20 * 1024 * 1024
     media_max_video_seconds: float = 60.0
-    media_max_image_pixels: int = 40_000_000
+    media_max_image_pixels: int = Field(
+        default=12_000_000, description="Largest decoded image (header checked first)."
+    )
     media_thumbnail_px: int = 320
     wishlist_price_drop_pct: float = Field(
         default=10.0, description="Drop below the price at add time that triggers an alert."
@@ -261,6 +267,31 @@ class Settings(BaseSettings):
         """Production mode: SHOPFLOW_ENV=production, or a service on a non-local host."""
         services = (self.database_url, self.redis_url, self.kafka_bootstrap_servers)
         return self.env == "production" or any(_remote(url) for url in services if url)
+    # ---- bounded inputs (serving/limits.py, media, templates) ------------------------------
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body, except uploads (413)."
+    )
+    max_upload_body_bytes: int = Field(
+        default=24 * 1024 * 1024, ge=1024, description="Largest body of POST /api/media (413)."
+    )
+    media_decode_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Images decoded at once per API process."
+    )
+    template_max_output_chars: int = Field(
+        default=100_000, ge=1000, description="Longest rendered template part (else 422)."
+    )
+
+    @model_validator(mode="after")
+    def _config_files_outside_cwd(self) -> Settings:
+        """Relative config files are looked up in SHOPFLOW_HOME, then beside the installed
+        package, never in the working directory (``shopflow`` runs from anywhere)."""
+        for name in ("experiments_file", "notifications_file"):
+            path = Path(getattr(self, name)).expanduser()
+            if not path.is_absolute():
+                in_home = self.home_dir / path
+                path = in_home if in_home.exists() else PACKAGE_ROOT / path
+            object.__setattr__(self, name, path)
+        return self
 
     # ---- derived paths -------------------------------------------------------------------
     @property

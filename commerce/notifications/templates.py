@@ -2,11 +2,14 @@
 
 A template that reaches for Python internals (``{{ ''.__class__ }}``, ``x._private``,
 ``x['__globals__']``) is refused when saved or previewed (static check) and, should one get
-into the database anyway, fails to render in the sandbox: it never executes.
+into the database anyway, fails to render in the sandbox: it never executes. Output is
+bounded too: ``*`` and ``**`` are checked before they run (``{{ 'a' * 10000000 }}``) and a
+part longer than ``Settings.template_max_output_chars`` stops rendering with an error.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 from commerce.db import session_scope
 from commerce.db.models.notifications import NotificationTemplate
 from commerce.notifications.formatting import money
+from shopflow.config import get_settings
 
 DEFAULTS_FILE = Path(__file__).with_name("default_templates.yaml")
 EMAIL_PARTS = ("subject", "text", "html")
@@ -39,8 +43,34 @@ class Rendered:
     version: int | None = None
 
 
+class TooLong(TemplateRenderError):
+    """A template's output would pass ``Settings.template_max_output_chars``."""
+
+
+def _max_chars() -> int:
+    return get_settings().template_max_output_chars
+
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """A sandbox whose ``*`` and ``**`` refuse results past the output cap before computing
+    them (a repeated string or list, or a huge power)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if isinstance(right, int) and abs(right) > 1000:  # keeps a power small
+                raise TooLong("exponent too large")
+            return operator.pow(left, right)
+        for seq, times in ((left, right), (right, left)):
+            repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
+            if repeats and len(seq) * times > _max_chars():
+                raise TooLong(f"a repetition longer than {_max_chars()} characters")
+        return operator.mul(left, right)
+
+
 def _env(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
+    env = _BoundedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
     env.filters["money"] = money
     return env
 
@@ -84,8 +114,18 @@ def _compiled(source: str, html: bool) -> Template:
 def _render(source: str | None, context: dict[str, Any], html: bool, part: str) -> str | None:
     if source is None:
         return None
+    limit = _max_chars()
     try:
-        return _compiled(source, html).render(context).strip()
+        out: list[str] = []
+        length = 0
+        for chunk in _compiled(source, html).generate(context):
+            length += len(chunk)
+            if length > limit:
+                raise TooLong(f"output is longer than {limit} characters")
+            out.append(chunk)
+        return "".join(out).strip()
+    except TooLong as exc:
+        raise TemplateRenderError(f"{part}: {exc}") from exc
     except Exception as exc:  # SecurityError, UndefinedError, a filter's error...
         raise TemplateRenderError(f"{part}: {type(exc).__name__}: {exc}") from exc
 

@@ -102,23 +102,13 @@ def parse(data: Any) -> Workflows:
     return Workflows(items)
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _resolve(path: Path) -> Path:
-    """A relative path is looked up in the working directory, then at the repo root."""
-    if path.is_absolute() or path.exists():
-        return path.resolve()
-    return (REPO_ROOT / path).resolve()
-
-
 _cache: dict[Path, tuple[float, Workflows]] = {}
 _lock = threading.Lock()
 
 
 def load(settings: Settings | None = None) -> Workflows:
     """The configured workflows (cached per file, reloaded when its mtime changes)."""
-    path = _resolve(Path((settings or get_settings()).notifications_file).expanduser())
+    path = (settings or get_settings()).notifications_file  # resolved by Settings
     try:
         mtime = path.stat().st_mtime
     except OSError as exc:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from commerce import catalog
 from commerce.common import MAX_AMOUNT_MINOR
-from serving.deps import AdminUser
+from serving.deps import AdminUser, PageDep
 
 router = APIRouter(prefix="/api/products", tags=["catalog"])
 ProductId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -29,14 +29,13 @@ async def get_product(product_id: ProductId) -> dict[str, Any]:
 
 @router.get("", summary="Products, filtered and paginated")
 async def list_products(
+    page: PageDep,
     category: Annotated[str | None, Query(max_length=200)] = None,
     brand: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in title/description")] = None,
     min_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT_MINOR)] = None,
     max_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT_MINOR)] = None,
     in_stock: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: catalog.list_products(
@@ -46,7 +45,7 @@ async def list_products(
             min_price=min_price,
             max_price=max_price,
             in_stock=in_stock,
-            limit=limit,
-            offset=offset,
+            limit=page.limit,
+            offset=page.offset,
         )
     )

@@ -9,7 +9,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocketDisconnect
@@ -26,17 +26,20 @@ from commerce.notifications import (
 )
 from commerce.notifications.workflows import ChannelName
 from serving.deps import (
+    DB_INT_MAX,
     AdminUser,
     CurrentUser,
     IdempotencyKey,
     NotifyChannelsDep,
     NotifyFanoutDep,
+    Page50Dep,
     SettingsDep,
 )
 
 router = APIRouter(tags=["notifications"])
 
 TemplateKey = Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$")]
+Version = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -75,15 +78,14 @@ def trigger(
 
 @router.get("/api/notifications", summary="A user's messages (your own; admins: anyone's)")
 def list_messages(
+    page: Page50Dep,
     user: CurrentUser,
     user_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     target = user_id or user.user_id
     if target != user.user_id and not user.is_admin:
         raise Forbidden("you can only list your own notifications")
-    return {"items": queries.messages_of(target, limit, offset)}
+    return {"items": queries.messages_of(target, page.limit, page.offset)}
 
 
 # ---- preferences -------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def save_template(
     summary="Make one version the active one (roll back or forward)",
 )
 def activate_template(
-    key: TemplateKey, channel: ChannelName, version: int, admin: AdminUser
+    key: TemplateKey, channel: ChannelName, version: Version, admin: AdminUser
 ) -> dict[str, Any]:
     return template_admin.activate_version(key, channel.value, version)
 
@@ -159,10 +161,10 @@ def activate_template(
     summary="Delete a version that is not in use",
 )
 def delete_template(
-    key: TemplateKey, channel: ChannelName, version: int, admin: AdminUser
-) -> JSONResponse:
+    key: TemplateKey, channel: ChannelName, version: Version, admin: AdminUser
+) -> Response:
     template_admin.delete_version(key, channel.value, version)
-    return JSONResponse(None, status_code=204)
+    return Response(status_code=204)  # no body: JSONResponse(None) would send "null"
 
 
 @router.post("/api/notifications/templates/preview", summary="Render a template on sample data")

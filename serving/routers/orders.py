@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from commerce import orders
 from serving.commerce_http import idempotent, idempotent_once
-from serving.deps import CurrentUser, IdempotencyKey
+from serving.deps import CurrentUser, IdempotencyKey, PageDep
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -31,13 +31,14 @@ async def place_order(
 
 @router.get("", summary="My orders (admins: anyone's with user_id)")
 async def list_orders(
+    page: PageDep,
     user: CurrentUser,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Literal["PLACED", "PAID", "CANCELLED", "REFUNDED"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return await run_in_threadpool(orders.list_orders, user, user_id, status, limit, offset)
+    return await run_in_threadpool(
+        orders.list_orders, user, user_id, status, page.limit, page.offset
+    )
 
 
 @router.get("/{order_id}", summary="One order")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,13 +18,18 @@ from serving.commerce_http import (
     idempotent_once,
     invalidate_payment,
 )
-from serving.deps import AdminUser, CurrentUser, IdempotencyKey, RedisDep, SettingsDep
+from serving.deps import (
+    AdminUser,
+    CurrentUser,
+    IdempotencyKey,
+    Page50Dep,
+    RedisDep,
+    SettingsDep,
+)
 from shopflow.events import PaymentMethod
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 PaymentId = Annotated[str, Path(min_length=1, max_length=64)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("/health", summary="Payments: database, cache and gateways")
@@ -125,11 +130,12 @@ async def refund_payment(
 async def payments_of_order(
     order_id: Annotated[str, Path(max_length=64)],
     user: CurrentUser,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    page: Page50Dep,
 ) -> dict[str, Any]:
     return await run_in_threadpool(
-        lambda: payments.list_payments(user, order_id=order_id, limit=limit, offset=offset)
+        lambda: payments.list_payments(
+            user, order_id=order_id, limit=page.limit, offset=page.offset
+        )
     )
 
 
@@ -137,20 +143,17 @@ async def payments_of_order(
 async def payments_of_user(
     user_id: Annotated[str, Path(max_length=128)],
     user: CurrentUser,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    page: Page50Dep,
 ) -> dict[str, Any]:
     return await run_in_threadpool(
-        lambda: payments.list_payments(user, user_id=user_id, limit=limit, offset=offset)
+        lambda: payments.list_payments(user, user_id=user_id, limit=page.limit, offset=page.offset)
     )
 
 
 @router.get("/status/{status}", summary="Payments in one status (admin)")
-async def payments_by_status(
-    status: Status, user: AdminUser, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+async def payments_by_status(status: Status, user: AdminUser, page: Page50Dep) -> dict[str, Any]:
     return await run_in_threadpool(
-        lambda: payments.list_payments(user, status=status, limit=limit, offset=offset)
+        lambda: payments.list_payments(user, status=status, limit=page.limit, offset=page.offset)
     )
 
 

@@ -11,7 +11,7 @@ import stripe
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from commerce.errors import DomainError, Unavailable
+from commerce.errors import DomainError, NotFound, Unavailable
 from commerce.payments import gateways
 from commerce.payments import webhooks as payment_webhooks
 from serving.commerce_http import invalidate_payment
@@ -52,7 +52,7 @@ async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDe
 async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
     gateway = gateways.paypal(settings)
     if gateway is None:
-        raise Unavailable("PayPal is not configured (PAYPAL_BASE_URL, PAYPAL_CLIENT_ID/SECRET)")
+        raise NotFound("PayPal is not configured (PAYPAL_BASE_URL, PAYPAL_CLIENT_ID/SECRET)")
     raw = await request.body()
     try:
         event = json.loads(raw)

@@ -1,5 +1,9 @@
 """Card data never enters Shopflow: find card numbers (13-19 digits, Luhn-valid, spaces or
-dashes allowed) and CVC fields anywhere in a request."""
+dashes allowed) in the fields a client writes as text, and CVC fields anywhere in a request.
+
+Id fields (``id``, ``*_id``, ``*_ids``) are not scanned for numbers: they carry ids the server
+issued (``ord_<32 hex>``), whose digit runs pass Luhn one time in ten, and are held to the
+id alphabet by their models (``commerce.common.EntityId``)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _CVC_KEYS = re.compile(r"^(cvc|cvv|cvc2|cvv2|cid|csc|security_?code|card_?verification.*)$", re.I)
 _PAN_KEYS = re.compile(r"^(card_?number|card_?no|pan)$", re.I)
+_ID_KEYS = re.compile(r"^(.*_)?ids?$", re.I)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -36,6 +41,8 @@ def find_card_data(value: Any, path: str = "") -> str | None:
             here = f"{path}.{key}" if path else str(key)
             if _CVC_KEYS.match(str(key)) or (_PAN_KEYS.match(str(key)) and item):
                 return here
+            if _ID_KEYS.match(str(key)):
+                continue
             found = find_card_data(item, here)
             if found:
                 return found
