@@ -41,6 +41,7 @@ from serving.routers import (
     realtime,
     recommendations,
     reviews,
+    users,
     webhooks,
     wishlists,
 )
@@ -59,6 +60,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     realtime,
     recommendations,
     reviews,
+    users,
     webhooks,
     wishlists,
 )

@@ -382,7 +382,7 @@ class Envelope(BaseModel):
     def to_row(self) -> dict[str, Any]:
         """The flattened landing row: envelope columns then payload fields."""
         row = self.model_dump(mode="python", exclude={"payload"})
-        row.update(self.payload.model_dump(mode="python", exclude=pii_fields(self.event_type)))
+        row.update(self.payload.model_dump(mode="python", exclude=set(pii_fields(self.event_type))))
         for key, value in row.items():
             if isinstance(value, StrEnum):
                 row[key] = value.value

@@ -130,7 +130,10 @@ def remember_email(session: Session, user_id: str, email: str) -> None:
 
 
 def _set_contacts(
-    session: Session, row: NotificationPreference, email: str | None, phone: str | None,
+    session: Session,
+    row: NotificationPreference,
+    email: str | None,
+    phone: str | None,
     push_token: str | None,
 ) -> None:
     row.email = fields.seal(session, row.user_id, email)

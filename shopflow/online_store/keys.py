@@ -6,6 +6,8 @@ pointer flip (``pub:current``), so a reader never sees a half-written set.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 PREFIX = "sf"
 
 # ---- batch publish (versioned) -------------------------------------------------------------
@@ -266,3 +268,30 @@ def review_submissions(user_id: str) -> str:
     """Sorted set: review id -> epoch seconds of the user's latest submission or edit of it,
     trimmed to the burst window (Settings.review_burst_window_s), which is also its TTL."""
     return f"{PREFIX}:spam:user:{user_id}:submissions"
+
+
+def user_owned(user_id: str, versions: Iterable[str] = ()) -> list[str]:
+    """Every fixed key holding one user's data (export reads them, erasure deletes them):
+    real-time features and lists, notification channel, review submissions, and their
+    history in each published version (members of PUBLISH_VERSIONS). Keys with a free part
+    (recommendations per strategy, rate buckets) are matched by ``user_owned_patterns``."""
+    keys = [
+        user_features(user_id),
+        user_recent_items(user_id),
+        user_purchased(user_id),
+        user_disliked(user_id),
+        notification_channel(user_id),
+        review_submissions(user_id),
+    ]
+    return keys + [user_history(version, user_id) for version in versions]
+
+
+def user_owned_patterns(user_id: str, versions: Iterable[str] = ()) -> list[str]:
+    """SCAN patterns of a user's keys with a free part (glob characters in ids escaped)."""
+    uid = _glob_escape(user_id)
+    patterns = [f"{PREFIX}:rl:review:{uid}:*"]
+    return patterns + [f"{PREFIX}:pub:{_glob_escape(v)}:recs:*:{uid}" for v in versions]
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
