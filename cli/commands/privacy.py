@@ -66,7 +66,7 @@ def erase(
     except DomainError as exc:
         raise _fail(exc.detail) from exc
     if pipeline:
-        finish()
+        _finish_pending()
         req = _request(req["id"])
     typer.echo(json.dumps(req, indent=2))
 
@@ -74,17 +74,21 @@ def erase(
 @app.command("finish")
 def finish() -> None:
     """Finish erasures waiting for landing and the warehouse (as the privacy_erasure job)."""
+    done = _finish_pending()
+    typer.echo(f"finished {len(done)} erasure(s), {sum(done.values())} rows removed")
+
+
+def _finish_pending() -> dict[str, int]:
     from pipelines.privacy import run_pending
     from shopflow.config import get_settings
 
     settings = get_settings()
     try:
-        done = run_pending(
+        return run_pending(
             [settings.landing_dir, settings.import_quarantine_dir], settings.warehouse_path
         )
     except Exception as exc:  # a locked warehouse: say so, the request stays pending
         raise _fail(f"could not finish pending erasures (retry later): {exc}") from exc
-    typer.echo(f"finished {len(done)} erasure(s), {sum(done.values())} rows removed")
 
 
 def _request(request_id: str) -> dict[str, object]:
