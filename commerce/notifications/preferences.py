@@ -118,7 +118,10 @@ def save(session: Session, user_id: str, prefs: Preferences) -> Preferences:
 
 
 def remember_email(session: Session, user_id: str, email: str) -> None:
-    """Record a sign-up email (user.registered) unless the user already set one."""
+    """Record a sign-up email (user.registered) unless the user already set one, or was
+    erased (a late event brings no personal data back)."""
+    if fields.is_erased(session, user_id):
+        return
     row = session.get(NotificationPreference, user_id)
     if row is None:
         row = NotificationPreference(user_id=user_id, channels={}, categories={})

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from cachetools import TTLCache
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commerce.db import session_scope, utcnow
+from commerce.db import rowcount, session_scope, upsert, utcnow
 from commerce.db.models.privacy import UserKey
 from commerce.errors import Conflict
 from shopflow.config import Settings, get_settings
@@ -100,27 +100,30 @@ class Keyring:
         return self._load(session, user_id, create)
 
     def _load(self, session: Session, user_id: str, create: bool) -> bytes:
-        row = session.get(UserKey, user_id)
+        row = session.execute(
+            select(UserKey.wrapped_dek).where(UserKey.user_id == user_id)
+        ).one_or_none()
         if row is None and create:
-            row = self._create(session, user_id)
+            return self._remember(user_id, self._create(session, user_id))
         if row is None:
             raise LookupError(f"no data key for user {user_id}")
         if row.wrapped_dek is None:
             raise KeyShredded(f"user {user_id} was erased", user_id=user_id)
         return self._remember(user_id, self.wrapper.unwrap(row.wrapped_dek, user_id))
 
-    def _create(self, session: Session, user_id: str) -> UserKey:
+    def _create(self, session: Session, user_id: str) -> bytes:
+        """A new DEK stored wrapped; when a concurrent transaction stored one first (or the
+        user was erased meanwhile), that one wins."""
         dek = AESGCM.generate_key(bit_length=256)
-        row = UserKey(user_id=user_id, wrapped_dek=self.wrapper.wrap(dek, user_id),
-                      wrapper=self.wrapper.name, created_at=utcnow())  # fmt: skip
-        try:
-            with session.begin_nested():  # a concurrent creator wins; use its key
-                session.add(row)
-        except IntegrityError:
-            found = session.get(UserKey, user_id, populate_existing=True)
-            assert found is not None
-            return found
-        return row
+        stored = session.execute(
+            upsert(session, UserKey)
+            .values(user_id=user_id, wrapped_dek=self.wrapper.wrap(dek, user_id),
+                    wrapper=self.wrapper.name, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )  # fmt: skip
+        if rowcount(stored) == 1:
+            return dek
+        return self._load(session, user_id, create=False)
 
     def shred(self, session: Session, user_id: str) -> bool:
         """Destroy the user's DEK (idempotent). True if a key was destroyed now."""

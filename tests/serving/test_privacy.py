@@ -55,6 +55,8 @@ def test_sealed_contacts_open_in_memory_and_shred(database: str) -> None:
         assert preferences.load(session, "zed").email is None  # unreadable everywhere now
         assert fields.is_erased(session, "zed")
         assert get_keyring().shred(session, "zed") is False  # idempotent
+        preferences.remember_email(session, "zed", "late@example.org")  # a late sign-up event
+        assert preferences.load(session, "zed").email is None
 
 
 def test_key_cache_is_bounded_and_forgets_on_shred(database: str) -> None:
