@@ -13,8 +13,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 
-from commerce.db import session_scope
+from commerce.db import get_engine, session_scope
+from commerce.db.models.privacy import ErasureRequest
 from commerce.privacy import erasure
 from shopflow import events
 
@@ -85,6 +87,8 @@ def run_pending(
     (opened by ``connect``, default a plain connection; skipped while the file does not
     exist), each step recorded on the request. Returns {request id: rows removed}."""
     connect = connect or (lambda: duckdb.connect(str(warehouse)))
+    if not sa.inspect(get_engine()).has_table(ErasureRequest.__tablename__):
+        return {}  # no commerce database here (a warehouse-only deployment): nothing erased
     with session_scope() as session:
         pending = [(r.id, r.user_id, list(r.steps)) for r in erasure.pending_pipeline(session)]
     done: dict[str, int] = {}

@@ -137,3 +137,16 @@ def test_cli_export_and_erase(database: str, tmp_path) -> None:
     assert json.loads(result.stdout)["status"] == erasure.DONE
     missing = runner.invoke(app, ["privacy", "erase", "nobody"])
     assert missing.exit_code == 2 and "user nobody not found" in missing.output
+
+
+def test_sensor_runs_the_job_only_while_erasures_wait(database: str) -> None:
+    import dagster as dg
+
+    from pipelines.assets.privacy import pending_erasures
+
+    assert isinstance(pending_erasures(dg.build_sensor_context()), dg.SkipReason)
+    with session_scope() as session:
+        preferences.save(session, "sam", preferences.Preferences(email="s@example.org"))
+    erasure.erase("sam", "ops", None)
+    request = pending_erasures(dg.build_sensor_context())
+    assert isinstance(request, dg.RunRequest) and request.tags["erasures"] == "1"
