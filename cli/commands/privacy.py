@@ -78,6 +78,15 @@ def finish() -> None:
     typer.echo(f"finished {len(done)} erasure(s), {sum(done.values())} rows removed")
 
 
+@app.command("seal-existing")
+def seal_existing() -> None:
+    """Seal PII written before field encryption (run once after upgrading; idempotent)."""
+    from commerce.privacy.backfill import seal_existing as run
+
+    counts = run()
+    typer.echo(", ".join(f"{table}: {n} sealed" for table, n in counts.items()))
+
+
 def _finish_pending() -> dict[str, int]:
     from pipelines.privacy import run_pending
     from shopflow.config import get_settings

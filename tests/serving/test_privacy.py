@@ -150,3 +150,37 @@ def test_sensor_runs_the_job_only_while_erasures_wait(database: str) -> None:
     erasure.erase("sam", "ops", None)
     request = pending_erasures(dg.build_sensor_context())
     assert isinstance(request, dg.RunRequest) and request.tags["erasures"] == "1"
+
+
+def test_seal_existing_seals_rows_written_in_the_clear(database: str) -> None:
+    from commerce.db.models.commerce import Order
+    from commerce.db.models.notifications import NotificationPreference
+
+    with session_scope() as session:  # rows as the code before field encryption wrote them
+        session.add(NotificationPreference(
+            user_id="old", email="old@example.org", phone="+15550002222", channels={},
+            categories={},
+        ))  # fmt: skip
+        session.add(Order(id="o-old", user_id="old", status="PAID", total_minor=100,
+                          currency="USD"))  # fmt: skip
+        session.flush()
+        session.add(Payment(
+            id="pay-old", order_id="o-old", user_id="old", amount_minor=100, currency="USD",
+            method="CREDIT_CARD", gateway="test", status="COMPLETED",
+            billing_address={"line1": "9 Old Street"}, customer={"name": "Olde Payer"},
+        ))  # fmt: skip
+    result = CliRunner().invoke(app, ["privacy", "seal-existing"])
+    assert result.exit_code == 0, result.output
+    assert "notification_preferences: 1 sealed, payments: 1 sealed" in result.output
+    with session_scope() as session:
+        raw = session.execute(text("select email, phone from notification_preferences")).one()
+        assert raw.email.startswith(fields.PREFIX) and raw.phone.startswith(fields.PREFIX)
+        assert preferences.load(session, "old").email == "old@example.org"
+        assert preferences.find_by_email(session, "old@example.org") == "old"
+        pay = session.execute(text("select billing_address, customer from payments")).one()
+        assert "Old Street" not in str(pay) and "Olde" not in str(pay)
+        payment = session.get(Payment, "pay-old")
+        assert payment is not None
+        assert fields.unseal_json(session, "old", payment.customer) == {"name": "Olde Payer"}
+    again = CliRunner().invoke(app, ["privacy", "seal-existing"])
+    assert "notification_preferences: 0 sealed" in again.output  # idempotent
