@@ -112,13 +112,10 @@ def online_store(client: redis.Redis | None, user_id: str) -> dict[str, Any]:
 
 def owned_keys(client: redis.Redis, user_id: str) -> list[str]:
     """The user's existing keys: the fixed ones and those matching their patterns."""
-    versions = [_text(v) for v in client.smembers(keys.PUBLISH_VERSIONS)]
-    current = client.get(keys.PUBLISH_POINTER)
-    if current:
-        versions.append(_text(current))
-    found = [k for k in keys.user_owned(user_id, versions) if client.exists(k)]
-    for pattern in keys.user_owned_patterns(user_id, versions):
-        found += [_text(k) for k in client.scan_iter(match=pattern, count=1000)]
+    found = [k for k in keys.user_owned(user_id) if client.exists(k)]
+    for pattern in keys.user_owned_patterns(user_id):
+        matched = (_text(k) for k in client.scan_iter(match=pattern, count=1000))
+        found += [k for k in matched if keys.is_user_owned(k, user_id)]
     return sorted(set(found))
 
 

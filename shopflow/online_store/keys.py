@@ -6,8 +6,6 @@ pointer flip (``pub:current``), so a reader never sees a half-written set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 PREFIX = "sf"
 
 # ---- batch publish (versioned) -------------------------------------------------------------
@@ -270,12 +268,13 @@ def review_submissions(user_id: str) -> str:
     return f"{PREFIX}:spam:user:{user_id}:submissions"
 
 
-def user_owned(user_id: str, versions: Iterable[str] = ()) -> list[str]:
+def user_owned(user_id: str) -> list[str]:
     """Every fixed key holding one user's data (export reads them, erasure deletes them):
-    real-time features and lists, notification channel, review submissions, and their
-    history in each published version (members of PUBLISH_VERSIONS). Keys with a free part
-    (recommendations per strategy, rate buckets) are matched by ``user_owned_patterns``."""
-    keys = [
+    real-time features and lists, notification channel, review submissions. Keys with a
+    free part (published recommendations and history of any version still in Redis, rate
+    buckets) are found by SCAN with ``user_owned_patterns`` and checked with
+    ``is_user_owned``."""
+    return [
         user_features(user_id),
         user_recent_items(user_id),
         user_purchased(user_id),
@@ -283,14 +282,30 @@ def user_owned(user_id: str, versions: Iterable[str] = ()) -> list[str]:
         notification_channel(user_id),
         review_submissions(user_id),
     ]
-    return keys + [user_history(version, user_id) for version in versions]
 
 
-def user_owned_patterns(user_id: str, versions: Iterable[str] = ()) -> list[str]:
+def user_owned_patterns(user_id: str) -> list[str]:
     """SCAN patterns of a user's keys with a free part (glob characters in ids escaped)."""
     uid = _glob_escape(user_id)
-    patterns = [f"{PREFIX}:rl:review:{uid}:*"]
-    return patterns + [f"{PREFIX}:pub:{_glob_escape(v)}:recs:*:{uid}" for v in versions]
+    return [
+        f"{PREFIX}:rl:review:{uid}:*",
+        f"{PREFIX}:pub:*:recs:*:{uid}",
+        f"{PREFIX}:pub:*:hist:{uid}",
+    ]
+
+
+def is_user_owned(key: str, user_id: str) -> bool:
+    """Whether a key matched by ``user_owned_patterns`` is exactly this user's (a ``*`` may
+    also match the colons of another id that ends like this one)."""
+    parts = key.split(":")
+    if key.startswith(f"{PREFIX}:rl:review:"):
+        head, _, bucket = key.rpartition(":")
+        return head == f"{PREFIX}:rl:review:{user_id}" and bucket.isdigit()
+    if len(parts) > 4 and parts[1] == "pub" and parts[3] == "recs":
+        return key == user_recs(parts[2], user_id, parts[4])
+    if len(parts) > 3 and parts[1] == "pub" and parts[3] == "hist":
+        return key == user_history(parts[2], user_id)
+    return False
 
 
 def _glob_escape(text: str) -> str:
