@@ -29,7 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from commerce.common import new_id
-from commerce.db import rowcount, session_scope, utcnow
+from commerce.db import Base, rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment
 from commerce.db.models.core import IdempotencyRecord
 from commerce.db.models.notifications import (
@@ -61,17 +61,26 @@ def request_dict(req: ErasureRequest) -> dict[str, Any]:
     return records.row_dict(req)
 
 
-def known_user(session: Session, user_id: str) -> bool:
-    """Whether anything is held about the user in the OLTP store."""
-    tables = (UserKey, NotificationPreference, Order, Payment, Review, ReviewMedia, Wishlist,
-              CompareItem, Notification, ErasureRequest)  # fmt: skip
+#: Tables whose rows an erasure deletes or anonymises (rows left after it came back).
+_ERASED = (NotificationPreference, Review, ReviewMedia, Wishlist, CompareItem, Notification)
+#: Tables that show a user exists but outlive an erasure (accounting, the key tombstone).
+_KEPT = (UserKey, Order, Payment, ErasureRequest)
+
+
+def _holds(session: Session, tables: tuple[type[Base], ...], user_id: str) -> bool:
     owner = [t.__table__.c.user_id for t in tables]
     return any(session.scalar(select(c).where(c == user_id).limit(1)) is not None for c in owner)
 
 
+def known_user(session: Session, user_id: str) -> bool:
+    """Whether anything is held about the user in the OLTP store."""
+    return _holds(session, _ERASED + _KEPT, user_id)
+
+
 def request_erasure(user_id: str, requested_by: str) -> dict[str, Any]:
-    """Record an erasure of ``user_id`` (or return the one already recorded: erasing twice
-    is one erasure). NotFound when nothing is held about the user."""
+    """Record an erasure of ``user_id``, or return the one already recorded: erasing twice
+    is one erasure, unless the id gathered new data after the last one finished (then a
+    new request erases that). NotFound when nothing is held about the user."""
     with session_scope() as session:
         existing = session.scalars(
             select(ErasureRequest)
@@ -79,7 +88,9 @@ def request_erasure(user_id: str, requested_by: str) -> dict[str, Any]:
             .order_by(ErasureRequest.created_at.desc())
             .limit(1)
         ).first()
-        if existing is not None:
+        if existing is not None and (
+            existing.status != DONE or not _holds(session, _ERASED, user_id)
+        ):
             return request_dict(existing)
         if not known_user(session, user_id):
             raise NotFound(f"user {user_id} not found", user_id=user_id)

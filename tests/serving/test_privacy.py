@@ -21,6 +21,7 @@ from commerce.db.models.privacy import ErasureRequest
 from commerce.notifications import preferences
 from commerce.privacy import erasure, fields
 from commerce.privacy.keyring import Keyring, LocalMasterKey, decode_key, get_keyring
+from commerce.wishlists import service as wishlists
 from pipelines.privacy import erase_files
 from tests.serving.fakes.commerce import auth, payment_body, place_order, put_product
 
@@ -134,7 +135,14 @@ def test_cli_export_and_erase(database: str, tmp_path) -> None:
     assert json.loads(out.read_text())["profile"]["contacts"]["email"] == "c@example.org"
     result = runner.invoke(app, ["privacy", "erase", "cli-user"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["status"] == erasure.DONE
+    first = json.loads(result.stdout)
+    assert first["status"] == erasure.DONE
+    again = json.loads(runner.invoke(app, ["privacy", "erase", "cli-user"]).stdout)
+    assert again["id"] == first["id"]  # erasing twice is one erasure
+    wishlists.create_wishlist("cli-user", "after")  # the id comes back with new data
+    later = json.loads(runner.invoke(app, ["privacy", "erase", "cli-user"]).stdout)
+    assert later["id"] != first["id"] and later["status"] == erasure.DONE
+    assert wishlists.wishlists_of("cli-user") == []
     missing = runner.invoke(app, ["privacy", "erase", "nobody"])
     assert missing.exit_code == 2 and "user nobody not found" in missing.output
 
