@@ -45,12 +45,14 @@ from commerce.errors import Conflict, DomainError, Invalid
 from shopflow.config import get_settings
 
 log = logging.getLogger(__name__)
+from commerce.privacy import fields
 
 TTL = timedelta(hours=24)
 _TABLE = IdempotencyRecord.__table__
 #: ``status_code`` of a record that stores an error: the error replays as its class, and the
 #: web layer chooses the HTTP status, as for the first answer.
 ERROR_STATUS = 0
+_SEALED = "__sealed__"
 
 
 def request_hash(payload: Any) -> str:
@@ -143,7 +145,7 @@ class Once:
         session.execute(
             update(_TABLE)
             .where(_TABLE.c.scope == self.scope, _TABLE.c.key == self.key)
-            .values(status_code=status, response_json=json.dumps(stored, default=str))
+            .values(status_code=status, response_json=_encode(session, stored))
         )
         self.completed = True
 
@@ -307,8 +309,27 @@ def _store(scope: str, key: str, status: int, body: Any) -> None:
         session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-            .values(status_code=status, response_json=json.dumps(body, default=str))
+            .values(status_code=status, response_json=_encode(session, body))
         )
+
+
+def _encode(session: Session, body: Any) -> str:
+    """The stored form of a response: one about a user (a ``user_id`` field) is sealed under
+    that user's data key, so the PII it may hold is shredded with the key."""
+    if isinstance(body, dict) and isinstance(body.get("user_id"), str):
+        token = fields.seal(session, body["user_id"], json.dumps(body, default=str))
+        return json.dumps({_SEALED: {"user_id": body["user_id"], "body": token}})
+    return json.dumps(body, default=str)
+
+
+def _decode(session: Session, stored: str) -> Any:
+    body = json.loads(stored)
+    if isinstance(body, dict) and _SEALED in body:
+        plain = fields.unseal(session, body[_SEALED]["user_id"], body[_SEALED]["body"])
+        if plain is None:
+            raise Conflict("the user this stored response is about was erased")
+        return json.loads(plain)
+    return body
 
 
 def _release(scope: str, key: str) -> None:
@@ -323,18 +344,20 @@ def _release(scope: str, key: str) -> None:
 def _stored(scope: str, key: str, digest: str) -> tuple[int, Any, bool]:
     """The key's stored response, replayed; InProgress while its owner still works on it
     (or after it released the key: the retry then runs it)."""
+    body: Any = None
     with session_scope() as session:
         record = session.scalars(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
             )
         ).one_or_none()
+        if record is not None and record.response_json is not None:
+            body = _decode(session, record.response_json)
     if record is None:
         raise InProgress("a request with this Idempotency-Key failed; retry it", retry_after=1)
     if record.request_hash != digest:
         raise Invalid("Idempotency-Key was already used with different parameters")
     if record.status_code is not None and record.response_json is not None:
-        body = json.loads(record.response_json)
         if isinstance(body, dict) and "__error__" in body:
             raise _rebuild_error(body["__error__"])
         return record.status_code, body, True

@@ -44,6 +44,7 @@ from serving.routers import (
     realtime,
     recommendations,
     reviews,
+    users,
     webhooks,
     wishlists,
 )
@@ -64,6 +65,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     realtime,
     recommendations,
     reviews,
+    users,
     webhooks,
     wishlists,
 )

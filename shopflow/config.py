@@ -292,6 +292,20 @@ class Settings(BaseSettings):
                 path = in_home if in_home.exists() else PACKAGE_ROOT / path
             object.__setattr__(self, name, path)
         return self
+    # ---- privacy (commerce/privacy): PII is sealed per user under a data key, itself
+    # wrapped by the master key; emails are looked up by a keyed hash. Both secrets must be
+    # set in production (base64 of 32 random bytes; `python -c "import os,base64;
+    # print(base64.b64encode(os.urandom(32)).decode())"`).
+    master_key: str = Field(
+        default="c2hvcGZsb3ctZGV2LW1hc3Rlci1rZXktY2hhbmdlISE=",
+        description="Base64 AES-256 key wrapping the per-user data keys (a KMS may replace it).",
+    )
+    pii_hash_key: str = Field(
+        default="c2hvcGZsb3ctZGV2LXBpaS1oYXNoLWtleS1jaGFuZ2U=",
+        description="Base64 HMAC-SHA256 key of the email lookup hash (separate from master_key).",
+    )
+    pii_key_cache_size: int = Field(default=4096, ge=0, description="Unwrapped data keys kept.")
+    pii_key_cache_ttl_s: float = Field(default=60.0, ge=0, description="How long one is kept.")
 
     # ---- derived paths -------------------------------------------------------------------
     @property
@@ -358,7 +372,13 @@ LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
 
 #: Settings that hold secrets: in production each must be set (not its built-in default) and at
 #: least MIN_SECRET_BYTES long. Another secret setting joins by appending its field name here.
-SECRET_SETTINGS: list[str] = ["jwt_secret", "stripe_webhook_secret", "api_key_pepper"]
+SECRET_SETTINGS: list[str] = [
+    "jwt_secret",
+    "stripe_webhook_secret",
+    "api_key_pepper",
+    "master_key",
+    "pii_hash_key",
+]
 MIN_SECRET_BYTES = 32
 
 

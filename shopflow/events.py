@@ -63,6 +63,11 @@ class RowCheck(typing.NamedTuple):
     bad: Callable[[Any], bool]
 
 
+#: ``json_schema_extra`` of a payload field holding personal data: it travels on the bus to
+#: the services that need it (in memory) but never lands: no landing column, no warehouse.
+PII: dict[str, Any] = {"pii": True}
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -192,7 +197,7 @@ class Rating(RowChecked):
 # ---- commerce payloads ------------------------------------------------------------------
 class UserRegistered(Payload):
     country: Annotated[str, Field(min_length=2, max_length=2)]
-    email: str | None = None
+    email: str | None = Field(default=None, json_schema_extra=PII)
 
 
 class ProductUpserted(Payload):
@@ -377,7 +382,7 @@ class Envelope(BaseModel):
     def to_row(self) -> dict[str, Any]:
         """The flattened landing row: envelope columns then payload fields."""
         row = self.model_dump(mode="python", exclude={"payload"})
-        row.update(self.payload.model_dump(mode="python"))
+        row.update(self.payload.model_dump(mode="python", exclude=set(pii_fields(self.event_type))))
         for key, value in row.items():
             if isinstance(value, StrEnum):
                 row[key] = value.value
@@ -400,6 +405,14 @@ def _event_model(event_type: str, payload: type[Payload]) -> type[Envelope]:
 
 
 EVENT_MODELS: dict[str, type[Envelope]] = {t: _event_model(t, p) for t, p in PAYLOADS.items()}
+_PII_FIELDS: dict[str, frozenset[str]] = {
+    t: frozenset(
+        name
+        for name, field in p.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("pii")
+    )
+    for t, p in PAYLOADS.items()
+}
 
 if typing.TYPE_CHECKING:
     AnyEvent = Envelope  # the union below is built at run time; a checker sees the base
@@ -426,6 +439,11 @@ def make_event(event_type: str, payload: dict[str, Any] | Payload, **envelope: A
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the whole contract (a discriminated union over ``event_type``)."""
     return _ADAPTER.json_schema()
+
+
+def pii_fields(event_type: str) -> frozenset[str]:
+    """Payload fields of an event type marked ``PII`` (left out of landing rows)."""
+    return _PII_FIELDS.get(event_type, frozenset())
 
 
 def table_name(event_type: str) -> str:
@@ -487,6 +505,7 @@ def _fields(event_type: str) -> list[tuple[str, Any, bool]]:
     payload = [
         (name, field.rebuild_annotation(), field.is_required())
         for name, field in PAYLOADS[event_type].model_fields.items()
+        if name not in pii_fields(event_type)
     ]
     return envelope + payload
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from commerce.db import session_scope, utcnow
 from commerce.db.models.notifications import NotificationPreference
 from commerce.notifications.workflows import Category, ChannelName, Workflow
+from commerce.privacy import fields
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -70,7 +71,7 @@ class Preferences(BaseModel):
 
 def load(session: Session, user_id: str) -> Preferences:
     row = session.get(NotificationPreference, user_id)
-    return Preferences() if row is None else from_row(row)
+    return Preferences() if row is None else from_row(session, row)
 
 
 def load_many(session: Session, user_ids: Iterable[str]) -> dict[str, Preferences]:
@@ -79,20 +80,21 @@ def load_many(session: Session, user_ids: Iterable[str]) -> dict[str, Preference
     out = dict.fromkeys(wanted, Preferences())
     if wanted:
         query = select(NotificationPreference).where(NotificationPreference.user_id.in_(wanted))
-        out.update({row.user_id: from_row(row) for row in session.scalars(query)})
+        out.update({row.user_id: from_row(session, row) for row in session.scalars(query)})
     return out
 
 
-def from_row(row: NotificationPreference) -> Preferences:
+def from_row(session: Session, row: NotificationPreference) -> Preferences:
+    """The preferences of a row, contacts opened (None once the user was erased)."""
     quiet = (
         QuietHours(start=row.quiet_start, end=row.quiet_end)
         if row.quiet_start and row.quiet_end
         else None
     )
     return Preferences(
-        email=row.email,
-        phone=row.phone,
-        push_token=row.push_token,
+        email=fields.unseal(session, row.user_id, row.email),
+        phone=fields.unseal(session, row.user_id, row.phone),
+        push_token=fields.unseal(session, row.user_id, row.push_token),
         timezone=row.timezone,
         quiet_hours=quiet,
         channels=row.channels or {},
@@ -103,7 +105,7 @@ def from_row(row: NotificationPreference) -> Preferences:
 
 def save(session: Session, user_id: str, prefs: Preferences) -> Preferences:
     row = session.get(NotificationPreference, user_id) or NotificationPreference(user_id=user_id)
-    row.email, row.phone, row.push_token = prefs.email, prefs.phone, prefs.push_token
+    _set_contacts(session, row, prefs.email, prefs.phone, prefs.push_token)
     row.timezone = prefs.timezone
     row.quiet_start = prefs.quiet_hours.start if prefs.quiet_hours else None
     row.quiet_end = prefs.quiet_hours.end if prefs.quiet_hours else None
@@ -116,13 +118,39 @@ def save(session: Session, user_id: str, prefs: Preferences) -> Preferences:
 
 
 def remember_email(session: Session, user_id: str, email: str) -> None:
-    """Record a sign-up email (user.registered) unless the user already set one."""
+    """Record a sign-up email (user.registered) unless the user already set one, or was
+    erased (a late event brings no personal data back)."""
+    if fields.is_erased(session, user_id):
+        return
     row = session.get(NotificationPreference, user_id)
     if row is None:
-        session.add(NotificationPreference(user_id=user_id, email=email, channels={},
-                                           categories={}))  # fmt: skip
+        row = NotificationPreference(user_id=user_id, channels={}, categories={})
+        _set_contacts(session, row, email, None, None)
+        session.add(row)
     elif not row.email:
-        row.email = email
+        row.email = fields.seal(session, user_id, email)
+        row.email_hash = fields.email_hash(email)
+
+
+def _set_contacts(
+    session: Session,
+    row: NotificationPreference,
+    email: str | None,
+    phone: str | None,
+    push_token: str | None,
+) -> None:
+    row.email = fields.seal(session, row.user_id, email)
+    row.phone = fields.seal(session, row.user_id, phone)
+    row.push_token = fields.seal(session, row.user_id, push_token)
+    row.email_hash = fields.email_hash(email)
+
+
+def find_by_email(session: Session, email: str) -> str | None:
+    """The user whose contact email this is (by its keyed hash), or None."""
+    query = select(NotificationPreference.user_id).where(
+        NotificationPreference.email_hash == fields.email_hash(email)
+    )
+    return session.scalars(query.limit(1)).first()
 
 
 # ---- the rules ---------------------------------------------------------------------------

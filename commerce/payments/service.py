@@ -41,6 +41,7 @@ from commerce.payments.ledger import (
     apply,
     derive,
 )
+from commerce.privacy import fields
 from shopflow.events import PaymentMethod
 
 Token = Annotated[str, Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -99,7 +100,8 @@ class RefundIn(RequestModel):
     reason: Text | None = None
 
 
-def payment_dict(p: Payment) -> dict[str, Any]:
+def payment_dict(session: Session, p: Payment) -> dict[str, Any]:
+    """The API view of a payment, its PII opened (None once the payer was erased)."""
     return {
         "id": p.id,
         "order_id": p.order_id,
@@ -112,8 +114,8 @@ def payment_dict(p: Payment) -> dict[str, Any]:
         "transaction_id": p.gateway_txn_id,
         "payment_method": p.payment_method_token,
         "card_last4": p.card_last4,
-        "billing_address": p.billing_address,
-        "customer": p.customer,
+        "billing_address": fields.unseal_json(session, p.user_id, p.billing_address),
+        "customer": fields.unseal_json(session, p.user_id, p.customer),
         "next_action": p.next_action,
         "failure_reason": p.failure_reason,
         "captured_minor": p.captured_minor,
@@ -281,7 +283,7 @@ def _load(session: Session, principal: Principal, payment_id: str) -> Payment:
 
 def get_payment(principal: Principal, payment_id: str) -> dict[str, Any]:
     with session_scope() as session:
-        return payment_dict(_load(session, principal, payment_id))
+        return payment_dict(session, _load(session, principal, payment_id))
 
 
 def list_payments(
@@ -313,7 +315,7 @@ def list_payments(
         rows = session.scalars(
             query.order_by(Payment.created_at.desc(), Payment.id).limit(limit).offset(offset)
         ).all()
-        items = [payment_dict(p) for p in rows]
+        items = [payment_dict(session, p) for p in rows]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -429,8 +431,12 @@ def create_payment(
             gateway_txn_id=result.txn_id,
             payment_method_token=token,
             card_last4=result.card_last4 or None,
-            billing_address=data.billing_address.model_dump() if data.billing_address else None,
-            customer=data.customer.model_dump() if data.customer else None,
+            billing_address=fields.seal_json(
+                session, owner, data.billing_address.model_dump() if data.billing_address else None
+            ),
+            customer=fields.seal_json(
+                session, owner, data.customer.model_dump() if data.customer else None
+            ),
             next_action=result.next_action,
             captured_minor=0,
             refunded_minor=0,
@@ -449,7 +455,7 @@ def create_payment(
             None, "api",
         )  # fmt: skip
         _enqueue(session, payment, Kind.created)
-        return payment_dict(payment)
+        return payment_dict(session, payment)
 
     return transact(work, once=once)
 
@@ -491,7 +497,7 @@ def confirm_payment(
             if current.status == Status.PENDING.value:
                 state = _append(session, current, Kind.processing, state=state, next_action=None)
             apply_outcome(session, current, result, state=state)
-        return payment_dict(current)
+        return payment_dict(session, current)
 
     return transact(finish, once=once, fail=_declined)
 
@@ -514,7 +520,7 @@ def cancel_payment(
         current = _load(session, principal, payment_id)
         _append(session, current, Kind.cancelled, reason=reason, next_action=None)
         _release_order(session, current)
-        return payment_dict(current)
+        return payment_dict(session, current)
 
     return transact(work)
 
@@ -565,7 +571,7 @@ def refund_payment(principal: Principal, payment_id: str, data: RefundIn) -> dic
                 order_service.mark_refunded(session, order)
         else:
             _append(session, current, Kind.refund_failed, amount, reason=result.failure_reason)
-        return payment_dict(current)
+        return payment_dict(session, current)
 
     body = transact(settle)
     if result.outcome is not Outcome.refunded:

@@ -254,3 +254,45 @@ def review_submissions(user_id: str) -> str:
 # ---- API rate limits (serving/security/ratelimit.py) ---------------------------------------
 #: Prefix of the ``limits`` library's sliding-window counters (per route class and caller).
 RATE_LIMITS_PREFIX = f"{PREFIX}:rl"
+def user_owned(user_id: str) -> list[str]:
+    """Every fixed key holding one user's data (export reads them, erasure deletes them):
+    real-time features and lists, notification channel, review submissions. Keys with a
+    free part (published recommendations and history of any version still in Redis, rate
+    buckets) are found by SCAN with ``user_owned_patterns`` and checked with
+    ``is_user_owned``."""
+    return [
+        user_features(user_id),
+        user_recent_items(user_id),
+        user_purchased(user_id),
+        user_disliked(user_id),
+        notification_channel(user_id),
+        review_submissions(user_id),
+    ]
+
+
+def user_owned_patterns(user_id: str) -> list[str]:
+    """SCAN patterns of a user's keys with a free part (glob characters in ids escaped)."""
+    uid = _glob_escape(user_id)
+    return [
+        f"{PREFIX}:rl:review:{uid}:*",
+        f"{PREFIX}:pub:*:recs:*:{uid}",
+        f"{PREFIX}:pub:*:hist:{uid}",
+    ]
+
+
+def is_user_owned(key: str, user_id: str) -> bool:
+    """Whether a key matched by ``user_owned_patterns`` is exactly this user's (a ``*`` may
+    also match the colons of another id that ends like this one)."""
+    parts = key.split(":")
+    if key.startswith(f"{PREFIX}:rl:review:"):
+        head, _, bucket = key.rpartition(":")
+        return head == f"{PREFIX}:rl:review:{user_id}" and bucket.isdigit()
+    if len(parts) > 4 and parts[1] == "pub" and parts[3] == "recs":
+        return key == user_recs(parts[2], user_id, parts[4])
+    if len(parts) > 3 and parts[1] == "pub" and parts[3] == "hist":
+        return key == user_history(parts[2], user_id)
+    return False
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shopflow.synth import vocab
 from shopflow.synth.columns import format_ids
@@ -93,8 +92,7 @@ def build_users(
 
 
 def registered_payload(users: Users, index: np.ndarray) -> dict[str, object]:
+    """The landed columns of user.registered: the country only (the email is PII and never
+    lands, see ``events.PII``)."""
     codes = [c for c, _ in vocab.COUNTRIES]
-    emails = pc.binary_join_element_wise(
-        users.ids.take(pa.array(index)), pa.scalar("@example.com"), ""
-    )
-    return {"country": pa.array(codes).take(pa.array(users.country[index])), "email": emails}
+    return {"country": pa.array(codes).take(pa.array(users.country[index]))}

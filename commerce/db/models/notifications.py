@@ -46,15 +46,18 @@ class NotificationTemplate(Base):
 
 
 class NotificationPreference(Base):
-    """A user's contacts and choices: opt-outs per channel and category, quiet hours in the
-    user's time zone, and a daily cap on marketing messages."""
+    """A user's contacts (their profile: sealed, found by ``email_hash``) and choices:
+    opt-outs per channel and category, quiet hours in the user's time zone, and a daily cap
+    on marketing messages."""
 
     __tablename__ = "notification_preferences"
 
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    push_token: Mapped[str | None] = mapped_column(String(4096), nullable=True)
+    # contacts are sealed under the user's data key (commerce.privacy.fields)
+    email: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone: Mapped[str | None] = mapped_column(Text, nullable=True)
+    push_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     quiet_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
     quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)

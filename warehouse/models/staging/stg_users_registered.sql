@@ -1,3 +1,3 @@
--- Account creations.
-select event_id, occurred_at, user_id, country, email
+-- Account creations (no PII: the email never lands, only the country).
+select event_id, occurred_at, user_id, country
 from {{ source('raw', 'user_registered') }}
