@@ -116,6 +116,8 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BusUnavailable(f"could not create topic {name}: {exc}") from exc
+        except TimeoutError as exc:  # a paused broker
+            raise BusUnavailable(f"could not create topic {name}: no answer") from exc
     return created
 
 

