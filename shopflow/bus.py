@@ -70,10 +70,18 @@ def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) 
     }
 
 
+#: Tansu answers a fetch empty when reading its storage takes longer than the fetch's wait;
+#: reads from the durable store take tens of ms, so consumers wait at least this long.
+DURABLE_FETCH_WAIT_MS = 200
+
+
 def consumer_config(
     bootstrap: str, group_id: str, settings: Settings | None = None, **overrides: Any
 ) -> dict[str, Any]:
     settings = settings or get_settings()
+    fetch_wait_ms = settings.stream_fetch_wait_ms
+    if settings.kafka_storage == "durable":  # harmless on Kafka: data ends a wait at once
+        fetch_wait_ms = max(fetch_wait_ms, DURABLE_FETCH_WAIT_MS)
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
@@ -81,7 +89,7 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": max(100, settings.kafka_session_timeout_ms // 6),
-        "fetch.wait.max.ms": settings.stream_fetch_wait_ms,
+        "fetch.wait.max.ms": fetch_wait_ms,
         "logger": KAFKA_LOG,
         **overrides,
     }
