@@ -3,7 +3,8 @@ request), against a bare FastAPI endpoint that takes the same bodies and answers
 doing anything, in the same run. Both run under uvicorn with the same settings (1 worker, no
 access log) and the same load generator (wrk, else Python) in interleaved rounds. The Shopflow
 app validates every event and waits for the broker's acks (acks=all, idempotent producer) on
-the embedded broker and Redis this script starts.
+the embedded broker and Redis this script starts (its storage as ``SHOPFLOW_KAFKA_STORAGE``
+says: run it once with ``memory`` and once with ``durable`` to see what durability costs).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def main() -> None:
         finally:
             embedded.stop_all(settings)
     print(f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s, uvicorn "
-          f"{' '.join(UVICORN_FLAGS)}")  # fmt: skip
+          f"{' '.join(UVICORN_FLAGS)}; broker storage {settings.kafka_storage} "
+          "(SHOPFLOW_KAFKA_STORAGE=memory|durable)")  # fmt: skip
     for label, _, per_request in bodies:
         base = combine(rounds[(label, base_url)])
         ours = combine(rounds[(label, api_url)])

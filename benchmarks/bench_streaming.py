@@ -10,7 +10,8 @@ same run on the same broker and data:
    latency of a raw consumer at the same rate.
 
 Also CPU per event (consumer process, Redis server, broker), steadier than wall time on a shared
-machine. Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker.
+machine. Goals: >= 50,000 events/s per consumer; p99 < 500 ms. Starts its own Redis and broker
+(storage per ``SHOPFLOW_KAFKA_STORAGE``: ``memory`` or ``durable``).
 """
 
 from __future__ import annotations
@@ -247,7 +248,8 @@ def main() -> None:
             evs = shop_stream(N_EVENTS)
             started = time.perf_counter()
             produce(settings, evs)
-            print(f"produced {N_EVENTS} events in {time.perf_counter() - started:.1f} s")
+            print(f"produced {N_EVENTS} events in {time.perf_counter() - started:.1f} s "
+                  f"(broker storage {settings.kafka_storage}; SHOPFLOW_KAFKA_STORAGE)")  # fmt: skip
             pids = (os.getpid(), int(client.info("server")["process_id"]), broker.pid)
             cpu = [_cpu_s(pid) for pid in pids]
             raw = raw_throughput(settings, names, N_EVENTS)

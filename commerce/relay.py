@@ -5,8 +5,11 @@ batch on restart (consumers and the raw loader are idempotent on ``event_id``).
 
 One relay publishes at a time: ``run`` holds a lease row (``relay_leases``), renewed every
 batch; a second relay waits, and takes over when the holder stops or its lease lapses
-(``Settings.relay_lease_s``). A holder stalled past its lease may still publish one batch the
-new holder also publishes: duplicates stay possible, as at-least-once allows."""
+(``Settings.relay_lease_s``). A relay that cannot publish gives its lease up at once and
+backs off (``Settings.relay_failure_backoff_s``), so a standby that can publish takes over;
+its producer is replaced after the failure (``shopflow.bus``), so it recovers by itself.
+A holder stalled past its lease may still publish one batch the new holder also publishes:
+duplicates stay possible, as at-least-once allows."""
 
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ class KafkaSink:
         self._producer.send(evs)
 
     def close(self) -> None:
-        self._producer.close()
+        self._producer.close(2.0)  # unconfirmed rows stay unstamped: republished later
 
 
 class LandingSink:
@@ -192,8 +195,9 @@ def run(
             except Exception as exc:  # the broker or disk is down: keep rows, retry later
                 if once:
                     raise
-                log.warning("relay batch failed, retrying: %s", exc)
-                stop.wait(max(interval_s, 1.0))
+                log.warning("relay batch failed; lease released, retrying: %s", exc)
+                release_lease(holder)  # never hold the lease while unable to publish
+                stop.wait(settings.relay_failure_backoff_s)
                 continue
             total += count
             if count and on_batch:

@@ -4,6 +4,10 @@ Every producer is idempotent with ``acks=all``; a send waits for the broker's de
 reports, so "sent" means persisted. ``message.timeout.ms`` bounds how long librdkafka keeps
 trying: after it, a message is reported failed and is never delivered later, so a caller
 told "unavailable" can resend the same events (consumers are idempotent on ``event_id``).
+
+A producer whose messages timed out, or that the broker fenced (a paused or restarted broker
+answers every later message of that producer id with PRODUCER_FENCED) or that hit a fatal
+error, is replaced by a new one on the next send: sends recover as soon as the broker is back.
 """
 
 from __future__ import annotations
@@ -30,6 +34,20 @@ KAFKA_LOG = logging.getLogger("shopflow.kafka")
 Headers = list[tuple[str, str | bytes | None]]
 
 
+#: Delivery errors after which a producer is replaced (its producer id or epoch is spent).
+RETIRING_ERRORS = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._FENCED,
+        KafkaError._FATAL,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    }
+)
+
+
 class BusUnavailable(RuntimeError):
     """The broker did not confirm every message in time; nothing should be treated as sent."""
 
@@ -52,10 +70,18 @@ def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) 
     }
 
 
+#: Tansu answers a fetch empty when reading its storage takes longer than the fetch's wait;
+#: reads from the durable store take tens of ms, so consumers wait at least this long.
+DURABLE_FETCH_WAIT_MS = 200
+
+
 def consumer_config(
     bootstrap: str, group_id: str, settings: Settings | None = None, **overrides: Any
 ) -> dict[str, Any]:
     settings = settings or get_settings()
+    fetch_wait_ms = settings.stream_fetch_wait_ms
+    if settings.kafka_storage == "durable":  # harmless on Kafka: data ends a wait at once
+        fetch_wait_ms = max(fetch_wait_ms, DURABLE_FETCH_WAIT_MS)
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
@@ -63,7 +89,7 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": max(100, settings.kafka_session_timeout_ms // 6),
-        "fetch.wait.max.ms": settings.stream_fetch_wait_ms,
+        "fetch.wait.max.ms": fetch_wait_ms,
         "logger": KAFKA_LOG,
         **overrides,
     }
@@ -98,6 +124,8 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BusUnavailable(f"could not create topic {name}: {exc}") from exc
+        except TimeoutError as exc:  # a paused broker
+            raise BusUnavailable(f"could not create topic {name}: no answer") from exc
     return created
 
 
@@ -106,7 +134,9 @@ class _Pending:
     """Delivery reports of one send, counted down from librdkafka's poll thread."""
 
     expected: int
+    generation: int = 0  # of the producer the batch went to
     errors: list[str] = field(default_factory=list)
+    retire: bool = False  # an error that spends the producer
     done: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
@@ -114,6 +144,8 @@ class _Pending:
     def report(self, err: KafkaError | None, _msg: object = None) -> None:
         if err is not None:
             self.errors.append(err.str())
+            if err.fatal() or err.code() in RETIRING_ERRORS:
+                self.retire = True
         self.expected -= 1
         if self.expected == 0:
             self.done.set()
@@ -144,6 +176,7 @@ class EventProducer:
         self._admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=KAFKA_LOG)
         self._lock = threading.Lock()
         self._producer = self._new_producer()
+        self._generation = 0  # bumped each time the producer is replaced
         self._healthy = False  # topics not verified yet
         self._routes: dict[str, tuple[str, Headers]] = {}
         self._fatal: str | None = None
@@ -171,6 +204,26 @@ class EventProducer:
                 self._healthy = False
                 time.sleep(0.05)
 
+    def _retire(self, generation: int, reason: str) -> None:
+        """Mark the producer of ``generation`` for replacement (once, if still current)."""
+        with self._lock:
+            if generation == self._generation and not self._fatal:
+                KAFKA_LOG.warning("replacing the event producer: %s", reason)
+                self._fatal = reason
+                self._healthy = False
+
+    def _replace_if_spent(self) -> None:
+        if not self._fatal:
+            return
+        with self._lock:
+            if not self._fatal:
+                return
+            old, self._producer = self._producer, self._new_producer()
+            self._generation += 1
+            self._fatal = None
+        # its messages were reported failed or will be (purged): their senders got 503
+        threading.Thread(target=_dispose, args=(old,), name="bus-dispose", daemon=True).start()
+
     def ready(self) -> None:
         """Make sure the broker answers and the topics exist (after a failure, before a send)."""
         if self._healthy:
@@ -179,13 +232,10 @@ class EventProducer:
         self._healthy = True
 
     def _produce(self, evs: Sequence[events.Envelope], pending: _Pending) -> None:
-        if self._fatal:  # an idempotent producer in a fatal state must be replaced
-            with self._lock:
-                if self._fatal:
-                    old, self._producer, self._fatal = self._producer, self._new_producer(), None
-                    old.flush(0)
+        self._replace_if_spent()
         self.ready()
         produced = 0
+        pending.generation = self._generation
         produce, report, routes = self._producer.produce, pending.report, self._routes
         try:
             for event in evs:
@@ -201,6 +251,10 @@ class EventProducer:
         except BufferError as exc:
             pending.expected -= len(evs) - produced
             pending.errors.append(f"producer queue full: {exc}")
+        except KafkaException as exc:  # a producer in a fatal state refuses new messages
+            pending.expected -= len(evs) - produced
+            pending.errors.append(str(exc))
+            pending.retire = True
         if pending.expected == 0:
             pending.done.set()
 
@@ -215,8 +269,10 @@ class EventProducer:
 
     def _check(self, pending: _Pending, finished: bool) -> None:
         if not finished:
-            self._healthy = False
+            self._retire(pending.generation, "the broker did not confirm in time")
             raise BusUnavailable("the broker did not confirm the events in time")
+        if pending.retire:
+            self._retire(pending.generation, pending.errors[0])
         if pending.errors:
             self._healthy = False
             raise BusUnavailable(f"the broker rejected events: {pending.errors[0]}")
@@ -249,8 +305,18 @@ class EventProducer:
         self._check(pending, finished)
         return [e.event_id for e in evs]
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait up to ``timeout`` for messages in flight, then drop the rest (their senders
+        were not told they were sent, so nothing acknowledged is lost)."""
         deadline = time.monotonic() + timeout
         self._producer.flush(timeout)
+        self._producer.purge()
         self._stop.set()
         self._poller.join(max(0.0, deadline - time.monotonic()))
+
+
+def _dispose(producer: Producer) -> None:
+    """Fail what a replaced producer still holds (its senders answer 503) and let it go."""
+    with contextlib.suppress(KafkaException):
+        producer.purge()
+        producer.flush(1.0)

@@ -176,6 +176,18 @@ class Settings(BaseSettings):
     stream_fetch_wait_ms: int = Field(
         default=20, description="Longest a broker holds a consumer's fetch for new data."
     )
+    # ---- bus durability and recovery (shopflow/embedded.py, shopflow/bus.py, relay) -------
+    kafka_storage: Literal["durable", "memory"] = Field(
+        default="durable",
+        description="Embedded broker storage: 'durable' (an S3 store on disk under "
+        "SHOPFLOW_HOME, survives restarts) or 'memory' (faster, lost on restart).",
+    )
+    relay_failure_backoff_s: float = Field(
+        default=2.0, description="A relay that could not publish releases its lease this long."
+    )
+    shutdown_grace_s: float = Field(
+        default=8.0, description="After SIGTERM, a relay or consumer exits within this long."
+    )
     stream_affinity_half_life_s: float = 6 * 3600.0
     stream_trending_half_life_s: float = 3600.0
     sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")

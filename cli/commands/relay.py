@@ -37,9 +37,18 @@ def register(app: typer.Typer) -> None:
         except Exception as exc:
             console.print(f"[bold red]error:[/] cannot open the event sink: {exc}")
             raise typer.Exit(2) from exc
+        from shopflow import shutdown
+        from shopflow.config import get_settings
+
         stop = threading.Event()
+        grace = get_settings().shutdown_grace_s
+
+        def on_signal(*_: object) -> None:
+            stop.set()
+            shutdown.exit_within(grace)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, on_signal)
         console.print(f"relay -> {sink.name}; pending {outbox_relay.pending_count()}")
         try:
             total = outbox_relay.run(

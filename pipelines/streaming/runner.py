@@ -9,7 +9,8 @@ processor says its work is durable: asynchronously and at most every
 ``stream_commit_interval_ms`` while streaming, synchronously on stop and on revoke. A
 failing batch is rewound and retried, so nothing is skipped; processors are idempotent on
 ``event_id``, so offsets committed late only mean harmless re-reads after a crash.
-SIGTERM/SIGINT finish the current batch, flush, commit and close.
+SIGTERM/SIGINT finish the current batch, flush, commit and close, within
+``Settings.shutdown_grace_s`` (``shopflow.shutdown``; what was not committed is re-read).
 
 A ``StagedProcessor`` works in two stages: ``prepare`` (CPU work, in the loop's thread) and
 ``apply_prepared`` (e.g. a Redis round trip, in one worker thread, batches in order). While
@@ -35,7 +36,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from pydantic import ValidationError
 
 from pipelines.streaming import metrics
-from shopflow import bus, events, topics
+from shopflow import bus, events, shutdown, topics
 from shopflow.config import Settings, get_settings
 
 log = logging.getLogger("shopflow.stream")
@@ -181,7 +182,7 @@ class ConsumerRunner:
             self.consumer.close()
             self.processor.close()
             if self._dlq is not None:
-                self._dlq.flush(10)
+                self._dlq.flush(2)
             gc.set_threshold(*thresholds)
             restore()
         log.info("%s stopped: %s", self.group, self.stats)
@@ -191,8 +192,14 @@ class ConsumerRunner:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        grace = self.settings.shutdown_grace_s
+
+        def on_signal(*_: object) -> None:
+            self._stop.set()
+            shutdown.exit_within(grace)  # a close stuck on a paused broker must not hang
+
         for sig in previous:
-            signal.signal(sig, lambda *_: self._stop.set())
+            signal.signal(sig, on_signal)
 
         def restore() -> None:
             for sig, handler in previous.items():
@@ -354,6 +361,8 @@ class ConsumerRunner:
                 on_delivery=lambda err, _m: errors.append(err.str()) if err else None,
             )
         if self._dlq.flush(self.settings.events_delivery_timeout_ms / 1000 + 2) or errors:
+            spent, self._dlq = self._dlq, None  # a fenced or timed-out producer is replaced
+            spent.purge()
             raise bus.BusUnavailable(f"dead-letter topic did not confirm: {errors[:1]}")
         log.warning("%s: %d message(s) sent to the dead-letter topic", self.group, len(poison))
 

@@ -1,0 +1,29 @@
+"""A bounded stop: after SIGTERM a worker finishes what it can, but never for longer than
+``Settings.shutdown_grace_s`` (a clean close can hang on a paused broker). Exiting early loses
+nothing: offsets not committed are re-read, outbox rows not stamped are republished, both
+deduplicated on ``event_id``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+log = logging.getLogger("shopflow.shutdown")
+_armed = threading.Lock()
+#: Exit status of a process that its grace period ended (EX_TEMPFAIL: try again).
+FORCED_EXIT = 75
+
+
+def exit_within(seconds: float) -> None:
+    """End the process after ``seconds`` unless it exits first (armed once per process)."""
+    if not _armed.acquire(blocking=False):
+        return
+
+    def force() -> None:
+        log.warning("shutdown took longer than %.1fs; exiting now", seconds)
+        os._exit(FORCED_EXIT)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
