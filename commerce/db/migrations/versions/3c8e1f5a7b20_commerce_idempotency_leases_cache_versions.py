@@ -2,7 +2,7 @@
 versions (a cache entry is served only while its version is the database's)
 
 Revision ID: 3c8e1f5a7b20
-Revises: 5b1e7c9d2a40
+Revises: c4a9e1f3b7d2
 Create Date: 2026-12-05 05:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import commerce.db
 
 revision: str = "3c8e1f5a7b20"
-down_revision: str | Sequence[str] | None = "5b1e7c9d2a40"
+down_revision: str | Sequence[str] | None = "c4a9e1f3b7d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

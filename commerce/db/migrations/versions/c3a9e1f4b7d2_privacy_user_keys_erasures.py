@@ -1,7 +1,7 @@
 """privacy: per-user data keys, erasure requests; PII columns hold sealed tokens
 
 Revision ID: c3a9e1f4b7d2
-Revises: 5b1e7c9d2a40
+Revises: e4a1c7b93f20
 Create Date: 2026-12-05 05:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import commerce.db
 
 revision: str = "c3a9e1f4b7d2"
-down_revision: str | Sequence[str] | None = "5b1e7c9d2a40"
+down_revision: str | Sequence[str] | None = "e4a1c7b93f20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = "f72b8ce0beff"
 

@@ -1,7 +1,7 @@
 """commerce: API keys (secret and publishable, stored as keyed hashes)
 
 Revision ID: e4a1c7b93f20
-Revises: 5b1e7c9d2a40
+Revises: 3c8e1f5a7b20
 Create Date: 2026-12-05 05:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import commerce.db
 
 revision: str = "e4a1c7b93f20"
-down_revision: str | Sequence[str] | None = "5b1e7c9d2a40"
+down_revision: str | Sequence[str] | None = "3c8e1f5a7b20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
