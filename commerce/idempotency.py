@@ -42,10 +42,10 @@ from commerce import errors
 from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.core import IdempotencyRecord
 from commerce.errors import Conflict, DomainError, Invalid
+from commerce.privacy import fields
 from shopflow.config import get_settings
 
 log = logging.getLogger(__name__)
-from commerce.privacy import fields
 
 TTL = timedelta(hours=24)
 _TABLE = IdempotencyRecord.__table__
