@@ -274,11 +274,13 @@ class Settings(BaseSettings):
         for text in given.values():
             parse_rate_limit(text)  # raises ValueError naming the bad text
         return {**DEFAULT_RATE_LIMITS, **given}
+
     @property
     def production(self) -> bool:
         """Production mode: SHOPFLOW_ENV=production, or a service on a non-local host."""
         services = (self.database_url, self.redis_url, self.kafka_bootstrap_servers)
         return self.env == "production" or any(_remote(url) for url in services if url)
+
     # ---- bounded inputs (serving/limits.py, media, templates) ------------------------------
     max_json_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body, except uploads (413)."
@@ -304,6 +306,7 @@ class Settings(BaseSettings):
                 path = in_home if in_home.exists() else PACKAGE_ROOT / path
             object.__setattr__(self, name, path)
         return self
+
     # ---- privacy (commerce/privacy): PII is sealed per user under a data key, itself
     # wrapped by the master key; emails are looked up by a keyed hash. Both secrets must be
     # set in production (base64 of 32 random bytes; `python -c "import os,base64;

@@ -27,4 +27,4 @@ def read_versioned(principal: Principal, payment_id: str) -> tuple[dict[str, Any
         payment = session.get(Payment, payment_id)
         if payment is None or not principal.can_access(payment.user_id):
             raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
-        return payment_dict(payment), payment.version
+        return payment_dict(session, payment), payment.version

@@ -254,6 +254,8 @@ def review_submissions(user_id: str) -> str:
 # ---- API rate limits (serving/security/ratelimit.py) ---------------------------------------
 #: Prefix of the ``limits`` library's sliding-window counters (per route class and caller).
 RATE_LIMITS_PREFIX = f"{PREFIX}:rl"
+
+
 def user_owned(user_id: str) -> list[str]:
     """Every fixed key holding one user's data (export reads them, erasure deletes them):
     real-time features and lists, notification channel, review submissions. Keys with a
