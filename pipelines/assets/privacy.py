@@ -1,5 +1,5 @@
-"""The ``privacy_erasure`` job: erasures recorded by the API or CLI wait in
-``pipeline_pending`` until this removes their users' rows from landing Parquet and the
+"""The ``privacy_erasure`` job (its asset ``applied_erasures``): erasures recorded by the API
+or CLI wait in ``pipeline_pending`` until it removes their users' rows from landing Parquet and the
 warehouse (``pipelines.privacy``)."""
 
 import hashlib
@@ -24,7 +24,7 @@ from pipelines.resources import WarehouseResource
         "rows are removed and personal fields older files carry are dropped."
     ),
 )
-def privacy_erasure(
+def applied_erasures(
     context: dg.AssetExecutionContext,
     landing_zone: LandingZoneResource,
     warehouse: WarehouseResource,
@@ -38,7 +38,7 @@ def privacy_erasure(
     )
 
 
-PRIVACY_ERASURE_JOB = dg.define_asset_job("privacy_erasure", selection=[privacy_erasure])
+PRIVACY_ERASURE_JOB = dg.define_asset_job("privacy_erasure", selection=[applied_erasures])
 
 
 def pending_ids() -> list[str]:
@@ -65,6 +65,6 @@ def pending_erasures(_context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
     return dg.RunRequest(run_key=key, tags={"erasures": str(len(waiting))})
 
 
-ASSETS = [privacy_erasure]
+ASSETS = [applied_erasures]
 JOBS = [PRIVACY_ERASURE_JOB]
 SENSORS = [pending_erasures]

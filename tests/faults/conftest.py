@@ -17,6 +17,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from commerce.auth import mint_token
 from shopflow import embedded, topics
 from shopflow.config import Settings, get_settings
 
@@ -36,6 +37,9 @@ def fault_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     monkeypatch.setenv("SHOPFLOW_RELAY_INTERVAL_S", "0.1")
     monkeypatch.setenv("SHOPFLOW_SINK_ROLL_SECONDS", "0.5")
     monkeypatch.setenv("SHOPFLOW_STREAM_BATCH_WAIT_MS", "50")
+    # the traffic threads post far past one caller's budget; limits have their own tests
+    unlimited = '{"read": "1000000/minute", "write": "1000000/minute"}'
+    monkeypatch.setenv("SHOPFLOW_RATE_LIMITS", unlimited)
     get_settings.cache_clear()
     settings = get_settings()
     settings.ensure_dirs()
@@ -140,6 +144,11 @@ def start_api(settings: Settings, processes: Callable[[Process], Process]) -> st
 
     wait_for(up, 120, "the API answering /health", step=0.2)
     return base
+
+
+def ingest_headers() -> dict[str, str]:
+    """A service token: it may post events for any user (the storefront's backend)."""
+    return {"Authorization": "Bearer " + mint_token("storefront", ["service"])}
 
 
 def view_events(prefix: str, n: int) -> list[dict[str, object]]:

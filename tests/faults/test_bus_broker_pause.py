@@ -19,7 +19,15 @@ from commerce.outbox import enqueue
 from shopflow import topics
 from shopflow.config import Settings
 
-from .conftest import broker_pid, spawn, start_api, topic_event_ids, view_events, wait_for
+from .conftest import (
+    broker_pid,
+    ingest_headers,
+    spawn,
+    start_api,
+    topic_event_ids,
+    view_events,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +56,7 @@ def test_a_paused_broker_is_survived_by_the_api_and_the_relay(
     stop = threading.Event()
 
     def traffic() -> None:
-        with httpx.Client(base_url=base, timeout=20) as client:
+        with httpx.Client(base_url=base, timeout=20, headers=ingest_headers()) as client:
             batch = 0
             while not stop.is_set():
                 evs = view_events(f"p{batch}", 10)

@@ -14,7 +14,14 @@ import pytest
 from shopflow import topics
 from shopflow.config import Settings
 
-from .conftest import restart_broker, start_api, topic_event_ids, view_events, wait_for
+from .conftest import (
+    ingest_headers,
+    restart_broker,
+    start_api,
+    topic_event_ids,
+    view_events,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +40,7 @@ def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settin
     stop = threading.Event()
 
     def traffic() -> None:
-        with httpx.Client(base_url=base, timeout=15) as client:
+        with httpx.Client(base_url=base, timeout=15, headers=ingest_headers()) as client:
             batch = 0
             while not stop.is_set():
                 evs = view_events(f"r{batch}", 20)

@@ -30,12 +30,12 @@ def client(shopflow_home: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def test_nothing_answers_500_without_redis(client: TestClient) -> None:
     put_product(client, "p1")
-    recs = client.get("/recommendations/u1")
+    recs = client.get("/recommendations/u1", headers=auth("u1"))
     assert recs.status_code == 503 and int(recs.headers["retry-after"]) >= 1
     assert recs.headers["content-type"] == "application/problem+json"
     assert "online store unavailable" in recs.json()["detail"]
     for path in ("/items/p1/similar", "/analytics/realtime"):
-        resp = client.get(path)
+        resp = client.get(path, headers=auth("admin-1", "admin"))
         assert resp.status_code == 503 and resp.headers["retry-after"], (path, resp.text)
     assert client.get("/health").json()["status"] == "degraded"
     assert client.get("/api/products/p1/rating").status_code == 200

@@ -21,6 +21,7 @@ from tests.serving.fakes.commerce import auth, payment_body
 from tests.serving.test_recommendations import publish
 
 REASON = "online store unavailable"
+UNLIMITED = {"read": "1000000/minute"}  # the traffic threads run far past a caller's budget
 PATHS = (
     "/recommendations/u1",
     "/recommendations/u2?limit=3",
@@ -43,7 +44,8 @@ class Traffic:
         self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=10) as client:
+        headers = auth("admin-1", "admin")  # reads any user's recommendations and the metrics
+        with httpx.Client(base_url=self.base, timeout=10, headers=headers) as client:
             while not self.stopping.is_set():
                 for path in PATHS:
                     resp = client.get(path)
@@ -69,7 +71,7 @@ class Traffic:
 
 
 def _served(base: str) -> bool:
-    resp = httpx.get(base + "/recommendations/u1", timeout=10)
+    resp = httpx.get(base + "/recommendations/u1", headers=auth("u1"), timeout=10)
     return resp.status_code == 200 and resp.json()["fallback_reason"] != REASON
 
 
@@ -77,7 +79,8 @@ def test_redis_restart_under_traffic(shopflow_home: Settings, tmp_path: Path) ->
     admin, alice = auth("admin-1", "admin"), auth("alice")
     with redis_server(tmp_path / "redis") as store:
         publish(redis.Redis.from_url(store.url, decode_responses=True))
-        env = {"SHOPFLOW_POPULAR_SNAPSHOT_S": "0.2", "SHOPFLOW_REDIS_TIMEOUT_S": "1"}
+        env = {"SHOPFLOW_POPULAR_SNAPSHOT_S": "0.2", "SHOPFLOW_REDIS_TIMEOUT_S": "1",
+               "SHOPFLOW_RATE_LIMITS": json.dumps(UNLIMITED)}  # fmt: skip
         with (
             api(shopflow_home, store.url, **env) as (proc, base),
             httpx.Client(base_url=base, timeout=10) as http,

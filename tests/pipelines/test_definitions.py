@@ -27,6 +27,12 @@ def test_location_holds_landing_staging_and_marts():
     assert graph.get(dg.AssetKey("fct_interactions")).group_name == "marts"
 
 
+def test_every_job_resolves():
+    """What the webserver does on load: names of ops, graphs and jobs must not collide."""
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert "privacy_erasure" in jobs
+
+
 def test_dbt_sources_are_the_raw_events_asset():
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("stg_orders")).parent_keys == {dg.AssetKey("raw_events")}

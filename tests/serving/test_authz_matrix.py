@@ -111,6 +111,9 @@ ACCESS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/api/wishlists/{wishlist_id}/share"): (USER, "wishlist_id"),
     ("DELETE", "/api/wishlists/{wishlist_id}/share"): (USER, "wishlist_id"),
     ("GET", "/api/shared/wishlists/{token}"): (PUBLIC, None),  # the unguessable token is the key
+    ("GET", "/api/users/{user_id}/export"): (USER, "user_id"),
+    ("DELETE", "/api/users/{user_id}"): (USER, "user_id"),
+    ("GET", "/api/admin/audit"): (ADMIN_ONLY, None),
 }
 
 NEEDS_CREDENTIAL = {VISITOR, USER, ADMIN_ONLY, SERVICE}
@@ -226,6 +229,7 @@ def world(
     from commerce.db import migrate, reset_engines
 
     monkeypatch.setenv("REDIS_URL", redis_server)
+    monkeypatch.setenv("SHOPFLOW_RATE_LIMITS_ENABLED", "false")  # hundreds of calls from one IP
     get_settings.cache_clear()
     reset_engines()
     migrate.upgrade()

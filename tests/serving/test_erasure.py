@@ -21,7 +21,7 @@ from commerce.notifications import service as notify_service
 from commerce.privacy import export
 from pipelines import raw_load
 from pipelines.assets.landing import LandingZoneResource
-from pipelines.assets.privacy import privacy_erasure
+from pipelines.assets.privacy import applied_erasures
 from pipelines.resources import WarehouseResource
 from pipelines.streaming.features import FeaturesProcessor
 from pipelines.streaming.runner import Record
@@ -212,7 +212,7 @@ def test_erasure_leaves_no_trace(api_client, database: str) -> None:
     assert erased.json()["status"] == "pipeline_pending"
     assert erased.json()["steps"] == ["online_store", "reviews", "records", "data_key"]
     result = dg.materialize(
-        [privacy_erasure],
+        [applied_erasures],
         resources={
             "landing_zone": LandingZoneResource(home=str(settings.home_dir)),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),

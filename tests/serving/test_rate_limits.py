@@ -74,10 +74,11 @@ def test_burst_over_the_read_budget_gets_429_with_retry_after(make_client: Facto
 
 def test_the_recommendations_fast_lane_is_limited_too(make_client: Factory) -> None:
     client = make_client()
+    user = bearer("u1")
     for _ in range(5):  # nothing published yet: 503, but each answer draws on the budget
-        assert client.get("/recommendations/u1").status_code == 503
-    assert client.get("/recommendations/u1").status_code == 429
-    assert client.get("/openapi.json").status_code == 429  # one read budget per caller
+        assert client.get("/recommendations/u1", headers=user).status_code == 503
+    assert client.get("/recommendations/u1", headers=user).status_code == 429
+    assert client.get("/openapi.json", headers=user).status_code == 429  # one budget per caller
 
 
 def test_users_do_not_share_budgets(make_client: Factory) -> None:
@@ -151,8 +152,9 @@ def test_refused_credentials_spend_the_ip_failure_budget(make_client: Factory) -
 
 def test_probes_are_exempt(make_client: Factory) -> None:
     client = make_client()
+    admin = bearer("ops", "admin")
     for _ in range(8):
-        assert client.get("/metrics").status_code == 200
+        assert client.get("/metrics", headers=admin).status_code == 200
 
 
 def test_disabled_limits_never_refuse(make_client: Factory) -> None:

@@ -5,6 +5,7 @@ admin tokens in production only with the signing key given."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import jwt
@@ -20,6 +21,8 @@ STRONG = {
     "SHOPFLOW_JWT_SECRET": "j" * 40,
     "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 40,
     "SHOPFLOW_API_KEY_PEPPER": "p" * 40,
+    "SHOPFLOW_MASTER_KEY": base64.b64encode(b"m" * 32).decode(),
+    "SHOPFLOW_PII_HASH_KEY": base64.b64encode(b"h" * 32).decode(),
 }
 
 
