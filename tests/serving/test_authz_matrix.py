@@ -129,6 +129,7 @@ BODIES: dict[tuple[str, str], object] = {  # valid bodies, so no 422 hides a mis
     ("PATCH", "/api/reviews/{review_id}"): {"rating": 1},
 }
 ALICE, BOB = "alice", "bob"
+SERVED = {200, 503}  # recommendations, or 503 while nothing is published in the shared Redis
 
 
 def routes() -> list[tuple[str, str]]:
@@ -322,7 +323,7 @@ def test_publishable_key_reaches_only_anonymous_events_and_recommendations(world
         503,  # no broker in this test: accepted by authz, refused by the bus
     )
     visitor = world.client.get("/recommendations/anon-s1", headers=headers)
-    assert visitor.status_code == 503  # allowed; nothing published in this test's Redis
+    assert visitor.status_code in SERVED  # allowed
 
 
 def test_customer_is_refused_on_admin_and_service_routes(world: World) -> None:
@@ -346,7 +347,7 @@ def test_secret_key_acts_as_a_service(world: World) -> None:
     headers = bearer(world.keys["secret"])
     assert world.client.get("/analytics/realtime", headers=headers).status_code == 200
     assert world.client.get("/metrics", headers=headers).status_code == 200
-    assert world.client.get(f"/recommendations/{BOB}", headers=headers).status_code == 503
+    assert world.client.get(f"/recommendations/{BOB}", headers=headers).status_code in SERVED
     assert world.client.get("/api/notifications/stats", headers=headers).status_code == 403
     owner = world.client.get(f"/api/orders/{world.samples['order_id']}", headers=auth(BOB))
     assert owner.status_code == 200  # the owner still reaches their own order
