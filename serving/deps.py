@@ -24,6 +24,7 @@ from serving.clients import Clients
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
+from serving.security import identity
 from shopflow.config import Settings
 
 _bearer = HTTPBearer(
@@ -72,7 +73,9 @@ async def optional_principal(
     if creds is None:
         return None
     clients: Clients = connection.app.state.clients
-    return await authenticate(creds.credentials, clients.settings)
+    principal = await authenticate(creds.credentials, clients.settings)
+    identity.remember(connection.scope, principal)
+    return principal
 
 
 async def visitor_principal(

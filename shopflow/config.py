@@ -179,8 +179,9 @@ class Settings(BaseSettings):
     # ---- bus durability and recovery (shopflow/embedded.py, shopflow/bus.py, relay) -------
     kafka_storage: Literal["durable", "memory"] = Field(
         default="durable",
-        description="Embedded broker storage: 'durable' (an S3 store on disk under "
-        "SHOPFLOW_HOME, survives restarts) or 'memory' (faster, lost on restart).",
+        description="Embedded broker storage: 'durable' (an S3 store in its own process: "
+        "topics outlive a broker restart or crash, not `services down`) or 'memory' (faster, "
+        "lost when the broker stops).",
     )
     relay_failure_backoff_s: float = Field(
         default=2.0, description="A relay that could not publish releases its lease this long."

@@ -19,7 +19,7 @@ def create(
     name: str = typer.Option(..., "--name", help="What the key is for (shown in the list)."),
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from commerce import api_keys
+    from commerce import api_keys, audit
     from commerce.db import migrate
     from commerce.errors import Invalid
 
@@ -28,6 +28,7 @@ def create(
         info, key = api_keys.create(kind, name)
     except Invalid as exc:
         raise _fail(exc.detail) from exc
+    audit.record_cli("keys create", 0, {"key_id": info.id, "kind": info.kind})
     typer.echo(f"created {info.kind} key {info.id} ({info.name}); it is shown only now:", err=True)
     typer.echo(key)
 
@@ -50,7 +51,7 @@ def revoke(
     key_id: str = typer.Argument(..., help="The key's id (from `shopflow keys list`)."),
 ) -> None:
     """Revoke a key; running API processes refuse it within Settings.api_key_cache_s."""
-    from commerce import api_keys
+    from commerce import api_keys, audit
     from commerce.db import migrate
     from commerce.errors import NotFound
     from shopflow.config import get_settings
@@ -60,6 +61,7 @@ def revoke(
         info = api_keys.revoke(key_id)
     except NotFound as exc:
         raise _fail(exc.detail) from exc
+    audit.record_cli("keys revoke", 0, {"key_id": info.id})
     ttl = get_settings().api_key_cache_s
     typer.echo(
         f"revoked {info.kind} key {info.id} ({info.name}); refused everywhere within {ttl:g} s"

@@ -34,6 +34,7 @@ def export(
     out: Path | None = typer.Option(None, "--out", help="Write it here (default: stdout)."),
 ) -> None:
     """Print (or write) one JSON document with everything held about USER."""
+    from commerce import audit
     from commerce.errors import DomainError
     from commerce.privacy import service
 
@@ -41,6 +42,7 @@ def export(
         doc = service.export_user(_operator(), user)
     except DomainError as exc:
         raise _fail(exc.detail) from exc
+    audit.record_cli("privacy export", 0, {"user_id": user})
     text = json.dumps(doc, indent=2, default=str)
     if out is None:
         typer.echo(text)
@@ -58,6 +60,7 @@ def erase(
 ) -> None:
     """Erase USER: data key destroyed, online features and personal records deleted,
     reviews anonymised, payments kept without PII; then landing and the warehouse."""
+    from commerce import audit
     from commerce.errors import DomainError
     from commerce.privacy import service
 
@@ -65,6 +68,7 @@ def erase(
         req = service.erase_user(_operator(), user)
     except DomainError as exc:
         raise _fail(exc.detail) from exc
+    audit.record_cli("privacy erase", 0, {"user_id": user, "erasure_id": req["id"]})
     if pipeline:
         _finish_pending()
         req = _request(req["id"])

@@ -48,4 +48,20 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(2)
-        typer.echo(mint_token(user, role, ttl=timedelta(hours=hours), settings=settings))
+        minted = mint_token(user, role, ttl=timedelta(hours=hours), settings=settings)
+        if set(role) & {Role.admin, Role.service}:
+            _record_privileged_mint(user, role)
+        typer.echo(minted)
+
+
+def _record_privileged_mint(user: str, roles: list[str]) -> None:
+    """Admin and service tokens are audited; a shop without its database yet (a developer's
+    first token) is told so instead of failing the mint."""
+    from commerce import audit
+    from commerce.db import migrate
+
+    try:
+        migrate.upgrade()
+        audit.record_cli("token", 0, {"user_id": user, "roles": ",".join(sorted(roles))})
+    except Exception as exc:  # the token is still valid; the operator sees why nothing was kept
+        typer.echo(f"warning: this admin/service token was not audited: {exc}", err=True)

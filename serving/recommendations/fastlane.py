@@ -31,11 +31,14 @@ from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from commerce.auth import Principal
+from serving.security import identity
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[State, dict[str, Any]], Awaitable[bytes]]
 """Takes the app state and the validated parameters by name; returns the JSON body."""
-Authorizer = Callable[[State, str | None, dict[str, Any]], Awaitable[None]]
+Authorizer = Callable[[State, str | None, dict[str, Any]], Awaitable[Principal]]
 """Takes the app state, the ``Authorization`` header and the parameters; raises a domain error
 (401/403) when the caller may not have the answer. Runs before the handler."""
 
@@ -150,7 +153,8 @@ class FastLanes:
     ) -> None:
         try:
             if lane.authorize is not None:
-                await lane.authorize(self.state, _authorization(scope), values)
+                principal = await lane.authorize(self.state, _authorization(scope), values)
+                identity.remember(scope, principal)
             body = await lane.handler(self.state, values)
         except Exception as exc:
             error = exc

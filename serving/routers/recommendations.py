@@ -221,12 +221,15 @@ async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-async def _authorize_fast(state: State, authorization: str | None, values: dict[str, Any]) -> None:
+async def _authorize_fast(
+    state: State, authorization: str | None, values: dict[str, Any]
+) -> Principal:
     """The fast lane's ``VisitorUser`` and ``_check_reader``: the endpoint's rule."""
     caller = await deps.visitor_principal(
         await deps.authenticate_header(authorization, state.clients.settings)
     )
     _check_reader(caller, values["user_id"])
+    return caller
 
 
 def lane() -> fastlane.Lane:

@@ -30,9 +30,9 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         caller = identity.caller(scope, get_settings())
-        principal = caller.principal
-        if principal is None or not (principal.is_admin or principal.is_service):
-            await self.app(scope, receive, send)
+        jwt = caller.principal
+        if not caller.credential or (jwt is not None and not (jwt.is_admin or jwt.is_service)):
+            await self.app(scope, receive, send)  # anonymous, or a customer's token
             return
         status = 500  # what the client sees if the app raises before answering
 
@@ -45,18 +45,26 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            try:
-                await asyncio.to_thread(
-                    audit.record,
-                    actor_id=principal.user_id,
-                    actor_kind="admin" if principal.is_admin else "service",
-                    action=f"{scope['method']} {route}",
-                    status=status,
-                    target_ids={k: str(v) for k, v in scope.get("path_params", {}).items()},
-                    client_ip=caller.ip,
-                    user_agent=caller.user_agent,
-                )
-            except Exception:
-                WRITE_FAILED.inc()
-                log.exception("audit entry not written for %s %s", scope["method"], route)
+            await _record(scope, caller, status)
+
+
+async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
+    """The entry of an admin's or a service's request (a secret key's too); none for others."""
+    principal = identity.resolved(scope)
+    if principal is None or not (principal.is_admin or principal.is_service):
+        return
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    try:
+        await asyncio.to_thread(
+            audit.record,
+            actor_id=principal.user_id,
+            actor_kind="admin" if principal.is_admin else "service",
+            action=f"{scope['method']} {route}",
+            status=status,
+            target_ids={k: str(v) for k, v in scope.get("path_params", {}).items()},
+            client_ip=caller.ip,
+            user_agent=caller.user_agent,
+        )
+    except Exception:
+        WRITE_FAILED.inc()
+        log.exception("audit entry not written for %s %s", scope["method"], route)

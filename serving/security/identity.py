@@ -17,6 +17,8 @@ from commerce.errors import Unauthorized
 from shopflow.config import Settings
 
 SCOPE_KEY = "shopflow.caller"
+RESOLVED_KEY = "shopflow.principal"
+"""Where the route's own credential check leaves the principal it resolved (API keys too)."""
 CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -95,3 +97,19 @@ def caller(scope: Scope, settings: Settings) -> Caller:
     )  # fmt: skip
     scope[SCOPE_KEY] = found
     return found
+
+
+def remember(scope: Scope, principal: Principal | None) -> None:
+    """Keep the principal the route resolved (an API key needs the database, so only the
+    route's dependency knows it); the audit log reads it once the response is sent."""
+    if principal is not None:
+        scope[RESOLVED_KEY] = principal
+
+
+def resolved(scope: Scope) -> Principal | None:
+    """The route's principal if it resolved one, else the one a bearer JWT names."""
+    found: Principal | None = scope.get(RESOLVED_KEY)
+    if found is not None:
+        return found
+    known: Caller | None = scope.get(SCOPE_KEY)
+    return known.principal if known is not None else None

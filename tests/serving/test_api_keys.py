@@ -12,7 +12,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from commerce import api_keys
+from commerce import api_keys, audit
 from commerce.auth import Role
 from commerce.db import session_scope
 from commerce.db.models.api_keys import ApiKey
@@ -132,3 +132,8 @@ def test_cli_creates_lists_and_revokes(database: str) -> None:
     assert bad_kind.exit_code == 2 and "unknown key kind" in bad_kind.output
     unknown = runner.invoke(cli, ["keys", "revoke", "nope"])
     assert unknown.exit_code == 2 and "no API key 'nope'" in unknown.output
+    kept = [(e["action"], e["target_ids"]) for e in audit.query(action="cli:keys*").items]
+    assert kept == [
+        ("cli:keys revoke", {"key_id": key_id}),
+        ("cli:keys create", {"key_id": key_id, "kind": "publishable"}),
+    ]

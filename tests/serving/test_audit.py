@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from commerce import audit
+from commerce import api_keys, audit
 from commerce.auth import Role, mint_token
 from commerce.db import get_engine
 from commerce.errors import Invalid
@@ -50,6 +50,25 @@ def test_admin_and_service_requests_are_recorded(api_client: TestClient) -> None
     assert admin["target_ids"] == {"product_id": "p-1"}
     assert admin["client_ip"] == "testclient" and admin["user_agent"] == "ops-console/1.0"
     assert datetime.fromisoformat(admin["at"]) <= datetime.now(UTC)
+
+
+def test_secret_key_requests_are_recorded_as_the_key(api_client: TestClient) -> None:
+    api_keys.CACHE.forget()
+    secret_info, secret = api_keys.create("secret", "storefront backend")
+    public_info, publishable = api_keys.create("publishable", "storefront")
+    backend = {"Authorization": f"Bearer {secret}"}
+    api_client.get("/analytics/realtime", headers=backend)
+    api_client.get("/recommendations/u-9", headers=backend)  # served by the fast lane
+    api_client.get("/recommendations/anon-1", headers={"Authorization": f"Bearer {publishable}"})
+
+    items = entries(api_client, actor=f"key:{secret_info.id}")["items"]
+    assert [e["action"] for e in items] == [
+        "GET /recommendations/{user_id}",
+        "GET /analytics/realtime",
+    ]
+    assert {e["actor_kind"] for e in items} == {"service"}
+    assert items[0]["target_ids"] == {"user_id": "u-9"}
+    assert not entries(api_client, actor=f"key:{public_info.id}")["items"]  # a visitor's key
 
 
 def test_the_endpoint_filters_and_pages(api_client: TestClient) -> None:

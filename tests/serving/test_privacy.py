@@ -15,6 +15,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from cli.main import app
+from commerce import audit
 from commerce.db import session_scope
 from commerce.db.models.commerce import Payment
 from commerce.db.models.privacy import ErasureRequest
@@ -145,6 +146,8 @@ def test_cli_export_and_erase(database: str, tmp_path) -> None:
     assert wishlists.wishlists_of("cli-user") == []
     missing = runner.invoke(app, ["privacy", "erase", "nobody"])
     assert missing.exit_code == 2 and "user nobody not found" in missing.output
+    kept = [e["action"] for e in audit.query(action="cli:privacy*").items]
+    assert kept == ["cli:privacy erase"] * 3 + ["cli:privacy export"]  # the operator's acts
 
 
 def test_sensor_runs_the_job_only_while_erasures_wait(database: str) -> None:

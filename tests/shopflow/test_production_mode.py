@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app as cli
+from commerce import audit
 from shopflow import config
 from shopflow.config import InsecureSettings, Settings, check_startup, get_settings
 
@@ -116,5 +117,7 @@ def test_token_refuses_admin_in_production_without_the_signing_key(
     assert given.exit_code == 0, given.output
     claims = jwt.decode(given.stdout.strip(), "k" * 40, algorithms=["HS256"])
     assert claims["sub"] == "ops" and claims["roles"] == ["admin"]
+    [minted] = audit.query(action="cli:token").items  # admin tokens are audited, customers' not
+    assert minted["target_ids"] == {"user_id": "ops", "roles": "admin"}
     wrong_role = runner.invoke(cli, ["token", "--user", "x", "--role", "publishable"])
     assert wrong_role.exit_code == 2
