@@ -1,0 +1,26 @@
+"""``Location`` of what a 201 created: the URL of the new resource."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import Response
+from fastapi.responses import JSONResponse
+
+LOCATION_HEADER = {
+    "Location": {
+        "description": "URL of the created resource.",
+        "schema": {"type": "string", "format": "uri-reference"},
+    }
+}
+
+
+def locate(response: Response, url: str) -> None:
+    response.headers["Location"] = url
+
+
+def located(response: JSONResponse, prefix: str) -> JSONResponse:
+    """Add ``Location: {prefix}/{id}`` to a 201 whose body has the new resource's ``id``
+    (replays of an idempotent create too); other statuses pass unchanged."""
+    if response.status_code == 201:
+        locate(response, f"{prefix}/{orjson.loads(response.body)['id']}")
+    return response
