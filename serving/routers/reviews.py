@@ -56,7 +56,6 @@ UPLOAD = {
                     "properties": {"file": {"type": "string", "format": "binary"}},
                     "required": ["file"],
                 },
-                "example": {"file": "photo.jpg"},
             }
         },
     }
@@ -283,7 +282,9 @@ def _media(media_id: str, user: Any, thumbnail: bool) -> Response:
     )
 
 
-@router.get("/api/media/{media_id}", summary="A media file", responses=MEDIA)
+@router.get(
+    "/api/media/{media_id}", summary="A media file", response_class=Response, responses=MEDIA
+)
 def get_media(media_id: ReviewId, user: OptionalUser) -> Response:
     return _media(media_id, user, False)
 
@@ -291,6 +292,7 @@ def get_media(media_id: ReviewId, user: OptionalUser) -> Response:
 @router.get(
     "/api/media/{media_id}/thumbnail",
     summary="A media thumbnail (JPEG)",
+    response_class=Response,
     responses={200: {"description": "The thumbnail", "content": {"image/jpeg": BINARY}}},
 )
 def get_thumbnail(media_id: ReviewId, user: OptionalUser) -> Response:
