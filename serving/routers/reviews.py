@@ -40,13 +40,13 @@ MediaIds = Annotated[
 Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
 MULTIPART_OVERHEAD = 64 * 1024
 BINARY = {"schema": {"type": "string", "format": "binary"}}
-MEDIA = {
+MEDIA: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file, in its own content type",
         "content": {t: BINARY for t in media_store.EXTENSIONS},
     }
 }
-UPLOAD = {
+UPLOAD: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -105,14 +105,18 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
         )
 
 
-#: Review bodies name ``reason`` only where it applies (rejected reviews).
-REVIEW = {"response_model": ReviewOut, "response_model_exclude_unset": True}
-MODERATED = {"response_model": ModeratedReviewOut, "response_model_exclude_unset": True}
+#: Bodies of the cached reads are JSON built ahead: their models document them only. Review
+#: bodies name ``reason`` (and moderators' fields) only where they apply, so the routes
+#: answer with ``response_model_exclude_unset``: absent fields stay absent.
 PREBUILT = "The body is built (and cached) as JSON before the response: documented here."
 
 
 @router.post(
-    "/api/products/{product_id}/reviews", status_code=201, summary="Review a product", **REVIEW
+    "/api/products/{product_id}/reviews",
+    status_code=201,
+    summary="Review a product",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
 )
 async def submit_review(
     product_id: ProductId,
@@ -129,7 +133,12 @@ async def submit_review(
     return review
 
 
-@router.patch("/api/reviews/{review_id}", summary="Edit your review (back to moderation)", **REVIEW)
+@router.patch(
+    "/api/reviews/{review_id}",
+    summary="Edit your review (back to moderation)",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
+)
 async def edit_review(
     review_id: ReviewId,
     body: ReviewPatch,
@@ -148,7 +157,12 @@ def remove_review(review_id: ReviewId, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/api/reviews/{review_id}", summary="One review", **REVIEW)
+@router.get(
+    "/api/reviews/{review_id}",
+    summary="One review",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
+)
 def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
     return svc.review_for(user, review_id)
 
@@ -230,13 +244,21 @@ def moderation_queue(
     return reviews_reads.moderation_queue_page(tuple(status) if status else None, cursor, limit)
 
 
-@router.post("/api/admin/reviews/{review_id}/approve", summary="Approve a review", **MODERATED)
+@router.post(
+    "/api/admin/reviews/{review_id}/approve",
+    summary="Approve a review",
+    response_model=ModeratedReviewOut,
+    response_model_exclude_unset=True,
+)
 def approve(review_id: ReviewId, admin: AdminUser) -> dict[str, Any]:
     return svc.approve_review(admin, review_id)
 
 
 @router.post(
-    "/api/admin/reviews/{review_id}/reject", summary="Reject a review with a reason", **MODERATED
+    "/api/admin/reviews/{review_id}/reject",
+    summary="Reject a review with a reason",
+    response_model=ModeratedReviewOut,
+    response_model_exclude_unset=True,
 )
 def reject(review_id: ReviewId, body: RejectIn, admin: AdminUser) -> dict[str, Any]:
     return svc.reject_review(admin, review_id, body.reason)
