@@ -8,6 +8,7 @@ also says what the API really answers: errors as problem details (``serving.sche
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,10 @@ def describe_answers(doc: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             responses = operation["responses"]
             if operation.get("parameters") or operation.get("requestBody"):
-                responses["422"] = problem_response(_INVALID)
+                own = responses.get("422", {}).get("description")  # FastAPI's: a default
+                responses["422"] = problem_response(
+                    own if own and own != "Validation Error" else _INVALID
+                )
             if operation.get("security"):
                 responses.setdefault("401", {"description": _UNAUTHORIZED})
             for code, response in responses.items():
@@ -135,10 +139,9 @@ def describe_answers(doc: dict[str, Any]) -> dict[str, Any]:
                     responses[code] = problem_response(response.get("description", ""))
                 elif code == "201":
                     response.setdefault("headers", {}).update(LOCATION_HEADER)
-            body = operation.get("requestBody", {}).get("content", {})
-            media = body.get("application/json") or body.get("multipart/form-data")
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if media is not None and (method, path) in EXAMPLES:
-                media["example"] = EXAMPLES[(method, path)]
+                media["example"] = copy.deepcopy(EXAMPLES[(method, path)])  # the doc's own
     return doc
 
 

@@ -84,5 +84,4 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "channel": "email",
         "key": "order_confirmation",
     },
-    ("post", "/api/media"): {"file": "kettle.jpg"},
 }

@@ -28,7 +28,7 @@ async def put_product(product_id: ProductId, body: catalog.ProductIn, _: AdminUs
     product, created = await run_in_threadpool(catalog.upsert_product, product_id, body)
     response = JSONResponse(product, status_code=201 if created else 200)
     if created:
-        locate(response, f"{router.prefix}/{product_id}")
+        locate(response, router.prefix, product_id)
     return response
 
 

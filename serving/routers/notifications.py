@@ -165,7 +165,7 @@ def save_template(
     key: TemplateKey, channel: ChannelName, body: TemplateIn, admin: AdminUser, response: Response
 ) -> dict[str, Any]:
     _check_parts(channel, body)
-    locate(response, f"/api/notifications/templates/{key}/{channel.value}")
+    locate(response, "/api/notifications/templates", key, channel.value)
     return template_admin.save_new_version(
         key, channel.value, body.subject, body.text, body.html, admin.user_id
     )

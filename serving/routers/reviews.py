@@ -46,20 +46,6 @@ MEDIA: dict[int | str, dict[str, Any]] = {
         "content": {t: BINARY for t in media_store.EXTENSIONS},
     }
 }
-UPLOAD: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                },
-            }
-        },
-    }
-}
 
 
 class ReviewIn(BaseModel):
@@ -129,7 +115,7 @@ async def submit_review(
     await rate_limit(redis, settings, user.user_id)
     data = svc.ReviewInput(body.rating, body.title, body.body, tuple(body.media_ids))
     review = await run_in_threadpool(svc.submit_review, user.user_id, product_id, data)
-    locate(response, f"/api/reviews/{review['id']}")
+    locate(response, "/api/reviews", review["id"])
     return review
 
 
@@ -270,11 +256,13 @@ def reject(review_id: ReviewId, body: RejectIn, admin: AdminUser) -> dict[str, A
     status_code=201,
     summary="Upload a review image or short video",
     response_model=MediaOut,
-    openapi_extra=UPLOAD,
 )
 async def upload_media(
     request: Request, user: CurrentUser, settings: SettingsDep, response: Response
 ) -> Any:
+    """Send the file as `multipart/form-data` in the field `file` (e.g. `curl -F
+    file=@photo.jpg`); the form is read here, within the size limit, so it is not described
+    as a request body."""
     limit = max(settings.media_max_image_bytes, settings.media_max_video_bytes)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
@@ -289,7 +277,7 @@ async def upload_media(
         filename = upload.filename
 
     media = await run_in_threadpool(reviews_media.save_upload, user.user_id, filename, data)
-    locate(response, f"/api/media/{media['id']}")
+    locate(response, "/api/media", media["id"])
     return media
 
 

@@ -34,7 +34,7 @@ class ItemIn(BaseModel):
 )
 def create(body: WishlistIn, user: CurrentUser, response: Response) -> dict[str, Any]:
     wishlist = svc.create_wishlist(user.user_id, body.name)
-    locate(response, f"/api/wishlists/{wishlist['id']}")
+    locate(response, "/api/wishlists", wishlist["id"])
     return wishlist
 
 
@@ -72,7 +72,7 @@ def delete(wishlist_id: WishlistId, user: CurrentUser) -> Response:
 def add_item(
     wishlist_id: WishlistId, body: ItemIn, user: CurrentUser, response: Response
 ) -> dict[str, Any]:
-    locate(response, f"/api/wishlists/{wishlist_id}")  # the list that now holds the product
+    locate(response, "/api/wishlists", wishlist_id)  # the list that now holds the product
     return svc.add_wishlist_item(user, wishlist_id, body.product_id)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from serving.app import create_app
 from shopflow.embedded import free_port
@@ -65,7 +65,12 @@ def test_docs_render_every_operation_in_chromium(api_url: str) -> None:
 
         order = page.locator("#operations-orders-place_order_api_orders_post")
         order.locator(".opblock-summary").click()
-        order.locator(".opblock-body").wait_for(timeout=30_000)
+        expect(order.locator(".opblock-section-request-body")).to_contain_text(
+            "i000011", timeout=30_000
+        )  # the example body
+        expect(order.locator(".responses-wrapper")).to_contain_text(
+            "application/problem+json", timeout=30_000
+        )
         body = order.inner_text()
         page.locator("section.models").scroll_into_view_if_needed()
         models = page.locator("section.models").inner_text()

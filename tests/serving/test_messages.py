@@ -27,10 +27,10 @@ def notify(envelope: dict, channels) -> None:  # noqa: ANN001, F811
 
 def test_second_partial_refund_email_states_its_own_amount(smtp, channels, api_client) -> None:  # noqa: F811
     put_product(api_client, "p1", price=1250, stock=50)
-    order = place_order(api_client, "alice", [("p1", 2)])  # $25.00
-    alice, admin = auth("alice"), auth(ADMIN, "admin")
-    pay = api_client.post("/api/payments", json=payment_body(order), headers=alice).json()
-    api_client.post(f"/api/payments/{pay['id']}/confirm", headers=alice)
+    order = place_order(api_client, "ada", [("p1", 2)])  # $25.00
+    ada, admin = auth("ada"), auth(ADMIN, "admin")
+    pay = api_client.post("/api/payments", json=payment_body(order), headers=ada).json()
+    api_client.post(f"/api/payments/{pay['id']}/confirm", headers=ada)
     for amount in (1000, 1500):
         refund = api_client.post(
             f"/api/payments/{pay['id']}/refund", json={"amount_minor": amount}, headers=admin
@@ -44,7 +44,7 @@ def test_second_partial_refund_email_states_its_own_amount(smtp, channels, api_c
     ]
     assert {r["payload"]["amount_minor"] for r in refunds} == {2500}  # the payment's amount
 
-    set_prefs("alice", email="alice@example.com")
+    set_prefs("ada", email="ada@example.com")
     for envelope in refunds:
         notify(envelope, channels)
     first, second = smtp.inbox.messages
