@@ -1,10 +1,14 @@
 """OpenAPI docs served without a CDN: Swagger UI 5's files (it renders the OpenAPI 3.1 that
 FastAPI writes) come from the fastapi-offline wheel, so ``/docs`` works with no internet. The
 document declares OpenAPI links (``LINKS``): which response id feeds which operation, so
-clients and stateful testers (schemathesis) go from an order created to paying it..."""
+clients and stateful testers (schemathesis) go from an order created to paying it... It
+also says what the API really answers: errors as problem details (``serving.schemas.Problem``,
+``application/problem+json``) in place of FastAPI's default 422 schema, ``Location`` on every
+201, and an example on every request body (``serving.schemas_examples``)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,10 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from serving.locations import LOCATION_HEADER
+from serving.schemas import Problem, problem_response
+from serving.schemas_examples import EXAMPLES
 
 STATIC = "/docs-static"
 SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -104,14 +112,47 @@ def add_links(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: FastAPI's default validation-error schemas: the API answers problem details instead.
+_DEFAULT_422 = ("HTTPValidationError", "ValidationError")
+_INVALID = "Invalid request: the first error in `detail`, every one in `errors`"
+_UNAUTHORIZED = "No credential, or an invalid or expired one"
+
+
+def describe_answers(doc: dict[str, Any]) -> dict[str, Any]:
+    """Errors as problem details, ``Location`` on 201s, an example on each JSON body."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in _DEFAULT_422:
+        schemas.pop(name, None)
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                own = responses.get("422", {}).get("description")  # FastAPI's: a default
+                responses["422"] = problem_response(
+                    own if own and own != "Validation Error" else _INVALID
+                )
+            if operation.get("security"):
+                responses.setdefault("401", {"description": _UNAUTHORIZED})
+            for code, response in responses.items():
+                if code[0] in "45" and not response.get("content"):
+                    responses[code] = problem_response(response.get("description", ""))
+                elif code == "201":
+                    response.setdefault("headers", {}).update(LOCATION_HEADER)
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if media is not None and (method, path) in EXAMPLES:
+                media["example"] = copy.deepcopy(EXAMPLES[(method, path)])  # the doc's own
+    return doc
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve Swagger UI at ``/docs`` from local files (create the app with docs_url=None);
-    the OpenAPI document carries ``LINKS``."""
+    the OpenAPI document carries ``LINKS`` and ``describe_answers``."""
     build = app.openapi
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(build())
+            app.openapi_schema = add_links(describe_answers(build()))
         return app.openapi_schema
 
     app.openapi = openapi_with_links  # type: ignore[method-assign]

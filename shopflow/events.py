@@ -239,6 +239,9 @@ class OrderStatusChanged(Payload):
 
 
 class PaymentEvent(Payload):
+    """``amount_minor`` is the payment's amount on every event; on ``payment.refunded``,
+    ``refund_minor`` is this refund's amount and ``refunded_minor`` the total refunded."""
+
     payment_id: Id
     order_id: Id
     amount_minor: Money
@@ -248,6 +251,7 @@ class PaymentEvent(Payload):
     status: str
     failure_reason: str | None = None
     refunded_minor: Annotated[int, Field(ge=0)] = 0
+    refund_minor: Annotated[int, Field(ge=0)] = 0
 
 
 class ReviewEvent(Payload):
@@ -263,6 +267,7 @@ class ReviewEvent(Payload):
 
 class WishlistAlert(Payload):
     item_id: Id
+    title: str = Field("", description="The product's title when the alert was made.")
     wishlist_id: Id
     price_at_add_minor: Money
     current_price_minor: Money

@@ -175,7 +175,7 @@ def _append(
         raise StaleWrite(payment.id)
     for key, value in values.items():
         set_committed_value(payment, key, value)
-    _enqueue(session, payment, kind)
+    _enqueue(session, payment, kind, amount)
     return new
 
 
@@ -211,7 +211,8 @@ def _insert_entry(
     )  # fmt: skip
 
 
-def _enqueue(session: Session, payment: Payment, kind: Kind) -> None:
+def _enqueue(session: Session, payment: Payment, kind: Kind, amount: int = 0) -> None:
+    """Write the event of a ledger entry; ``amount``: the entry's (a refund's own amount)."""
     event_type = _EVENTS.get(kind)
     if event_type:
         outbox.enqueue(
@@ -227,6 +228,7 @@ def _enqueue(session: Session, payment: Payment, kind: Kind) -> None:
                 "status": payment.status,
                 "failure_reason": payment.failure_reason,
                 "refunded_minor": payment.refunded_minor,
+                "refund_minor": amount if kind is Kind.refunded else 0,
             },
             payment.id,
             user_id=payment.user_id,

@@ -38,14 +38,15 @@ def handle_catalog_event(session: Session, event: events.Envelope) -> list[event
             if item.currency == payload.currency
             and payload.new_price_minor * 100 <= item.price_at_add_minor * (100 - pct)
         ]
-        return _emit(session, event, PRICE_DROP, candidates, payload.new_price_minor)
+        product = session.get(Product, payload.item_id) if candidates else None
+        return _emit(session, event, PRICE_DROP, candidates, payload.new_price_minor, product)
     if isinstance(payload, events.ProductStockChanged):
         if not (payload.old_stock == 0 and payload.new_stock > 0):
             return []
         product = session.get(Product, payload.item_id)
         candidates = _wishlisted(session, payload.item_id)
         price = product.price_minor if product is not None else None
-        return _emit(session, event, BACK_IN_STOCK, candidates, price)
+        return _emit(session, event, BACK_IN_STOCK, candidates, price, product)
     return []
 
 
@@ -65,7 +66,10 @@ def _emit(
     kind: str,
     candidates: list[tuple[str, WishlistItem]],
     current_price: int | None,
+    product: Product | None,
 ) -> list[events.Envelope]:
+    """One alert per user; the message names the product by its title (its id when the
+    catalog does not know it)."""
     per_user: dict[str, WishlistItem] = {}
     for user, item in candidates:
         per_user.setdefault(user, item)  # the item added at the highest price
@@ -89,6 +93,7 @@ def _emit(
             kind,
             events.WishlistAlert(
                 item_id=item.product_id,
+                title=product.title if product is not None else "",
                 wishlist_id=item.wishlist_id,
                 price_at_add_minor=item.price_at_add_minor,
                 current_price_minor=(

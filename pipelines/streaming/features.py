@@ -187,6 +187,10 @@ class BatchPlan:
             self._cart(user, item, -payload.quantity)  # type: ignore[attr-defined]  # the event type picks the payload model (AddToCart, RemoveFromCart)
         elif etype == "order_placed":
             self._order(event, ts, minute)
+        elif etype == "order_paid":  # revenue counts paid orders only
+            paid: events.OrderStatusChanged = payload  # type: ignore[assignment]  # order_paid carries OrderStatusChanged
+            self.live[(minute, "paid_orders")] += 1
+            self.live[(minute, f"revenue_minor:{paid.currency}")] += paid.total_minor
         elif etype.startswith("product."):
             self._catalog(payload)
 
@@ -216,7 +220,6 @@ class BatchPlan:
         order: events.OrderPlaced = event.payload  # type: ignore[assignment]  # order_placed carries OrderPlaced
         user = event.user_id
         self.live[(minute, "orders")] += 1
-        self.live[(minute, f"revenue_minor:{order.currency}")] += order.total_minor
         t = min(ts, self.latest) - self.base
         for line in order.lines:
             self._count(line.item_id, "purchase", ts)

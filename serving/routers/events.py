@@ -37,9 +37,9 @@ _BODY: dict[str, Any] = {
     "/events",
     status_code=202,
     summary="Publish behaviour events",
-    response_model=Accepted,
     openapi_extra=_BODY,
     responses={
+        202: {"model": Accepted, "description": "Every event persisted by the broker"},
         401: {"description": "No or an invalid token or API key"},
         403: {"description": "An event for a user the credential may not act for; none accepted"},
         422: {"description": "Invalid events, with index, event_id and errors; none accepted"},

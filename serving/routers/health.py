@@ -8,11 +8,17 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from serving.deps import OnlineStoreDep, RedisDep
+from serving.schemas_shop import HealthOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Health of the API and its dependencies")
+@router.get(
+    "/health",
+    summary="Health of the API and its dependencies",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "Redis is unreachable (degraded)"}},
+)
 async def health(redis: RedisDep, store: OnlineStoreDep) -> JSONResponse:
     """Redis reachability, and the popularity snapshot ``/recommendations`` serves while
     Redis is down (its age; none until the first publication was read)."""

@@ -35,6 +35,17 @@ from serving.deps import (
     Page50Dep,
     SettingsDep,
 )
+from serving.locations import locate
+from serving.schemas import Updated
+from serving.schemas_social import (
+    NotificationOut,
+    NotificationsOut,
+    RenderedOut,
+    StatsOut,
+    TemplateOut,
+    TemplatesOut,
+    TemplateVersionsOut,
+)
 
 router = APIRouter(tags=["notifications"])
 
@@ -55,6 +66,7 @@ class TriggerIn(BaseModel):
     "/api/notifications/trigger",
     status_code=202,
     summary="Trigger a workflow for a user (admin; requires an Idempotency-Key)",
+    response_model=NotificationOut,
 )
 def trigger(
     body: TriggerIn,
@@ -76,7 +88,11 @@ def trigger(
     )
 
 
-@router.get("/api/notifications", summary="A user's messages (your own; admins: anyone's)")
+@router.get(
+    "/api/notifications",
+    summary="A user's messages (your own; admins: anyone's)",
+    response_model=NotificationsOut,
+)
 def list_messages(
     page: Page50Dep,
     user: CurrentUser,
@@ -120,12 +136,20 @@ def _check_parts(channel: ChannelName, body: TemplateIn) -> None:
         raise Invalid("only email templates have an HTML part")
 
 
-@router.get("/api/notifications/templates", summary="Active template versions (admin)")
+@router.get(
+    "/api/notifications/templates",
+    summary="Active template versions (admin)",
+    response_model=TemplatesOut,
+)
 def list_templates(admin: AdminUser) -> dict[str, Any]:
     return {"items": queries.active_templates()}
 
 
-@router.get("/api/notifications/templates/{key}/{channel}", summary="A template's versions")
+@router.get(
+    "/api/notifications/templates/{key}/{channel}",
+    summary="A template's versions",
+    response_model=TemplateVersionsOut,
+)
 def get_template(key: TemplateKey, channel: ChannelName, admin: AdminUser) -> dict[str, Any]:
     versions = template_admin.template_versions(key, channel.value)
     return {"key": key, "channel": channel.value, "versions": versions}
@@ -135,11 +159,13 @@ def get_template(key: TemplateKey, channel: ChannelName, admin: AdminUser) -> di
     "/api/notifications/templates/{key}/{channel}",
     status_code=201,
     summary="Save a new version (validated, becomes active)",
+    response_model=TemplateOut,
 )
 def save_template(
-    key: TemplateKey, channel: ChannelName, body: TemplateIn, admin: AdminUser
+    key: TemplateKey, channel: ChannelName, body: TemplateIn, admin: AdminUser, response: Response
 ) -> dict[str, Any]:
     _check_parts(channel, body)
+    locate(response, "/api/notifications/templates", key, channel.value)
     return template_admin.save_new_version(
         key, channel.value, body.subject, body.text, body.html, admin.user_id
     )
@@ -148,6 +174,7 @@ def save_template(
 @router.post(
     "/api/notifications/templates/{key}/{channel}/versions/{version}/activate",
     summary="Make one version the active one (roll back or forward)",
+    response_model=TemplateOut,
 )
 def activate_template(
     key: TemplateKey, channel: ChannelName, version: Version, admin: AdminUser
@@ -167,20 +194,32 @@ def delete_template(
     return Response(status_code=204)  # no body: JSONResponse(None) would send "null"
 
 
-@router.post("/api/notifications/templates/preview", summary="Render a template on sample data")
+@router.post(
+    "/api/notifications/templates/preview",
+    summary="Render a template on sample data",
+    response_model=RenderedOut,
+)
 def preview(body: PreviewIn, admin: AdminUser) -> dict[str, Any]:
     _check_parts(body.channel, body)
     return template_admin.preview(body.subject, body.text, body.html, body.key, body.data)
 
 
 # ---- statistics (admin) ------------------------------------------------------------------
-@router.get("/api/notifications/stats", summary="Delivery statistics per workflow and channel")
+@router.get(
+    "/api/notifications/stats",
+    summary="Delivery statistics per workflow and channel",
+    response_model=StatsOut,
+)
 def stats(admin: AdminUser) -> dict[str, Any]:
     return {"items": queries.delivery_statistics()}
 
 
 # ---- vendor webhooks ---------------------------------------------------------------------
-@router.post("/api/notifications/webhooks/twilio", summary="Twilio message status callback")
+@router.post(
+    "/api/notifications/webhooks/twilio",
+    summary="Twilio message status callback",
+    response_model=Updated,
+)
 async def twilio_webhook(request: Request, settings: SettingsDep) -> JSONResponse:
     if not settings.twilio_auth_token:
         raise NotFound("Twilio is not configured")
@@ -197,7 +236,11 @@ async def twilio_webhook(request: Request, settings: SettingsDep) -> JSONRespons
     return JSONResponse({"updated": int(changed)})
 
 
-@router.post("/api/notifications/webhooks/sendgrid", summary="SendGrid signed event webhook")
+@router.post(
+    "/api/notifications/webhooks/sendgrid",
+    summary="SendGrid signed event webhook",
+    response_model=Updated,
+)
 async def sendgrid_webhook(request: Request, settings: SettingsDep) -> JSONResponse:
     if not settings.sendgrid_webhook_public_key:
         raise NotFound("the SendGrid event webhook is not configured")

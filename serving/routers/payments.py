@@ -26,13 +26,20 @@ from serving.deps import (
     RedisDep,
     SettingsDep,
 )
+from serving.locations import located
+from serving.schemas_shop import LedgerEntryOut, PaymentOut, PaymentPage, PaymentsHealth
 from shopflow.events import PaymentMethod
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 PaymentId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-@router.get("/health", summary="Payments: database, cache and gateways")
+@router.get(
+    "/health",
+    summary="Payments: database, cache and gateways",
+    response_model=PaymentsHealth,
+    responses={503: {"model": PaymentsHealth, "description": "The database is unreachable"}},
+)
 async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
@@ -54,17 +61,20 @@ async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONRespons
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.post("", status_code=201, summary="Create a payment for an order")
+@router.post(
+    "", status_code=201, summary="Create a payment for an order", response_model=PaymentOut
+)
 async def create_payment(
     body: payments.PaymentIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await idempotent_once(
+    response = await idempotent_once(
         idempotency_key,
         f"payments.create:{user.user_id}",
         body.model_dump(mode="json"),
         lambda once: payments.create_payment(user, body, once),
         status=201,
     )
+    return located(response, router.prefix)
 
 
 async def _command(
@@ -76,7 +86,11 @@ async def _command(
         await invalidate_payment(redis, payment_id)
 
 
-@router.post("/{payment_id}/confirm", summary="Confirm: charge through the gateway")
+@router.post(
+    "/{payment_id}/confirm",
+    summary="Confirm: charge through the gateway",
+    response_model=PaymentOut,
+)
 async def confirm_payment(
     payment_id: PaymentId,
     user: CurrentUser,
@@ -94,7 +108,11 @@ async def confirm_payment(
         await invalidate_payment(redis, payment_id)
 
 
-@router.post("/{payment_id}/cancel", summary="Cancel a PENDING or PROCESSING payment")
+@router.post(
+    "/{payment_id}/cancel",
+    summary="Cancel a PENDING or PROCESSING payment",
+    response_model=PaymentOut,
+)
 async def cancel_payment(
     payment_id: PaymentId,
     user: CurrentUser,
@@ -110,7 +128,11 @@ async def cancel_payment(
     )  # fmt: skip
 
 
-@router.post("/{payment_id}/refund", summary="Refund all or part of a payment (admin)")
+@router.post(
+    "/{payment_id}/refund",
+    summary="Refund all or part of a payment (admin)",
+    response_model=PaymentOut,
+)
 async def refund_payment(
     payment_id: PaymentId,
     user: AdminUser,
@@ -126,7 +148,7 @@ async def refund_payment(
     )  # fmt: skip
 
 
-@router.get("/order/{order_id}", summary="Payments of an order")
+@router.get("/order/{order_id}", summary="Payments of an order", response_model=PaymentPage)
 async def payments_of_order(
     order_id: Annotated[str, Path(max_length=64)],
     user: CurrentUser,
@@ -139,7 +161,11 @@ async def payments_of_order(
     )
 
 
-@router.get("/user/{user_id}", summary="Payments of a user (yourself, or anyone for admins)")
+@router.get(
+    "/user/{user_id}",
+    summary="Payments of a user (yourself, or anyone for admins)",
+    response_model=PaymentPage,
+)
 async def payments_of_user(
     user_id: Annotated[str, Path(max_length=128)],
     user: CurrentUser,
@@ -150,19 +176,25 @@ async def payments_of_user(
     )
 
 
-@router.get("/status/{status}", summary="Payments in one status (admin)")
+@router.get(
+    "/status/{status}", summary="Payments in one status (admin)", response_model=PaymentPage
+)
 async def payments_by_status(status: Status, user: AdminUser, page: Page50Dep) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: payments.list_payments(user, status=status, limit=page.limit, offset=page.offset)
     )
 
 
-@router.get("/{payment_id}/ledger", summary="The payment's ledger entries")
+@router.get(
+    "/{payment_id}/ledger",
+    summary="The payment's ledger entries",
+    response_model=list[LedgerEntryOut],
+)
 async def payment_ledger(payment_id: PaymentId, user: CurrentUser) -> list[dict[str, Any]]:
     return await run_in_threadpool(payments.ledger, user, payment_id)
 
 
-@router.get("/{payment_id}", summary="One payment (cached)")
+@router.get("/{payment_id}", summary="One payment (cached)", response_model=PaymentOut)
 async def get_payment(payment_id: PaymentId, user: CurrentUser, redis: RedisDep) -> JSONResponse:
     body, hit = await cached_payment(redis, user, payment_id)
     return JSONResponse(body, headers={"X-Cache": "hit" if hit else "miss"})

@@ -13,12 +13,14 @@ from serving import metrics as realtime_metrics
 from serving.deps import RedisDep, ServiceUser
 
 router = APIRouter(tags=["realtime"])
+REVENUE = "Currency -> revenue of the orders paid, in minor units (cancelled/failed: none)."
 
 
 class MinuteMetrics(BaseModel):
     minute: str = Field(description="Start of the minute (UTC, ISO 8601).")
-    orders: int
-    revenue_minor: dict[str, int] = Field(description="Currency -> revenue in minor units.")
+    orders: int = Field(description="Orders placed.")
+    paid_orders: int = Field(description="Orders paid.")
+    revenue_minor: dict[str, int] = Field(description=REVENUE)
     active_users: int = Field(description="Distinct users (HyperLogLog estimate).")
     views_by_category: dict[str, int]
 
@@ -27,8 +29,9 @@ class LiveMetrics(BaseModel):
     minutes: int
     from_: str = Field(alias="from", description="Window start (UTC).")
     to: str = Field(description="Window end (UTC, exclusive).")
-    orders: int
-    revenue_minor: dict[str, int] = Field(description="Currency -> revenue in minor units.")
+    orders: int = Field(description="Orders placed.")
+    paid_orders: int = Field(description="Orders paid.")
+    revenue_minor: dict[str, int] = Field(description=REVENUE)
     active_users: int = Field(description="Distinct users over the window (HyperLogLog).")
     views_by_category: dict[str, int]
     per_minute: list[MinuteMetrics]
@@ -46,8 +49,9 @@ async def get_realtime(
     caller: ServiceUser,
     minutes: Annotated[int, Query(ge=1, le=1440, description="Window length.")] = 15,
 ) -> dict[str, object]:
-    """Orders, revenue, active users and views per category, by the events' time, as the
-    features consumer (`shopflow stream features`) counts them."""
+    """Orders placed and paid, revenue of the paid ones, active users and views per
+    category, by the events' time, as the features consumer (`shopflow stream features`)
+    counts them."""
     return await realtime.live_metrics(redis, minutes)
 
 

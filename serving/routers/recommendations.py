@@ -31,6 +31,8 @@ from shopflow.online_store import keys
 
 router = APIRouter(tags=["recommendations"])
 
+#: Bodies are serialised ahead (orjson, the fast lane): the models document them only.
+PREBUILT = "The recommendations (serialised ahead; the model documents them)"
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or an invalid token or API key (problem details)"},
     403: {"description": "Not yours to read (problem details)"},
@@ -130,8 +132,7 @@ def _exclude(raw: str | None) -> frozenset[str]:
 @router.get(
     "/recommendations/{user_id}",
     summary="A user's recommendations",
-    response_model=Recommendations,
-    responses=PROBLEMS,
+    responses={200: {"model": Recommendations, "description": PREBUILT}, **PROBLEMS},
 )
 async def get_recommendations(
     store: OnlineStoreDep,
@@ -249,8 +250,7 @@ def lane() -> fastlane.Lane:
 @router.get(
     "/items/{item_id}/similar",
     summary="Items similar to an item",
-    response_model=SimilarItems,
-    responses=PROBLEMS,
+    responses={200: {"model": SimilarItems, "description": PREBUILT}, **PROBLEMS},
 )
 async def get_similar_items(
     store: OnlineStoreDep,
@@ -264,8 +264,12 @@ async def get_similar_items(
 @router.get(
     "/users/{user_id}/recommendations/explain",
     summary="Why an item is recommended to a user",
-    response_model=Explanation,
-    responses={**PROBLEMS, 401: {"description": "No token"}, 403: {"description": "Not yours"}},
+    responses={
+        200: {"model": Explanation, "description": PREBUILT},
+        **PROBLEMS,
+        401: {"description": "No token"},
+        403: {"description": "Not yours"},
+    },
 )
 async def explain_recommendation(
     store: OnlineStoreDep,

@@ -11,10 +11,21 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from commerce.errors import Invalid, RateLimited, TooLarge
 from commerce.reviews import media as reviews_media
+from commerce.reviews import media_store
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews import service as svc
 from commerce.reviews import votes as reviews_votes
 from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
+from serving.locations import locate
+from serving.schemas_social import (
+    HelpfulOut,
+    MediaOut,
+    ModeratedReviewOut,
+    ModerationPage,
+    RatingOut,
+    ReviewOut,
+    ReviewPage,
+)
 from shopflow.online_store import keys
 
 router = APIRouter(tags=["reviews"])
@@ -28,6 +39,13 @@ MediaIds = Annotated[
 ]
 Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
 MULTIPART_OVERHEAD = 64 * 1024
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+MEDIA: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, in its own content type",
+        "content": {t: BINARY for t in media_store.EXTENSIONS},
+    }
+}
 
 
 class ReviewIn(BaseModel):
@@ -73,16 +91,40 @@ async def rate_limit(redis: RedisDep, settings: SettingsDep, user_id: str) -> No
         )
 
 
-@router.post("/api/products/{product_id}/reviews", status_code=201, summary="Review a product")
+#: Bodies of the cached reads are JSON built ahead: their models document them only. Review
+#: bodies name ``reason`` (and moderators' fields) only where they apply, so the routes
+#: answer with ``response_model_exclude_unset``: absent fields stay absent.
+PREBUILT = "The body is built (and cached) as JSON before the response: documented here."
+
+
+@router.post(
+    "/api/products/{product_id}/reviews",
+    status_code=201,
+    summary="Review a product",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
+)
 async def submit_review(
-    product_id: ProductId, body: ReviewIn, user: CurrentUser, redis: RedisDep, settings: SettingsDep
+    product_id: ProductId,
+    body: ReviewIn,
+    user: CurrentUser,
+    redis: RedisDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> dict[str, Any]:
     await rate_limit(redis, settings, user.user_id)
     data = svc.ReviewInput(body.rating, body.title, body.body, tuple(body.media_ids))
-    return await run_in_threadpool(svc.submit_review, user.user_id, product_id, data)
+    review = await run_in_threadpool(svc.submit_review, user.user_id, product_id, data)
+    locate(response, "/api/reviews", review["id"])
+    return review
 
 
-@router.patch("/api/reviews/{review_id}", summary="Edit your review (back to moderation)")
+@router.patch(
+    "/api/reviews/{review_id}",
+    summary="Edit your review (back to moderation)",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
+)
 async def edit_review(
     review_id: ReviewId,
     body: ReviewPatch,
@@ -101,12 +143,21 @@ def remove_review(review_id: ReviewId, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/api/reviews/{review_id}", summary="One review")
+@router.get(
+    "/api/reviews/{review_id}",
+    summary="One review",
+    response_model=ReviewOut,
+    response_model_exclude_unset=True,
+)
 def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
     return svc.review_for(user, review_id)
 
 
-@router.get("/api/products/{product_id}/reviews", summary="Approved reviews of a product")
+@router.get(
+    "/api/products/{product_id}/reviews",
+    summary="Approved reviews of a product",
+    responses={200: {"model": ReviewPage, "description": PREBUILT}},
+)
 async def list_reviews(
     product_id: ProductId,
     redis: RedisDep,
@@ -135,24 +186,39 @@ async def list_reviews(
     return Response(body, media_type="application/json")
 
 
-@router.get("/api/products/{product_id}/rating", summary="Rating aggregate of a product")
+@router.get(
+    "/api/products/{product_id}/rating",
+    summary="Rating aggregate of a product",
+    responses={200: {"model": RatingOut, "description": PREBUILT}},
+)
 async def get_rating(product_id: ProductId, redis: RedisDep, settings: SettingsDep) -> Response:
     summary = await reviews_reads.rating(redis, product_id, settings.review_bayes_prior_weight)
     return Response(reviews_reads.dumps(summary), media_type="application/json")
 
 
-@router.put("/api/reviews/{review_id}/vote", summary="Vote a review helpful (up) or not")
+@router.put(
+    "/api/reviews/{review_id}/vote",
+    summary="Vote a review helpful (up) or not",
+    response_model=HelpfulOut,
+)
 def vote(review_id: ReviewId, body: VoteIn, user: CurrentUser) -> dict[str, Any]:
     return reviews_votes.vote_helpful(review_id, user.user_id, body.direction)
 
 
-@router.delete("/api/reviews/{review_id}/vote", summary="Withdraw your vote")
+@router.delete(
+    "/api/reviews/{review_id}/vote", summary="Withdraw your vote", response_model=HelpfulOut
+)
 def unvote(review_id: ReviewId, user: CurrentUser) -> dict[str, Any]:
     return reviews_votes.withdraw_vote(review_id, user.user_id)
 
 
 # ---- moderation ------------------------------------------------------------------------------
-@router.get("/api/admin/reviews", summary="Moderation queue (oldest first)")
+@router.get(
+    "/api/admin/reviews",
+    summary="Moderation queue (oldest first)",
+    response_model=ModerationPage,
+    response_model_exclude_unset=True,
+)
 def moderation_queue(
     _: AdminUser,
     status: Annotated[
@@ -164,19 +230,39 @@ def moderation_queue(
     return reviews_reads.moderation_queue_page(tuple(status) if status else None, cursor, limit)
 
 
-@router.post("/api/admin/reviews/{review_id}/approve", summary="Approve a review")
+@router.post(
+    "/api/admin/reviews/{review_id}/approve",
+    summary="Approve a review",
+    response_model=ModeratedReviewOut,
+    response_model_exclude_unset=True,
+)
 def approve(review_id: ReviewId, admin: AdminUser) -> dict[str, Any]:
     return svc.approve_review(admin, review_id)
 
 
-@router.post("/api/admin/reviews/{review_id}/reject", summary="Reject a review with a reason")
+@router.post(
+    "/api/admin/reviews/{review_id}/reject",
+    summary="Reject a review with a reason",
+    response_model=ModeratedReviewOut,
+    response_model_exclude_unset=True,
+)
 def reject(review_id: ReviewId, body: RejectIn, admin: AdminUser) -> dict[str, Any]:
     return svc.reject_review(admin, review_id, body.reason)
 
 
 # ---- media ----------------------------------------------------------------------------------
-@router.post("/api/media", status_code=201, summary="Upload a review image or short video")
-async def upload_media(request: Request, user: CurrentUser, settings: SettingsDep) -> Any:
+@router.post(
+    "/api/media",
+    status_code=201,
+    summary="Upload a review image or short video",
+    response_model=MediaOut,
+)
+async def upload_media(
+    request: Request, user: CurrentUser, settings: SettingsDep, response: Response
+) -> Any:
+    """Send the file as `multipart/form-data` in the field `file` (e.g. `curl -F
+    file=@photo.jpg`); the form is read here, within the size limit, so it is not described
+    as a request body."""
     limit = max(settings.media_max_image_bytes, settings.media_max_video_bytes)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
@@ -190,7 +276,9 @@ async def upload_media(request: Request, user: CurrentUser, settings: SettingsDe
         data = await upload.read(limit + 1)
         filename = upload.filename
 
-    return await run_in_threadpool(reviews_media.save_upload, user.user_id, filename, data)
+    media = await run_in_threadpool(reviews_media.save_upload, user.user_id, filename, data)
+    locate(response, "/api/media", media["id"])
+    return media
 
 
 def _media(media_id: str, user: Any, thumbnail: bool) -> Response:
@@ -204,11 +292,18 @@ def _media(media_id: str, user: Any, thumbnail: bool) -> Response:
     )
 
 
-@router.get("/api/media/{media_id}", summary="A media file")
+@router.get(
+    "/api/media/{media_id}", summary="A media file", response_class=Response, responses=MEDIA
+)
 def get_media(media_id: ReviewId, user: OptionalUser) -> Response:
     return _media(media_id, user, False)
 
 
-@router.get("/api/media/{media_id}/thumbnail", summary="A media thumbnail (JPEG)")
+@router.get(
+    "/api/media/{media_id}/thumbnail",
+    summary="A media thumbnail (JPEG)",
+    response_class=Response,
+    responses={200: {"description": "The thumbnail", "content": {"image/jpeg": BINARY}}},
+)
 def get_thumbnail(media_id: ReviewId, user: OptionalUser) -> Response:
     return _media(media_id, user, True)

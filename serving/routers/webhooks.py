@@ -16,6 +16,7 @@ from commerce.payments import gateways
 from commerce.payments import webhooks as payment_webhooks
 from serving.commerce_http import invalidate_payment
 from serving.deps import RedisDep, SettingsDep
+from serving.schemas_shop import WebhookAck
 
 router = APIRouter(prefix="/api/payments/webhooks", tags=["payments"])
 STRIPE_TOLERANCE_S = 300
@@ -25,7 +26,7 @@ class BadWebhook(DomainError):
     title = "Invalid webhook"
 
 
-@router.post("/stripe", summary="Stripe events (signed)")
+@router.post("/stripe", summary="Stripe events (signed)", response_model=WebhookAck)
 async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
     raw = await request.body()
     signature = request.headers.get("Stripe-Signature")
@@ -48,7 +49,7 @@ async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDe
     return result
 
 
-@router.post("/paypal", summary="PayPal events (verified by postback)")
+@router.post("/paypal", summary="PayPal events (verified by postback)", response_model=WebhookAck)
 async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
     gateway = gateways.paypal(settings)
     if gateway is None:

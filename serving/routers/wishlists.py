@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from commerce.wishlists import service as svc
 from serving.deps import CurrentUser
+from serving.locations import locate
+from serving.schemas_social import SharedWishlistOut, WishlistOut, WishlistsOut
 
 router = APIRouter(tags=["wishlists"])
 
@@ -27,22 +29,30 @@ class ItemIn(BaseModel):
     product_id: ProductId
 
 
-@router.post("/api/wishlists", status_code=201, summary="Create a named wishlist")
-def create(body: WishlistIn, user: CurrentUser) -> dict[str, Any]:
-    return svc.create_wishlist(user.user_id, body.name)
+@router.post(
+    "/api/wishlists", status_code=201, summary="Create a named wishlist", response_model=WishlistOut
+)
+def create(body: WishlistIn, user: CurrentUser, response: Response) -> dict[str, Any]:
+    wishlist = svc.create_wishlist(user.user_id, body.name)
+    locate(response, "/api/wishlists", wishlist["id"])
+    return wishlist
 
 
-@router.get("/api/wishlists", summary="Your wishlists")
+@router.get("/api/wishlists", summary="Your wishlists", response_model=WishlistsOut)
 def list_mine(user: CurrentUser) -> dict[str, Any]:
     return {"items": svc.wishlists_of(user.user_id)}
 
 
-@router.get("/api/wishlists/{wishlist_id}", summary="One of your wishlists")
+@router.get(
+    "/api/wishlists/{wishlist_id}", summary="One of your wishlists", response_model=WishlistOut
+)
 def get(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
     return svc.get_wishlist(user, wishlist_id)
 
 
-@router.patch("/api/wishlists/{wishlist_id}", summary="Rename a wishlist")
+@router.patch(
+    "/api/wishlists/{wishlist_id}", summary="Rename a wishlist", response_model=WishlistOut
+)
 def rename(wishlist_id: WishlistId, body: WishlistIn, user: CurrentUser) -> dict[str, Any]:
     return svc.rename_wishlist(user, wishlist_id, body.name)
 
@@ -53,12 +63,24 @@ def delete(wishlist_id: WishlistId, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/api/wishlists/{wishlist_id}/items", status_code=201, summary="Add a product")
-def add_item(wishlist_id: WishlistId, body: ItemIn, user: CurrentUser) -> dict[str, Any]:
+@router.post(
+    "/api/wishlists/{wishlist_id}/items",
+    status_code=201,
+    summary="Add a product",
+    response_model=WishlistOut,
+)
+def add_item(
+    wishlist_id: WishlistId, body: ItemIn, user: CurrentUser, response: Response
+) -> dict[str, Any]:
+    locate(response, "/api/wishlists", wishlist_id)  # the list that now holds the product
     return svc.add_wishlist_item(user, wishlist_id, body.product_id)
 
 
-@router.delete("/api/wishlists/{wishlist_id}/items/{product_id}", summary="Remove a product")
+@router.delete(
+    "/api/wishlists/{wishlist_id}/items/{product_id}",
+    summary="Remove a product",
+    response_model=WishlistOut,
+)
 def remove_item(
     wishlist_id: WishlistId,
     product_id: Annotated[str, Path(min_length=1, max_length=128)],
@@ -67,16 +89,28 @@ def remove_item(
     return svc.remove_wishlist_item(user, wishlist_id, product_id)
 
 
-@router.post("/api/wishlists/{wishlist_id}/share", summary="Create (or rotate) a share link")
+@router.post(
+    "/api/wishlists/{wishlist_id}/share",
+    summary="Create (or rotate) a share link",
+    response_model=WishlistOut,
+)
 def share(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
     return svc.share_wishlist(user, wishlist_id)
 
 
-@router.delete("/api/wishlists/{wishlist_id}/share", summary="Revoke the share link")
+@router.delete(
+    "/api/wishlists/{wishlist_id}/share",
+    summary="Revoke the share link",
+    response_model=WishlistOut,
+)
 def revoke(wishlist_id: WishlistId, user: CurrentUser) -> dict[str, Any]:
     return svc.revoke_wishlist_share(user, wishlist_id)
 
 
-@router.get("/api/shared/wishlists/{token}", summary="A shared wishlist (public, read-only)")
+@router.get(
+    "/api/shared/wishlists/{token}",
+    summary="A shared wishlist (public, read-only)",
+    response_model=SharedWishlistOut,
+)
 def shared(token: Annotated[str, Path(min_length=1, max_length=128)]) -> dict[str, Any]:
     return svc.shared_wishlist(token)

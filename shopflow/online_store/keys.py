@@ -173,7 +173,8 @@ LIVE_METRICS_TTL_S = 48 * 3600
 
 
 def live_metric(minute: int, metric: str) -> str:
-    """Integer/float per minute (epoch minute): orders, revenue_minor."""
+    """Integer per minute (epoch minute): orders (placed), paid_orders and
+    revenue_minor:{CURRENCY} (of the orders paid in that minute)."""
     return f"{PREFIX}:live:{minute}:{metric}"
 
 

@@ -86,6 +86,7 @@ def place_orders(world: World, day: int, out: DayEvents, checkout: Checkout) -> 
     def payment(
         event_type: str, idx: np.ndarray, when: np.ndarray, status: object, **extra: Any
     ) -> None:
+        extra = {"refund_minor": 0, **extra}  # a refund's own amount: refunds only
         sel = pa.array(idx)
         out.add(
             event_type,
@@ -128,7 +129,14 @@ def place_orders(world: World, day: int, out: DayEvents, checkout: Checkout) -> 
     part = np.maximum(1, (total[refund] * rng.uniform(0.1, 0.7, len(refund))).astype(np.int64))
     refunded = np.where(full, total[refund], np.minimum(part, total[refund]))
     status = pa.array(np.where(full, "refunded", "partially_refunded"))
-    payment("payment.refunded", refund, when[refund], status, refunded_minor=refunded)
+    payment(
+        "payment.refunded",
+        refund,
+        when[refund],
+        status,
+        refunded_minor=refunded,
+        refund_minor=refunded,  # one refund per payment: this refund is the total
+    )
     order_status("order_refunded", refund[full], when[refund[full]] + 1_000_000)
 
     keep = np.ones(n, dtype=bool)

@@ -254,14 +254,28 @@ def test_live_metrics_and_prometheus(client: TestClient, redis_client) -> None:
             },  # fmt: skip
             user_id="a",
         ),
+        events.make_event("order_paid", {"order_id": "o1", "total_minor": 1400, "currency": "EUR"}),
+        events.make_event(
+            "order_placed",
+            {
+                "order_id": "o2",
+                "lines": [{"item_id": "i2", "quantity": 1, "unit_price_minor": 900}],
+                "total_minor": 900,
+                "currency": "EUR",
+            },  # fmt: skip
+            user_id="b",
+        ),
+        events.make_event(
+            "order_cancelled", {"order_id": "o2", "total_minor": 900, "currency": "EUR"}
+        ),
     ]
     redis_client.hset(keys.item_info("i1"), "category", "shoes")
     redis_client.hset(keys.item_info("i2"), "category", "hats")
     FeaturesProcessor(redis_client, settings).apply(now_events)
 
     live = client.get("/analytics/realtime", params={"minutes": 5}).json()
-    assert live["orders"] == 1
-    assert live["revenue_minor"] == {"EUR": 1400}
+    assert (live["orders"], live["paid_orders"]) == (2, 1)
+    assert live["revenue_minor"] == {"EUR": 1400}  # the cancelled order earns nothing
     assert live["active_users"] == 2
     assert live["views_by_category"] == {"shoes": 1, "hats": 1}
     assert len(live["per_minute"]) == 5

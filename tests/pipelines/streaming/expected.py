@@ -25,12 +25,15 @@ def counters(evs: list[events.Envelope]) -> Counter[tuple[str, str]]:
 
 
 def live(evs: list[events.Envelope]) -> Counter[str]:
-    """Live metric key -> value (orders and revenue per minute and currency)."""
+    """Live metric key -> value (orders placed; paid orders and their revenue per minute and
+    currency)."""
     out: Counter[str] = Counter()
     for event in evs:
+        minute = int(event.occurred_at.timestamp() // 60)
         if event.event_type == "order_placed":
-            minute = int(event.occurred_at.timestamp() // 60)
             out[keys.live_metric(minute, "orders")] += 1
+        elif event.event_type == "order_paid":
+            out[keys.live_metric(minute, "paid_orders")] += 1
             currency = event.payload.currency  # type: ignore[attr-defined]
             revenue = event.payload.total_minor  # type: ignore[attr-defined]
             out[keys.live_metric(minute, f"revenue_minor:{currency}")] += revenue
