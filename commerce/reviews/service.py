@@ -264,7 +264,8 @@ def review_for(principal: Principal | None, review_id: str) -> dict[str, Any]:
         review = get_review(session, review_id)
         if not visible_to(review, principal):
             raise NotFound(f"review {review_id!r} not found")
-        return listing.serialize(session, [review])[0]
+        admin = principal is not None and principal.is_admin
+        return listing.serialize(session, [review], moderation=admin)[0]
 
 
 def submit_review(user_id: str, product_id: str, data: ReviewInput) -> dict[str, Any]:
