@@ -130,7 +130,7 @@ def rule_hits(
     burst window, this one included."""
     text = review_text(title, body)
     hits = []
-    links = len(LINK_RE.findall(text))
+    links = sum(1 for token in text.split() if LINK_RE.search(token))
     if links >= MANY_LINKS:
         hits.append("many_links")
     elif links:
