@@ -138,7 +138,15 @@ class Settings(BaseSettings):
     # ---- reviews, media, wishlists -------------------------------------------------------
     review_rate_limit: int = Field(default=10, description="Review submissions per window.")
     review_rate_window_s: int = 3600
-    review_flag_threshold: float = Field(default=0.8, description="Spam score -> FLAGGED.")
+    review_flag_threshold: float = Field(
+        default=0.8, description="Spam score -> FLAGGED while no trained classifier serves."
+    )
+    review_spam_min_precision: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Precision the spam classifier's threshold is chosen for (validation split).",
+    )
     review_auto_approve: bool = Field(default=True, description="Enable the auto-approve rule.")
     review_auto_approve_verified_only: bool = True
     review_auto_approve_rating_only: bool = True

@@ -42,6 +42,7 @@ MAX_ID = 128
 MAX_QUANTITY = 10_000
 MINOR_DIGITS = {"JPY": 0}
 CANCELLATION = "cancellation/negative quantity"
+JSON_LINES = (".jsonl", ".ndjson", ".json")
 
 _ALIASES = {
     "product_view": "view views productview pageview page_view detail click",
@@ -554,6 +555,8 @@ def _read(path: Path, options: ReadOptions) -> pl.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             frame = pl.read_parquet(path)
+        elif suffix in JSON_LINES:
+            frame = _flat_json(pl.read_ndjson(path, infer_schema_length=None))
         elif suffix in (".csv", ".tsv", ".txt") or options.sep:
             frame = pl.read_csv(
                 path, infer_schema=False, encoding=options.encoding,
@@ -562,7 +565,7 @@ def _read(path: Path, options: ReadOptions) -> pl.DataFrame:
             )  # fmt: skip
         else:
             raise ImportFailed(
-                f"{path.name}: unsupported file type (use .csv, .tsv or .parquet, "
+                f"{path.name}: unsupported file type (use .csv, .tsv, .jsonl or .parquet, "
                 "or give --sep for another text file)"
             )
     except (pl.exceptions.PolarsError, OSError, LookupError, UnicodeDecodeError) as exc:
@@ -574,12 +577,29 @@ def _read(path: Path, options: ReadOptions) -> pl.DataFrame:
                 f"{frame.width} columns"
             )
         frame.columns = list(options.names)
-    elif not options.header and suffix not in (".parquet", ".pq"):
+    elif not options.header and suffix not in (".parquet", ".pq", *JSON_LINES):
         frame.columns = [f"column_{n}" for n in range(1, frame.width + 1)]
     frame = frame.rename({c: c.lstrip("\ufeff") for c in frame.columns})
     if frame.height == 0:
         raise ImportFailed(f"{path.name} has no rows")
     return frame.with_row_index("_row")
+
+
+def _flat_json(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested JSON values as text: a list of scalars joined by spaces (e.g. image URLs), any
+    other nested value as its JSON."""
+    out = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.List) and not dtype.inner.is_nested():
+            out.append(col.list.eval(pl.element().cast(pl.String)).list.join(" ").alias(name))
+        elif isinstance(dtype, pl.Struct):
+            out.append(col.struct.json_encode().alias(name))
+        elif dtype.is_nested():
+            out.append(pl.struct(col).struct.json_encode().alias(name))
+        else:
+            out.append(col)
+    return frame.select(out)
 
 
 def _require(frame: pl.DataFrame, options: dict[str, str | None], path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``shopflow import interactions|catalog FILE``: bring your own data into the landing zone."""
+"""``shopflow import interactions|catalog|reviews FILE``: bring your own data into the landing
+zone (reviews also into the shop's database, so the API shows them at once)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ if TYPE_CHECKING:
     from shopflow.importers import ImportReport, RatingColumn, ReadOptions
 
 NAME = "import"
-app = typer.Typer(help="Import your own interaction logs and catalogs (CSV or Parquet).")
+app = typer.Typer(help="Import your own interaction logs, catalogs and reviews.")
 
-FILE = typer.Argument(..., help="A .csv, .tsv or .parquet file (another text file with --sep).")
+FILE = typer.Argument(
+    ..., help="A .csv, .tsv, .jsonl or .parquet file (another text file with --sep)."
+)
 SEP = typer.Option(
     None, "--sep", help="Field separator of a text file: one character, or 'tab'. Default: "
     "tab for .tsv, else comma.",
@@ -139,6 +142,110 @@ def catalog(
             read=_read_options(sep, no_header, names, encoding),
         )  # fmt: skip
     )
+
+
+@app.command("reviews")
+def reviews(
+    file: Path = FILE,
+    item_col: str = typer.Option(..., "--item-col", help="Column with the product id."),
+    user_col: str = typer.Option(
+        None, "--user-col", help="Author column; without it each review has its own author."
+    ),
+    rating_col: str = typer.Option(None, "--rating-col", help="Rating column (any numeric scale)."),
+    rating_scale: str = typer.Option(
+        "1,5", "--rating-scale", help="LOW,HIGH of the rating column, mapped linearly to 1-5 stars."
+    ),
+    default_rating: int = typer.Option(
+        None, "--default-rating", help="Stars (1-5) for a file without a rating column."
+    ),
+    text_col: str = typer.Option(None, "--text-col", help="Review text column."),
+    title_col: str = typer.Option(None, "--title-col", help="Review title column."),
+    time_col: str = typer.Option(
+        None, "--time-col", help="Review time (ISO, common formats or epoch); default now."
+    ),
+    verified_col: str = typer.Option(
+        None, "--verified-col", help="Verified-purchase flag (true/false, 1/0, yes/no)."
+    ),
+    votes_col: str = typer.Option(
+        None, "--votes-col", help='Helpful votes ("1,234" reads as 1234).'
+    ),
+    images_col: str = typer.Option(
+        None, "--images-col", help="Image URLs (a list, or text separated by spaces/commas)."
+    ),
+    id_col: str = typer.Option(None, "--id-col", help="Source review id (duplicates quarantined)."),
+    label_col: str = typer.Option(
+        None, "--label-col", help="Truth label column: spam or genuine (trains the classifier)."
+    ),
+    spam_value: list[str] = typer.Option(
+        None,
+        "--spam-value",
+        help="A label value meaning spam (repeatable; default 1/true/spam...).",
+    ),
+    genuine_value: list[str] = typer.Option(
+        None,
+        "--genuine-value",
+        help="A label value meaning genuine (repeatable; default "
+        "0/false/genuine...). Other values are quarantined.",
+    ),  # fmt: skip
+    time_format: str = typer.Option(None, "--time-format", help="strftime format of the times."),
+    time_zone: str = typer.Option("UTC", "--time-zone", help="Time zone of naive times."),
+    sep: str = SEP,
+    no_header: bool = NO_HEADER,
+    names: str = NAMES,
+    encoding: str = ENCODING,
+) -> None:
+    """Import a shop's existing reviews: review events in the landing zone, and the reviews
+    with their aggregates in the shop's database (idempotent on re-import)."""
+    from commerce.catalog import seed_catalog_from_landing
+    from commerce.db import migrate
+    from commerce.reviews import imports as review_store
+    from shopflow import review_import as ri
+
+    columns = ri.ReviewColumns(
+        item=item_col, user=user_col, rating=rating_col, text=text_col, title=title_col,
+        time=time_col, verified=verified_col, votes=votes_col, images=images_col,
+        label=label_col, id=id_col,
+    )  # fmt: skip
+    options = ri.ReviewOptions(
+        rating_scale=_scale(rating_scale),
+        default_rating=default_rating,
+        spam_values=tuple(spam_value) if spam_value else ri.SPAM_VALUES,
+        genuine_values=tuple(genuine_value) if genuine_value else ri.GENUINE_VALUES,
+        time_format=time_format,
+        time_zone=time_zone,
+    )
+    migrate.upgrade()
+    seed_catalog_from_landing()
+    landed: list[ri.ReviewImport] = []
+
+    def job() -> ImportReport:
+        landed.append(
+            ri.import_reviews(
+                file,
+                columns,
+                options,
+                known_items=review_store.catalog_ids(),
+                read=_read_options(sep, no_header, names, encoding),
+            )  # fmt: skip
+        )
+        return landed[0].report
+
+    _run(job)
+    stored = review_store.store(landed[0].rows.to_dicts())
+    message = f"{stored.written:,} reviews in the shop over {len(stored.products):,} products"
+    if stored.skipped_existing:
+        message += f"; {stored.skipped_existing:,} skipped (the author already reviewed the item)"
+    typer.echo(message)
+
+
+def _scale(scale: str) -> tuple[float, float]:
+    from cli.main import fail
+
+    try:
+        low, high = (float(part) for part in scale.split(","))
+    except ValueError as exc:
+        raise fail(f"--rating-scale must be LOW,HIGH, e.g. 1,10 (got {scale!r})") from exc
+    return low, high
 
 
 def _read_options(

@@ -162,6 +162,7 @@ def review_json(
             "score": round(review.helpful_score, 6),
         },
         "media": media,
+        "image_links": review.image_urls or [],
         "created_at": review.created_at.isoformat(),
         "updated_at": review.updated_at.isoformat(),
     }
@@ -172,6 +173,7 @@ def review_json(
             spam_score=review.spam_score,
             classifier_score=review.classifier_score,
             rule_hits=review.rule_hits,
+            spam_model_version=review.spam_model_version,
             moderated_by=review.moderated_by,
         )
     return body

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from commerce import outbox
 from commerce.auth import Principal
 from commerce.db import session_scope, utcnow
 from commerce.db.models.commerce import Product
-from commerce.db.models.reviews import Review, ReviewMedia, ReviewStatus
+from commerce.db.models.reviews import ProductRating, Review, ReviewMedia, ReviewStatus
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.reviews import cache as reviews_cache
 from commerce.reviews import listing, spam
@@ -125,16 +125,20 @@ def _apply(session: Session, review: Review, data: ReviewInput) -> None:
             body,
             repeated_elsewhere=seen.repeated_elsewhere,
             recent_by_user=seen.recent_by_user,
+            rating=data.rating,
+            product_mean=_product_mean(session, review.product_id),
+            author_reviews=_author_reviews(session, review),
         )
         review.rating, review.title, review.body = data.rating, title, body
         review.text_hash = fingerprint
         review.spam_score, review.rule_hits = verdict.score, verdict.rule_hits
         review.classifier_score = verdict.classifier_score
+        review.spam_model_version = verdict.model_version
         review.verified_purchase = has_paid_order(session, review.user_id, review.product_id)
         review.updated_at = now
         review.reason, review.moderated_at, review.moderated_by = None, None, None
         _attach_media(session, review, data.media_ids)
-    review.status = _initial_status(review)
+    review.status = _initial_status(review, verdict.flagged)
     session.flush()
     _emit(session, "review.submitted", review)
     if review.status == ReviewStatus.FLAGGED:
@@ -145,10 +149,22 @@ def _apply(session: Session, review: Review, data: ReviewInput) -> None:
         refresh_product_rating(session, review.product_id)
 
 
-def _initial_status(review: Review) -> str:
-    """FLAGGED for a high spam score; APPROVED when the auto-approve rule matches."""
+def _product_mean(session: Session, product_id: str) -> float | None:
+    """Mean stars of the product's approved reviews (None: none yet)."""
+    row = session.get(ProductRating, product_id)
+    return row.rating_sum / row.count if row is not None and row.count else None
+
+
+def _author_reviews(session: Session, review: Review) -> int:
+    """How many other reviews the author has written here."""
+    query = select(func.count()).where(Review.user_id == review.user_id, Review.id != review.id)
+    return int(session.scalar(query) or 0)
+
+
+def _initial_status(review: Review, flagged: bool) -> str:
+    """FLAGGED at the spam threshold; APPROVED when the auto-approve rule matches."""
     s = get_settings()
-    if review.spam_score >= s.review_flag_threshold:
+    if flagged:
         return ReviewStatus.FLAGGED
     auto = (
         s.review_auto_approve
@@ -264,7 +280,8 @@ def review_for(principal: Principal | None, review_id: str) -> dict[str, Any]:
         review = get_review(session, review_id)
         if not visible_to(review, principal):
             raise NotFound(f"review {review_id!r} not found")
-        return listing.serialize(session, [review])[0]
+        admin = principal is not None and principal.is_admin
+        return listing.serialize(session, [review], moderation=admin)[0]
 
 
 def submit_review(user_id: str, product_id: str, data: ReviewInput) -> dict[str, Any]:

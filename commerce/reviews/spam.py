@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from models.spam import SpamClassifier, review_text
+from models.spam import ReviewSample, SpamClassifier, review_text
 from shopflow.config import Settings, get_settings
 from shopflow.online_store import keys
 
@@ -28,13 +28,19 @@ LINK_RE = re.compile(
     re.IGNORECASE,
 )
 URL_RE = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+SHOUTED_WORD_RE = re.compile(r"\b[^\W\d_]{4,}\b")
 #: Weight of each rule hit; hits combine as a noisy-or with the classifier's probability.
+#: One link is common in genuine reviews (a brand's site); several links, or a link with a
+#: word in capitals ("CHEAP"), are what link spam looks like.
 RULE_WEIGHTS: dict[str, float] = {
     "links": 0.7,
+    "many_links": 0.9,
     "repeated_text": 0.8,
     "shouting": 0.4,
+    "shouted_word": 0.4,
     "burst": 0.5,
 }
+MANY_LINKS = 2
 MIN_REPEAT_CHARS = 20
 
 
@@ -48,6 +54,11 @@ def text_fingerprint(title: str | None, body: str | None) -> str | None:
     if len(norm) < MIN_REPEAT_CHARS:
         return None
     return hashlib.sha256(norm.encode()).hexdigest()
+
+
+def shouted_words(text: str) -> int:
+    """Words of 4+ letters written all in capitals (URLs aside)."""
+    return sum(w.isupper() for w in SHOUTED_WORD_RE.findall(URL_RE.sub(" ", text)))
 
 
 def is_shouting(text: str) -> bool:
@@ -103,6 +114,13 @@ class SpamVerdict:
     score: float
     rule_hits: list[str] = field(default_factory=list)
     classifier_score: float | None = None
+    model_version: str | None = None
+    threshold: float = 0.8
+    """FLAGGED at or above: the serving classifier's threshold, else the setting."""
+
+    @property
+    def flagged(self) -> bool:
+        return self.score >= self.threshold
 
 
 def rule_hits(
@@ -112,12 +130,17 @@ def rule_hits(
     burst window, this one included."""
     text = review_text(title, body)
     hits = []
-    if LINK_RE.search(text):
+    links = sum(1 for token in text.split() if LINK_RE.search(token))
+    if links >= MANY_LINKS:
+        hits.append("many_links")
+    elif links:
         hits.append("links")
     if repeated_elsewhere:
         hits.append("repeated_text")
     if is_shouting(text):
         hits.append("shouting")
+    elif links and shouted_words(text):
+        hits.append("shouted_word")
     if recent_by_user >= get_settings().review_burst_count:
         hits.append("burst")
     return hits
@@ -150,17 +173,35 @@ def load_classifier(settings: Settings | None = None) -> SpamClassifier | None:
     with _lock:
         cached = _cache.get(path)
         if cached is None or cached[0] != mtime:
-            _cache[path] = (mtime, SpamClassifier.load(path))
+            try:
+                _cache[path] = (mtime, SpamClassifier.load(path))
+            except (ValueError, OSError, EOFError) as exc:
+                log.warning("spam classifier at %s not used (%s); rules only", path, exc)
+                return None
         return _cache[path][1]
 
 
 def assess(
-    title: str | None, body: str | None, *, repeated_elsewhere: bool, recent_by_user: int
+    title: str | None,
+    body: str | None,
+    *,
+    repeated_elsewhere: bool,
+    recent_by_user: int,
+    rating: int | None = None,
+    product_mean: float | None = None,
+    author_reviews: int = 0,
 ) -> SpamVerdict:
+    """The rules and the serving classifier (when one is trained) on one review."""
     hits = rule_hits(
         title, body, repeated_elsewhere=repeated_elsewhere, recent_by_user=recent_by_user
     )
     text = review_text(title, body)
     classifier = load_classifier() if text else None
-    clf_score = float(classifier.score([text])[0]) if classifier is not None else None
-    return SpamVerdict(combine(hits, clf_score), hits, clf_score)
+    threshold = get_settings().review_flag_threshold
+    if classifier is None:
+        return SpamVerdict(combine(hits, None), hits, None, None, threshold)
+    sample = ReviewSample(text, rating, product_mean, author_reviews)
+    clf_score = round(float(classifier.score([sample])[0]), 6)
+    return SpamVerdict(
+        combine(hits, clf_score), hits, clf_score, classifier.version, classifier.threshold
+    )

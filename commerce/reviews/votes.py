@@ -59,6 +59,7 @@ def _recount(session: Session, review: Review) -> None:
         ).where(ReviewVote.review_id == review.id)
     ).one()
     up, down = int(cast(int, up)), int(cast(int, down))  # COALESCE(SUM, 0): an int, never NULL
+    up += review.helpful_imported or 0
     review.helpful_up, review.helpful_down = up, down
     review.helpful_score = wilson_lower_bound(up, down)
 

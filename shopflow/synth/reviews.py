@@ -1,11 +1,11 @@
 """Reviews and their moderation: the labelled set a spam classifier trains on.
 
-About 12 % of paid order lines get a ``review.submitted`` 2-20 days later. The rating
+About 25 % of paid order lines get a ``review.submitted`` 2-20 days later. The rating
 follows the buyer's taste for the item's category plus the item's hidden quality, so
-liked categories rate higher. Spam (~5 % of reviews) comes from a few spam accounts in
-bursts: shared promo lines, links, SHOUTING, off-topic praise; each spam review carries
-a random subset of these cues, and legitimate reviews sometimes carry one (capitals, a
-brand website), so no single token decides. Each review gets ``review.approved`` or
+liked categories rate higher. Spam (~5 % of reviews, and at least ~1.5 a day) comes from a
+few spam accounts in bursts: shared promo lines, links, SHOUTING, off-topic praise; each
+spam review carries a random subset of these cues, and legitimate reviews sometimes carry
+one (capitals, a brand website), so no single token decides. Each review gets ``review.approved`` or
 ``review.rejected`` (reason "spam") 10 minutes to 12 hours later; labels are noisy:
 ~8 % of spam slips through and ~1 % of genuine reviews are rejected as spam.
 """
@@ -21,8 +21,11 @@ from shopflow.synth.emit import DayEvents
 from shopflow.synth.population import DAY_US, FAVOURITES
 from shopflow.synth.world import World, uniform_us
 
-REVIEW_RATE = 0.12
+REVIEW_RATE = 0.25
 SPAM_SHARE = 0.055  # spam reviews per genuine review
+#: Spam accounts post about this many reviews a day even in a small shop, so that the demo
+#: shop's moderation decisions hold enough spam labels to train the classifier.
+MIN_SPAM_PER_DAY = 1.5
 SPAM_MISSED = 0.08
 GENUINE_REJECTED = 0.01
 
@@ -39,7 +42,7 @@ def write_reviews(world: World, day: int, out: DayEvents, paid: Paid) -> None:
     verified = rng.random(len(pick)) < 0.9
     titles, bodies = _genuine_texts(world, rng, item, rating)
 
-    n_spam = rng.poisson(SPAM_SHARE * len(pick)) if len(pick) else 0
+    n_spam = rng.poisson(max(SPAM_SHARE * len(pick), MIN_SPAM_PER_DAY))
     spammers = np.flatnonzero(users.spammer & (users.reg_day <= day))
     if not len(spammers):
         n_spam = 0

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from models.spam import SpamClassifier, train_and_evaluate
+from models.spam import (
+    ReviewSample,
+    SpamClassifier,
+    choose_threshold,
+    compare,
+    train_and_evaluate,
+)
 
 GENUINE = [
     "The {noun} fits well and the {feature} feels solid after a month of use.",
@@ -59,3 +66,37 @@ def test_save_and_load_round_trip(tmp_path) -> None:
 def test_refuses_single_class_training() -> None:
     with pytest.raises(ValueError, match="both spam and non-spam"):
         SpamClassifier().fit(["a", "b"], [0, 0])
+
+
+def test_threshold_meets_the_precision_target_with_the_most_recall() -> None:
+    y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    assert choose_threshold(y, scores, 0.8) == (pytest.approx(0.5), True)  # 5 of 6 flagged right
+    assert choose_threshold(y, scores, 1.0) == (pytest.approx(0.7), True)
+    low = np.array([0, 1, 0, 1])
+    threshold, met = choose_threshold(low, np.array([0.9, 0.8, 0.7, 0.6]), 0.99)
+    assert met is False and 0.6 <= threshold <= 0.9
+
+
+def test_samples_carry_rating_gap_and_author_history() -> None:
+    texts, labels = corpus(120, 40, seed=4)
+    samples = [
+        ReviewSample(t, 5.0 if s else 4.0, 3.0, 6 if s else 0)
+        for t, s in zip(texts, labels, strict=True)
+    ]
+    model = SpamClassifier().fit(samples, labels)
+    score = model.score([ReviewSample("Nice lamp, good handle", 1.0, 4.5, 0)])
+    assert 0.0 <= score[0] <= 1.0
+    assert model.unfitted().kind == "candidate"
+
+
+def test_gate_keeps_the_champion_when_the_candidate_is_no_better() -> None:
+    texts, labels = corpus(150, 50, seed=6)
+    first = compare(texts, labels, 0.9)
+    assert first.promote in ("candidate", "baseline") and first.model is not None
+    again = compare(texts, labels, 0.9, champion=first.model)
+    assert again.champion is not None
+    # with a champion in place the baseline never takes over; the candidate only on a win
+    assert again.promote in (None, "candidate")
+    assert (again.model is None) == (again.promote is None)
+    assert again.baseline.n_test == again.candidate.n_test == 50

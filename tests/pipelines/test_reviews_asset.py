@@ -73,6 +73,10 @@ def test_spam_classifier_asset_trains_logs_and_serves(shopflow_home: Settings) -
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["trained"].value is True
     assert meta["precision"].value >= 0.8 and meta["recall"].value >= 0.8
+    # a perfect toy corpus: the candidate ties the baseline, so the baseline serves first
+    assert meta["promoted"].value in ("candidate", "baseline")
+    assert meta["model_version"].value == "shopflow-review-spam/1"
+    assert 0 < meta["threshold"].value < 1 and meta["baseline_f1"].value > 0
 
     run = mlflow.get_run(meta["mlflow_run_id"].value)
     assert run.info.run_name == MLFLOW_RUN_NAME and "precision" in run.data.metrics
@@ -80,7 +84,7 @@ def test_spam_classifier_asset_trains_logs_and_serves(shopflow_home: Settings) -
         "", "BEST DEAL EVER visit cheap-lamp.example", repeated_elsewhere=False, recent_by_user=1
     )
     assert verdict.classifier_score is not None and verdict.classifier_score > 0.5
-    assert verdict.score >= shopflow_home.review_flag_threshold
+    assert verdict.flagged and verdict.model_version == meta["model_version"].value
     clean = spam.assess(
         "", "Comfortable shoe, good zip", repeated_elsewhere=False, recent_by_user=1
     )
@@ -100,4 +104,6 @@ def test_spam_classifier_asset_waits_for_enough_labels(shopflow_home: Settings) 
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["trained"].value is False
+    assert meta["in_charge"].value == "the text rules alone"
+    assert "3 spam, 29 genuine" in meta["reason"].value
     assert spam.load_classifier() is None

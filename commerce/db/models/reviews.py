@@ -57,6 +57,12 @@ class Review(Base):
     helpful_up: Mapped[int] = mapped_column(Integer, default=0)
     helpful_down: Mapped[int] = mapped_column(Integer, default=0)
     helpful_score: Mapped[float] = mapped_column(Float, default=0.0)
+    helpful_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Helpful votes brought by ``shopflow import reviews`` (counted in ``helpful_up``)."""
+    image_urls: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """Image links of an imported review (kept as links, not fetched)."""
+    spam_model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The spam classifier version that scored the review (None: rules only)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
