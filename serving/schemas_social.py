@@ -37,6 +37,9 @@ class ReviewOut(BaseModel):
     status: str = Field(examples=["APPROVED"])
     helpful: HelpfulOut
     media: list[MediaOut]
+    image_links: list[str] = Field(
+        default_factory=list, description="Image URLs of an imported review (kept as links)."
+    )
     created_at: Timestamp
     updated_at: Timestamp
     reason: str | None = Field(None, description="Why it was rejected (rejected reviews only).")
@@ -49,6 +52,9 @@ class ModeratedReviewOut(ReviewOut):
     spam_score: float | None = None
     classifier_score: float | None = None
     rule_hits: list[str] | None = None
+    spam_model_version: str | None = Field(
+        None, description="The classifier version that judged it (none: the rules alone)."
+    )
     moderated_by: str | None = None
 
 

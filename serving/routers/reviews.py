@@ -145,8 +145,8 @@ def remove_review(review_id: ReviewId, user: CurrentUser) -> Response:
 
 @router.get(
     "/api/reviews/{review_id}",
-    summary="One review",
-    response_model=ReviewOut,
+    summary="One review (with its spam verdict for admins)",
+    response_model=ModeratedReviewOut,  # the moderators' fields are absent for everyone else
     response_model_exclude_unset=True,
 )
 def get_review(review_id: ReviewId, user: OptionalUser) -> dict[str, Any]:
