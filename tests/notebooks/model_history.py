@@ -1,0 +1,42 @@
+"""Two real training runs logged to a home's MLflow store the way training logs them: the
+models of each run nested under it, tuning trials apart, registered versions and the champion
+gate's alias."""
+
+from __future__ import annotations
+
+from shopflow.config import Settings
+
+TRAINING_RUNS = (("popularity", "item_item"), ("popularity", "item_item", "ease"))
+
+
+def train_twice(settings: Settings) -> None:
+    import mlflow
+
+    from models.registry import (
+        champion_gate,
+        log_and_register,
+        log_trial,
+        prepare_store,
+        use_experiment,
+    )
+    from models.synthetic import synthetic_shop
+    from models.training import TrainingConfig, train_and_evaluate
+
+    uri = settings.mlflow_uri
+    prepare_store(uri)
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        use_experiment(settings.mlflow_experiment, settings.mlflow_artifacts_dir)
+        shop = synthetic_shop(n_users=200, n_items=120, n_categories=6, seed=3)
+        for kinds in TRAINING_RUNS:
+            config = TrainingConfig(model_types=kinds, tuning_max_trials=3, tune_types=("item_item",))
+            with mlflow.start_run(run_name="recommender_training"):
+                result = train_and_evaluate(
+                    *shop, config, on_trial=lambda kind, t: log_trial(kind, t.params, t.metrics)
+                )
+                champion_gate(result, log_and_register(result, config.k), config.k, config=config)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
