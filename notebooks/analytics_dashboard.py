@@ -91,6 +91,7 @@ def _(RUN_PIPELINE, as_ints, chart, empty_state, fmt_money, mo, snap, to_major):
                 for c in ("gross", "refunds", "net")
             }
         )[["event_date", "orders", "gross", "refunds", "net"]]
+        table["event_date"] = table["event_date"].dt.strftime("%Y-%m-%d")
         return mo.vstack(
             [
                 mo.md(
@@ -117,6 +118,7 @@ def _(RUN_PIPELINE, as_ints, chart, empty_state, fmt_money, mo, snap, to_major):
                                 "bar",
                                 f"Revenue by category ({currency})",
                                 unit,
+                                width=4.8,
                             )
                         ),
                         mo.Html(
@@ -127,6 +129,7 @@ def _(RUN_PIPELINE, as_ints, chart, empty_state, fmt_money, mo, snap, to_major):
                                 "bar",
                                 f"Revenue by payment method ({currency})",
                                 unit,
+                                width=4.8,
                             )
                         ),
                     ]

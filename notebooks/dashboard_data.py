@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ def chart(
     kind: str = "line",
     title: str = "",
     ylabel: str = "",
+    width: float = 7.0,
 ) -> str:
     """An SVG chart (matplotlib) wrapped in ``<figure class="sf-chart" data-points=N>``, so a
     browser test can check the chart holds data; an empty frame gives a 'no data' figure.
@@ -233,11 +235,20 @@ def chart(
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # labels stay text: readable, searchable
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(7, 2.8))
+    if (
+        pd.api.types.is_datetime64_any_dtype(frame[x])
+        and (frame[x].dt.normalize() == frame[x]).all()
+    ):
+        frame = frame.assign(**{x: frame[x].dt.strftime("%Y-%m-%d")})  # days, not hours
+    fig, ax = plt.subplots(figsize=(width, 2.8))
     if kind == "bar":
-        frame.plot.bar(x=x, y=list(ys), ax=ax, legend=len(ys) > 1, rot=30)
+        labelled = frame.assign(**{x: [textwrap.fill(str(v), 20) for v in frame[x]]})
+        labelled.plot.bar(x=x, y=list(ys), ax=ax, legend=False, rot=0)
     else:
         styles = ("-", "--", ":", "-.")
         for i, y in enumerate(ys):
@@ -245,15 +256,19 @@ def chart(
                 frame[x], frame[y], styles[i % 4], marker="os^D"[i % 4], label=y,
                 linewidth=max(1.0, 4.0 - 1.5 * i), markersize=max(3.0, 8.0 - 2.5 * i),
             )  # fmt: skip
-        if len(ys) > 1:
-            ax.legend()
-        fig.autofmt_xdate()
+        if not pd.api.types.is_datetime64_any_dtype(frame[x]):
+            ax.xaxis.set_major_locator(MaxNLocator(8))  # a label every few days at most
+        else:
+            locator = mdates.AutoDateLocator(maxticks=8)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if len(ys) > 1:  # beside the plot, never over a bar or a line
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.set_title(title)
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
-    fig.tight_layout()
     out = io.StringIO()
-    fig.savefig(out, format="svg")
+    fig.savefig(out, format="svg", bbox_inches="tight")
     plt.close(fig)
     svg = out.getvalue()
     svg = svg[svg.index("<svg") :]

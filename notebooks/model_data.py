@@ -63,7 +63,7 @@ def model_comparison(runs: pd.DataFrame, aliases: dict[str, list[str]]) -> pd.Da
     started = parent_start.fillna(models.groupby(group)["start_time"].transform("min"))
     out = pd.DataFrame(
         {
-            "training run": started.dt.strftime("%Y-%m-%d %H:%M:%S")
+            "training run": started.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
             + " · "
             + group.astype(str).str[:8],
             "started": started,

@@ -4,8 +4,11 @@ gate's alias."""
 
 from __future__ import annotations
 
+import os
+
 from shopflow.config import Settings
 
+URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 TRAINING_RUNS = (("popularity", "item_item"), ("popularity", "item_item", "ease"))
 
 
@@ -25,13 +28,16 @@ def train_twice(settings: Settings) -> None:
     uri = settings.mlflow_uri
     prepare_store(uri)
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    saved_env = {name: os.environ.get(name) for name in URI_ENV}  # set_*_uri exports them
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         use_experiment(settings.mlflow_experiment, settings.mlflow_artifacts_dir)
         shop = synthetic_shop(n_users=200, n_items=120, n_categories=6, seed=3)
         for kinds in TRAINING_RUNS:
-            config = TrainingConfig(model_types=kinds, tuning_max_trials=3, tune_types=("item_item",))
+            config = TrainingConfig(
+                model_types=kinds, tuning_max_trials=3, tune_types=("item_item",)
+            )
             with mlflow.start_run(run_name="recommender_training"):
                 result = train_and_evaluate(
                     *shop, config, on_trial=lambda kind, t: log_trial(kind, t.params, t.metrics)
@@ -40,3 +46,8 @@ def train_twice(settings: Settings) -> None:
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
