@@ -116,7 +116,7 @@ def _previous(target: Path, reason: str) -> Snapshot:
 # ---- what to run when there is nothing to show --------------------------------------------
 #: One home for the commands the empty states name.
 RUN_PIPELINE = "`shopflow generate --users 500 --days 30` then `shopflow materialize`"
-RUN_STREAM = "`shopflow stream features` (the demo, `shopflow demo`, starts it)"
+RUN_STREAM = "`shopflow stream features` (`shopflow demo` starts it for you)"
 RUN_TRAINING = "`shopflow materialize` (it trains, evaluates and registers the recommenders)"
 LIVE_STALE_MINUTES = 15
 
@@ -203,8 +203,9 @@ def live_status(live: pd.DataFrame, minutes: int = LIVE_STALE_MINUTES) -> tuple[
     ``minutes`` means it is not running (or the shop has had no traffic)."""
     if live.empty:
         return False, (
-            "Redis is not running, so there are no live metrics. Start the stack with "
-            f"`shopflow demo`, or Redis plus {RUN_STREAM}."
+            "Redis is not running, so there are no live metrics and no stream consumer. Start "
+            "the stack with `shopflow demo`, or point `REDIS_URL` at a Redis server and run "
+            "`shopflow stream features`."
         )
     recent = live.tail(minutes)
     if int(recent[["orders", "active_users"]].to_numpy().sum()) == 0:
@@ -257,7 +258,7 @@ def chart(
                 linewidth=max(1.0, 4.0 - 1.5 * i), markersize=max(3.0, 8.0 - 2.5 * i),
             )  # fmt: skip
         if not pd.api.types.is_datetime64_any_dtype(frame[x]):
-            ax.xaxis.set_major_locator(MaxNLocator(8))  # a label every few days at most
+            ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))  # at most 8 labels
         else:
             locator = mdates.AutoDateLocator(maxticks=8)
             ax.xaxis.set_major_locator(locator)
@@ -318,8 +319,9 @@ def retention_table(long: pd.DataFrame) -> pd.DataFrame:
         reached = (last - pd.Timestamp(cohort)).days // 7
         row: dict[str, object] = {"cohort_week": f"{pd.Timestamp(cohort):%Y-%m-%d}",
                                   "cohort_users": int(users)}  # fmt: skip
-        for week, rate in rates.items():
-            value = 0.0 if pd.isna(rate) else float(rate)
-            row[f"week {int(week)}"] = f"{value:.1%}" if int(week) <= reached else ""
+        for week in range(int(long["week_number"].max()) + 1):
+            rate = rates.get(week)
+            value = 0.0 if rate is None or pd.isna(rate) else float(rate)
+            row[f"week {week}"] = f"{value:.1%}" if week <= reached else ""
         rows.append(row)
     return pd.DataFrame(rows)

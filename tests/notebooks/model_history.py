@@ -4,7 +4,9 @@ gate's alias."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from shopflow.config import Settings
 
@@ -27,11 +29,9 @@ def train_twice(settings: Settings) -> None:
 
     uri = settings.mlflow_uri
     prepare_store(uri)
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    saved_env = {name: os.environ.get(name) for name in URI_ENV}  # set_*_uri exports them
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    with mlflow_uris_restored():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
         use_experiment(settings.mlflow_experiment, settings.mlflow_artifacts_dir)
         shop = synthetic_shop(n_users=200, n_items=120, n_categories=6, seed=3)
         for kinds in TRAINING_RUNS:
@@ -43,6 +43,18 @@ def train_twice(settings: Settings) -> None:
                     *shop, config, on_trial=lambda kind, t: log_trial(kind, t.params, t.metrics)
                 )
                 champion_gate(result, log_and_register(result, config.k), config.k, config=config)
+
+
+@contextlib.contextmanager
+def mlflow_uris_restored() -> Iterator[None]:
+    """Put MLflow's tracking and registry URIs back as they were, environment included
+    (``set_*_uri`` exports them, and a later client or subprocess would follow them)."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    saved_env = {name: os.environ.get(name) for name in URI_ENV}
+    try:
+        yield
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])

@@ -12,13 +12,13 @@ import pytest
 from models.registry import EXPERIMENT_KIND_TAG
 from notebooks import model_data
 from shopflow.config import Settings
+from tests.notebooks.model_history import mlflow_uris_restored
 
 
 @pytest.fixture
 def store(dashboard_home: Settings) -> Iterator[Settings]:
-    previous = mlflow.get_tracking_uri()
-    yield dashboard_home
-    mlflow.set_tracking_uri(previous)
+    with mlflow_uris_restored():  # the report points MLflow at the home's store
+        yield dashboard_home
 
 
 def test_models_side_by_side_per_training_run_with_aliases(store):
@@ -59,7 +59,6 @@ def test_no_store_means_no_runs(tmp_path):
 
 
 def test_the_experiment_opens_as_model_training(store):
-    experiment = mlflow.MlflowClient(store.mlflow_uri).get_experiment_by_name(
-        store.mlflow_experiment
-    )
+    client = mlflow.MlflowClient(tracking_uri=store.mlflow_uri, registry_uri=store.mlflow_uri)
+    experiment = client.get_experiment_by_name(store.mlflow_experiment)
     assert experiment.tags[EXPERIMENT_KIND_TAG[0]] == "custom_model_development"
