@@ -34,6 +34,9 @@ from models.training import (
 
 SERVING_MODEL = "shopflow-serving"
 CHAMPION_ALIAS = "champion"
+#: The experiment tag MLflow 3's UI reads to pick its view; this value opens the model-training
+#: view (runs, metrics, models) instead of the GenAI one (traces, "No data available").
+EXPERIMENT_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
 
 
 def registered_name(model_type: str) -> str:
@@ -100,6 +103,20 @@ def _build_template(template: Path) -> None:
         with contextlib.closing(sqlite3.connect(db)) as con, con:
             con.execute("DELETE FROM experiments WHERE experiment_id = 0")
         os.replace(db, template)  # atomic: a concurrent builder's copy is as good
+
+
+def use_experiment(name: str, artifacts_dir: Path) -> str:
+    """Create experiment ``name`` (artifacts under ``artifacts_dir``) if it is missing, tag it
+    as model training (:data:`EXPERIMENT_KIND_TAG`, also on older stores) and make it active.
+    Returns its id."""
+    import mlflow
+
+    if mlflow.get_experiment_by_name(name) is None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(name, artifact_location=artifacts_dir.as_uri())
+    experiment = mlflow.set_experiment(name)
+    mlflow.set_experiment_tag(*EXPERIMENT_KIND_TAG)
+    return str(experiment.experiment_id)
 
 
 def _client() -> Any:

@@ -1,5 +1,7 @@
 """A/B experiment report: variants, intervals, SRM and verdict from ``experiment_results``
-(written by the Dagster asset) and recommendation performance per variant (mart_recs_daily)."""
+(written by the Dagster asset) and recommendation performance per variant (mart_recs_daily).
+A shop with no experiment configured is told so (and how to add one), apart from an experiment
+that has no results yet."""
 
 import marimo
 
@@ -10,23 +12,39 @@ app = marimo.App(width="medium", app_title="Shopflow experiments")
 @app.cell
 def _():
     import marimo as mo
-    from dashboard_data import chart, refresh_snapshot
+    from dashboard_data import (
+        RUN_PIPELINE,
+        chart,
+        configured_experiments,
+        refresh_snapshot,
+        to_major,
+    )
 
-    return chart, mo, refresh_snapshot
+    return RUN_PIPELINE, chart, configured_experiments, mo, refresh_snapshot, to_major
 
 
 @app.cell
-def _(mo, refresh_snapshot):
+def _(configured_experiments, mo, refresh_snapshot):
     snap = refresh_snapshot()
     results = snap.query(
         "SELECT * FROM experiment_results ORDER BY experiment_key, is_control DESC, variant"
     )
-    mo.md(f"# Experiments\n_Data: {snap.message}_")
-    return results, snap
+    currencies = snap.query("SELECT DISTINCT currency FROM mart_revenue_daily")
+    currency = currencies["currency"].iloc[0] if len(currencies) == 1 else ""
+    configured, config_note = configured_experiments()
+    mo.vstack(
+        [
+            mo.md(f"# Experiments\n_Data: {snap.message}_"),
+            mo.callout(mo.md(config_note), kind="info" if configured else "warn")
+            if config_note
+            else mo.md(""),
+        ]
+    )
+    return configured, currency, results, snap
 
 
 @app.cell
-def _(chart, mo, results):
+def _(RUN_PIPELINE, chart, configured, currency, mo, results):
     def f(value, spec=".2%", scale=1.0):
         """Format a number; '-' when the engine had too little data to compute it."""
         if value is None or value != value:
@@ -51,14 +69,15 @@ def _(chart, mo, results):
         for r in rows.itertuples():
             head = f"- **{r.variant}** ({'control, ' if r.is_control else ''}{r.strategy}): "
             head += f"{r.users} users, conversion {f(r.conversion_rate)}, "
-            head += f"revenue/user {f(r.revenue_per_user, '.2f', 100)}"
+            head += f"revenue/user {f(r.revenue_per_user, '.2f', 100)} {currency}"
             if not r.is_control:
                 head += (
                     f"; conversion diff {f(r.conversion_diff, '+.2%')} (95% CI "
                     f"[{f(r.conversion_ci_low, '+.2%')}, {f(r.conversion_ci_high, '+.2%')}], "
                     f"p = {f(r.conversion_p_value, '.3g')}{adjusted(r)}); chance to beat control "
                     f"{f(r.chance_to_beat_control, '.1%')}; revenue/user diff "
-                    f"{f(r.rpu_diff, '+.2f', 100)} (CUPED {f(r.rpu_cuped_diff, '+.2f', 100)}, CI "
+                    f"{f(r.rpu_diff, '+.2f', 100)} {currency} "
+                    f"(CUPED {f(r.rpu_cuped_diff, '+.2f', 100)}, CI "
                     f"[{f(r.rpu_cuped_ci_low, '+.2f', 100)}, {f(r.rpu_cuped_ci_high, '+.2f', 100)}])"
                 )
             lines.append(f"{head} → **{r.verdict}**")
@@ -71,30 +90,46 @@ def _(chart, mo, results):
             ]
         )
 
+    def pending(key):
+        return mo.md(
+            f"## {key}\n_No results yet for `{key}`._ It needs exposures and orders: run "
+            f"{RUN_PIPELINE} (the `experiment_results` asset computes them)."
+        )
+
+    with_results = set(results["experiment_key"]) if not results.empty else set()
     sections = (
         [section(k, g) for k, g in results.groupby("experiment_key", sort=True)]
-        if not results.empty
+        if with_results
         else []
     )
-    mo.vstack(sections) if sections else mo.md(
-        "_No experiment results yet: materialize `experiment_results`._"
-    )
+    sections += [pending(e.key) for e in configured if e.key not in with_results]
+    mo.vstack(sections) if sections else mo.md("")
     return
 
 
 @app.cell
-def _(chart, mo, snap):
+def _(chart, configured, currency, mo, snap, to_major):
     recs = snap.query(
         """SELECT experiment_key || ' / ' || variant AS arm, sum(impressions) AS impressions,
                   sum(clicks) AS clicks, round(sum(clicks) / nullif(sum(impressions), 0), 4) AS ctr,
                   sum(attributed_revenue_minor) AS attributed_revenue_minor
            FROM mart_recs_daily GROUP BY ALL ORDER BY arm"""
     )
+    for col in ("impressions", "clicks"):
+        if col in recs.columns:
+            recs[col] = recs[col].fillna(0).astype("int64")
     mo.vstack(
         [
             mo.md("## Recommendations per variant"),
-            mo.Html(chart(recs, "arm", ["ctr"], "bar", "CTR per variant")),
-            mo.ui.table(recs, selection=None),
+            mo.Html(chart(recs, "arm", ["ctr"], "bar", "CTR per variant", "click-through rate")),
+            mo.ui.table(to_major(recs.fillna({"ctr": 0.0}), currency), selection=None),
+        ]
+        if not recs.empty
+        else [mo.md("")]
+        if not configured
+        else [
+            mo.md("## Recommendations per variant"),
+            mo.md("_No recommendation impressions logged per variant yet._"),
         ]
     )
     return

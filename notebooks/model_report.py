@@ -1,5 +1,5 @@
-"""Recommender model report: evaluation history from MLflow (runs, metrics over time) and the
-registered models' aliases."""
+"""Recommender model report from MLflow: the models of each training run side by side with
+their registered aliases (``champion``...), and the tuning trials on their own chart."""
 
 import marimo
 
@@ -10,61 +10,115 @@ app = marimo.App(width="medium", app_title="Shopflow models")
 @app.cell
 def _():
     import marimo as mo
-    from dashboard_data import chart
-
-    from shopflow.config import get_settings
-
-    return chart, get_settings, mo
-
-
-@app.cell
-def _(get_settings):
-    def evaluation_runs():
-        """All runs of the recommender experiment, oldest first; empty without MLflow data."""
-        import mlflow
-        import pandas as pd
-
-        settings = get_settings()
-        if not settings.mlflow_tracking_uri and not (settings.home_dir / "mlflow.db").exists():
-            return pd.DataFrame(), "no MLflow store yet: train a model first"
-        mlflow.set_tracking_uri(settings.mlflow_uri)
-        runs = mlflow.search_runs(experiment_names=[settings.mlflow_experiment])
-        if runs.empty:
-            return runs, "no runs yet"
-        return runs.sort_values("start_time"), f"{len(runs)} runs in {settings.mlflow_experiment}"
-
-    runs, status = evaluation_runs()
-    return runs, status
-
-
-@app.cell
-def _(chart, mo, runs, status):
-    metrics = [c for c in runs.columns if c.startswith("metrics.")] if not runs.empty else []
-    shown = [m for m in metrics if any(k in m for k in ("precision", "recall", "ndcg", "map"))][:4]
-    shown = shown or metrics[:4]
-    history = (
-        runs[["start_time", *shown]].rename(columns=lambda c: c.removeprefix("metrics."))
-        if shown
-        else runs
+    from dashboard_data import RUN_TRAINING, chart, empty_state
+    from model_data import (
+        aliases_by_run,
+        cutoff,
+        mlflow_runs,
+        model_comparison,
+        registered_aliases,
+        side_by_side,
+        tuning_trials,
     )
-    model_col = "tags.mlflow.runName" if "tags.mlflow.runName" in runs.columns else None
-    table_cols = [c for c in ["start_time", model_col, *metrics] if c]
-    mo.vstack(
-        [
-            mo.md(f"# Model report\n_{status}_"),
+
+    return (
+        RUN_TRAINING,
+        aliases_by_run,
+        chart,
+        cutoff,
+        empty_state,
+        mlflow_runs,
+        mo,
+        model_comparison,
+        registered_aliases,
+        side_by_side,
+        tuning_trials,
+    )
+
+
+@app.cell
+def _(aliases_by_run, cutoff, mlflow_runs, model_comparison, registered_aliases):
+    runs = mlflow_runs()
+    aliases = registered_aliases()
+    k = cutoff(runs)
+    comparison = model_comparison(runs, aliases_by_run(aliases))
+    return aliases, comparison, k, runs
+
+
+@app.cell
+def _(RUN_TRAINING, aliases, chart, comparison, empty_state, k, mo, side_by_side):
+    metric = f"test ndcg@{k}"
+    if comparison.empty:
+        body = [mo.callout(mo.md(empty_state("trained models", RUN_TRAINING)), kind="warn")]
+    else:
+        latest = comparison[comparison["training run"] == comparison["training run"].iloc[-1]]
+        champion = aliases[aliases["alias"] == "champion"] if not aliases.empty else aliases
+        serving = (
+            f"Serving: **{champion.iloc[0]['registered model']}@champion** = version "
+            f"{champion.iloc[0]['version']} ({champion.iloc[0]['model type']})"
+            if not champion.empty
+            else "No champion registered yet."
+        )
+        body = [
+            mo.md(
+                f"{comparison['training run'].nunique()} training runs, "
+                f"{len(comparison)} trained models. {serving}"
+            ),
             mo.Html(
                 chart(
-                    history,
-                    "start_time",
-                    [m.removeprefix("metrics.") for m in shown],
-                    title="Evaluation history",
+                    side_by_side(comparison, metric),
+                    "training run",
+                    sorted(comparison["model"].unique()),
+                    "bar",
+                    f"Models side by side per training run ({metric} on the test split)",
+                    metric,
+                )
+            ),
+            mo.md(f"### Latest training run: {latest['training run'].iloc[0]}"),
+            mo.ui.table(
+                latest.drop(columns=["started", "training run", "run_id"]).sort_values(
+                    metric, ascending=False
+                ),
+                selection=None,
+            ),
+            mo.md("### Registered aliases"),
+            mo.ui.table(aliases.drop(columns=["run_id"]), selection=None)
+            if not aliases.empty
+            else mo.md("_No alias set yet: the champion gate sets `champion` on a win._"),
+            mo.md("### Every trained model"),
+            mo.ui.table(
+                comparison.drop(columns=["started", "run_id"]), selection=None, page_size=10
+            ),
+        ]
+    mo.vstack([mo.md("# Model report"), *body])
+    return
+
+
+@app.cell
+def _(chart, comparison, mo, tuning_trials, runs):
+    trials = tuning_trials(runs, None if comparison.empty else comparison["started"].iloc[-1])
+    mo.vstack(
+        [
+            mo.md(
+                "## Tuning trials of the latest training run\n"
+                "Validation NDCG of each trial, per model type (the chosen parameters are "
+                "the best trial's)."
+            ),
+            mo.Html(
+                chart(
+                    trials,
+                    "trial",
+                    [c for c in trials.columns if c != "trial"],
+                    title="Tuning trials",
+                    ylabel="validation ndcg",
                 )
             )
-            if shown
-            else mo.md("_no evaluation metrics logged yet_"),
-            mo.ui.table(runs[table_cols], selection=None)
-            if table_cols and not runs.empty
-            else mo.md(""),
+            if not trials.empty
+            else mo.md(
+                "_No tuning trials logged yet._"
+                if comparison.empty
+                else "_These runs tuned nothing (tuning is off or had no budget)._"
+            ),
         ]
     )
     return

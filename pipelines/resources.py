@@ -63,15 +63,13 @@ class MLflowResource(dg.ConfigurableResource):
     def setup(self) -> str:
         import mlflow
 
+        from models.registry import use_experiment
+
         settings = get_settings()
         uri = self.tracking_uri or settings.mlflow_uri
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        name = self.experiment or settings.mlflow_experiment
-        if mlflow.get_experiment_by_name(name) is None:
-            settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(name, artifact_location=settings.mlflow_artifacts_dir.as_uri())
-        mlflow.set_experiment(name)
+        use_experiment(self.experiment or settings.mlflow_experiment, settings.mlflow_artifacts_dir)
         return uri
 
 

@@ -1,7 +1,8 @@
 """``shopflow dashboard``: serve a marimo dashboard (analytics, experiments or models) as an app.
 
 Dashboards read a snapshot of the warehouse (never the live file), so they never block a
-pipeline run; see notebooks/dashboard_data.py.
+pipeline run; see notebooks/dashboard_data.py. Serving one writes nothing into the checkout:
+marimo's ``__marimo__`` session cache (and any bytecode) goes under ``$SHOPFLOW_HOME/dashboard``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def marimo_command(name: str, host: str, port: int) -> list[str]:
             "--headless", "--no-token"]  # fmt: skip
 
 
+def marimo_env(home: Path) -> dict[str, str]:
+    """The environment for ``marimo run``: marimo puts its ``__marimo__`` folder (session
+    cache) under ``sys.pycache_prefix`` when one is set, so point that at the data dir."""
+    return os.environ | {"PYTHONPYCACHEPREFIX": str((home / "dashboard" / "cache").resolve())}
+
+
 def register(app: typer.Typer) -> None:
     @app.command("dashboard")
     def dashboard(
@@ -47,9 +54,12 @@ def register(app: typer.Typer) -> None:
         if not notebook_path(name).exists():
             typer.echo(f"error: {notebook_path(name)} is missing", err=True)
             raise typer.Exit(2)
+        from shopflow.config import get_settings
+
         typer.echo(f"serving {name} dashboard on http://{host}:{port}")
         try:
-            code = subprocess.call(marimo_command(name, host, port), env=os.environ.copy())
+            env = marimo_env(get_settings().home_dir)
+            code = subprocess.call(marimo_command(name, host, port), env=env)
         except KeyboardInterrupt:
             code = 0
         raise typer.Exit(code)

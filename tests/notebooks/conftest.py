@@ -1,4 +1,5 @@
-"""A small built warehouse (analytics marts + experiment results) for the dashboards."""
+"""A small built warehouse (analytics marts + experiment results) and an MLflow store with two
+training runs, for the dashboards."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import pytest
 from shopflow.config import Settings
 from shopflow.experiments import load_experiments
 from shopflow.experiments.results import compute_results, write_results
+from tests.notebooks.model_history import train_twice
 from tests.warehouse import analytics_data as shop
 
 
 @pytest.fixture(scope="package")
 def dashboard_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A copy of the session's built shop, with experiment results written into it."""
+    """A copy of the session's built shop, with experiment results written into it and two
+    training runs in its MLflow store."""
     built = shop.built_home(tmp_path_factory)
     settings = shop.copy_home(built, tmp_path_factory.mktemp("dashboard") / "home")
     with duckdb.connect(str(settings.warehouse_path)) as con:
         config = load_experiments(shop.REPO / "experiments.yaml")
         write_results(con, compute_results(con, config))
+    train_twice(settings)
     return settings

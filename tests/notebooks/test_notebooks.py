@@ -11,7 +11,9 @@ import pytest
 from notebooks import dashboard_data
 from tests.warehouse.analytics_data import REPO
 
-NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.py") if p.stem != "dashboard_data")
+NOTEBOOKS = sorted(
+    p for p in (REPO / "notebooks").glob("*.py") if "marimo.App(" in p.read_text(encoding="utf-8")
+)
 
 
 def _env(home) -> dict[str, str]:
