@@ -259,8 +259,8 @@ def _(chart, live_metrics, live_status, mo):
                 chart(
                     live,
                     "minute",
-                    ["orders", "active_users"],
-                    title="Orders and active users per minute",
+                    ["orders", "paid_orders", "active_users"],
+                    title="Orders placed, orders paid and active users per minute",
                     ylabel="count",
                 )
             )

@@ -164,7 +164,9 @@ def redis_url(settings: Settings) -> str | None:
 
 
 def live_metrics(settings: Settings | None = None, minutes: int = 60) -> pd.DataFrame:
-    """Orders, revenue and active users per minute from Redis; empty if Redis is not up."""
+    """Orders placed and paid and active users per minute from Redis (what the features
+    consumer writes; revenue per currency is at ``/analytics/realtime``); empty if Redis is
+    not up."""
     import redis
 
     from shopflow.online_store import keys
@@ -180,7 +182,7 @@ def live_metrics(settings: Settings | None = None, minutes: int = 60) -> pd.Data
         with client.pipeline(transaction=False) as pipe:
             for minute in span:
                 pipe.get(keys.live_metric(minute, "orders"))
-                pipe.get(keys.live_metric(minute, "revenue_minor"))
+                pipe.get(keys.live_metric(minute, "paid_orders"))
                 pipe.pfcount(keys.live_active_users(minute))
             values = pipe.execute()
         client.close()
@@ -190,7 +192,7 @@ def live_metrics(settings: Settings | None = None, minutes: int = 60) -> pd.Data
         {
             "minute": [datetime.fromtimestamp(m * 60, UTC) for m in span],
             "orders": [int(float(v or 0)) for v in values[0::3]],
-            "revenue_minor": [int(float(v or 0)) for v in values[1::3]],
+            "paid_orders": [int(float(v or 0)) for v in values[1::3]],
             "active_users": [int(v or 0) for v in values[2::3]],
         }
     )
