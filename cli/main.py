@@ -22,6 +22,23 @@ app.add_typer(events_app, name="events")
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"shopflow {version('shopflow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Shopflow: e-commerce data and ML platform."""
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error and return the Exit to raise."""
     Console(stderr=True).print(f"[bold red]error:[/] {message}")
