@@ -101,9 +101,7 @@ def status() -> None:
     from rich.table import Table
 
     from pipelines.streaming.status import group_lag
-    from shopflow import bus
-
-    from shopflow import embedded
+    from shopflow import bus, embedded
     from shopflow.config import get_settings
 
     console = Console()

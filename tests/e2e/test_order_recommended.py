@@ -33,9 +33,7 @@ def test_a_recommended_item_can_be_ordered(shopflow_home: Settings) -> None:
         recommended = client.get(f"/recommendations/{user_id}", params={"limit": 10}).json()
         items = [item["item_id"] for item in recommended["items"]]
         assert items, recommended
-        in_stock = [
-            i for i in items if client.get(f"/api/products/{i}").json().get("stock", 0) > 0
-        ]
+        in_stock = [i for i in items if client.get(f"/api/products/{i}").json().get("stock", 0) > 0]
         assert in_stock, "no recommended item is in the OLTP catalog with stock"
         order = client.post(
             "/api/orders", json={"lines": [{"product_id": in_stock[0], "quantity": 1}]}
