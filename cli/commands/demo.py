@@ -24,7 +24,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from shopflow.config import Settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # a log file gets whole lines
 
 #: Long-running workers the demo starts beside the API (``shopflow`` sub-commands).
 STREAM_WORKERS: dict[str, list[str]] = {
@@ -117,17 +117,17 @@ def _mail_env(url: str) -> dict[str, str]:
 
 
 def _where_table(settings: Settings, sup: Supervisor, api: str, dagster_port: int) -> Table:
-    """What runs where: every service and process the demo runs, its pid, address and log."""
+    """What runs where: every service and process the demo runs, its pid, address and log
+    (in ``settings.run_dir``)."""
     from shopflow import embedded
 
     table = Table("what", "pid", "address", "log", title="what runs where", title_justify="left")
     for name, state in embedded.status(settings).items():
         if state is not None:
-            table.add_row(name, str(state.pid), state.url, str(settings.run_dir / f"{name}.log"))
+            table.add_row(name, str(state.pid), state.url, f"{name}.log")
     addresses = {"api": api, "dagster": f"http://{settings.api_host}:{dagster_port}"}
     for name, proc in sup.procs:
-        log = str(settings.run_dir / f"{name}.log")
-        table.add_row(name, str(proc.pid), addresses.get(name, "-"), log)
+        table.add_row(name, str(proc.pid), addresses.get(name, "-"), f"{name}.log")
     return table
 
 
@@ -262,7 +262,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"digests   price drops are mailed after {window}s "
                           "(SHOPFLOW_NOTIFY_DIGEST_WINDOW_S)")  # fmt: skip
             console.print(_where_table(settings, sup, api, dagster_port))
-            console.print("Ctrl-C stops everything")
+            console.print(f"logs      {logs}    Ctrl-C stops everything", soft_wrap=True)
             while True:
                 sup.check_alive()
                 time.sleep(1)

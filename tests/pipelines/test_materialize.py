@@ -41,9 +41,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, o
     settings.ensure_dirs()
     write_small_shop(settings)
     write_raw_rows(settings, "product_view", [view_row_bad()])
-    lines: list[str] = []
-    result = materialize_all(settings, selection=WAREHOUSE_SELECTION, report=lines.append)
-    yield settings, result, lines
+    seen: list[dg.DagsterEvent] = []
+    result = materialize_all(settings, selection=WAREHOUSE_SELECTION, report=seen.append)
+    yield settings, result, [f"{e.event_type_value} {e.step_key}" for e in seen]
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:
@@ -54,8 +54,8 @@ def query(settings: Settings, sql: str) -> list[tuple]:
 def test_materialize_succeeds_with_progress_per_step(shop):
     settings, result, lines = shop
     assert result.success, failed_steps(result)
-    assert any("start" in line and "raw_events" in line for line in lines)
-    assert any("success" in line and "warehouse_dbt" in line for line in lines)
+    assert "STEP_START raw_events" in lines
+    assert "STEP_SUCCESS warehouse_dbt" in lines
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"raw_events", "dim_items", "dim_users", "fct_interactions", "fct_payments"} <= keys
     assert "daily_revenue" in keys
