@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 
@@ -29,7 +30,7 @@ def list_mail(
                    "from": mail.sender, "to": mail.to, "subject": mail.subject}  # fmt: skip
             typer.echo(json.dumps(row))
         return
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped: whole lines
     if not found:
         console.print(f"no mail yet in {folder}")
         return
