@@ -151,9 +151,9 @@ class ProgressReport:
                 return
             warn = data.severity.value == "WARN"
             self.checks["warned" if warn else "failed"] += 1
-            label = "[yellow]warn[/]   " if warn else "[red]FAILED[/] "
+            label = "[yellow]warn[/]    " if warn else "[red]FAILED[/]  "
             check = f"{data.asset_key.to_user_string()}:{data.check_name}"
-            self._line(f"{label}  check {escape(check)}")
+            self._line(f"{label}check {escape(check)}")
         elif kind == "STEP_FAILURE":
             self.failed_steps.append(event.step_key or "?")
             message = (data.error.message if data.error else "").strip().splitlines()
