@@ -95,12 +95,10 @@ def materialize_all(
         run_config["loggers"]["console"] = {"config": {"log_level": "DEBUG"}}
 
     base = build_definitions(settings)
-    job = dg.define_asset_job(
-        JOB_NAME,
-        selection=dg.AssetSelection.from_string(selection)
-        if selection
-        else dg.AssetSelection.all(),
-    )
+    chosen = dg.AssetSelection.from_string(selection) if selection else dg.AssetSelection.all()
+    if not chosen.resolve(base.resolve_asset_graph()):
+        raise ValueError(f"the selection {selection!r} matches no asset")
+    job = dg.define_asset_job(JOB_NAME, selection=chosen)
     defs = dg.Definitions.merge(base, dg.Definitions(jobs=[job]))
     job_def = defs.resolve_job_def(JOB_NAME).with_logger_defs(loggers)
     if full_refresh:
