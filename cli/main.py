@@ -15,11 +15,28 @@ from rich.table import Table
 import cli.commands as commands_pkg
 
 app = typer.Typer(help="Shopflow: e-commerce data and ML platform.", no_args_is_help=True)
-services_app = typer.Typer(help="Embedded local services (Redis, Kafka-protocol broker).")
+services_app = typer.Typer(help="Embedded local services (Redis, Kafka-protocol broker, mail).")
 events_app = typer.Typer(help="The event contract.")
 app.add_typer(services_app, name="services")
 app.add_typer(events_app, name="events")
 console = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"shopflow {version('shopflow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Shopflow: e-commerce data and ML platform."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -31,14 +48,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 @services_app.command("up")
 def services_up(
     kafka: bool = typer.Option(True, help="Also start the Kafka-protocol broker."),
+    mail: bool = typer.Option(True, help="Also start the mail catcher (`shopflow mail`)."),
 ) -> None:
     """Start (or reuse) the embedded services for this SHOPFLOW_HOME."""
     from shopflow import embedded
 
-    names = ["redis", "kafka"] if kafka else ["redis"]
+    names = ["redis", *(["kafka"] if kafka else []), *(["mail"] if mail else [])]
     try:
         for name in names:
-            console.print(f"{name}: {embedded.ensure(name)}")
+            url = embedded.ensure(name)
+            console.print(f"{name}: {url}")
+            if name == "mail":
+                port = url.rsplit(":", 1)[1]
+                console.print(f"      senders need SHOPFLOW_SMTP_PORT={port}", soft_wrap=True)
     except embedded.ServiceError as exc:
         raise fail(str(exc)) from exc
 
@@ -60,10 +82,10 @@ def services_status() -> None:
 
     settings = get_settings()
     table = Table("service", "state", "url", "pid")
-    configured = {"redis": settings.redis_url, "kafka": settings.kafka_bootstrap_servers}
     for name, state in embedded.status(settings).items():
-        if configured[name]:
-            table.add_row(name, "configured", configured[name], "-")
+        configured = embedded.configured_url(name, settings)
+        if configured:
+            table.add_row(name, "configured", configured, "-")
         elif state:
             table.add_row(name, "running", state.url, str(state.pid))
         else:

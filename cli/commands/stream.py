@@ -101,11 +101,19 @@ def status() -> None:
     from rich.table import Table
 
     from pipelines.streaming.status import group_lag
-    from shopflow import bus
+    from shopflow import bus, embedded
+    from shopflow.config import get_settings
 
     console = Console()
+    settings = get_settings()  # a status never starts a broker: the embedded one must run
+    if not settings.kafka_bootstrap_servers and embedded.status(settings)["kafka"] is None:
+        console.print(
+            "the embedded broker is not running: no consumer group lag to show "
+            "(`shopflow services up` or `shopflow demo` starts it)"
+        )
+        return
     try:
-        rows = group_lag()
+        rows = group_lag(settings)
     except bus.BusUnavailable as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc

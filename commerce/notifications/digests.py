@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from commerce.db import session_scope
 from commerce.db.models.notifications import NotificationDigestItem
 from commerce.notifications.workflows import Workflow
+from shopflow.config import get_settings
 
 
 def add(
@@ -50,11 +51,17 @@ def add(
             workflow=workflow.name,
             source_id=source_id,
             context=context,
-            due_at=open_due or now + timedelta(seconds=workflow.digest.window_s),
+            due_at=open_due or now + timedelta(seconds=window_s(workflow)),
             created_at=now,
         )
     )
     return True
+
+
+def window_s(workflow: Workflow) -> float:
+    """The workflow's digest window, unless ``Settings.notify_digest_window_s`` overrides it."""
+    assert workflow.digest is not None
+    return get_settings().notify_digest_window_s or workflow.digest.window_s
 
 
 def due_groups(now: datetime) -> list[tuple[str, str]]:

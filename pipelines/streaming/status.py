@@ -9,6 +9,7 @@ watermark librdkafka cached from the fetch.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from pipelines.streaming import features, sink
+from commerce.notifications.workflows import WorkflowConfigError
+from pipelines.streaming import features, notify, sink, wishlist_alerts
 from pipelines.streaming.runner import group_id
 from shopflow import bus, topics
 from shopflow.config import Settings, get_settings
@@ -25,6 +27,7 @@ from shopflow.config import Settings, get_settings
 GROUPS: dict[str, tuple[topics.Topic, ...]] = {
     features.NAME: features.TOPICS,
     sink.NAME: sink.TOPICS,
+    wishlist_alerts.NAME: wishlist_alerts.WishlistAlertsProcessor.topics,
 }
 
 
@@ -86,7 +89,10 @@ def group_lag(settings: Settings | None = None, timeout: float = 10.0) -> list[P
     rows: list[PartitionLag] = []
     all_parts: dict[tuple[str, int], TopicPartition] = {}
     wanted: dict[str, list[TopicPartition]] = {}
-    for name, group_topics in GROUPS.items():
+    groups = dict(GROUPS)
+    with contextlib.suppress(WorkflowConfigError):  # its topics follow notifications.yaml
+        groups[notify.NAME] = notify.subscribed_topics(settings)
+    for name, group_topics in groups.items():
         parts = [
             TopicPartition(t.name(settings), p)
             for t in group_topics

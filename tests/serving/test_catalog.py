@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from commerce.catalog import seed_catalog_from_landing
+from commerce.catalog import sync_catalog_from_landing
 from shopflow import events, landing
 from tests.serving.fakes.commerce import ADMIN, auth, outbox, put_product
 
@@ -38,7 +38,7 @@ def test_upsert_events_and_reads(api_client) -> None:
     assert api_client.get("/api/products/none").status_code == 404
 
 
-def test_seed_catalog_from_landing(database, api_client) -> None:
+def test_sync_catalog_from_landing(database, api_client) -> None:
     now = datetime.now(UTC)
     evs = [
         events.make_event("product.upserted", {
@@ -51,8 +51,10 @@ def test_seed_catalog_from_landing(database, api_client) -> None:
         "currency": "USD", "stock": 2,
     }, occurred_at=now)]  # fmt: skip
     landing.write_events(evs)
-    assert seed_catalog_from_landing() == 3
-    assert seed_catalog_from_landing() == 3  # idempotent
+    first = sync_catalog_from_landing()
+    assert (first.inserted, first.products) == (3, 3)
+    again = sync_catalog_from_landing()  # idempotent
+    assert (again.inserted, again.updated, again.kept) == (0, 0, 3)
     got = api_client.get("/api/products/i0").json()
     assert (got["title"], got["price_minor"], got["stock"]) == ("Item 0 v2", 50, 2)
     assert api_client.get("/api/products?category=toys").json()["total"] == 3
