@@ -196,7 +196,7 @@ def reviews(
 ) -> None:
     """Import a shop's existing reviews: review events in the landing zone, and the reviews
     with their aggregates in the shop's database (idempotent on re-import)."""
-    from commerce.catalog import seed_catalog_from_landing
+    from commerce.catalog import sync_catalog_from_landing
     from commerce.db import migrate
     from commerce.reviews import imports as review_store
     from shopflow import review_import as ri
@@ -215,7 +215,7 @@ def reviews(
         time_zone=time_zone,
     )
     migrate.upgrade()
-    seed_catalog_from_landing()
+    sync_catalog_from_landing()  # reviews of items the shop knows from its landing catalog
     landed: list[ri.ReviewImport] = []
 
     def job() -> ImportReport:
