@@ -3,14 +3,28 @@ training runs, for the dashboards."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import duckdb
 import pytest
 
-from shopflow.config import Settings
+from shopflow.config import Settings, get_settings
 from shopflow.experiments import load_experiments
 from shopflow.experiments.results import compute_results, write_results
 from tests.notebooks.model_history import train_twice
 from tests.warehouse import analytics_data as shop
+
+
+@pytest.fixture(scope="package", autouse=True)
+def no_inherited_mlflow_store() -> Iterator[None]:
+    """mlflow.set_tracking_uri in an earlier test leaves MLFLOW_TRACKING_URI in the process
+    environment; the dashboards here must read their own home's store."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            patch.delenv(name, raising=False)
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="package")
