@@ -96,6 +96,38 @@ def _check_recommendations(api: str, user_id: str, key: str) -> dict[str, Any]:
     return body
 
 
+SPAM_SAMPLE = (
+    "CHEAP deals!!! visit www.best-deal.example and www.cheap-offer.example, "
+    "more at http://promo.example/now"
+)
+
+
+def _flag_spam_review(api: str, user_id: str, product_id: str) -> str:
+    """Post an obvious link-spam review as ``user_id`` and read the verdict back as an admin:
+    the line the demo prints (the spam classifier the pipeline trained, and the rules)."""
+    from commerce.auth import mint_token
+
+    posted = httpx.post(
+        f"{api}/api/products/{product_id}/reviews",
+        json={"rating": 5, "title": "BEST", "body": SPAM_SAMPLE},
+        headers={"Authorization": f"Bearer {mint_token(user_id)}"},
+        timeout=10,
+    )
+    if posted.status_code != 201:
+        return f"[yellow]warn[/] review not posted: {posted.status_code} {posted.text[:200]}"
+    review = httpx.get(
+        f"{api}/api/reviews/{posted.json()['id']}",
+        headers={"Authorization": f"Bearer {mint_token('demo-admin', ['admin'])}"},
+        timeout=10,
+    ).json()
+    model = review.get("spam_model_version") or "rules only (too few labels to train)"
+    return (
+        f"{'[green]ok[/]' if review['status'] == 'FLAGGED' else '[yellow]warn[/]'} a link-spam "
+        f"review is {review['status']} (spam score {review['spam_score']:.2f}, rules "
+        f"{', '.join(review['rule_hits']) or 'none'}, model {model})"
+    )
+
+
 def _known_user(settings: Settings) -> str:
     """A user with interactions in the warehouse (read after the pipeline finished)."""
     import duckdb
@@ -224,6 +256,8 @@ def register(app: typer.Typer) -> None:
             body = _check_recommendations(api, user_id, secret_key)
             model = body.get("model")
             console.print(f"[green]ok[/] {user_id} got {len(body['items'])} items from {model}")
+            product_id = list_products(limit=1)["items"][0]["id"]
+            console.print(_flag_spam_review(api, user_id, product_id), highlight=False)
             keys_text = (  # soft-wrapped: a key must stay on one line to be copied
                 f"keys      secret {secret_key} (server side: any user)\n"
                 f"          publishable {publishable_key} (browsers: anonymous visitors)"

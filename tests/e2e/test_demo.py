@@ -24,6 +24,7 @@ def test_demo_once_builds_a_fresh_shop_and_leaves_nothing_running(
 
     assert "generate" in out and "products in the OLTP catalog" in out
     assert " got 10 items from " in out  # over HTTP with the secret key the demo created
+    assert "ok a link-spam review is FLAGGED (spam score " in out  # posted, judged, read back
     assert "secret sk_test_" in out and "publishable pk_test_" in out
     home = Settings(home=Path(home_env["SHOPFLOW_HOME"]))
     assert not any(embedded.status(home).values())  # the services it started are stopped
