@@ -191,22 +191,9 @@ def import_interactions(
         _id(columns.item).alias("item_id"),
         _key(raw).alias("_key"),
     )
-    checks.add(columns.user, "missing user id", frame["user_id"].is_null())
-    checks.add(
-        columns.user, f"user id longer than {MAX_ID}", frame["user_id"].str.len_chars() > MAX_ID
-    )
-    checks.add(columns.item, "missing item id", frame["item_id"].is_null())
-    checks.add(
-        columns.item, f"item id longer than {MAX_ID}", frame["item_id"].str.len_chars() > MAX_ID
-    )
-
-    when, note = _times(raw[columns.time], time_format, time_zone)
-    if note:
-        report.notes.append(note)
-    checks.add(columns.time, "unparseable time", when.is_null() & raw[columns.time].is_not_null())
-    checks.add(columns.time, "missing time", raw[columns.time].is_null())
-    horizon = datetime.now(UTC) + timedelta(days=1)
-    checks.add(columns.time, "time in the future", when > horizon)
+    _check_ids(checks, columns.user, frame["user_id"], "user id")
+    _check_ids(checks, columns.item, frame["item_id"], "item id")
+    when = _checked_times(raw[columns.time], time_format, time_zone, checks, report)
     frame = frame.with_columns(occurred_at=when)
 
     if fixed:
@@ -321,11 +308,8 @@ def _interaction_table(
 
 
 def _check_rating_options(rating: RatingColumn, columns: InteractionColumns) -> None:
+    _check_scale(rating.scale)
     low, high = rating.scale
-    if not low < high:
-        raise ImportFailed(
-            f"--rating-scale must be LOW,HIGH with LOW < HIGH (got {low:g},{high:g})"
-        )
     if not low <= rating.positive_threshold <= high:
         raise ImportFailed(
             f"--positive-threshold {rating.positive_threshold:g} is off the scale {low:g}..{high:g}"
@@ -425,10 +409,7 @@ def import_catalog(
     report = ImportReport("catalog", path, rows_read=raw.height)
     checks = _Checks(raw.height)
     frame = raw.select("_row", _id(columns.id).alias("item_id"), _key(raw).alias("_key"))
-    checks.add(columns.id, "missing item id", frame["item_id"].is_null())
-    checks.add(
-        columns.id, f"item id longer than {MAX_ID}", frame["item_id"].str.len_chars() > MAX_ID
-    )
+    _check_ids(checks, columns.id, frame["item_id"], "item id")
 
     def text(col: str | None) -> pl.Series:
         if col is None:
@@ -644,6 +625,37 @@ def _md5(event_type: str, keys: pl.Series, mapping: str) -> pl.Series:
 def _number(values: pl.Series) -> pl.Series:
     text = values.cast(pl.String).str.strip_chars().str.strip_chars_start("$£€ ")
     return text.cast(pl.Float64, strict=False)
+
+
+def _check_ids(checks: _Checks, column: str | None, ids: pl.Series, what: str) -> None:
+    """Quarantine rows whose ``what`` (e.g. "item id") is missing or over MAX_ID characters."""
+    checks.add(column, f"missing {what}", ids.is_null())
+    checks.add(column, f"{what} longer than {MAX_ID}", ids.str.len_chars() > MAX_ID)
+
+
+def _checked_times(
+    values: pl.Series,
+    time_format: str | None,
+    time_zone: str,
+    checks: _Checks,
+    report: ImportReport,
+) -> pl.Series:
+    """UTC times of a time column; missing, unparseable and future times are quarantined."""
+    when, note = _times(values, time_format, time_zone)
+    if note:
+        report.notes.append(note)
+    checks.add(values.name, "unparseable time", when.is_null() & values.is_not_null())
+    checks.add(values.name, "missing time", values.is_null())
+    checks.add(values.name, "time in the future", when > datetime.now(UTC) + timedelta(days=1))
+    return when
+
+
+def _check_scale(scale: tuple[float, float]) -> None:
+    low, high = scale
+    if not low < high:
+        raise ImportFailed(
+            f"--rating-scale must be LOW,HIGH with LOW < HIGH (got {low:g},{high:g})"
+        )
 
 
 def _times(

@@ -22,10 +22,12 @@ import polars as pl
 
 from shopflow.config import Settings, get_settings
 from shopflow.importers import (
-    MAX_ID,
     ImportFailed,
     ImportReport,
     ReadOptions,
+    _check_ids,
+    _check_scale,
+    _checked_times,
     _Checks,
     _id,
     _key,
@@ -35,7 +37,6 @@ from shopflow.importers import (
     _quarantine,
     _read,
     _require,
-    _times,
 )
 
 MAX_TITLE = 200
@@ -105,10 +106,7 @@ def import_reviews(
     report = ImportReport("reviews", path, rows_read=raw.height)
     checks = _Checks(raw.height)
     frame = raw.select("_row", _id(columns.item).alias("item_id"), _key(raw).alias("_key"))
-    checks.add(columns.item, "missing item id", frame["item_id"].is_null())
-    checks.add(
-        columns.item, f"item id longer than {MAX_ID}", frame["item_id"].str.len_chars() > MAX_ID
-    )
+    _check_ids(checks, columns.item, frame["item_id"], "item id")
     if known_items is not None:
         known = pl.Series(list(known_items), dtype=pl.String)
         unknown = frame["item_id"].is_not_null() & frame["item_id"].is_in(known.implode()).not_()
@@ -131,8 +129,7 @@ def import_reviews(
 
     if columns.user:
         user = raw.select(_id(columns.user)).to_series()
-        checks.add(columns.user, "missing user id", user.is_null())
-        checks.add(columns.user, f"user id longer than {MAX_ID}", user.str.len_chars() > MAX_ID)
+        _check_ids(checks, columns.user, user, "user id")
     else:
         user = ("anon-" + frame["review_id"].str.slice(0, 16)).alias("user_id")
         report.notes.append("no --user-col: each review has an anonymous author of its own")
@@ -152,14 +149,8 @@ def import_reviews(
     )
 
     if columns.time:
-        when, note = _times(raw[columns.time], options.time_format, options.time_zone)
-        if note:
-            report.notes.append(note)
-        checks.add(columns.time, "missing time", raw[columns.time].is_null())
-        checks.add(
-            columns.time, "unparseable time", when.is_null() & raw[columns.time].is_not_null()
-        )
-        checks.add(columns.time, "time in the future", when > datetime.now(UTC) + timedelta(days=1))
+        values = raw[columns.time]
+        when = _checked_times(values, options.time_format, options.time_zone, checks, report)
     else:
         now = datetime.now(UTC).replace(tzinfo=None)
         when = pl.repeat(now, raw.height, dtype=pl.Datetime("us"), eager=True)
@@ -201,11 +192,7 @@ def import_reviews(
 
 
 def _check_options(columns: ReviewColumns, options: ReviewOptions) -> None:
-    low, high = options.rating_scale
-    if not low < high:
-        raise ImportFailed(
-            f"--rating-scale must be LOW,HIGH with LOW < HIGH (got {low:g},{high:g})"
-        )
+    _check_scale(options.rating_scale)
     if options.default_rating is not None and not 1 <= options.default_rating <= 5:
         raise ImportFailed(f"--default-rating must be 1..5 stars (got {options.default_rating})")
     if columns.rating is None and options.default_rating is None:
