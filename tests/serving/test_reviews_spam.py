@@ -4,6 +4,8 @@ hits and the model version that judged it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from commerce.reviews import spam
 from models.spam import SpamClassifier
 from tests.models.test_spam import corpus
@@ -17,26 +19,22 @@ def _serve_classifier(version: str) -> SpamClassifier:
     return model
 
 
+def _review(client: Any, user: str, rating: int, body: str) -> Any:
+    return client.post(
+        "/api/products/lamp/reviews", json={"rating": rating, "body": body}, headers=auth(user)
+    )
+
+
 def test_posted_reviews_are_judged_by_the_champion_and_the_rules(api_client) -> None:
     make_product("lamp")
     _serve_classifier("shopflow-review-spam/3")
-    spammy = api_client.post(
-        "/api/products/lamp/reviews",
-        json={
-            "rating": 5,
-            "body": "Earn money from home!!! click www.win-lamp.xyz now limited offer",
-        },
-        headers=auth("spammer"),
+    spammy = _review(
+        api_client, "spammer", 5, "Earn money from home!!! click www.win-lamp.xyz now limited offer"
     )
     assert spammy.status_code == 201, spammy.text
     assert spammy.json()["status"] == "FLAGGED"
-    genuine = api_client.post(
-        "/api/products/lamp/reviews",
-        json={
-            "rating": 4,
-            "body": "Comfortable lamp, good handle, arrived on time and well packed.",
-        },
-        headers=auth("buyer"),
+    genuine = _review(
+        api_client, "buyer", 4, "Comfortable lamp, good handle, arrived on time and well packed."
     )
     assert genuine.json()["status"] == "PENDING"
 
