@@ -1,6 +1,8 @@
-"""Issue 21 (a): the broker restarts mid-traffic; every event POST /events answered 202 is
-on the topic afterwards (durable storage), and the API recovers by itself. Known to fail now
-and then (see the xfail): the broker, not Shopflow, drops events acknowledged at the crash."""
+"""Issue 21 (a): the broker is killed mid-traffic and restarted; the API recovers by itself
+and the events POST /events answered 202 are on the topic afterwards (durable storage). The
+goal is all of them; Tansu 0.6's S3 storage can drop the few it acknowledged in the instant
+of the crash (it reuses or skips their offsets; 0-8 of ~2,000 seen here), so the test holds
+the loss to that window: a storage that kept nothing (memory) loses hundreds and fails."""
 
 from __future__ import annotations
 
@@ -26,11 +28,10 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Tansu 0.6 (S3 storage) may lose the few events it acknowledged just before a "
-    "crash: a restarted broker reuses their offsets or skips them (seen: 0-8 of ~2,000)",
-)
+CRASH_WINDOW = 20
+"""Most acknowledged events Tansu 0.6 may drop at a crash (seen: 0-8); more is a regression."""
+
+
 def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settings,
                                                               processes) -> None:  # fmt: skip
     base = start_api(fault_home, processes)
@@ -72,4 +73,4 @@ def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settin
     print(f"\nbroker away {away:.2f}s; first 202 {recovery:.2f}s after it was back; "
           f"answers {dict(statuses)}; accepted {len(set(accepted))}, lost {len(lost)}")  # fmt: skip
     assert statuses[500] == 0
-    assert not lost
+    assert len(lost) <= CRASH_WINDOW, sorted(lost)[:20]
