@@ -238,7 +238,7 @@ def sync_catalog_from_landing(settings: Settings | None = None, batch: int = 200
                     continue
                 else:
                     counts["updated"] += 1
-                writes.append(row)
+                writes.append({**row, "updated_at": _as_utc(occurred_at)})  # as of the landing
             if writes:
                 _bulk_upsert(session, writes)
     return CatalogSync(**counts, rejected=rejected)
@@ -284,7 +284,7 @@ def _bulk_upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     now = utcnow()
     for row in rows:
         row.setdefault("created_at", now)
-        row["updated_at"] = now
+        row.setdefault("updated_at", now)
     stmt = upsert(session, Product).values(rows)
     updatable = [c for c in rows[0] if c not in ("id", "created_at")]
     stmt = stmt.on_conflict_do_update(

@@ -26,6 +26,11 @@ def test_admin_changes_stay_until_a_newer_landing_row(database, api_client) -> N
     landing.write_events([_upserted("a", 500, 5, past), _upserted("b", 700, 1, past)])
     assert sync_catalog_from_landing().inserted == 2
 
+    # a later landing row, dated in the past too (a second generate or import), still wins
+    landing.write_events([_upserted("b", 650, 1, past + timedelta(days=1))])
+    assert sync_catalog_from_landing().updated == 1
+    assert get_product("b")["price_minor"] == 650
+
     put_product(api_client, "a", price=450, stock=9)  # an admin, after the landing data
     result = sync_catalog_from_landing()
     assert (result.inserted, result.updated, result.kept) == (0, 0, 2)
