@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from commerce.auth import Principal
 from commerce.idempotency import InProgress, Once, run_idempotent, run_once
 from commerce.payments import versions as payment_versions
+from serving.locations import locate
 from shopflow.config import get_settings
 from shopflow.online_store import keys
 
@@ -58,11 +59,17 @@ async def idempotent_once(
     payload: Any,
     handler: Callable[[Once | None], Any],
     status: int = 200,
+    location: str | None = None,
 ) -> JSONResponse:
     """Like ``idempotent`` for a handler that claims the key inside its one writing
-    transaction (``commerce.idempotency.run_once``): no extra transactions on success."""
+    transaction (``commerce.idempotency.run_once``): no extra transactions on success.
+    ``location``: the collection a 201 created in (``Location: {location}/{id}``, replays
+    too)."""
     code, body, replayed = await _waiting(run_once, key, scope, payload, handler, status)
-    return _response(code, body, replayed)
+    response = _response(code, body, replayed)
+    if location is not None and code == 201:
+        locate(response, location, body["id"])
+    return response
 
 
 async def _waiting(fn: Callable[..., T], *args: Any) -> T:

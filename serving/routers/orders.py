@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from commerce import orders
 from serving.commerce_http import idempotent, idempotent_once
 from serving.deps import CurrentUser, IdempotencyKey, PageDep
-from serving.locations import located
 from serving.schemas_shop import OrderOut, OrderPage
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -22,14 +21,14 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 async def place_order(
     body: orders.OrderIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    response = await idempotent_once(
+    return await idempotent_once(
         idempotency_key,
         f"orders.place:{user.user_id}",
         body.model_dump(),
         lambda once: orders.place_order(user.user_id, body, once),
         status=201,
+        location=router.prefix,
     )
-    return located(response, router.prefix)
 
 
 @router.get("", summary="My orders (admins: anyone's with user_id)", response_model=OrderPage)

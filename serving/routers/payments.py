@@ -26,7 +26,6 @@ from serving.deps import (
     RedisDep,
     SettingsDep,
 )
-from serving.locations import located
 from serving.schemas_shop import LedgerEntryOut, PaymentOut, PaymentPage, PaymentsHealth
 from shopflow.events import PaymentMethod
 
@@ -67,14 +66,14 @@ async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONRespons
 async def create_payment(
     body: payments.PaymentIn, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    response = await idempotent_once(
+    return await idempotent_once(
         idempotency_key,
         f"payments.create:{user.user_id}",
         body.model_dump(mode="json"),
         lambda once: payments.create_payment(user, body, once),
         status=201,
+        location=router.prefix,
     )
-    return located(response, router.prefix)
 
 
 async def _command(
