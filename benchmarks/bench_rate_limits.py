@@ -10,6 +10,7 @@ from benchmarks.bench_recommendations import (
     CONNECTIONS,
     WARMUP_S,
     _recommendation_paths,
+    bearer,
     publish_synthetic,
 )
 from benchmarks.loadgen import Target, compare, redis_home, rounds_header
@@ -21,17 +22,18 @@ APP = "serving.app:create_app"
 
 def main() -> None:
     paths = _recommendation_paths()
+    auth = bearer()  # a server-side caller: every user's list, one rate-limit identity
     with redis_home("bench-limits-", publish_synthetic) as env:
         print(rounds_header(CONNECTIONS, ROUNDS, ROUND_S))
         unlimited = {**env, "SHOPFLOW_RATE_LIMITS_ENABLED": "false"}
         with (
-            serve(APP, unlimited, paths[0]) as (off_url, off_pid),
-            serve(APP, env, paths[0]) as (on_url, on_pid),
+            serve(APP, unlimited, paths[0], headers=auth) as (off_url, off_pid),
+            serve(APP, env, paths[0], headers=auth) as (on_url, on_pid),
         ):
             [ratio] = compare(
                 [
-                    Target("no rate limits", off_url, off_pid, paths),
-                    Target("rate limits (shipped)", on_url, on_pid, paths),
+                    Target("no rate limits", off_url, off_pid, paths, auth),
+                    Target("rate limits (shipped)", on_url, on_pid, paths, auth),
                 ],
                 rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS,
             )  # fmt: skip

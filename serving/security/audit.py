@@ -1,8 +1,10 @@
-"""Writes an audit entry (``commerce.audit.record``) for every request made by an admin or a
-service principal, once the response status is known: who (principal id and kind), what
-(method, route template, path parameters as target ids), the outcome status, and from where
-(client IP, user agent). A failed write is logged and counted, never turned into an error of
-the request it describes (the response has already been sent)."""
+"""Writes an audit entry (``commerce.audit.record``) for every request made by an admin, and
+for a service's (a secret key's) writes, refusals and reads of personal data; a service's
+routine reads (a storefront backend fetching recommendations at thousands per second) are
+not written. The entry is written once the response status is known: who (principal id and
+kind), what (method, route template, path parameters as target ids), the outcome status, and
+from where (client IP, user agent). A failed write is logged and counted, never turned into
+an error of the request it describes (the response has already been sent)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from serving.security import identity
 from shopflow.config import get_settings
 
 log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PERSONAL_READS = ("/api/users/", "/api/admin/")
+"""Route prefixes whose reads are audited for services too (exports, the audit log)."""
 
 WRITE_FAILED = Counter("shopflow_audit_write_failures", "Audit entries that could not be written.")
 
@@ -54,6 +60,8 @@ async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
     if principal is None or not (principal.is_admin or principal.is_service):
         return
     route = getattr(scope.get("route"), "path", None) or "unmatched"
+    if not principal.is_admin and _routine_read(scope["method"], route, status):
+        return
     try:
         await asyncio.to_thread(
             audit.record,
@@ -68,3 +76,10 @@ async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
     except Exception:
         WRITE_FAILED.inc()
         log.exception("audit entry not written for %s %s", scope["method"], route)
+
+
+def _routine_read(method: str, route: str, status: int) -> bool:
+    """A read that succeeded (or failed on its own terms) outside personal-data routes."""
+    return (
+        method in SAFE_METHODS and status not in (401, 403) and not route.startswith(PERSONAL_READS)
+    )

@@ -53,21 +53,28 @@ def test_admin_and_service_requests_are_recorded(api_client: TestClient) -> None
 
 
 def test_secret_key_requests_are_recorded_as_the_key(api_client: TestClient) -> None:
+    """A secret key's writes, refusals and personal-data reads are recorded; its routine
+    reads (recommendations at storefront rates) are not; a publishable key's never."""
     api_keys.CACHE.forget()
     secret_info, secret = api_keys.create("secret", "storefront backend")
     public_info, publishable = api_keys.create("publishable", "storefront")
     backend = {"Authorization": f"Bearer {secret}"}
-    api_client.get("/analytics/realtime", headers=backend)
-    api_client.get("/recommendations/u-9", headers=backend)  # served by the fast lane
+    api_client.get("/recommendations/u-9", headers=backend)  # the fast lane: routine
+    api_client.get("/analytics/realtime", headers=backend)  # routine
+    api_client.get("/api/notifications/stats", headers=backend)  # refused: admins only
+    api_client.get("/api/users/u-9/export", headers=backend)  # personal data
+    api_client.post("/events", json=[], headers=backend)  # a write
     api_client.get("/recommendations/anon-1", headers={"Authorization": f"Bearer {publishable}"})
 
     items = entries(api_client, actor=f"key:{secret_info.id}")["items"]
-    assert [e["action"] for e in items] == [
-        "GET /recommendations/{user_id}",
-        "GET /analytics/realtime",
+    assert [e["action"] for e in items][::-1] == [
+        "GET /api/notifications/stats",
+        "GET /api/users/{user_id}/export",
+        "POST /events",
     ]
+    assert items[-1]["status"] == 403
     assert {e["actor_kind"] for e in items} == {"service"}
-    assert items[0]["target_ids"] == {"user_id": "u-9"}
+    assert items[1]["target_ids"] == {"user_id": "u-9"}
     assert not entries(api_client, actor=f"key:{public_info.id}")["items"]  # a visitor's key
 
 
