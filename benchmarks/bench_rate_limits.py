@@ -10,10 +10,9 @@ from benchmarks.bench_recommendations import (
     CONNECTIONS,
     WARMUP_S,
     _recommendation_paths,
-    bearer,
     publish_synthetic,
 )
-from benchmarks.loadgen import Target, compare, redis_home, rounds_header
+from benchmarks.loadgen import Target, bearer, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
 
 ROUNDS, ROUND_S = 6, 3
