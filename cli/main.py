@@ -37,6 +37,14 @@ def main(
     ),
 ) -> None:
     """Shopflow: e-commerce data and ML platform."""
+    from pydantic import ValidationError
+
+    from shopflow.config import describe_invalid, get_settings
+
+    try:  # a malformed setting stops every command at start, naming the variable
+        get_settings()
+    except ValidationError as exc:
+        raise fail(describe_invalid(exc)) from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

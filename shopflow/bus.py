@@ -57,9 +57,17 @@ def bootstrap_servers(settings: Settings | None = None) -> str:
     return embedded.ensure_kafka(settings or get_settings())
 
 
-def producer_config(bootstrap: str, delivery_timeout_ms: int, **overrides: Any) -> dict[str, Any]:
+def client_config(bootstrap: str, settings: Settings | None = None) -> dict[str, Any]:
+    """What every Kafka client shares: the brokers and ``SHOPFLOW_KAFKA_OPTIONS`` (librdkafka
+    pass-through: SASL, SSL, CA...), so producers, consumers and admin clients connect alike."""
+    return {"bootstrap.servers": bootstrap, **(settings or get_settings()).kafka_options}
+
+
+def producer_config(
+    bootstrap: str, delivery_timeout_ms: int, settings: Settings | None = None, **overrides: Any
+) -> dict[str, Any]:
     return {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap, settings),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -83,7 +91,7 @@ def consumer_config(
     if settings.kafka_storage == "durable":  # harmless on Kafka: data ends a wait at once
         fetch_wait_ms = max(fetch_wait_ms, DURABLE_FETCH_WAIT_MS)
     return {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap, settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -103,7 +111,7 @@ def ensure_topics(
     admin: AdminClient | None = None,
 ) -> list[str]:
     """Create the missing topics. Returns the names created. Raises BusUnavailable."""
-    admin = admin or AdminClient({"bootstrap.servers": bootstrap}, logger=KAFKA_LOG)
+    admin = admin or AdminClient(client_config(bootstrap, settings), logger=KAFKA_LOG)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
@@ -173,7 +181,7 @@ class EventProducer:
         self.settings = settings or get_settings()
         self.bootstrap = bootstrap or bootstrap_servers(self.settings)
         self.timeout_s = self.settings.events_delivery_timeout_ms / 1000
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=KAFKA_LOG)
+        self._admin = AdminClient(client_config(self.bootstrap, self.settings), logger=KAFKA_LOG)
         self._lock = threading.Lock()
         self._producer = self._new_producer()
         self._generation = 0  # bumped each time the producer is replaced
@@ -186,7 +194,10 @@ class EventProducer:
 
     def _new_producer(self) -> Producer:
         conf = producer_config(
-            self.bootstrap, self.settings.events_delivery_timeout_ms, error_cb=self._on_error
+            self.bootstrap,
+            self.settings.events_delivery_timeout_ms,
+            self.settings,
+            error_cb=self._on_error,
         )
         return Producer(conf)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from limits import parse as parse_rate_limit
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RATE_LIMITS: dict[str, str] = {
@@ -272,6 +272,133 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Strict-Transport-Security max-age; 0 sends none (dev)."
     )
 
+    # ---- production: service connections, pools, observability ---------------------------
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="librdkafka options for every producer, consumer and admin client, e.g. "
+        '{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", '
+        '"sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "/ca.pem"}.',
+    )
+    redis_password: str | None = Field(
+        default=None, description="Redis password (AUTH), folded into REDIS_URL."
+    )
+    redis_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs a rediss:// (TLS) server's certificate."
+    )
+    media_url: str | None = Field(
+        default=None,
+        description="Where review media live: any fsspec URL (s3://bucket/prefix); "
+        "unset: $SHOPFLOW_HOME/media.",
+    )
+    media_storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='fsspec options of media_url, e.g. {"endpoint_url": "http://minio:9000"}.',
+    )
+    db_pool_size: int = Field(default=20, ge=1, le=500, description="Database pool per process.")
+    db_max_overflow: int = Field(default=20, ge=0, le=500, description="Connections beyond it.")
+    db_pool_timeout_s: float = Field(default=30.0, gt=0, description="Wait for a free one.")
+    db_statement_timeout_ms: int = Field(
+        default=0, ge=0, description="PostgreSQL statement_timeout per connection; 0 = none."
+    )
+    api_workers: int = Field(default=1, ge=1, le=64, description="`shopflow serve` processes.")
+    api_keepalive_s: int = Field(default=5, ge=1, description="HTTP keep-alive of idle clients.")
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console (readable) or json (one object per line)."
+    )
+    log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING).")
+    request_log: bool = Field(
+        default=True, description="One log line per API request (id, route, status, time)."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector (http://collector:4318); unset: no tracing.",
+    )
+    otel_service_name: str = Field(
+        default="shopflow", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    trace_sample_ratio: float = Field(
+        default=0.1, ge=0, le=1, description="Share of root traces recorded and exported."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+")[0]
+        if scheme not in ("sqlite", "postgres", "postgresql"):
+            raise ValueError(f"DATABASE_URL must be postgresql://... or sqlite:///..., not {url!r}")
+        if scheme != "sqlite" and not parts.hostname and "host=" not in parts.query:
+            raise ValueError("DATABASE_URL names no host (postgresql://user:pw@host:5432/db)")
+        _port(parts, "DATABASE_URL")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"REDIS_URL must be redis://, rediss:// (TLS) or unix://, not {url!r}")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("REDIS_URL names no host (redis://host:6379/0)")
+        _port(parts, "REDIS_URL")
+        return url
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _broker_addresses_parse(cls, servers: str | None) -> str | None:
+        if servers is None:
+            return None
+        for server in servers.split(","):
+            parts = urlsplit("//" + server.strip().split("://")[-1])
+            if not parts.hostname or _port(parts, "KAFKA_BOOTSTRAP_SERVERS") is None:
+                raise ValueError(
+                    f"KAFKA_BOOTSTRAP_SERVERS takes host:port[,host:port...], not {servers!r}"
+                )
+        return servers
+
+    @field_validator("media_url")
+    @classmethod
+    def _media_url_parses(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        import fsspec  # only when set
+
+        protocol, _, path = url.partition("://")
+        if not path:
+            raise ValueError(
+                f"SHOPFLOW_MEDIA_URL must be an fsspec URL (s3://bucket/prefix): {url!r}"
+            )
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except (ValueError, ImportError) as exc:
+            raise ValueError(f"SHOPFLOW_MEDIA_URL: unusable protocol {protocol!r}: {exc}") from exc
+        if protocol in ("s3", "s3a", "gs", "gcs", "az", "abfs") and not path.split("/")[0]:
+            raise ValueError(f"SHOPFLOW_MEDIA_URL names no bucket: {url!r}")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _redis_credentials_in_url(self) -> Settings:
+        """SHOPFLOW_REDIS_PASSWORD and SHOPFLOW_REDIS_CA_FILE join REDIS_URL, so every Redis
+        client made from it (API, consumers, pipelines, rate limits) authenticates alike."""
+        if not self.redis_url or not (self.redis_password or self.redis_ca_file):
+            return self
+        parts = urlsplit(self.redis_url)
+        netloc = parts.netloc
+        if self.redis_password and parts.password is None:
+            user = quote(parts.username or "", safe="")
+            netloc = f"{user}:{quote(self.redis_password, safe='')}@{netloc.rpartition('@')[2]}"
+        query = dict(parse_qsl(parts.query))
+        if self.redis_ca_file:
+            query.setdefault("ssl_ca_certs", str(self.redis_ca_file))
+        url = urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+        object.__setattr__(self, "redis_url", url)
+        return self
+
     @field_validator("rate_limits")
     @classmethod
     def _known_rate_limits(cls, given: dict[str, str]) -> dict[str, str]:
@@ -374,6 +501,15 @@ class Settings(BaseSettings):
         return self.home_dir / "media"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target/ (manifest, compiled SQL, run state): never in the checkout."""
+        return self.home_dir / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.home_dir / "dbt" / "logs"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home_dir / "dagster"
 
@@ -403,6 +539,15 @@ class Settings(BaseSettings):
             path.mkdir(parents=True, exist_ok=True)
 
 
+def _port(parts: Any, setting: str) -> int | None:
+    """The URL's port (None when absent); a malformed one is a ValueError naming the setting."""
+    try:
+        port: int | None = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{setting} has an invalid port: {exc}") from exc
+    return port
+
+
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
 
 #: Settings that hold secrets: in production each must be set (not its built-in default) and at
@@ -425,6 +570,24 @@ def _remote(url: str) -> bool:
         if host not in LOCAL_HOSTS:
             return True
     return False
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (its standard name or SHOPFLOW_...)."""
+    info = Settings.model_fields.get(field)
+    alias = getattr(info.validation_alias, "choices", None) if info else None
+    return str(alias[0]) if alias else f"SHOPFLOW_{field.upper()}"
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line per bad setting, each naming its environment variable."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        env = name if name.isupper() else env_name(name)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith(env) else f"{env}: {message}")
+    return "invalid settings: " + "; ".join(lines)
 
 
 class InsecureSettings(ValueError):

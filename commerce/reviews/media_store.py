@@ -9,6 +9,7 @@ refused. Stored keys are generated here; the client's file name never becomes a 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import io
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol
 
 from PIL import Image, ImageOps
 
@@ -65,8 +66,42 @@ class LocalMediaStorage:
         return self._path(key).is_file()
 
 
+class FsspecMediaStorage:
+    """Media on any fsspec URL (``s3://bucket/prefix``, ``gcs://...``, ``memory://...``); a
+    put is one whole-object write, so readers never see half a file."""
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        import fsspec  # only when configured
+
+        self.fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+        self.root = root.rstrip("/")
+
+    def _path(self, key: str) -> str:
+        if any(part in ("..", ".", "") for part in key.split("/")):
+            raise Invalid("invalid media key")
+        return f"{self.root}/{key}"
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.fs.pipe_file(self._path(key), data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        data: bytes = self.fs.cat_file(self._path(key))
+        return data
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self._path(key)))
+
+
 def default_storage(settings: Settings | None = None) -> MediaStorage:
-    return LocalMediaStorage((settings or get_settings()).media_dir)
+    """``SHOPFLOW_MEDIA_URL`` (any fsspec URL) when set, else ``$SHOPFLOW_HOME/media``."""
+    settings = settings or get_settings()
+    if settings.media_url:
+        return FsspecMediaStorage(settings.media_url, settings.media_storage_options)
+    return LocalMediaStorage(settings.media_dir)
 
 
 # ---- type detection -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dagster_dbt import (
 from pipelines.assets.landing import RAW_EVENTS
 from pipelines.instance import QUIET_ENV, REPO_ROOT
 from pipelines.resources import WarehouseResource
+from shopflow.config import get_settings
 
 DBT_PROJECT_DIR = REPO_ROOT / "warehouse"
 #: dbt from this interpreter's environment, so a non-activated venv works too.
@@ -34,7 +35,9 @@ _PROJECT_FILES = ("*.yml", "models/**/*", "macros/**/*", "tests/**/*", "seeds/**
 
 for _name, _value in QUIET_ENV.items():
     os.environ.setdefault(_name, _value)
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+# dbt writes its target/ and logs under SHOPFLOW_HOME, never into the checkout
+os.environ.setdefault("DBT_LOG_PATH", str(get_settings().dbt_log_dir))
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, target_path=get_settings().dbt_target_dir)
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -125,7 +128,7 @@ def warehouse_dbt(
     # run that builds both, instead of failing on a table that is not built yet.
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
     run_target = (
-        DBT_PROJECT_DIR / "target" / f"warehouse_dbt-{context.run.run_id[:8]}-{os.getpid()}"
+        get_settings().dbt_target_dir / f"warehouse_dbt-{context.run.run_id[:8]}-{os.getpid()}"
     )
     run_target.mkdir(parents=True, exist_ok=True)
     cache, state = partial_parse_cache(warehouse.db_path()), run_target / "partial_parse.msgpack"

@@ -344,7 +344,9 @@ class ConsumerRunner:
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> None:
         if self._dlq is None:
             self._dlq = Producer(
-                bus.producer_config(self.bootstrap, self.settings.events_delivery_timeout_ms)
+                bus.producer_config(
+                    self.bootstrap, self.settings.events_delivery_timeout_ms, self.settings
+                )
             )
         errors: list[str] = []
         for msg, error in poison:

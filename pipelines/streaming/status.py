@@ -50,7 +50,7 @@ def high_watermarks(
     """True high watermark of each partition (see the module note)."""
     probe = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **bus.client_config(bootstrap),
             "group.id": f"shopflow-status-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "fetch.max.bytes": 1024 * 1024,
@@ -81,7 +81,7 @@ def group_lag(settings: Settings | None = None, timeout: float = 10.0) -> list[P
     """Lag of every consumer group of the real-time pipeline."""
     settings = settings or get_settings()
     bootstrap = bus.bootstrap_servers(settings)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(bus.client_config(bootstrap, settings))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -116,7 +116,7 @@ def _committed(
 ) -> dict[tuple[str, int], int]:
     if not parts:
         return {}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer({**bus.client_config(bootstrap), "group.id": group})
     try:
         return {
             (tp.topic, tp.partition): tp.offset

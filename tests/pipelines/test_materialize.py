@@ -72,8 +72,10 @@ def test_materialize_succeeds_with_progress_per_step(shop):
     assert "daily_revenue" in keys
     # dbt's parse state is kept for the next run; the run's own target folder is gone
     assert warehouse.partial_parse_cache(str(settings.warehouse_path)).exists()
-    target = warehouse.DBT_PROJECT_DIR / "target"
+    target = settings.dbt_target_dir
     assert not list(target.glob(f"warehouse_dbt-{result.run_id[:8]}-*"))
+    # dbt's target/ and logs live under SHOPFLOW_HOME, never in the checkout
+    assert not list((warehouse.DBT_PROJECT_DIR / "target").glob("warehouse_dbt-*"))
 
 
 def test_dbt_tests_ran_as_passing_asset_checks(shop):
