@@ -29,8 +29,10 @@ from serving.errors import install_handlers
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
 from serving.limits import BodyLimitMiddleware
+from serving.readiness import Readiness
 from serving.recommendations import fastlane, snapshot
 from serving.recommendations.reader import OnlineStore
+from serving.request_log import RequestLog
 from serving.routers import (
     admin,
     catalog,
@@ -49,7 +51,7 @@ from serving.routers import (
     wishlists,
 )
 from serving.security.ratelimit import RateLimiter
-from shopflow import __version__, embedded
+from shopflow import __version__, embedded, logs, shutdown, tracing
 from shopflow.config import check_startup, get_settings
 
 ROUTERS: tuple[ModuleType, ...] = (
@@ -76,9 +78,11 @@ REDIS_MAX_CONNECTIONS = 256
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build the clients in order; the exit stack closes them in reverse."""
-    async with AsyncExitStack() as stack:
-        settings = get_settings()
+    """Build the clients in order; the exit stack closes them in reverse, within
+    ``api_close_s`` (then the worker exits: a hung close never holds a shutdown)."""
+    settings = get_settings()
+    stack = AsyncExitStack()
+    try:
         logging.getLogger(__name__).warning(check_startup(settings, "API"))  # refuses unsafe
         redis_url = embedded.ensure_redis(settings)
         # a dropped connection is retried once on a new one; after an outage the pool
@@ -133,16 +137,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             notify_channels=channels,
             notify_fanout=fanout,
             rate_limiter=rate_limiter,
+            readiness=Readiness(settings, online_store),
         )
-        metrics.instrument(app.router)
         fastlane.install(app, [recommendations.lane()])
         # Everything imported so far lives as long as the process: move it out of the cyclic
         # collector's reach, so collections stay short under load (a full one walks ~250k objects).
         gc.freeze()
         yield
+    finally:
+        with shutdown.deadline(settings.api_close_s, "closing the API's clients"):
+            await stack.aclose()
+            tracing.shutdown()
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
+    logs.configure(settings)
     app = FastAPI(
         title="Shopflow API",
         version=__version__,
@@ -153,9 +163,15 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_handlers(app)
-    security.install(app, get_settings())
+    security.install(app, settings)
     app.add_middleware(BodyLimitMiddleware)
+    metrics.install(app)  # outside the handlers: 404 and 405 are counted as sent
+    app.add_middleware(RequestLog, log_requests=settings.request_log)  # outside the above
     install_docs(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    if tracing.configure(settings, "api"):  # outermost: the request log runs in its span
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/livez,/readyz,/metrics")
     return app

@@ -12,6 +12,7 @@ from commerce.notifications.channels import Channel
 from commerce.notifications.live import Fanout
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
+from serving.readiness import Readiness
 from serving.recommendations.reader import OnlineStore
 from serving.security.ratelimit import RateLimiter
 from shopflow.config import Settings
@@ -30,5 +31,7 @@ class Clients:
     """Notification channels (SMTP connection, vendor clients) by name."""
     notify_fanout: Fanout
     """The worker's one pub/sub listener for its in-app WebSockets."""
+    readiness: Readiness
+    """What ``/readyz`` checks (database, Redis, broker, a publication)."""
     rate_limiter: RateLimiter | None = None
     """Rate limits in Redis (``serving.security.ratelimit``); None when disabled."""

@@ -23,6 +23,7 @@ from commerce.notifications.live import Fanout
 from serving.clients import Clients
 from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
+from serving.readiness import Readiness
 from serving.recommendations.reader import OnlineStore
 from serving.security import identity
 from shopflow.config import Settings
@@ -156,7 +157,13 @@ async def get_notify_fanout(connection: HTTPConnection) -> Fanout:
     return clients.notify_fanout
 
 
+async def get_readiness(request: Request) -> Readiness:
+    clients: Clients = request.app.state.clients
+    return clients.readiness
+
+
 OnlineStoreDep = Annotated[OnlineStore, Depends(get_online_store)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 ExperimentsDep = Annotated[ExperimentsService, Depends(get_experiments)]
 ExposuresDep = Annotated[ExposureLog, Depends(get_exposures)]
 EventProducerDep = Annotated[LazyProducer, Depends(get_event_producer)]

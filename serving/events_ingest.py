@@ -118,5 +118,7 @@ class LazyProducer:
         return self._producer
 
     async def close(self) -> None:
+        """Flush what is in flight, within the API's close budget (``api_close_s``)."""
         if self._producer is not None:
-            await asyncio.to_thread(self._producer.close, 10.0)
+            flush_s = max(0.5, self.settings.api_close_s - 1.0)
+            await asyncio.to_thread(self._producer.close, flush_s)

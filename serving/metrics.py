@@ -1,12 +1,15 @@
 """Prometheus metrics of the API: request counts and latency per route template.
 
-The router is wrapped once at start-up (``instrument``); labels are route templates
-(``/recommendations/{user_id}``), never raw paths. With several uvicorn workers, set
-``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers start: prometheus-client
-then keeps each worker's values in files there and ``/metrics`` sums them (multiprocess
-mode), so any worker answers for all. ``shopflow serve --workers N`` does that for you
-(``multiprocess_dir``). Without it each worker reports only itself, which is right for one
-worker. Stream consumers serve their own metrics (``--metrics-port``).
+``prometheus-fastapi-instrumentator`` measures every HTTP request as a middleware of the
+app (``install``), outside the exception handlers, so the status label is the status sent: a
+404 or 405 is counted as such, never as 500. Labels are route templates
+(``/recommendations/{user_id}``), never raw paths; unmatched paths share ``unmatched``. With
+several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the
+workers start: prometheus-client then keeps each worker's values in files there and
+``/metrics`` sums them (multiprocess mode), so any worker answers for all. ``shopflow serve
+--workers N`` does that for you (``multiprocess_dir``). Without it each worker reports only
+itself, which is right for one worker. Stream consumers serve their own metrics
+(``--metrics-port``): lag, throughput and batch times (``pipelines.streaming.metrics``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,10 +32,13 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prom_multiprocess
+from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator.metrics import Info
 from starlette.routing import Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
 
 REQUESTS = Counter(
     "shopflow_http_requests",
@@ -45,59 +51,32 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
-class _Timed:
-    """ASGI wrapper of the router: counts and times every HTTP request by route template."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        start = time.perf_counter()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")  # set by the router on a match
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            children = self._children.get((method, template, status))
-            if children is None:  # labels() takes a lock and builds a key: once per label set
-                children = (
-                    REQUESTS.labels(method, template, str(status)),
-                    LATENCY.labels(method, template),
-                )
-                self._children[(method, template, status)] = children
-            children[0].inc()
-            children[1].observe(time.perf_counter() - start)
+def _record(info: Info) -> None:
+    """Count and time one request (label children cached: ``labels()`` takes a lock)."""
+    key = (info.method, info.modified_handler, info.modified_status)
+    children = _children.get(key)
+    if children is None:
+        route = UNMATCHED if info.modified_handler == "none" else info.modified_handler
+        children = (REQUESTS.labels(info.method, route, key[2]), LATENCY.labels(info.method, route))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(info.modified_duration)
 
 
-def instrument(router: Router) -> None:
-    """Wrap the router's stack once (idempotent); routing has run when the wrapper records."""
-    if not isinstance(router.middleware_stack, _Timed):
-        router.middleware_stack = _Timed(router.middleware_stack)
+def install(app: FastAPI) -> None:
+    """Measure every HTTP request of ``app`` (at creation: it adds a middleware)."""
+    Instrumentator(should_group_status_codes=False, should_group_untemplated=True).add(
+        _record
+    ).instrument(app)
 
 
 def wrap_inside(router: Router, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
-    """Wrap the router's stack with ``wrapper`` inside the metrics wrapper (whichever start-up
-    hook runs first), so requests ``wrapper`` answers itself are still counted."""
-    stack = router.middleware_stack
-    if isinstance(stack, _Timed):
-        stack.app = wrapper(stack.app)
-    else:
-        router.middleware_stack = wrapper(stack)  # type: ignore[assignment]  # Starlette infers a coroutine method; any ASGI app fits
+    """Wrap the router's stack with ``wrapper`` (requests it answers are measured by the
+    middleware outside, like any other)."""
+    router.middleware_stack = wrapper(router.middleware_stack)  # type: ignore[assignment]  # Starlette infers a coroutine method; any ASGI app fits
 
 
 def exposition() -> tuple[bytes, str]:

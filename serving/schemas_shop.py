@@ -17,6 +17,18 @@ class HealthOut(BaseModel):
     )
 
 
+class LiveOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "unready"]
+    failing: list[str] = Field(description="The parts that did not answer (empty when ready).")
+    checks: dict[str, Check] = Field(
+        description="database, redis, broker, recommendations: ok, ms or error."
+    )
+
+
 class ProductOut(BaseModel):
     id: str
     title: str

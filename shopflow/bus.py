@@ -25,7 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # where confluent_kafka.admin imports it from
 
-from shopflow import embedded, events, topics
+from shopflow import embedded, events, topics, tracing
 from shopflow.config import Settings, get_settings
 
 #: librdkafka's own log lines (connection failures...) go to Python logging, not stderr.
@@ -248,9 +248,12 @@ class EventProducer:
         produced = 0
         pending.generation = self._generation
         produce, report, routes = self._producer.produce, pending.report, self._routes
+        traceparent = tracing.traceparent()  # the sampled request's trace goes along
         try:
             for event in evs:
                 topic, headers = routes.get(event.event_type) or self._route(event.event_type)
+                if traceparent is not None:
+                    headers = [*headers, (tracing.TRACEPARENT, traceparent)]
                 produce(
                     topic,
                     _to_json(event),  # bytes straight from the model's serializer
@@ -292,28 +295,30 @@ class EventProducer:
         """Produce and wait for every delivery report. Returns the event ids."""
         if not evs:
             return []
-        pending = _Pending(expected=len(evs))
-        self._produce(evs, pending)
-        self._check(pending, pending.done.wait(self.timeout_s + 2.0))
+        with _publish_span(len(evs)):
+            pending = _Pending(expected=len(evs))
+            self._produce(evs, pending)
+            self._check(pending, pending.done.wait(self.timeout_s + 2.0))
         return [e.event_id for e in evs]
 
     async def asend(self, evs: Sequence[events.Envelope]) -> list[str]:
         """``send`` for an event loop: produce now, await the delivery reports."""
         if not evs:
             return []
-        loop = asyncio.get_running_loop()
-        pending = _Pending(expected=len(evs), loop=loop, future=loop.create_future())
-        if not self._healthy or self._fatal:
-            await asyncio.to_thread(self._produce, evs, pending)
-        else:
-            self._produce(evs, pending)
-        finished = pending.done.is_set()
-        if not finished:
-            assert pending.future is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
+        with _publish_span(len(evs)):
+            loop = asyncio.get_running_loop()
+            pending = _Pending(expected=len(evs), loop=loop, future=loop.create_future())
+            if not self._healthy or self._fatal:
+                await asyncio.to_thread(self._produce, evs, pending)
+            else:
+                self._produce(evs, pending)
             finished = pending.done.is_set()
-        self._check(pending, finished)
+            if not finished:
+                assert pending.future is not None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
+                finished = pending.done.is_set()
+            self._check(pending, finished)
         return [e.event_id for e in evs]
 
     def close(self, timeout: float = 5.0) -> None:
@@ -324,6 +329,15 @@ class EventProducer:
         self._producer.purge()
         self._stop.set()
         self._poller.join(max(0.0, deadline - time.monotonic()))
+
+
+def _publish_span(count: int) -> Any:
+    """One PRODUCER span per batch sent (a no-op span unless tracing is configured)."""
+    return tracing.tracer.start_as_current_span(
+        "kafka publish",
+        kind=tracing.trace.SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.batch.message_count": count},
+    )
 
 
 def _dispose(producer: Producer) -> None:

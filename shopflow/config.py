@@ -260,7 +260,8 @@ class Settings(BaseSettings):
         description="Path prefixes held to the 'sensitive' budget (login-like endpoints).",
     )
     rate_limit_exempt_paths: tuple[str, ...] = Field(
-        default=("/health", "/metrics"), description="Exact paths never limited (probes)."
+        default=("/health", "/livez", "/readyz", "/metrics"),
+        description="Exact paths never limited (probes).",
     )
     trusted_proxies: tuple[str, ...] = Field(
         default=(), description="IPs or CIDRs whose X-Forwarded-For names the client."
@@ -302,6 +303,16 @@ class Settings(BaseSettings):
     )
     api_workers: int = Field(default=1, ge=1, le=64, description="`shopflow serve` processes.")
     api_keepalive_s: int = Field(default=5, ge=1, description="HTTP keep-alive of idle clients.")
+    api_drain_s: float = Field(
+        default=4.0, gt=0, description="After SIGTERM, requests in flight get this long."
+    )
+    api_close_s: float = Field(
+        default=4.0,
+        gt=0,
+        description="Then closing the clients (the event producer's flush included) gets "
+        "this long; the worker exits after it whatever is left (unconfirmed events were "
+        "never acknowledged to their senders).",
+    )
     log_format: Literal["console", "json"] = Field(
         default="console", description="console (readable) or json (one object per line)."
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger("shopflow.shutdown")
 _armed = threading.Lock()
@@ -27,3 +29,21 @@ def exit_within(seconds: float) -> None:
     timer = threading.Timer(seconds, force)
     timer.daemon = True
     timer.start()
+
+
+@contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Exit the process if the block runs longer than ``seconds`` (a close that hangs on a
+    paused broker); the timer is cancelled when the block ends in time."""
+
+    def force() -> None:
+        log.warning("%s took longer than %.1fs; exiting now", what, seconds)
+        os._exit(FORCED_EXIT)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

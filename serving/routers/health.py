@@ -1,4 +1,5 @@
-"""``GET /health``: the API and its dependencies."""
+"""Probes: ``/livez`` (the process answers), ``/readyz`` (it can serve: database, Redis,
+broker, a recommendations publication) and ``GET /health`` (Redis and the fallback)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,31 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serving.deps import OnlineStoreDep, RedisDep
-from serving.schemas_shop import HealthOut
+from serving.deps import OnlineStoreDep, ReadinessDep, RedisDep
+from serving.schemas_shop import HealthOut, LiveOut, ReadyOut
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/livez", summary="Liveness: the process is up", response_model=LiveOut)
+async def livez() -> dict[str, str]:
+    """Always 200 while the process serves requests; checks no dependency (a restart would
+    not fix one)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database, Redis, broker and a recommendations publication",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A part is unreachable (named)"}},
+)
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
+    """200 when every part answers; 503 naming each part that does not, with its error."""
+    checks = await readiness.checks()
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    body = {"status": "unready" if failing else "ready", "failing": failing, "checks": checks}
+    return JSONResponse(body, 503 if failing else 200)
 
 
 @router.get(

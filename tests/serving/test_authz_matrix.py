@@ -37,6 +37,8 @@ ACCESS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/docs/oauth2-redirect"): (PUBLIC, None),
     ("GET", "/docs-static"): (PUBLIC, None),
     ("GET", "/health"): (PUBLIC, None),
+    ("GET", "/livez"): (PUBLIC, None),  # probes: an orchestrator calls them without a credential
+    ("GET", "/readyz"): (PUBLIC, None),
     ("GET", "/experiments"): (PUBLIC, None),
     ("GET", "/api/products"): (PUBLIC, None),
     ("GET", "/api/products/{product_id}"): (PUBLIC, None),

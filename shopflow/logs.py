@@ -1,0 +1,68 @@
+"""Process logging, one set-up for every role (API, consumers, relay, workers).
+
+``SHOPFLOW_LOG_FORMAT=json`` writes one JSON object per line (timestamp, level, logger, event
+and the fields passed in ``extra``); ``console`` the same fields, readable. Standard-library
+loggers (uvicorn, librdkafka via ``shopflow.kafka``, Dagster) and structlog loggers go through
+the same handler. Values bound with ``bind`` (the request id of the request being served) join
+every line logged in that context.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import structlog
+
+from shopflow.config import Settings, get_settings
+
+HANDLER_NAME = "shopflow"
+
+bind = structlog.contextvars.bind_contextvars
+reset = structlog.contextvars.reset_contextvars
+
+
+def _dumps(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+def _renderer(settings: Settings) -> Callable[..., Any]:
+    if settings.log_format == "json":
+        return structlog.processors.JSONRenderer(serializer=_dumps)
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def configure(settings: Settings | None = None, stream: Any = None) -> None:
+    """Route every logger to one stderr handler in the configured format (idempotent)."""
+    settings = settings or get_settings()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _renderer(settings),
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(HANDLER_NAME)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
