@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -190,6 +191,7 @@ def run(
             if not acquire_lease(holder, settings.relay_lease_s):
                 stop.wait(min(max(interval_s, 0.05), settings.relay_lease_s))
                 continue
+            started = time.perf_counter()
             try:
                 count = relay_once(sink, batch_size)
             except Exception as exc:  # the broker or disk is down: keep rows, retry later
@@ -200,6 +202,8 @@ def run(
                 stop.wait(settings.relay_failure_backoff_s)
                 continue
             total += count
+            if count:
+                _log_batch(sink, count, started)
             if count and on_batch:
                 on_batch(count)
             if count < batch_size:
@@ -209,3 +213,16 @@ def run(
     finally:
         release_lease(holder)
     return total
+
+
+def _log_batch(sink: Sink, count: int, started: float) -> None:
+    """One line per published batch, with the backlog still waiting (the relay's lag)."""
+    log.info(
+        "relay batch",
+        extra={
+            "sink": sink.name,
+            "published": count,
+            "backlog": pending_count(),
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )

@@ -29,6 +29,23 @@ def _dumps(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed only
+    """Writes to whatever ``sys.stderr`` is at the time (like logging's last resort)."""
+
+    @property  # type: ignore[override]  # a property over the attribute StreamHandler sets
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _drop_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.pop("message", None)  # the formatted text again, beside "event"
+    return event
+
+
 def _renderer(settings: Settings) -> Callable[..., Any]:
     if settings.log_format == "json":
         return structlog.processors.JSONRenderer(serializer=_dumps)
@@ -45,14 +62,14 @@ def configure(settings: Settings | None = None, stream: Any = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _renderer(settings),
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -24,9 +24,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from commerce import relay as outbox_relay
+        from shopflow import logs, tracing
         from shopflow.config import InsecureSettings, check_startup, get_settings
 
         console = Console(stderr=True)
+        logs.configure()
+        tracing.configure(role="relay")
         try:
             console.print(check_startup(get_settings(), "relay"))
         except InsecureSettings as exc:
@@ -63,4 +66,5 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
         finally:
             sink.close()
+            tracing.shutdown()
         console.print(f"published {total} events")

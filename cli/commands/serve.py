@@ -34,18 +34,28 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option(None, help="Interface to bind (default: settings api_host)."),
         port: int = typer.Option(None, min=1, max=65535, help="Port (default: settings api_port)."),
-        workers: int = typer.Option(1, min=1, max=64, help="Uvicorn worker processes."),
-        access_log: bool = typer.Option(True, help="Log every request."),
+        workers: int = typer.Option(
+            None, min=1, max=64, help="Uvicorn worker processes (default: SHOPFLOW_API_WORKERS)."
+        ),
+        access_log: bool = typer.Option(
+            None,
+            help="uvicorn's own access log (default: off while SHOPFLOW_REQUEST_LOG writes "
+            "one line per request with its id).",
+        ),
     ) -> None:
         """Serve the API (docs at /docs). Migrates the database first and starts (or reuses)
         the embedded Redis when REDIS_URL is unset. Stop with Ctrl-C or SIGTERM."""
         import uvicorn
 
         from commerce.db import migrate
-        from shopflow import embedded
+        from shopflow import embedded, logs
         from shopflow.config import InsecureSettings, check_startup, get_settings
 
         settings = get_settings()
+        logs.configure(settings)
+        workers = workers or settings.api_workers
+        if access_log is None:
+            access_log = not settings.request_log
         try:
             check_startup(settings, "API")  # the app prints the mode line at start-up
         except InsecureSettings as exc:
@@ -77,5 +87,8 @@ def register(app: typer.Typer) -> None:
                 port=port,
                 workers=workers,
                 access_log=access_log,
-                log_level="info",
+                log_level=settings.log_level.lower(),
+                log_config=None,  # every logger goes through shopflow.logs (console or JSON)
+                timeout_keep_alive=settings.api_keepalive_s,
+                timeout_graceful_shutdown=settings.api_drain_s,
             )

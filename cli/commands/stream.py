@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -34,12 +33,13 @@ def run_consumer(
     from rich.console import Console
 
     from pipelines.streaming.runner import ConsumerRunner
-    from shopflow import bus, embedded
+    from shopflow import bus, embedded, logs, tracing
     from shopflow.config import InsecureSettings, check_startup, get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     console = Console(stderr=True)
     settings = get_settings()
+    logs.configure(settings)
+    tracing.configure(settings, "stream")
     try:
         console.print(check_startup(settings, "consumer"))
     except InsecureSettings as exc:
@@ -57,6 +57,8 @@ def run_consumer(
     except handled + config_errors as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    finally:
+        tracing.shutdown()  # spans of the last batches
     console.print(
         f"{runner.group}: {stats.consumed} consumed, {stats.applied} applied, "
         f"{stats.dead_letters} dead-lettered in {stats.batches} batches"

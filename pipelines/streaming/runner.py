@@ -36,7 +36,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from pydantic import ValidationError
 
 from pipelines.streaming import metrics
-from shopflow import bus, events, shutdown, topics
+from shopflow import bus, events, shutdown, topics, tracing
 from shopflow.config import Settings, get_settings
 
 log = logging.getLogger("shopflow.stream")
@@ -106,6 +106,7 @@ class _Batch:
     started: float = field(default_factory=time.perf_counter)
     prepared: Any = None  # a StagedProcessor's prepare() of the records, if done ahead
     future: Future[int] | None = None
+    links: list[Any] = field(default_factory=list)  # to the traces that produced it
 
 
 @dataclass
@@ -138,6 +139,9 @@ class ConsumerRunner:
         self._commit_at = 0.0
         self._dlq: Producer | None = None
         self._lag_at = 0.0
+        self._lag = 0  # messages behind, summed over the assigned partitions
+        self._logged = RunStats()  # totals at the last batch log line
+        self._log_at = 0.0
         self._worker: ThreadPoolExecutor | None = None
         self._staged: StagedProcessor | None = None
         if callable(getattr(processor, "prepare", None)):
@@ -278,17 +282,27 @@ class ConsumerRunner:
     def _apply(self, batch: _Batch) -> int:
         """Process a batch's records and dead-letter its poison messages (in the worker
         thread when staged)."""
-        applied = 0
-        if batch.records and self._staged is not None:
-            prepared = batch.prepared
-            if prepared is None:
-                prepared = self._staged.prepare(batch.records)
-            applied = self._staged.apply_prepared(prepared)
-        elif batch.records:
-            applied = self.processor.process(batch.records)
-        if batch.poison:
-            self._dead_letter(batch.poison)
-        return applied
+        with tracing.tracer.start_as_current_span(
+            f"{self.processor.name} process",
+            kind=tracing.trace.SpanKind.CONSUMER,
+            links=batch.links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.consumer.group.name": self.group,
+                "messaging.batch.message_count": len(batch.records) + len(batch.poison),
+            },
+        ):
+            applied = 0
+            if batch.records and self._staged is not None:
+                prepared = batch.prepared
+                if prepared is None:
+                    prepared = self._staged.prepare(batch.records)
+                applied = self._staged.apply_prepared(prepared)
+            elif batch.records:
+                applied = self.processor.process(batch.records)
+            if batch.poison:
+                self._dead_letter(batch.poison)
+            return applied
 
     def _settle(self) -> None:
         """Wait for the batch in flight, if any, and account for it."""
@@ -311,6 +325,28 @@ class ConsumerRunner:
         for key, offset in batch.last.items():
             self._pending[key] = offset + 1
         metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - batch.started)
+        self._log_batches()
+
+    def _log_batches(self, every_s: float = 1.0) -> None:
+        """One line per batch, at most one a second under load (then with the totals since
+        the last line): batches, messages, applied, dead letters and the lag."""
+        now = time.monotonic()
+        if now - self._log_at < every_s:
+            return
+        last, stats = self._logged, self.stats
+        log.info(
+            "%s batch",
+            self.group,
+            extra={
+                "group": self.group,
+                "batches": stats.batches - last.batches,
+                "messages": stats.consumed - last.consumed,
+                "applied": stats.applied - last.applied,
+                "dead_letters": stats.dead_letters - last.dead_letters,
+                "lag": self._lag,
+            },
+        )
+        self._logged, self._log_at = RunStats(**vars(stats)), now
 
     def _decode(self, messages: list[Message]) -> _Batch:
         """Records, dead letters, and the first and last offset per (topic, partition)."""
@@ -339,7 +375,10 @@ class ConsumerRunner:
                 poison.append((msg, _error_text(exc)))
                 continue
             records.append(Record(event, topic, partition, offset, len(value)))
-        return _Batch(records, poison, first, last)
+        batch = _Batch(records, poison, first, last)
+        if tracing.enabled():
+            batch.links = tracing.links(msg.headers() for msg in messages)
+        return batch
 
     def _dead_letter(self, poison: list[tuple[Message, str]]) -> None:
         if self._dlq is None:
@@ -440,12 +479,14 @@ class ConsumerRunner:
         self._lag_at = now
         try:
             assignment = self.consumer.assignment()
+            lag = 0
             for tp in self.consumer.position(assignment):
                 _, high = self.consumer.get_watermark_offsets(tp, cached=True)
                 if tp.offset >= 0 and high >= 0:
-                    metrics.LAG.labels(self.group, tp.topic, str(tp.partition)).set(
-                        max(0, high - tp.offset)
-                    )
+                    behind = max(0, high - tp.offset)
+                    metrics.LAG.labels(self.group, tp.topic, str(tp.partition)).set(behind)
+                    lag += behind
+            self._lag = lag
         except KafkaException as exc:
             log.debug("%s: lag unavailable: %s", self.group, exc)
 
