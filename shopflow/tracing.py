@@ -58,7 +58,8 @@ def configure(settings: Settings | None = None, role: str = "api") -> bool:
         )
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         trace.set_tracer_provider(provider)
-        SQLAlchemyInstrumentor().instrument(tracer_provider=provider)
+        # its declared range ends below SQLAlchemy 2.1; the engine events it uses are unchanged
+        SQLAlchemyInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
         RedisInstrumentor().instrument(tracer_provider=provider)
         _provider = provider
         log.info("tracing to %s (sampling %.0f%%)", endpoint, settings.trace_sample_ratio * 100)

@@ -48,11 +48,12 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from commerce.db import migrate
-        from shopflow import embedded, logs
+        from shopflow import embedded, logs, tracing
         from shopflow.config import InsecureSettings, check_startup, get_settings
 
         settings = get_settings()
         logs.configure(settings)
+        tracing.configure(settings, "api")  # before the first engine: its queries are traced
         workers = workers or settings.api_workers
         if access_log is None:
             access_log = not settings.request_log

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event
+import sqlalchemy
+from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -73,11 +74,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def _create_engine(url: str) -> Engine:
+    """Pool size, overflow and wait from settings. ``sqlalchemy.create_engine`` is looked up
+    at call time, so tracing (``shopflow.tracing``) instruments engines made after it."""
     settings = get_settings()
+    pool = {"pool_size": settings.db_pool_size, "pool_timeout": settings.db_pool_timeout_s}
     if url.startswith("sqlite"):
         settings.home_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
+        engine = sqlalchemy.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
         )
 
         @event.listens_for(engine, "connect")
@@ -90,7 +94,16 @@ def _create_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    connect_args = {}
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return sqlalchemy.create_engine(
+        url,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **pool,
+    )
 
 
 def _sessionmaker(url: str | None) -> sessionmaker[Session]:
