@@ -335,7 +335,7 @@ def _publish_span(count: int) -> Any:
     """One PRODUCER span per batch sent (a no-op span unless tracing is configured)."""
     return tracing.tracer.start_as_current_span(
         "kafka publish",
-        kind=tracing.trace.SpanKind.PRODUCER,
+        kind=tracing.SpanKind.PRODUCER,
         attributes={"messaging.system": "kafka", "messaging.batch.message_count": count},
     )
 

@@ -303,8 +303,8 @@ class Settings(BaseSettings):
     )
     api_workers: int = Field(default=1, ge=1, le=64, description="`shopflow serve` processes.")
     api_keepalive_s: int = Field(default=5, ge=1, description="HTTP keep-alive of idle clients.")
-    api_drain_s: float = Field(
-        default=4.0, gt=0, description="After SIGTERM, requests in flight get this long."
+    api_drain_s: int = Field(
+        default=4, gt=0, description="After SIGTERM, requests in flight get this long."
     )
     api_close_s: float = Field(
         default=4.0,

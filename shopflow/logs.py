@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -29,10 +29,10 @@ def _dumps(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed only
+class _StderrHandler(logging.StreamHandler[Any]):
     """Writes to whatever ``sys.stderr`` is at the time (like logging's last resort)."""
 
-    @property  # type: ignore[override]  # a property over the attribute StreamHandler sets
+    @property  # over the attribute StreamHandler sets
     def stream(self) -> Any:
         return sys.stderr
 
@@ -41,7 +41,9 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generi
         pass
 
 
-def _drop_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_message(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event.pop("message", None)  # the formatted text again, beside "event"
     return event
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 
 from shopflow.config import Settings, get_settings
 
@@ -25,6 +27,9 @@ tracer = trace.get_tracer("shopflow")
 _lock = threading.Lock()
 _provider: object | None = None
 TRACEPARENT = "traceparent"
+
+
+__all__ = ["TRACEPARENT", "SpanKind", "configure", "enabled", "links", "shutdown", "tracer"]
 
 
 def enabled() -> bool:
@@ -82,8 +87,9 @@ def traceparent() -> bytes | None:
     return value.encode() if value else None
 
 
-def links(headers: Iterable[list[tuple[str, bytes]] | None], most: int = 16) -> list[trace.Link]:
-    """Links to the traces that produced a batch's messages (distinct, at most ``most``)."""
+def links(headers: Iterable[Any], most: int = 16) -> list[trace.Link]:
+    """Links to the traces that produced a batch's messages (distinct, at most ``most``);
+    ``headers``: each message's header list (or None)."""
     seen: dict[bytes, trace.Link] = {}
     for message_headers in headers:
         for name, value in message_headers or ():

@@ -284,7 +284,7 @@ class ConsumerRunner:
         thread when staged)."""
         with tracing.tracer.start_as_current_span(
             f"{self.processor.name} process",
-            kind=tracing.trace.SpanKind.CONSUMER,
+            kind=tracing.SpanKind.CONSUMER,
             links=batch.links,
             attributes={
                 "messaging.system": "kafka",
