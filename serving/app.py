@@ -173,5 +173,7 @@ def create_app() -> FastAPI:
     if tracing.configure(settings, "api"):  # outermost: the request log runs in its span
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="/livez,/readyz,/metrics")
+        FastAPIInstrumentor.instrument_app(  # one span per request, none per send/receive
+            app, excluded_urls="/livez,/readyz,/metrics", exclude_spans=["receive", "send"]
+        )
     return app

@@ -61,13 +61,12 @@ class RequestLog:
             logs.reset(**bound)
             if self.log_requests:
                 route = scope.get("route")
-                log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "route": getattr(route, "path", None) or "unmatched",
-                        "status": status,
-                        "ms": round((time.perf_counter() - start) * 1000, 2),
-                    },
-                )
+                fields = {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None) or "unmatched",
+                    "status": status,
+                    "ms": round((time.perf_counter() - start) * 1000, 2),
+                }
+                if not logs.write_json(log, "request", fields):
+                    log.info("request", extra=fields)

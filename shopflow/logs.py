@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ import structlog
 from shopflow.config import Settings, get_settings
 
 HANDLER_NAME = "shopflow"
+_json_lines = False  # SHOPFLOW_LOG_FORMAT=json: ``write_json`` may skip the formatter chain
 
 bind = structlog.contextvars.bind_contextvars
 reset = structlog.contextvars.reset_contextvars
@@ -41,6 +43,25 @@ class _StderrHandler(logging.StreamHandler[Any]):
         pass
 
 
+def write_json(logger: logging.Logger, event: str, fields: dict[str, Any]) -> bool:
+    """The line ``logger.info(event, extra=fields)`` would write in JSON, written at once
+    (no LogRecord, no processor chain: for a line per request). False when the format is
+    console: the caller logs normally."""
+    if not _json_lines:
+        return False
+    if not logger.isEnabledFor(logging.INFO):
+        return True  # handled: nothing to write
+    line = {
+        "event": event,
+        "level": "info",
+        "logger": logger.name,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
+    sys.stderr.write(orjson.dumps(line, default=str).decode() + "\n")
+    return True
+
+
 def _drop_message(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -56,7 +77,9 @@ def _renderer(settings: Settings) -> Callable[..., Any]:
 
 def configure(settings: Settings | None = None, stream: Any = None) -> None:
     """Route every logger to one stderr handler in the configured format (idempotent)."""
+    global _json_lines
     settings = settings or get_settings()
+    _json_lines = settings.log_format == "json" and stream is None
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
