@@ -3,7 +3,10 @@ an env file) and list its Shopflow roles: the tests run exactly what the file sa
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,23 @@ def read_env_file(path: Path) -> dict[str, str]:
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
+    return values
+
+
+def filled_env_example() -> dict[str, str]:
+    """.env.example with every empty value filled in as its comments say: a URL-safe secret,
+    or base64 of 32 random bytes under a "# base64 key" line."""
+    values, base64_key = {}, False
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line == "# base64 key":
+            base64_key = True
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            if not value:
+                raw = os.urandom(32)
+                value = base64.b64encode(raw).decode() if base64_key else secrets.token_urlsafe(32)
+            values[key.strip()], base64_key = value.strip(), False
     return values
 
 
@@ -85,6 +105,7 @@ class Role:
     environment: dict[str, str]
     volumes: list[str] = field(default_factory=list)
     healthcheck: dict[str, Any] = field(default_factory=dict)
+    depends_on: list[str] = field(default_factory=list)
 
 
 def roles(env: dict[str, str]) -> dict[str, Role]:
@@ -103,6 +124,7 @@ def roles(env: dict[str, str]) -> dict[str, Role]:
             environment={k: str(v) for k, v in (resolved.get("environment") or {}).items()},
             volumes=list(resolved.get("volumes") or []),
             healthcheck=resolved.get("healthcheck") or {},
+            depends_on=list(resolved.get("depends_on") or []),
         )
     return found
 

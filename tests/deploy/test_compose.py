@@ -3,7 +3,6 @@ of the CLI, every variable a role gets is a setting, every service is health-che
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from .compose import (
     ENV_EXAMPLE,
     REPO,
     dagster_instance_variables,
+    filled_env_example,
     load_raw,
     read_env_file,
     roles,
@@ -31,13 +31,6 @@ from .compose import (
 )
 
 BIN = Path(sys.executable).parent
-
-
-def filled_env() -> dict[str, str]:
-    """.env.example with every empty value filled in, as an operator does (secrets of 32
-    random bytes)."""
-    env = read_env_file(ENV_EXAMPLE)
-    return {k: v or base64.b64encode(os.urandom(32)).decode() for k, v in env.items()}
 
 
 def resolve_command(root: Any, argv: list[str]) -> list[str]:
@@ -57,7 +50,7 @@ def resolve_command(root: Any, argv: list[str]) -> list[str]:
 
 def test_every_role_is_a_command_of_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # the image's WORKDIR: `--instance deploy/dagster.yaml` exists
-    found = roles(filled_env())
+    found = roles(filled_env_example())
     shopflow = typer.main.get_command(app)
     paths = {}
     for name, role in found.items():
@@ -81,7 +74,7 @@ def test_every_role_is_a_command_of_the_cli(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_every_variable_a_role_gets_is_a_known_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     known = known_env_names() | dagster_instance_variables()
-    for name, role in roles(filled_env()).items():
+    for name, role in roles(filled_env_example()).items():
         if role.argv[0] != "shopflow":
             continue
         unknown = sorted(set(role.environment) - known)
