@@ -41,18 +41,19 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def filled_env_example() -> dict[str, str]:
     """.env.example with every empty value filled in as its comments say: a URL-safe secret,
-    or base64 of 32 random bytes under a "# base64 key" line."""
-    values, base64_key = {}, False
+    or base64 of 32 random bytes under a "# base64 key" line; "# optional" ones stay empty."""
+    values, kind = {}, ""
     for line in ENV_EXAMPLE.read_text().splitlines():
         line = line.strip()
-        if line == "# base64 key":
-            base64_key = True
+        if line.startswith(("# base64 key", "# optional")):
+            kind = line
         elif line and not line.startswith("#"):
             key, _, value = line.partition("=")
-            if not value:
-                raw = os.urandom(32)
-                value = base64.b64encode(raw).decode() if base64_key else secrets.token_urlsafe(32)
-            values[key.strip()], base64_key = value.strip(), False
+            if not value and kind.startswith("# base64 key"):
+                value = base64.b64encode(os.urandom(32)).decode()
+            elif not value and not kind.startswith("# optional"):
+                value = secrets.token_urlsafe(32)
+            values[key.strip()], kind = value.strip(), ""
     return values
 
 
