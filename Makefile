@@ -42,6 +42,7 @@ dashboard: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/mypy
 
 format: install

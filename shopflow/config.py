@@ -29,44 +29,61 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 class Settings(BaseSettings):
     """Runtime settings. Unset service URLs mean "use the embedded service"."""
 
-    model_config = SettingsConfigDict(env_prefix="SHOPFLOW_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPFLOW_", extra="ignore", use_attribute_docstrings=True
+    )
 
     home: Path = Field(default=Path("data"), description="Data dir (SHOPFLOW_HOME).")
 
     # Standard names, read without the prefix. None -> embedded service.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    """Redis of the online store, rate limits and caches (redis:// or rediss://); unset: the
+    embedded Redis."""
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
+    """Kafka-protocol brokers, host:port[,host:port]; unset: the embedded Tansu broker."""
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    """OLTP database (postgresql://user:pass@host/db); unset: SQLite in the data dir."""
     mlflow_tracking_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI")
     )
+    """MLflow tracking server (http://host:5000); unset: SQLite and artifacts in the data dir."""
     stripe_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("STRIPE_API_KEY")
     )
+    """Stripe secret API key; unset: card payments use the built-in test gateway."""
     stripe_api_base: str | None = Field(
         default=None, validation_alias=AliasChoices("STRIPE_API_BASE")
     )
+    """Stripe API base URL (a localstripe peer in tests); unset: Stripe's own."""
     stripe_webhook_secret: str = Field(
         default="whsec_shopflow_dev", validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET")
     )
+    """Signing secret of Stripe's webhooks (whsec_...)."""
     # Commerce: PayPal Orders v2 (unset base URL -> PayPal payments use the test gateway).
     paypal_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PAYPAL_BASE_URL")
     )
+    """PayPal Orders v2 API base URL; unset: PayPal payments use the test gateway."""
     paypal_client_id: str | None = Field(
         default=None, validation_alias=AliasChoices("PAYPAL_CLIENT_ID")
     )
+    """PayPal REST client id."""
     paypal_client_secret: str | None = Field(
         default=None, validation_alias=AliasChoices("PAYPAL_CLIENT_SECRET")
     )
+    """PayPal REST client secret."""
     paypal_webhook_id: str = Field(
         default="WH-shopflow-dev", validation_alias=AliasChoices("PAYPAL_WEBHOOK_ID")
     )
+    """PayPal webhook id its signature verification names."""
     gateway_timeout_s: float = 10.0
+    """Timeout of one call to a payment gateway."""
     relay_batch_size: int = 500
+    """Outbox rows the relay publishes per batch."""
     relay_interval_s: float = 0.5
+    """How often the relay polls the outbox when it is empty."""
     relay_lease_s: float = 30.0
     """A relay that stops renewing its lease for this long is replaced by another."""
     commerce_write_threads: int = Field(default=8, ge=1, le=256)
@@ -85,8 +102,11 @@ class Settings(BaseSettings):
     the online store is unavailable."""
 
     api_host: str = "127.0.0.1"
+    """Interface the API (and a consumer's metrics port) binds."""
     api_port: int = 8000
+    """Port of the API (`shopflow serve`)."""
     dagster_port: int = 3000
+    """Port of the Dagster UI (`shopflow demo`, `shopflow dagster webserver`)."""
     quarantine_warn_share: float = Field(
         default=0.01, ge=0, le=1, description="raw_events check warns above this share."
     )
@@ -97,7 +117,9 @@ class Settings(BaseSettings):
         "DATABASE_URL, REDIS_URL or KAFKA_BOOTSTRAP_SERVERS on a non-local host.",
     )
     jwt_secret: str = "shopflow-development-secret-change-me-in-production"
+    """HMAC key that signs and checks user JWTs."""
     jwt_algorithm: str = "HS256"
+    """JWT signature algorithm."""
     api_key_pepper: str = Field(
         default="shopflow-development-api-key-pepper", description="HMAC key of API key hashes."
     )
@@ -110,27 +132,41 @@ class Settings(BaseSettings):
     )
 
     recs_top_n: int = 50
+    """Recommendations published per user."""
     similar_top_n: int = 30
+    """Similar items published per item."""
     publish_ttl_seconds: int = 3600
+    """Time to live of published recommendation keys in Redis."""
     mlflow_experiment: str = "shopflow-recommenders"
+    """MLflow experiment the recommender runs are logged to."""
 
     # recommender training (models/, pipelines/assets/recommenders.py)
     recs_eval_k: int = 10
+    """Cut-off k of the ranking metrics (NDCG@k, recall@k)."""
     # evaluation, tuning and the gate: each user's latest share of pairs is held out (test;
     # validation is carved out of train the same way); the global "last N days" split is
     # reported as a second view
     recs_holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    """Each user's latest share of pairs held out for the test split."""
     recs_holdout_days: float = 7.0
+    """Days of the global last-N-days split, reported as a second view."""
     recs_tuning_budget_s: float = 60.0
+    """Most seconds of hyperparameter tuning per tuned model kind."""
     recs_tuning_max_trials: int = 20
+    """Most Optuna trials per tuned model kind."""
     # the tuning budget per tuned kind grows with the data: min + per_100k * interactions /
     # 100k, at most recs_tuning_budget_s (a tiny demo shop tunes for seconds, a big one longer)
     recs_tuning_min_budget_s: float = 3.0
+    """Tuning seconds per kind on a tiny shop (the budget grows with the data)."""
     recs_tuning_s_per_100k: float = 10.0
+    """Tuning seconds added per 100k interactions, up to recs_tuning_budget_s."""
     recs_min_users: int = 5
+    """Fewest users with interactions before a model is trained."""
     recs_min_items: int = 5
+    """Fewest items with interactions before a model is trained."""
     # batch lists go to every user with history (no day window)
     recs_history_n: int = 50
+    """Strongest (heaviest, not disliked) history items per user published with the batch lists."""
     experiments_file: Path = Field(
         default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
     )
@@ -138,6 +174,7 @@ class Settings(BaseSettings):
     # ---- reviews, media, wishlists -------------------------------------------------------
     review_rate_limit: int = Field(default=10, description="Review submissions per window.")
     review_rate_window_s: int = 3600
+    """Window of review_rate_limit, in seconds."""
     review_flag_threshold: float = Field(
         default=0.8, description="Spam score -> FLAGGED while no trained classifier serves."
     )
@@ -149,18 +186,26 @@ class Settings(BaseSettings):
     )
     review_auto_approve: bool = Field(default=True, description="Enable the auto-approve rule.")
     review_auto_approve_verified_only: bool = True
+    """Auto-approve only reviews of verified purchases."""
     review_auto_approve_rating_only: bool = True
+    """Auto-approve only reviews without text (rating only)."""
     review_auto_approve_max_spam: float = 0.2
+    """Auto-approve only below this spam score."""
     review_burst_count: int = Field(default=5, description="Reviews in the burst window.")
     review_burst_window_s: int = 600
+    """Window of review_burst_count, in seconds."""
     review_bayes_prior_weight: float = Field(default=5.0, description="Prior pseudo-reviews.")
     media_max_image_bytes: int = 8 * 1024 * 1024
+    """Largest uploaded image."""
     media_max_video_bytes: int = 20 * 1024 * 1024
+    """Largest uploaded video."""
     media_max_video_seconds: float = 60.0
+    """Longest uploaded video."""
     media_max_image_pixels: int = Field(
         default=12_000_000, description="Largest decoded image (header checked first)."
     )
     media_thumbnail_px: int = 320
+    """Longest side of generated thumbnails."""
     wishlist_price_drop_pct: float = Field(
         default=10.0, description="Drop below the price at add time that triggers an alert."
     )
@@ -198,7 +243,9 @@ class Settings(BaseSettings):
         default=8.0, description="After SIGTERM, a relay or consumer exits within this long."
     )
     stream_affinity_half_life_s: float = 6 * 3600.0
+    """Half-life of a user's real-time category affinity."""
     stream_trending_half_life_s: float = 3600.0
+    """Half-life of the real-time trending scores."""
     sink_roll_rows: int = Field(default=100_000, description="Sink file rolls at this many rows.")
     sink_roll_seconds: float = Field(default=60.0, description="...or when this old.")
     sink_roll_bytes: int = Field(default=64 * 2**20, description="...or this many bytes.")
@@ -209,28 +256,42 @@ class Settings(BaseSettings):
     )
     notify_email_provider: str = Field(default="smtp", description="smtp | sendgrid")
     smtp_host: str = "127.0.0.1"
+    """SMTP server the email channel sends through."""
     smtp_port: int = 1025
+    """SMTP port (the embedded mail catcher's in the demo)."""
     smtp_username: str | None = None
+    """SMTP login; unset: no login."""
     smtp_password: str | None = None
+    """SMTP password."""
     smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS."""
     notify_email_from: str = "Shopflow <no-reply@shopflow.local>"
+    """From address of every email."""
     sendgrid_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
     )
+    """SendGrid API key (notify_email_provider=sendgrid)."""
     sendgrid_base_url: str = "https://api.sendgrid.com"
+    """SendGrid API base URL."""
     sendgrid_webhook_public_key: str | None = Field(
         default=None, description="Base64 DER ECDSA key of SendGrid's signed event webhook."
     )
     twilio_account_sid: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")
     )
+    """Twilio account SID of the SMS channel; unset: no SMS."""
     twilio_auth_token: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
     )
+    """Twilio auth token (also checks its webhook signatures)."""
     twilio_from_number: str | None = None
+    """Sender number of SMS."""
     twilio_base_url: str = "https://api.twilio.com"
+    """Twilio API base URL."""
     fcm_project_id: str | None = None
+    """Firebase project of the push channel; unset: no push."""
     fcm_base_url: str = "https://fcm.googleapis.com"
+    """Firebase Cloud Messaging API base URL."""
     fcm_credentials_file: Path | None = Field(
         default=None, description="Google service account JSON (OAuth token for FCM v1)."
     )
@@ -238,9 +299,12 @@ class Settings(BaseSettings):
         default=None, description="External base URL of the API (Twilio signs the full URL)."
     )
     notify_vendor_timeout_s: float = 10.0
+    """Timeout of one call to an email, SMS or push vendor."""
     notify_max_attempts: int = Field(default=5, description="Tries before the dead-letter state.")
     notify_backoff_base_s: float = 30.0
+    """First retry delay of a failed delivery (doubles per try)."""
     notify_backoff_cap_s: float = 3600.0
+    """Longest retry delay of a failed delivery."""
     notify_worker_interval_s: float = Field(
         default=5.0, description="How often the worker sends due (retried/deferred) messages."
     )
@@ -250,6 +314,7 @@ class Settings(BaseSettings):
 
     # ---- API guard: rate limits, audit, security headers, CORS (serving/security/) ---------
     rate_limits_enabled: bool = True
+    """Enforce the API rate limits (tests that fire hundreds of requests turn it off)."""
     rate_limits: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
         description="Route class -> budget, e.g. 1200/minute; an env JSON object (SHOPFLOW_"
