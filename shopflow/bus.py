@@ -103,6 +103,10 @@ def ensure_topics(
     admin: AdminClient | None = None,
 ) -> list[str]:
     """Create the missing topics. Returns the names created. Raises BusUnavailable."""
+    try:
+        topics.check_partitions(settings)
+    except ValueError as exc:
+        raise BusUnavailable(str(exc)) from exc
     admin = admin or AdminClient({"bootstrap.servers": bootstrap}, logger=KAFKA_LOG)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
@@ -112,7 +116,7 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name(settings), num_partitions=t.partitions) for t in missing],
+        [NewTopic(t.name(settings), num_partitions=t.partition_count(settings)) for t in missing],
         operation_timeout=timeout,
         request_timeout=timeout,
     )

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
 
     # ---- real-time pipeline (event bus, consumers, POST /events) ----------------------------
     kafka_topic_prefix: str = Field(default="shopflow.", description="Prefix of every topic.")
+    kafka_partitions: dict[str, int] = Field(
+        default_factory=dict,
+        description='Partitions per topic base name (e.g. {"behaviour": 12}), overriding '
+        "shopflow/topics.py; the most consumers of one group that share a topic's work.",
+    )
     kafka_session_timeout_ms: int = Field(
         default=6000, description="Consumer group session timeout (a first join takes ~half)."
     )
@@ -283,6 +288,14 @@ class Settings(BaseSettings):
         for text in given.values():
             parse_rate_limit(text)  # raises ValueError naming the bad text
         return {**DEFAULT_RATE_LIMITS, **given}
+
+    @field_validator("kafka_partitions")
+    @classmethod
+    def _positive_partitions(cls, given: dict[str, int]) -> dict[str, int]:
+        bad = sorted(name for name, count in given.items() if count < 1)
+        if bad:
+            raise ValueError(f"topics {bad} need at least one partition")
+        return given
 
     @property
     def production(self) -> bool:
