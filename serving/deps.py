@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, NamedTuple
 
-import redis.asyncio as aioredis
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
@@ -26,6 +25,7 @@ from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
 from serving.security import identity
 from shopflow.config import Settings
+from shopflow.online_store.connect import AsyncClient
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -39,7 +39,7 @@ async def get_settings_dep(request: Request) -> Settings:
     return clients.settings
 
 
-async def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> AsyncClient:
     clients: Clients = request.app.state.clients
     return clients.redis
 
@@ -112,7 +112,7 @@ async def service_or_admin(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+RedisDep = Annotated[AsyncClient, Depends(get_redis)]
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 VisitorUser = Annotated[Principal, Depends(visitor_principal)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]

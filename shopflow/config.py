@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     """How long a request waits (asleep, no thread held) for a concurrent one with its key
     before answering 409 with Retry-After."""
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    redis_cluster: bool | None = Field(
+        default=None,
+        description="REDIS_URL names a Redis Cluster (a node of it); unset: ask the server.",
+    )
     """Connect and read timeout of the API's Redis clients: a hung Redis fails fast."""
     popular_snapshot_s: float = Field(default=30.0, gt=0)
     """How often the API copies the published popularity list into memory, served while
