@@ -424,7 +424,7 @@ def expire_old_versions(
         cursor = "0"
         while True:
             # the key routes the script to the node of the layout's slot (cluster)
-            args = [cursor, keys.version_pattern(old), scan_count, ttl_s]
+            args: list[str | int] = [cursor, keys.version_pattern(old), scan_count, ttl_s]
             cursor = _text(step(keys=[keys.PUBLISH_VERSIONS], args=args))
             if str(cursor) == "0":
                 break

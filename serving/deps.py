@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, cast
 
+import redis.asyncio as aioredis
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
@@ -25,7 +26,6 @@ from serving.experiments import ExperimentsService, ExposureLog
 from serving.recommendations.reader import OnlineStore
 from serving.security import identity
 from shopflow.config import Settings
-from shopflow.online_store.connect import AsyncClient
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -39,9 +39,11 @@ async def get_settings_dep(request: Request) -> Settings:
     return clients.settings
 
 
-async def get_redis(request: Request) -> AsyncClient:
+async def get_redis(request: Request) -> aioredis.Redis:
+    """The app's client; on a Redis Cluster a ``RedisCluster`` with the same commands for the
+    single-key reads and writes the routers make (typed as the standalone one)."""
     clients: Clients = request.app.state.clients
-    return clients.redis
+    return cast(aioredis.Redis, clients.redis)
 
 
 async def authenticate(credential: str, settings: Settings) -> Principal:
@@ -112,7 +114,7 @@ async def service_or_admin(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-RedisDep = Annotated[AsyncClient, Depends(get_redis)]
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 VisitorUser = Annotated[Principal, Depends(visitor_principal)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]

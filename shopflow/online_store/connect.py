@@ -59,7 +59,7 @@ class _Cluster(redis.cluster.RedisCluster):
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().execute_command(*args, **kwargs)
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         except SlotNotCoveredError:
             self.nodes_manager.initialize()
             raise
