@@ -25,7 +25,7 @@ from typing import Any, overload
 import numpy as np
 import redis
 
-from shopflow.online_store import codec, keys
+from shopflow.online_store import codec, connect, keys
 
 Scored = list[tuple[str, float]]
 MSET_PAIRS = 1_000  # key-value pairs per MSET command
@@ -130,7 +130,7 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def current_version(client: redis.Redis) -> str | None:
+def current_version(client: connect.SyncClient) -> str | None:
     return _text(client.get(keys.PUBLISH_POINTER))
 
 
@@ -138,7 +138,7 @@ def current_version(client: redis.Redis) -> str | None:
 class PublishLock:
     """``keys.PUBLISH_LOCK`` held with a random token; see :func:`publish_lock`."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(self, client: connect.SyncClient, ttl_s: int) -> None:
         self.client = client
         self.token = secrets.token_hex(16)
         self.ttl_ms = ttl_s * 1000
@@ -146,12 +146,10 @@ class PublishLock:
         self._flip = client.register_script(_FLIP)
         self._release = client.register_script(_RELEASE)
 
-    def refresh(self, pipe: Any) -> None:
-        """Queue a TTL refresh on ``pipe``; :meth:`check` its result after execute."""
-        self._refresh(keys=[keys.PUBLISH_LOCK], args=[self.token, self.ttl_ms], client=pipe)
-
-    def check(self, refreshed: Any) -> None:
-        if not refreshed:
+    def refresh(self) -> None:
+        """Renew the lock's TTL; raises :class:`PublishLockedError` if it is not ours any more.
+        (Its own call: a cluster pipeline runs no scripts.)"""
+        if not self._refresh(keys=[keys.PUBLISH_LOCK], args=[self.token, self.ttl_ms]):
             raise PublishLockedError("lost the publish lock (it expired and was taken over)")
 
     def flip(self, version: str) -> str | None:
@@ -172,7 +170,7 @@ class PublishLock:
 
 @contextlib.contextmanager
 def publish_lock(
-    client: redis.Redis, wait_s: float = 120.0, ttl_s: int = keys.PUBLISH_LOCK_TTL_S
+    client: connect.SyncClient, wait_s: float = 120.0, ttl_s: int = keys.PUBLISH_LOCK_TTL_S
 ) -> Iterator[PublishLock]:
     """Hold ``keys.PUBLISH_LOCK`` (SET NX with a TTL), waiting up to ``wait_s`` for another
     publish to finish; raises :class:`PublishLockedError` when it does not in time."""
@@ -305,11 +303,11 @@ def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) ->
 # ---- writing -------------------------------------------------------------------------------
 class _Writer:
     """One non-transactional pipeline; SETs are batched into MSETs; every ``chunk_size``
-    keys it makes one round trip that also refreshes the publish lock."""
+    keys it makes one round trip, then refreshes the publish lock."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: connect.SyncClient,
         lock: PublishLock,
         chunk_size: int,
         progress: Callable[[int], None] | None,
@@ -338,9 +336,8 @@ class _Writer:
 
     def flush(self) -> None:
         self._queue_mset()
-        self.lock.refresh(self.pipe)
-        results = self.pipe.execute()
-        self.lock.check(results[-1])
+        self.pipe.execute()
+        self.lock.refresh()
         self.written += self.pending
         self.pending = 0
         if self.progress:
@@ -358,7 +355,7 @@ class _Writer:
 
 
 def publish(
-    client: redis.Redis,
+    client: connect.SyncClient,
     bundle: PublishBundle,
     version: str | None = None,
     chunk_size: int = 10_000,
@@ -411,7 +408,10 @@ def _meta(bundle: PublishBundle, written: int, enc: _Encoder) -> dict[str, str]:
 
 
 def expire_old_versions(
-    client: redis.Redis, keep: str, ttl_s: int = keys.OLD_VERSION_TTL_S, scan_count: int = 10_000
+    client: connect.SyncClient,
+    keep: str,
+    ttl_s: int = keys.OLD_VERSION_TTL_S,
+    scan_count: int = 10_000,
 ) -> list[str]:
     """Give every key of each other recorded version a TTL, then forget the version. The SCAN
     and the EXPIREs run server-side, one script call per SCAN step."""
@@ -423,7 +423,9 @@ def expire_old_versions(
             continue
         cursor = "0"
         while True:
-            cursor = _text(step(args=[cursor, keys.version_pattern(old), scan_count, ttl_s]))
+            # the key routes the script to the node of the layout's slot (cluster)
+            args: list[str | int] = [cursor, keys.version_pattern(old), scan_count, ttl_s]
+            cursor = _text(step(keys=[keys.PUBLISH_VERSIONS], args=args))
             if str(cursor) == "0":
                 break
         client.srem(keys.PUBLISH_VERSIONS, old)
@@ -431,7 +433,9 @@ def expire_old_versions(
     return expired
 
 
-def read_recs(client: redis.Redis, user_id: str, strategy: str = keys.CHAMPION) -> Scored | None:
+def read_recs(
+    client: connect.SyncClient, user_id: str, strategy: str = keys.CHAMPION
+) -> Scored | None:
     """Reference reader: the current version's list for a user (None if not published)."""
     version = current_version(client)
     if version is None:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
-import redis
 
 from shopflow import embedded
 from shopflow.config import get_settings
+from shopflow.online_store import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -50,8 +50,10 @@ class RedisResource(dg.ConfigurableResource):
 
     url: str = ""
 
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url or embedded.ensure_redis(), decode_responses=True)
+    def client(self) -> connect.SyncClient:
+        """A standalone or cluster client (``shopflow.online_store.connect``)."""
+        url = self.url or embedded.ensure_redis()
+        return connect.connect(url, decode_responses=True)
 
 
 class MLflowResource(dg.ConfigurableResource):

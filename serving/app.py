@@ -53,6 +53,7 @@ from serving.routers import (
 from serving.security.ratelimit import RateLimiter
 from shopflow import __version__, embedded, logs, shutdown, tracing
 from shopflow.config import check_startup, get_settings
+from shopflow.online_store import connect
 
 ROUTERS: tuple[ModuleType, ...] = (
     admin,
@@ -87,8 +88,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis_url = embedded.ensure_redis(settings)
         # a dropped connection is retried once on a new one; after an outage the pool
         # reconnects by itself (commands fail fast while Redis is down)
-        redis = aioredis.Redis.from_url(
+        redis = connect.connect_async(  # a cluster client when REDIS_URL names a cluster
             redis_url,
+            settings,
             decode_responses=True,
             max_connections=REDIS_MAX_CONNECTIONS,
             retry=Retry(NoBackoff(), 1),
@@ -119,6 +121,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(asyncio.to_thread, notify_channels.close_all, channels)
 
         # pub/sub blocks on reads between messages: its own client, without a read timeout
+        # (on a cluster, one node: Redis Cluster forwards every PUBLISH to every node)
         pubsub_redis = aioredis.Redis.from_url(
             redis_url, decode_responses=True, socket_connect_timeout=settings.redis_timeout_s
         )

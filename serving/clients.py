@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from commerce.notifications.channels import Channel
 from commerce.notifications.live import Fanout
 from serving.events_ingest import LazyProducer
@@ -16,12 +14,14 @@ from serving.readiness import Readiness
 from serving.recommendations.reader import OnlineStore
 from serving.security.ratelimit import RateLimiter
 from shopflow.config import Settings
+from shopflow.online_store.connect import AsyncClient
 
 
 @dataclass(frozen=True, slots=True)
 class Clients:
     settings: Settings
-    redis: aioredis.Redis
+    redis: AsyncClient
+    """Standalone or cluster (``shopflow.online_store.connect``)."""
     online_store: OnlineStore
     """The recommendation reader (``serving.recommendations.reader``)."""
     event_producer: LazyProducer

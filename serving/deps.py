@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Query, Request
@@ -41,8 +41,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 async def get_redis(request: Request) -> aioredis.Redis:
+    """The app's client; on a Redis Cluster a ``RedisCluster`` with the same commands for the
+    single-key reads and writes the routers make (typed as the standalone one)."""
     clients: Clients = request.app.state.clients
-    return clients.redis
+    return cast(aioredis.Redis, clients.redis)
 
 
 async def authenticate(credential: str, settings: Settings) -> Principal:

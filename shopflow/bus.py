@@ -111,6 +111,10 @@ def ensure_topics(
     admin: AdminClient | None = None,
 ) -> list[str]:
     """Create the missing topics. Returns the names created. Raises BusUnavailable."""
+    try:
+        topics.check_partitions(settings)
+    except ValueError as exc:
+        raise BusUnavailable(str(exc)) from exc
     admin = admin or AdminClient(client_config(bootstrap, settings), logger=KAFKA_LOG)
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
@@ -120,7 +124,7 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name(settings), num_partitions=t.partitions) for t in missing],
+        [NewTopic(t.name(settings), num_partitions=t.partition_count(settings)) for t in missing],
         operation_timeout=timeout,
         request_timeout=timeout,
     )

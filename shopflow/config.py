@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     """How long a request waits (asleep, no thread held) for a concurrent one with its key
     before answering 409 with Retry-After."""
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    redis_cluster: bool | None = Field(
+        default=None,
+        description="REDIS_URL names a Redis Cluster (a node of it); unset: ask the server.",
+    )
     """Connect and read timeout of the API's Redis clients: a hung Redis fails fast."""
     popular_snapshot_s: float = Field(default=30.0, gt=0)
     """How often the API copies the published popularity list into memory, served while
@@ -212,6 +216,11 @@ class Settings(BaseSettings):
 
     # ---- real-time pipeline (event bus, consumers, POST /events) ----------------------------
     kafka_topic_prefix: str = Field(default="shopflow.", description="Prefix of every topic.")
+    kafka_partitions: dict[str, int] = Field(
+        default_factory=dict,
+        description='Partitions per topic base name (e.g. {"behaviour": 12}), overriding '
+        "shopflow/topics.py; the most consumers of one group that share a topic's work.",
+    )
     kafka_session_timeout_ms: int = Field(
         default=6000, description="Consumer group session timeout (a first join takes ~half)."
     )
@@ -486,6 +495,14 @@ class Settings(BaseSettings):
         for text in given.values():
             parse_rate_limit(text)  # raises ValueError naming the bad text
         return {**DEFAULT_RATE_LIMITS, **given}
+
+    @field_validator("kafka_partitions")
+    @classmethod
+    def _positive_partitions(cls, given: dict[str, int]) -> dict[str, int]:
+        bad = sorted(name for name, count in given.items() if count < 1)
+        if bad:
+            raise ValueError(f"topics {bad} need at least one partition")
+        return given
 
     @property
     def production(self) -> bool:

@@ -22,7 +22,8 @@ DLQ_CONSUMER_HEADER = "dlq.consumer"
 
 @dataclass(frozen=True)
 class Topic:
-    """One topic. ``key_field`` is the envelope or payload field whose value keys messages."""
+    """One topic. ``key_field`` is the envelope or payload field whose value keys messages;
+    ``partitions`` is the default count (``partition_count`` applies the settings)."""
 
     base: str
     partitions: int
@@ -31,6 +32,12 @@ class Topic:
 
     def name(self, settings: Settings | None = None) -> str:
         return (settings or get_settings()).kafka_topic_prefix + self.base
+
+    def partition_count(self, settings: Settings | None = None) -> int:
+        """Partitions to create: ``Settings.kafka_partitions`` for this topic, else the default
+        here. A consumer group splits a topic's partitions among its members, and each key
+        stays in one partition (``message_key``), so a user's events are applied in order."""
+        return (settings or get_settings()).kafka_partitions.get(self.base, self.partitions)
 
 
 BEHAVIOUR = Topic("behaviour", 6, "user_id", "Storefront behaviour (views, carts, clicks...).")
@@ -94,6 +101,18 @@ def message_key(event: events.Envelope) -> str:
     if value is None and field == "user_id":
         value = event.session_id or event.payload.__dict__.get("wishlist_id")
     return str(value or event.event_id)
+
+
+def check_partitions(settings: Settings | None = None) -> None:
+    """Raise ValueError if ``Settings.kafka_partitions`` names a topic that does not exist."""
+    unknown = sorted(
+        set((settings or get_settings()).kafka_partitions) - {t.base for t in ALL_TOPICS}
+    )
+    if unknown:
+        known = sorted(t.base for t in ALL_TOPICS)
+        raise ValueError(
+            f"SHOPFLOW_KAFKA_PARTITIONS names unknown topics {unknown}; known: {known}"
+        )
 
 
 def names(topics: tuple[Topic, ...] = ALL_TOPICS, settings: Settings | None = None) -> list[str]:

@@ -66,12 +66,11 @@ def run_consumer(
 
 
 def _features(settings: Settings) -> Processor:
-    import redis
-
     from pipelines.streaming.features import FeaturesProcessor
     from shopflow import embedded
+    from shopflow.online_store import connect
 
-    return FeaturesProcessor(redis.Redis.from_url(embedded.ensure_redis(settings)), settings)
+    return FeaturesProcessor(connect.connect(embedded.ensure_redis(settings), settings), settings)
 
 
 def _sink(settings: Settings) -> Processor:

@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-import redis
 
 from pipelines.streaming.runner import Record
 from shopflow import events, topics
 from shopflow.config import Settings, get_settings
-from shopflow.online_store import codec, keys
+from shopflow.online_store import codec, connect, keys
 
 NAME = "features"
 TOPICS: tuple[topics.Topic, ...] = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
@@ -311,7 +310,7 @@ class FeaturesProcessor:
     name = NAME
     topics = TOPICS
 
-    def __init__(self, client: redis.Redis, settings: Settings | None = None) -> None:
+    def __init__(self, client: connect.SyncClient, settings: Settings | None = None) -> None:
         self.redis = client
         self.settings = settings or get_settings()
         self.clock: Callable[[], float] = time.time  # epoch seconds; TTL-like state ages by it
@@ -361,15 +360,20 @@ class FeaturesProcessor:
         meanwhile), re-read the marks and plan again."""
         if prepared.body is None:
             return 0
-        if int(self._script(args=[prepared.body])) == 1:
+        if self._run(prepared.body):
             return prepared.applied
         for _ in range(20):
             again = self._plan(prepared.batch, prepared.seen_keys, read_marks=True)
             if again.body is None:
                 return 0
-            if int(self._script(args=[again.body])) == 1:
+            if self._run(again.body):
                 return again.applied
         raise RuntimeError("features batch kept conflicting with another consumer")
+
+    def _run(self, body: bytes) -> bool:
+        """Run the script on a plan; False: some event was applied meanwhile. Every key it
+        touches carries the layout's hash tag: the one key named routes it to that slot."""
+        return int(self._script(keys=[keys.TRENDING], args=[body])) == 1
 
     def _prepare(self, evs: Iterable[events.Envelope]) -> Prepared:
         """The optimistic plan (redeliveries are rare: the marks are not read)."""

@@ -94,7 +94,6 @@ def _lua(source: str) -> str:
     constants = {
         "FIELDS": ITEM_FIELDS,
         "ITEM_PREFIX": (keys.item_info(""),),
-        "BLOCKED": (keys.BLOCKED_ITEMS,),
         "COVIEWS": (keys.coviews(""),),
     }
     for name, values in constants.items():
@@ -103,29 +102,31 @@ def _lua(source: str) -> str:
     return source
 
 
-# Both scripts build keys from prefixes, so they need a standalone Redis (or one cluster slot),
-# like the rest of the layout; SMISMEMBER needs Redis 6.2 or later.
+# Both scripts build keys from prefixes: every key of the layout shares one hash tag
+# (keys.STORE), so in a cluster they run in that one slot, routed there by their first key
+# (the blocked set); SMISMEMBER needs Redis 6.2 or later.
 AVAILABILITY_LUA = _lua("""
--- KEYS: the user's purchased and disliked sets (keys.user_exclusions), if any. ARGV: item ids.
+-- KEYS: the blocked set, then the user's purchased and disliked sets (keys.user_exclusions),
+-- if any. ARGV: item ids.
 -- Returns {{fields} per item, blocked flags, bought flags, disliked flags (flags of the
 -- user's sets are empty without a user)}.
 local fields = {FIELDS}
 local rows = {}
 for i = 1, #ARGV do rows[i] = redis.call('HMGET', ITEM_PREFIX .. ARGV[i], unpack(fields)) end
 local bought, disliked = {}, {}
-if #KEYS > 0 then
-  bought = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV))
-  disliked = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV))
+if #KEYS > 1 then
+  bought = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV))
+  disliked = redis.call('SMISMEMBER', KEYS[3], unpack(ARGV))
 end
-return {rows, redis.call('SMISMEMBER', BLOCKED, unpack(ARGV)), bought, disliked}
+return {rows, redis.call('SMISMEMBER', KEYS[1], unpack(ARGV)), bought, disliked}
 """)
 
 READ_AHEAD_LUA = _lua("""
--- KEYS: the user's purchased and disliked sets, if any. ARGV: 1 the plan (JSON: [kind, key,
--- n, since, candidates, fallback] per read, see ReadAhead), 2 how many candidates to read
--- availability for. Returns {read flags (1: read), values (list: GET; top: [member,
--- score...]; neighbours: {similar lists, co-views}), candidate ids, {fields} per candidate,
--- blocked, bought, disliked}.
+-- KEYS: the blocked set, then the user's purchased and disliked sets, if any. ARGV: 1 the
+-- plan (JSON: [kind, key, n, since, candidates, fallback] per read, see ReadAhead), 2 how
+-- many candidates to read availability for. Returns {read flags (1: read), values (list:
+-- GET; top: [member, score...]; neighbours: {similar lists, co-views}), candidate ids,
+-- {fields} per candidate, blocked, bought, disliked}.
 local plan, n = cjson.decode(ARGV[1]), tonumber(ARGV[2])
 local done, values, ids, found, previous = {}, {}, {}, false, nil
 local function take(raw)
@@ -177,10 +178,10 @@ if #ids > 0 then
   for i, item_id in ipairs(ids) do
     rows[i] = redis.call('HMGET', ITEM_PREFIX .. item_id, unpack(fields))
   end
-  blocked = redis.call('SMISMEMBER', BLOCKED, unpack(ids))
-  if #KEYS > 0 then
-    bought = redis.call('SMISMEMBER', KEYS[1], unpack(ids))
-    disliked = redis.call('SMISMEMBER', KEYS[2], unpack(ids))
+  blocked = redis.call('SMISMEMBER', KEYS[1], unpack(ids))
+  if #KEYS > 1 then
+    bought = redis.call('SMISMEMBER', KEYS[2], unpack(ids))
+    disliked = redis.call('SMISMEMBER', KEYS[3], unpack(ids))
   end
 end
 return {done, values, ids, rows, blocked, bought, disliked}

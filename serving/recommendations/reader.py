@@ -18,7 +18,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
@@ -42,6 +41,7 @@ from shopflow.online_store.codec import (
     decode_user_features,
     decode_zset,
 )
+from shopflow.online_store.connect import AsyncClient
 
 if TYPE_CHECKING:
     from serving.recommendations.snapshot import PopularSnapshot
@@ -92,7 +92,7 @@ class _Pointer:
 class OnlineStore:
     """Reads the published recommendation layout and the online item/user features."""
 
-    def __init__(self, redis: aioredis.Redis, pointer_ttl_s: float = 1.0) -> None:
+    def __init__(self, redis: AsyncClient, pointer_ttl_s: float = 1.0) -> None:
         self.redis = redis
         self.pointer_ttl_s = pointer_ttl_s
         self._pointer = _Pointer()
@@ -131,7 +131,7 @@ class OnlineStore:
         user_sets = keys.user_exclusions(spec.user_id) if spec.user_id is not None else []
         reply = await self._run(
             self._read_ahead_script,
-            user_sets,
+            [keys.BLOCKED_ITEMS, *user_sets],
             [spec.plan(), min(spec.candidates, MAX_CANDIDATES)],
         )
         view = copy.copy(self)
@@ -221,8 +221,7 @@ class OnlineStore:
         """Item info plus "already bought", "disliked" and "blocked" membership of ``item_ids``: one
         server-side script call (a pipeline of ~3 commands per item costs far more to pack and
         parse on the client), none for items read ahead. The script builds item keys from
-        ``keys.item_info``'s prefix, so it needs a standalone Redis (or one cluster slot), like
-        the rest of the layout."""
+        ``keys.item_info``'s prefix: the layout's keys share one cluster slot (``keys.STORE``)."""
         read = self._read
         if read is not None and read.user_id == user_id:
             missing = [i for i in item_ids if i not in read.info]
@@ -237,7 +236,9 @@ class OnlineStore:
         if not item_ids:
             return [[], [], [], []]
         user_sets = keys.user_exclusions(user_id) if user_id is not None else []
-        return await self._run(self._availability_script, user_sets, item_ids)
+        return await self._run(
+            self._availability_script, [keys.BLOCKED_ITEMS, *user_sets], item_ids
+        )
 
     async def _run(self, script: AsyncScript, script_keys: list[str], args: list) -> Any:
         """EVALSHA straight through ``execute_command`` (the script object's wrapper costs a

@@ -2,15 +2,23 @@
 
 Batch results are published under a version (``pub:{version}:...``) and made visible by one
 pointer flip (``pub:current``), so a reader never sees a half-written set.
+
+Redis Cluster: the keys one Lua script or one pipeline touches together carry one hash tag,
+``STORE`` (the published lists, item and user features, real-time features, live metrics:
+the features script, the publish and the recommendation reader touch them together), so
+each script runs in one slot. Keys read or written one at a time (caches, rate limits,
+spam signals, notification channels) keep the bare ``PREFIX`` and spread over the slots.
 """
 
 from __future__ import annotations
 
 PREFIX = "sf"
+#: Prefix of the online store's keys: ``PREFIX`` plus the hash tag they share in a cluster.
+STORE = f"{PREFIX}:{{online}}"
 
 # ---- batch publish (versioned) -------------------------------------------------------------
 #: String: the version id readers use now. Its value names a hash ``publish_meta(version)``.
-PUBLISH_POINTER = f"{PREFIX}:pub:current"
+PUBLISH_POINTER = f"{STORE}:pub:current"
 #: Seconds an old publish version lives after the pointer moved past it.
 OLD_VERSION_TTL_S = 3600
 
@@ -18,7 +26,7 @@ OLD_VERSION_TTL_S = 3600
 def publish_meta(version: str) -> str:
     """Hash: published_at, counts, and per strategy ``<strategy>.model`` / ``<strategy>.version``
     (the MLflow registered model name and version that produced it)."""
-    return f"{PREFIX}:pub:{version}:meta"
+    return f"{STORE}:pub:{version}:meta"
 
 
 CHAMPION = "champion"
@@ -28,56 +36,56 @@ CHAMPION = "champion"
 def user_recs(version: str, user_id: str, strategy: str = CHAMPION) -> str:
     """String (JSON ``[[item_id, score], ...]``): a user's top-N batch recommendations by one
     strategy (the champion, or a model type an experiment variant asks for)."""
-    return f"{PREFIX}:pub:{version}:recs:{strategy}:{user_id}"
+    return f"{STORE}:pub:{version}:recs:{strategy}:{user_id}"
 
 
 def similar_items(version: str, item_id: str) -> str:
     """String (JSON ``[[item_id, score], ...]``): an item's nearest neighbours."""
-    return f"{PREFIX}:pub:{version}:sim:{item_id}"
+    return f"{STORE}:pub:{version}:sim:{item_id}"
 
 
 def popular(version: str, category: str | None = None) -> str:
     """String (JSON ``[[item_id, score], ...]``): global or per-category popularity."""
-    return f"{PREFIX}:pub:{version}:pop" + (f":{category}" if category else "")
+    return f"{STORE}:pub:{version}:pop" + (f":{category}" if category else "")
 
 
 def user_history(version: str, user_id: str) -> str:
     """Sorted set: item id -> interaction weight, the user's strongest batch interactions
     (used to explain recommendations and to seed real-time blending)."""
-    return f"{PREFIX}:pub:{version}:hist:{user_id}"
+    return f"{STORE}:pub:{version}:hist:{user_id}"
 
 
 def version_pattern(version: str) -> str:
     """SCAN pattern of every key of one publish version."""
-    return f"{PREFIX}:pub:{version}:*"
+    return f"{STORE}:pub:{version}:*"
 
 
 #: Set: publish versions whose keys have no TTL yet (the current one and any unfinished one);
 #: after a pointer flip the publisher expires every other member's keys and removes it.
-PUBLISH_VERSIONS = f"{PREFIX}:pub:versions"
+PUBLISH_VERSIONS = f"{STORE}:pub:versions"
 
 #: String: held (SET NX with a TTL, value = the holder's token) by the one publish running now,
 #: so concurrent publishes never expire each other's keys. The holder refreshes the TTL as it
 #: writes; a crashed holder's lock lapses after PUBLISH_LOCK_TTL_S.
-PUBLISH_LOCK = f"{PREFIX}:pub:lock"
+PUBLISH_LOCK = f"{STORE}:pub:lock"
 PUBLISH_LOCK_TTL_S = 60
 
 
 # ---- online features (written by batch and streaming) --------------------------------------
 def item_info(item_id: str) -> str:
     """Hash: title, category, brand, price_minor, currency, stock, blocked."""
-    return f"{PREFIX}:item:{item_id}"
+    return f"{STORE}:item:{item_id}"
 
 
 def user_purchased(user_id: str) -> str:
     """Set: item ids the user has bought."""
-    return f"{PREFIX}:user:{user_id}:bought"
+    return f"{STORE}:user:{user_id}:bought"
 
 
 def user_disliked(user_id: str) -> str:
     """Set: item ids the user rated below the positive threshold (published); never
     recommended to them, and told apart from ``user_purchased`` (``explain`` says why)."""
-    return f"{PREFIX}:user:{user_id}:disliked"
+    return f"{STORE}:user:{user_id}:disliked"
 
 
 def user_exclusions(user_id: str) -> list[str]:
@@ -86,7 +94,7 @@ def user_exclusions(user_id: str) -> list[str]:
     return [user_purchased(user_id), user_disliked(user_id)]
 
 
-BLOCKED_ITEMS = f"{PREFIX}:items:blocked"
+BLOCKED_ITEMS = f"{STORE}:items:blocked"
 """Set: item ids that must never be recommended."""
 
 
@@ -97,7 +105,7 @@ SEEN_EVENT_TTL_S = 7 * 24 * 3600
 
 def user_recent_items(user_id: str) -> str:
     """Sorted set: item id -> last touch time (epoch seconds), capped at RECENT_ITEMS_CAP."""
-    return f"{PREFIX}:rt:user:{user_id}:recent"
+    return f"{STORE}:rt:user:{user_id}:recent"
 
 
 def user_features(user_id: str) -> str:
@@ -112,7 +120,7 @@ def user_features(user_id: str) -> str:
     ``user_recent_items``, ``sn`` session fields, ``x`` epoch seconds the TTL (USER_RT_TTL_S)
     of both keys was last set (renewed once half of it has passed). Read with
     ``USER_AFFINITY_FIELD`` / ``USER_CART_FIELD``."""
-    return f"{PREFIX}:rt:user:{user_id}:feat"
+    return f"{STORE}:rt:user:{user_id}:feat"
 
 
 #: Field prefixes of ``user_features``: category affinity, cart line, session views.
@@ -124,23 +132,23 @@ USER_SESSION_FIELD = "s:"
 def item_counts(metric: str, window: str, bucket: int) -> str:
     """Hash: item id -> count of ``metric`` (view|cart|purchase) in one window bucket (1h|24h;
     bucket = epoch seconds // window length). Lives 2 window lengths after its last write."""
-    return f"{PREFIX}:rt:counts:{metric}:{window}:{bucket}"
+    return f"{STORE}:rt:counts:{metric}:{window}:{bucket}"
 
 
-TRENDING = f"{PREFIX}:rt:trending"
+TRENDING = f"{STORE}:rt:trending"
 """Sorted set: item id -> decayed trending score."""
 
 
 def coviews(item_id: str) -> str:
     """Sorted set: item id -> co-view count within a session."""
-    return f"{PREFIX}:rt:coview:{item_id}"
+    return f"{STORE}:rt:coview:{item_id}"
 
 
 def session_items(session_id: str) -> str:
     """String: JSON array of the distinct items viewed in an anonymous session (no user id),
     in order (for co-views); lives SESSION_TTL_S after its last new view. A user's sessions
     live in ``user_features``."""
-    return f"{PREFIX}:rt:session:{session_id}:views"
+    return f"{STORE}:rt:session:{session_id}:views"
 
 
 def seen_events(consumer: str, day: str) -> str:
@@ -148,7 +156,7 @@ def seen_events(consumer: str, day: str) -> str:
     day (``YYYY-MM-DD`` of ``occurred_at``) a consumer has applied (idempotency; one hash per
     day keeps it to O(1) calls a batch).
     Lives SEEN_EVENT_TTL_S after its last write."""
-    return f"{PREFIX}:rt:seen:{consumer}:{day}"
+    return f"{STORE}:rt:seen:{consumer}:{day}"
 
 
 #: TTLs and caps of the real-time features (the features consumer applies them).
@@ -163,7 +171,7 @@ USER_CATEGORIES_CAP = 50
 #: Counter windows: name -> bucket length in seconds (bucket = epoch seconds // length).
 COUNTER_WINDOWS: dict[str, int] = {"1h": 3600, "24h": 86400}
 
-TRENDING_REF = f"{PREFIX}:rt:trending:ref"
+TRENDING_REF = f"{STORE}:rt:trending:ref"
 """String: epoch seconds the TRENDING scores are expressed at (forward decay: a score is
 sum(weight * 2**((t - ref) / half_life)); ref moves forward now and then, rescaling the set)."""
 
@@ -175,17 +183,17 @@ LIVE_METRICS_TTL_S = 48 * 3600
 def live_metric(minute: int, metric: str) -> str:
     """Integer per minute (epoch minute): orders (placed), paid_orders and
     revenue_minor:{CURRENCY} (of the orders paid in that minute)."""
-    return f"{PREFIX}:live:{minute}:{metric}"
+    return f"{STORE}:live:{minute}:{metric}"
 
 
 def live_active_users(minute: int) -> str:
     """HyperLogLog of user ids active in an epoch minute."""
-    return f"{PREFIX}:live:{minute}:users"
+    return f"{STORE}:live:{minute}:users"
 
 
 def live_category_views(minute: int) -> str:
     """Hash: category -> views in an epoch minute."""
-    return f"{PREFIX}:live:{minute}:catviews"
+    return f"{STORE}:live:{minute}:catviews"
 
 
 # ---- caches and notifications --------------------------------------------------------------
@@ -276,24 +284,25 @@ def user_owned(user_id: str) -> list[str]:
 def user_owned_patterns(user_id: str) -> list[str]:
     """SCAN patterns of a user's keys with a free part (glob characters in ids escaped)."""
     uid = _glob_escape(user_id)
+    store = _glob_escape(STORE)
     return [
         f"{PREFIX}:rl:review:{uid}:*",
-        f"{PREFIX}:pub:*:recs:*:{uid}",
-        f"{PREFIX}:pub:*:hist:{uid}",
+        f"{store}:pub:*:recs:*:{uid}",
+        f"{store}:pub:*:hist:{uid}",
     ]
 
 
 def is_user_owned(key: str, user_id: str) -> bool:
     """Whether a key matched by ``user_owned_patterns`` is exactly this user's (a ``*`` may
     also match the colons of another id that ends like this one)."""
-    parts = key.split(":")
     if key.startswith(f"{PREFIX}:rl:review:"):
         head, _, bucket = key.rpartition(":")
         return head == f"{PREFIX}:rl:review:{user_id}" and bucket.isdigit()
-    if len(parts) > 4 and parts[1] == "pub" and parts[3] == "recs":
-        return key == user_recs(parts[2], user_id, parts[4])
-    if len(parts) > 3 and parts[1] == "pub" and parts[3] == "hist":
-        return key == user_history(parts[2], user_id)
+    parts = key.removeprefix(f"{STORE}:").split(":")
+    if len(parts) > 3 and parts[0] == "pub" and parts[2] == "recs":
+        return key == user_recs(parts[1], user_id, parts[3])
+    if len(parts) > 2 and parts[0] == "pub" and parts[2] == "hist":
+        return key == user_history(parts[1], user_id)
     return False
 
 
