@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         default="WH-shopflow-dev", validation_alias=AliasChoices("PAYPAL_WEBHOOK_ID")
     )
     gateway_timeout_s: float = 10.0
+    # Payments: how long a manual-capture authorization holds before the expiry job releases
+    # it (card networks hold about 7 days), and how long a payment body stays in the cache.
+    payment_authorization_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    payment_cache_ttl_s: int = Field(default=600, ge=1)
     relay_batch_size: int = 500
     relay_interval_s: float = 0.5
     relay_lease_s: float = 30.0

@@ -21,6 +21,8 @@ import annotated_types
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from shopflow import currency
+
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -28,7 +30,8 @@ Money = Annotated[int, Field(ge=0, description="Integer minor units (cents).")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 
-SUPPORTED_CURRENCIES = frozenset({"USD", "EUR", "GBP", "BRL", "CAD", "AUD", "JPY", "CHF", "SEK"})
+#: Every ISO 4217 currency in legal tender (its home: ``shopflow.currency``).
+SUPPORTED_CURRENCIES = currency.CODES
 
 
 class TrafficSource(StrEnum):
@@ -240,7 +243,8 @@ class OrderStatusChanged(Payload):
 
 class PaymentEvent(Payload):
     """``amount_minor`` is the payment's amount on every event; on ``payment.refunded``,
-    ``refund_minor`` is this refund's amount and ``refunded_minor`` the total refunded."""
+    ``refund_minor`` is this refund's amount and ``refunded_minor`` the total refunded;
+    ``disputed_minor`` is the amount in dispute (or reversed, on a lost dispute's close)."""
 
     payment_id: Id
     order_id: Id
@@ -252,6 +256,9 @@ class PaymentEvent(Payload):
     failure_reason: str | None = None
     refunded_minor: Annotated[int, Field(ge=0)] = 0
     refund_minor: Annotated[int, Field(ge=0)] = 0
+    authorized_minor: Annotated[int, Field(ge=0)] = 0
+    captured_minor: Annotated[int, Field(ge=0)] = 0
+    disputed_minor: Annotated[int, Field(ge=0)] = 0
 
 
 class ReviewEvent(Payload):
@@ -316,6 +323,11 @@ PAYLOADS: dict[str, type[Payload]] = {
     "payment.failed": PaymentEvent,
     "payment.cancelled": PaymentEvent,
     "payment.refunded": PaymentEvent,
+    "payment.authorized": PaymentEvent,
+    "payment.captured": PaymentEvent,
+    "payment.released": PaymentEvent,
+    "payment.dispute_opened": PaymentEvent,
+    "payment.dispute_closed": PaymentEvent,
     "review.submitted": ReviewEvent,
     "review.approved": ReviewEvent,
     "review.rejected": ReviewEvent,

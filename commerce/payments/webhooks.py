@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 
 from commerce import orders as order_service
 from commerce.common import transact
-from commerce.db.models.commerce import Order, Payment, ProcessedWebhook
+from commerce.db.models.commerce import Payment, ProcessedWebhook
+from commerce.errors import NotFound
+from commerce.payments import disputes
 from commerce.payments.gateways import GatewayResult, Outcome
 from commerce.payments.ledger import Kind, Status
 from commerce.payments.service import _append, apply_outcome, find_by_txn, ledger_state
@@ -36,10 +38,7 @@ def _refund_to(session: Session, payment: Payment, total_refunded: int) -> None:
     )
     if delta > 0 and payment.status in _REFUNDABLE:
         _append(session, payment, Kind.refunded, delta, source="webhook")
-        if payment.status == Status.REFUNDED.value:
-            order = session.get(Order, payment.order_id)
-            assert order is not None
-            order_service.mark_refunded(session, order)
+        order_service.mark_refunded_if_all(session, payment.order_id)
 
 
 def _apply(
@@ -48,6 +47,7 @@ def _apply(
     event_type: str,
     find: tuple[str, str] | None,
     act: Any,
+    required: bool = False,
 ) -> dict[str, Any]:
     """Dedup, find the payment (by gateway txn id, or by payment id), apply ``act``."""
 
@@ -59,6 +59,11 @@ def _apply(
             by, value = find
             payment = (
                 session.get(Payment, value) if by == "id" else find_by_txn(session, provider, value)
+            )
+        if payment is None and required:  # rolls back the claim: nothing changes
+            raise NotFound(
+                f"{provider} {event_type}: no payment for {find[1] if find else 'no reference'}",
+                event_id=event_id,
             )
         if payment is not None:
             session.get(ProcessedWebhook, (provider, event_id)).payment_id = payment.id  # type: ignore[union-attr]  # added above in this session
@@ -90,16 +95,32 @@ def handle_stripe_event(event: dict[str, Any]) -> dict[str, Any]:
             apply_outcome(session, payment, result, source="webhook")
         elif kind == "payment_intent.canceled" and payment.status in _OPEN:
             apply_outcome(session, payment, GatewayResult(Outcome.cancelled, obj["id"]), "webhook")
+        elif kind == "payment_intent.amount_capturable_updated" and payment.status in _OPEN:
+            amount = int(obj.get("amount_capturable") or obj.get("amount") or 0)
+            result = GatewayResult(Outcome.authorized, obj["id"], authorized_minor=amount)
+            apply_outcome(session, payment, result, source="webhook")
         elif kind == "charge.refunded":
             _refund_to(session, payment, int(obj.get("amount_refunded") or 0))
+        elif kind in ("charge.dispute.created", "charge.dispute.updated"):
+            disputes.opened(session, payment, int(obj.get("amount") or 0), obj.get("id"))
+        elif kind == "charge.dispute.closed":
+            fee = sum(int(t.get("fee") or 0) for t in obj.get("balance_transactions") or [])
+            won = obj.get("status") in ("won", "warning_closed")
+            disputes.closed(
+                session, payment, won=won, amount=int(obj.get("amount") or 0), fee=fee,
+                ref=obj.get("id"),
+            )  # fmt: skip
 
+    dispute = kind.startswith("charge.dispute.")
     if kind.startswith("payment_intent."):
         find: tuple[str, str] | None = ("txn", obj["id"])
     elif kind.startswith("charge.") and obj.get("payment_intent"):
         find = ("txn", obj["payment_intent"])
+    elif dispute:
+        find = ("txn", str(obj.get("charge") or ""))
     else:
         find = None
-    return _apply("stripe", event["id"], kind, find, act)
+    return _apply("stripe", event["id"], kind, find, act, required=dispute)
 
 
 # ---- PayPal -----------------------------------------------------------------------------
@@ -132,6 +153,24 @@ def handle_paypal_event(event: dict[str, Any]) -> dict[str, Any]:
             apply_outcome(session, payment, result, source="webhook")
         elif kind == "PAYMENT.CAPTURE.REFUNDED":
             _refund_to(session, payment, payment.refunded_minor + value)
+        elif kind in ("CUSTOMER.DISPUTE.CREATED", "CUSTOMER.DISPUTE.UPDATED"):
+            disputes.opened(session, payment, disputed, resource.get("dispute_id"))
+        elif kind == "CUSTOMER.DISPUTE.RESOLVED":
+            outcome = (resource.get("dispute_outcome") or {}).get("outcome_code", "")
+            disputes.closed(
+                session, payment, won=outcome == "RESOLVED_SELLER_FAVOUR", amount=disputed,
+                fee=0, ref=resource.get("dispute_id"),
+            )  # fmt: skip
 
+    dispute, disputed = kind.startswith("CUSTOMER.DISPUTE."), 0
+    if dispute:  # the disputed transaction carries the custom id the order was made with
+        txns = resource.get("disputed_transactions") or [{}]
+        payment_id = txns[0].get("custom") if isinstance(txns[0], dict) else None
+        money = resource.get("dispute_amount") or {}
+        disputed = (
+            from_decimal_string(str(money["value"]), str(money.get("currency_code", "USD")))
+            if money.get("value")
+            else 0
+        )
     find = ("id", str(payment_id)) if payment_id else None
-    return _apply("paypal", str(event["id"]), kind, find, act)
+    return _apply("paypal", str(event["id"]), kind, find, act, required=dispute)
