@@ -98,6 +98,24 @@ VERB = {
 }
 
 
+#: The API's commands on an existing payment -> the ledger kinds each may append; a command
+#: is legal in a status where one of its kinds is (capture: only from AUTHORIZED, as confirm
+#: captures an automatic payment).
+API_ACTIONS: dict[str, tuple[Kind, ...]] = {
+    "confirm": (K.processing, K.action_required),
+    "capture": (K.released,),  # legal exactly where a hold exists
+    "cancel": (K.cancelled, K.released),
+    "refund": (K.refund_requested,),
+}
+
+
+def api_allowed(action: str) -> frozenset[Status]:
+    """The statuses in which an API command is legal (elsewhere it answers 409)."""
+    return frozenset(
+        s for s in Status for k in API_ACTIONS[action] if (s, k) in TRANSITIONS
+    )
+
+
 class IllegalTransition(Exception):
     def __init__(self, current: Status | None, kind: Kind, detail: str | None = None):
         self.current = current
@@ -193,4 +211,14 @@ def state_table_markdown() -> str:
             else:
                 cells.append(" or ".join(t.value for t in target))
         lines.append(f"| {status.value if status else '(none)'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def api_table_markdown() -> str:
+    """Every status by every API command: 200 where legal, else 409 naming the status."""
+    header = "| status | " + " | ".join(f"`{a}`" for a in API_ACTIONS) + " |"
+    lines = [header, "|" + "---|" * (len(API_ACTIONS) + 1)]
+    for status in Status:
+        cells = ["ok" if status in api_allowed(a) else "409" for a in API_ACTIONS]
+        lines.append(f"| {status.value} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -40,6 +40,7 @@ from commerce.payments.ledger import (
     Kind,
     LedgerState,
     Status,
+    api_allowed,
     apply,
     derive,
 )
@@ -664,8 +665,12 @@ def capture_payment(
     with session_scope() as session:
         payment = _load(session, principal, payment_id)
         state = ledger_state(session, payment_id)
+    if state.status not in api_allowed("capture"):
+        raise Conflict(
+            f"payment is {state.status}; only an AUTHORIZED payment can be captured",
+            current_status=str(state.status),
+        )
     amount = data.amount_minor or state.authorized_minor
-    _check(state, Kind.captured, min(amount, state.authorized_minor) or 1)
     if amount > state.authorized_minor:
         raise Invalid(
             f"capture of {amount} exceeds the authorized {state.authorized_minor}",
