@@ -132,6 +132,13 @@ class CaptureIn(RequestModel):
     )
 
 
+class AuthenticateIn(RequestModel):
+    """The 3-D Secure page's form."""
+
+    token: Annotated[str, Field(min_length=1, max_length=64)]
+    result: Literal["approve", "fail"]
+
+
 class ConfirmIn(RequestModel):
     return_url: Annotated[str, Field(max_length=500)] | None = None
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -174,12 +174,11 @@ async def authenticate_page(
 async def authenticate(
     payment_id: PaymentId,
     redis: RedisDep,
-    token: Annotated[str, Form(max_length=64)],
-    result: Annotated[Literal["approve", "fail"], Form()],
+    form: Annotated[payments.AuthenticateIn, Form()],
 ) -> HTMLResponse:
     try:
         done = await run_in_threadpool(
-            payments.authenticate_payment, payment_id, token, result == "approve"
+            payments.authenticate_payment, payment_id, form.token, form.result == "approve"
         )
     finally:
         await invalidate_payment(redis, payment_id)
