@@ -218,6 +218,11 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     notify_email_from: str = "Shopflow <no-reply@shopflow.local>"
+    notify_admin_user_ids: list[str] = Field(
+        default_factory=list,
+        description="The shop's admins: recipients of workflows with audience 'admins' "
+        '(e.g. disputes); SHOPFLOW_NOTIFY_ADMIN_USER_IDS=\'["admin-1"]\'.',
+    )
     sendgrid_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
     )
