@@ -261,6 +261,24 @@ class PaymentEvent(Payload):
     disputed_minor: Annotated[int, Field(ge=0)] = 0
 
 
+class GatewayReport(Payload):
+    """What a processor's verified webhook said about a payment (``payment.gateway_reported``),
+    whether or not it changed the ledger: the other side of the reconciliation. ``kind``:
+    captured, authorized, refunded, disputed, dispute_won or dispute_lost; ``cumulative``: the
+    amount is the processor's running total (Stripe's ``amount_refunded``) rather than this
+    event's own amount (PayPal's refund)."""
+
+    payment_id: Id
+    order_id: Id
+    gateway: str
+    kind: str
+    amount_minor: Money
+    currency: Currency
+    cumulative: bool = False
+    gateway_event_id: Id
+    gateway_event_type: str
+
+
 class ReviewEvent(Payload):
     review_id: Id
     item_id: Id
@@ -328,6 +346,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "payment.released": PaymentEvent,
     "payment.dispute_opened": PaymentEvent,
     "payment.dispute_closed": PaymentEvent,
+    "payment.gateway_reported": GatewayReport,
     "review.submitted": ReviewEvent,
     "review.approved": ReviewEvent,
     "review.rejected": ReviewEvent,

@@ -111,9 +111,7 @@ API_ACTIONS: dict[str, tuple[Kind, ...]] = {
 
 def api_allowed(action: str) -> frozenset[Status]:
     """The statuses in which an API command is legal (elsewhere it answers 409)."""
-    return frozenset(
-        s for s in Status for k in API_ACTIONS[action] if (s, k) in TRANSITIONS
-    )
+    return frozenset(s for s in Status for k in API_ACTIONS[action] if (s, k) in TRANSITIONS)
 
 
 class IllegalTransition(Exception):

@@ -115,6 +115,9 @@ def test_stripe_dispute_lost_then_won(stripe_env, api_client) -> None:  # noqa: 
     ]  # fmt: skip
     assert [e["payload"]["status"] for e in outbox("payment.dispute_opened")] == ["DISPUTED"]
     assert [e["payload"]["status"] for e in outbox("payment.dispute_closed")] == ["CHARGED_BACK"]
+    reports = [(r["payload"]["kind"], r["payload"]["amount_minor"], r["payload"]["gateway"])
+               for r in outbox("payment.gateway_reported")]  # fmt: skip
+    assert reports == [("disputed", 1999, "stripe")] * 2 + [("dispute_lost", 1999, "stripe")]
     # a won dispute returns the payment to COMPLETED
     won_charge = _charge_id(sdk, won["transaction_id"])
     for n, (kind, status) in enumerate(
