@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shopflow import events
 from shopflow.config import Settings, get_settings
+from shopflow.events import Envelope
 
 
 class Category(StrEnum):
@@ -64,7 +65,7 @@ class Workflow(BaseModel):
     def digests(self, event_type: str | None) -> bool:
         return self.digest is not None and event_type in self.digest.events
 
-    def recipients(self, event: events.Envelope, admins: list[str]) -> list[tuple[str, str]]:
+    def recipients(self, event: Envelope, admins: list[str]) -> list[tuple[str, str]]:
         """(user id, source id) of each message an event makes: its user's, or one per
         admin (the source id names the admin, so each gets one message per event)."""
         if self.audience == "admins":

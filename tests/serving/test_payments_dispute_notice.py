@@ -22,7 +22,7 @@ from tests.serving.fakes.smtp_server import body_text
 
 
 @pytest.fixture
-def admins(notify_settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def admins(notify_settings, monkeypatch: pytest.MonkeyPatch) -> list[str]:  # noqa: F811
     monkeypatch.setenv("SHOPFLOW_NOTIFY_ADMIN_USER_IDS", '["admin-1", "admin-2"]')
     get_settings.cache_clear()
     for admin in ("admin-1", "admin-2"):

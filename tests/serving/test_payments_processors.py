@@ -165,10 +165,10 @@ def test_paypal_authorize_capture_void_and_dispute(paypal, api_client) -> None: 
     # a PayPal dispute, resolved in the buyer's favour
     resource = {"dispute_id": "PP-D-1", "disputed_transactions": [{"custom": held["id"]}],
                 "dispute_amount": {"currency_code": "USD", "value": "20.00"}}  # fmt: skip
-    for n, (kind, extra) in enumerate((
-        ("CUSTOMER.DISPUTE.CREATED", {}),
-        ("CUSTOMER.DISPUTE.RESOLVED", {"dispute_outcome": {"outcome_code": "RESOLVED_BUYER_FAVOUR"}}),
-    )):  # fmt: skip
+    lost = {"dispute_outcome": {"outcome_code": "RESOLVED_BUYER_FAVOUR"}}
+    for n, (kind, extra) in enumerate(
+        (("CUSTOMER.DISPUTE.CREATED", {}), ("CUSTOMER.DISPUTE.RESOLVED", lost))
+    ):
         event = {"id": f"WH-D{n}", "event_type": kind, "resource": {**resource, **extra}}
         raw, headers = paypal_webhook(event)
         resp = api_client.post("/api/payments/webhooks/paypal", content=raw, headers=headers)
