@@ -260,6 +260,12 @@ class PaymentEvent(Payload):
     captured_minor: Annotated[int, Field(ge=0)] = 0
     disputed_minor: Annotated[int, Field(ge=0)] = 0
 
+    @field_validator("authorized_minor", "captured_minor", "disputed_minor", mode="before")
+    @classmethod
+    def _absent_is_zero(cls, value: Any) -> Any:
+        """Rows landed before these amounts existed (or written without them) carry null."""
+        return 0 if value is None else value
+
 
 class GatewayReport(Payload):
     """What a processor's verified webhook said about a payment (``payment.gateway_reported``),

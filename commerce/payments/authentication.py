@@ -29,7 +29,7 @@ def next_action(payment_id: str) -> dict[str, Any]:
 
 
 def verify(payment_id: str, token: str) -> bool:
-    return hmac.compare_digest(_token(payment_id), token)
+    return hmac.compare_digest(_token(payment_id).encode(), token.encode())  # any text
 
 
 def awaits(payment: Payment) -> bool:

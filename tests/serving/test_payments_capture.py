@@ -198,3 +198,10 @@ def test_every_illegal_command_answers_409_naming_the_status(api_client) -> None
             assert ledger_size() == before
             checked += 1
     assert checked == sum(len(Status) - len(api_allowed(a)) for a in API_ACTIONS)
+
+
+def test_authenticate_link_with_any_text_is_a_404(api_client) -> None:
+    for token in ("é" * 8, "0" * 32, ""):
+        resp = api_client.get("/api/payments/pay_x/authenticate", params={"token": token})
+        assert resp.status_code == 404, token
+        assert resp.headers["content-type"].startswith("application/problem+json")
