@@ -15,7 +15,7 @@ from commerce import outbox
 from commerce.auth import Principal
 from commerce.common import EntityId, RequestModel, StaleWrite, new_id, transact
 from commerce.db import rowcount, session_scope, utcnow
-from commerce.db.models.commerce import Order, OrderLine, Product
+from commerce.db.models.commerce import Order, OrderLine, Payment, Product
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.idempotency import Once
 from commerce.reviews import verified
@@ -262,3 +262,28 @@ def mark_paid_by_id(session: Session, order_id: str) -> bool:
 def mark_refunded(session: Session, order: Order) -> None:
     if order.status == PAID:
         _set_status(session, order, PAID, REFUNDED, "order_refunded")
+
+
+def mark_paid_if_covered(session: Session, order_id: str) -> bool:
+    """PLACED -> PAID once the order's payments (split tender: several) have captured its
+    total between them."""
+    total, captured = session.execute(
+        select(Order.total_minor, func.coalesce(func.sum(Payment.captured_minor), 0))
+        .join(Payment, Payment.order_id == Order.id, isouter=True)
+        .where(Order.id == order_id)
+        .group_by(Order.id, Order.total_minor)
+    ).one()
+    return captured >= total and mark_paid_by_id(session, order_id)
+
+
+def mark_refunded_if_all(session: Session, order_id: str) -> None:
+    """PAID -> REFUNDED once everything its payments captured has been refunded."""
+    captured, refunded = session.execute(
+        select(
+            func.coalesce(func.sum(Payment.captured_minor), 0),
+            func.coalesce(func.sum(Payment.refunded_minor), 0),
+        ).where(Payment.order_id == order_id)
+    ).one()
+    order = session.get(Order, order_id)
+    if order is not None and captured > 0 and refunded >= captured:
+        mark_refunded(session, order)

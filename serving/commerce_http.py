@@ -115,7 +115,9 @@ async def cached_payment(
     body, version = await run_in_threadpool(payment_versions.read_versioned, principal, payment_id)
     with contextlib.suppress(Exception):
         entry_json = json.dumps({"version": version, "body": body})
-        await redis.set(keys.payment_cache(payment_id), entry_json, ex=keys.PAYMENT_CACHE_TTL_S)
+        await redis.set(
+            keys.payment_cache(payment_id), entry_json, ex=get_settings().payment_cache_ttl_s
+        )
     return body, False
 
 

@@ -139,9 +139,9 @@ def describe_answers(doc: dict[str, Any]) -> dict[str, Any]:
                     responses[code] = problem_response(response.get("description", ""))
                 elif code == "201":
                     response.setdefault("headers", {}).update(LOCATION_HEADER)
-            media = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            if media is not None and (method, path) in EXAMPLES:
-                media["example"] = copy.deepcopy(EXAMPLES[(method, path)])  # the doc's own
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                if (method, path) in EXAMPLES:  # JSON or a form: the doc's own copy
+                    media["example"] = copy.deepcopy(EXAMPLES[(method, path)])
     return doc
 
 

@@ -38,6 +38,7 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "amount_minor": 7998,
         "currency": "EUR",
         "method": "CREDIT_CARD",
+        "capture": "automatic",
         "payment_method": "pm_card_visa",
         "billing_address": {
             "line1": "1 Main St",
@@ -50,6 +51,11 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/api/payments/{payment_id}/confirm"): {"return_url": "https://shop.example/paid"},
     ("post", "/api/payments/{payment_id}/cancel"): {"reason": "customer changed their mind"},
     ("post", "/api/payments/{payment_id}/refund"): {"amount_minor": 1000, "reason": "damaged"},
+    ("post", "/api/payments/{payment_id}/capture"): {"amount_minor": 5000},
+    ("post", "/api/payments/{payment_id}/authenticate"): {
+        "token": "3f1c9a0b5d7e4f2a8c6b1d3e5f7a9c0b",
+        "result": "approve",
+    },
     ("post", "/api/products/{product_id}/reviews"): {
         "rating": 5,
         "title": "Quiet and fast",

@@ -99,8 +99,12 @@ class PaymentOut(BaseModel):
     amount_minor: Money
     currency: str
     method: str
-    gateway: str
+    gateway: str = Field(description="The processor that handled it: stripe, paypal or test.")
     status: str = Field(examples=["COMPLETED"])
+    capture: str = Field(description="automatic, or manual (authorize, then capture).")
+    authorized_minor: Money = Field(description="Held by a manual-capture authorization.")
+    authorization_expires_at: Timestamp | None
+    disputed_minor: Money = Field(description="In dispute, or reversed by a lost dispute.")
     transaction_id: str | None
     payment_method: str | None
     card_last4: str | None

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     """PayPal webhook id its signature verification names."""
     gateway_timeout_s: float = 10.0
     """Timeout of one call to a payment gateway."""
+    payment_authorization_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    """How long a manual-capture authorization holds before the expiry job releases it (card
+    networks hold about 7 days)."""
+    payment_cache_ttl_s: int = Field(default=600, ge=1)
+    """How long a payment body stays in the Redis cache."""
     relay_batch_size: int = 500
     """Outbox rows the relay publishes per batch."""
     relay_interval_s: float = 0.5
@@ -276,6 +281,11 @@ class Settings(BaseSettings):
     """Upgrade the SMTP connection with STARTTLS."""
     notify_email_from: str = "Shopflow <no-reply@shopflow.local>"
     """From address of every email."""
+    notify_admin_user_ids: list[str] = Field(
+        default_factory=list,
+        description="The shop's admins: recipients of workflows with audience 'admins' "
+        '(e.g. disputes); SHOPFLOW_NOTIFY_ADMIN_USER_IDS=\'["admin-1"]\'.',
+    )
     sendgrid_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")
     )

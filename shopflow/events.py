@@ -21,6 +21,8 @@ import annotated_types
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from shopflow import currency
+
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -28,7 +30,8 @@ Money = Annotated[int, Field(ge=0, description="Integer minor units (cents).")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 
-SUPPORTED_CURRENCIES = frozenset({"USD", "EUR", "GBP", "BRL", "CAD", "AUD", "JPY", "CHF", "SEK"})
+#: Every ISO 4217 currency in legal tender (its home: ``shopflow.currency``).
+SUPPORTED_CURRENCIES = currency.CODES
 
 
 class TrafficSource(StrEnum):
@@ -240,7 +243,8 @@ class OrderStatusChanged(Payload):
 
 class PaymentEvent(Payload):
     """``amount_minor`` is the payment's amount on every event; on ``payment.refunded``,
-    ``refund_minor`` is this refund's amount and ``refunded_minor`` the total refunded."""
+    ``refund_minor`` is this refund's amount and ``refunded_minor`` the total refunded;
+    ``disputed_minor`` is the amount in dispute (or reversed, on a lost dispute's close)."""
 
     payment_id: Id
     order_id: Id
@@ -252,6 +256,33 @@ class PaymentEvent(Payload):
     failure_reason: str | None = None
     refunded_minor: Annotated[int, Field(ge=0)] = 0
     refund_minor: Annotated[int, Field(ge=0)] = 0
+    authorized_minor: Annotated[int, Field(ge=0)] = 0
+    captured_minor: Annotated[int, Field(ge=0)] = 0
+    disputed_minor: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("authorized_minor", "captured_minor", "disputed_minor", mode="before")
+    @classmethod
+    def _absent_is_zero(cls, value: Any) -> Any:
+        """Rows landed before these amounts existed (or written without them) carry null."""
+        return 0 if value is None else value
+
+
+class GatewayReport(Payload):
+    """What a processor's verified webhook said about a payment (``payment.gateway_reported``),
+    whether or not it changed the ledger: the other side of the reconciliation. ``kind``:
+    captured, authorized, refunded, disputed, dispute_won or dispute_lost; ``cumulative``: the
+    amount is the processor's running total (Stripe's ``amount_refunded``) rather than this
+    event's own amount (PayPal's refund)."""
+
+    payment_id: Id
+    order_id: Id
+    gateway: str
+    kind: str
+    amount_minor: Money
+    currency: Currency
+    cumulative: bool = False
+    gateway_event_id: Id
+    gateway_event_type: str
 
 
 class ReviewEvent(Payload):
@@ -316,6 +347,12 @@ PAYLOADS: dict[str, type[Payload]] = {
     "payment.failed": PaymentEvent,
     "payment.cancelled": PaymentEvent,
     "payment.refunded": PaymentEvent,
+    "payment.authorized": PaymentEvent,
+    "payment.captured": PaymentEvent,
+    "payment.released": PaymentEvent,
+    "payment.dispute_opened": PaymentEvent,
+    "payment.dispute_closed": PaymentEvent,
+    "payment.gateway_reported": GatewayReport,
     "review.submitted": ReviewEvent,
     "review.approved": ReviewEvent,
     "review.rejected": ReviewEvent,

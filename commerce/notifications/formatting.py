@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-#: Minor-unit exponent per currency (ISO 4217); 2 when not listed.
-EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "BHD": 3, "KWD": 3}
+from shopflow.currency import CODES, exponent
+
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "BRL": "R$", "CAD": "CA$",
            "AUD": "A$"}  # fmt: skip
 
@@ -14,9 +14,9 @@ def money(minor: int, currency: str) -> str:
     if isinstance(minor, bool) or not isinstance(minor, int):
         raise TypeError(f"money() needs integer minor units, got {minor!r}")
     code = str(currency).upper()
-    exponent = EXPONENTS.get(code, 2)
+    exp = exponent(code) if code in CODES else 2
     sign = "-" if minor < 0 else ""
-    units, cents = divmod(abs(minor), 10**exponent)
-    amount = f"{units:,}" + (f".{cents:0{exponent}d}" if exponent else "")
+    units, cents = divmod(abs(minor), 10**exp)
+    amount = f"{units:,}" + (f".{cents:0{exp}d}" if exp else "")
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{code} {amount}"

@@ -27,6 +27,7 @@ from commerce.notifications import digests, preferences, queries, templates, wor
 from commerce.notifications.workflows import Category, Workflow
 from commerce.notifications.writes import write_scope
 from shopflow import events
+from shopflow.config import get_settings
 
 
 @dataclass
@@ -69,27 +70,30 @@ def _apply(session: Session, batch: Sequence[events.Envelope], now: datetime) ->
     for event in batch:
         _remember_email(session, event)
     config = workflows.load()
-    known = _existing_many(session, {e.event_id for e in batch if e.user_id})
-    prefs = preferences.load_many(session, {e.user_id for e in batch if e.user_id})
+    admins = get_settings().notify_admin_user_ids
+    messages = [
+        (event, workflow, user_id, source_id)
+        for event in batch
+        for workflow in config.for_event(event.event_type)
+        for user_id, source_id in workflow.recipients(event, admins)
+    ]
+    known = _existing_many(session, {m[3] for m in messages})
+    prefs = preferences.load_many(session, {m[2] for m in messages})
     out = []
-    for event in batch:
-        if not event.user_id:
+    for event, workflow, user_id, source_id in messages:
+        context = event_context(event)
+        if workflow.digests(event.event_type):
+            created = digests.add(session, workflow, user_id, source_id, context, now)
+            out.append(Triggered(None, created, digested=True))
             continue
-        for workflow in config.for_event(event.event_type):
-            context = event_context(event)
-            if workflow.digests(event.event_type):
-                created = digests.add(session, workflow, event.user_id, event.event_id, context,
-                                      now)  # fmt: skip
-                out.append(Triggered(None, created, digested=True))
-                continue
-            key = (workflow.name, event.event_id)
-            if key in known:
-                out.append(Triggered(known[key], False))
-                continue
-            triggered = create(session, workflow, event.user_id, context, event.event_id, now,
-                               prefs=prefs[event.user_id])  # fmt: skip
-            known[key] = triggered.notification_id
-            out.append(triggered)
+        key = (workflow.name, source_id)
+        if key in known:
+            out.append(Triggered(known[key], False))
+            continue
+        triggered = create(session, workflow, user_id, context, source_id, now,
+                           prefs=prefs[user_id])  # fmt: skip
+        known[key] = triggered.notification_id
+        out.append(triggered)
     return out
 
 
@@ -117,15 +121,15 @@ def handle_event(event: events.Envelope, now: datetime | None = None) -> list[Tr
     now = now or utcnow()
     with write_scope() as session:
         _remember_email(session, event)
-    if not event.user_id:
-        return []
+    admins = get_settings().notify_admin_user_ids
     out = []
     for workflow in workflows.load().for_event(event.event_type):
-        context = event_context(event)
-        if workflow.digests(event.event_type):
-            out.append(_digest(workflow, event.user_id, event.event_id, context, now))
-        else:
-            out.append(trigger(workflow, event.user_id, context, event.event_id, now))
+        for user_id, source_id in workflow.recipients(event, admins):
+            context = event_context(event)
+            if workflow.digests(event.event_type):
+                out.append(_digest(workflow, user_id, source_id, context, now))
+            else:
+                out.append(trigger(workflow, user_id, context, source_id, now))
     return out
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shopflow import events
 from shopflow.config import Settings, get_settings
+from shopflow.events import Envelope
 
 
 class Category(StrEnum):
@@ -45,6 +46,8 @@ class Workflow(BaseModel):
     template: str = ""
     digest: Digest | None = None
     sample: dict[str, Any] = Field(default_factory=dict)
+    #: user: the event's user; admins: each of ``Settings.notify_admin_user_ids``
+    audience: Literal["user", "admins"] = "user"
 
     @model_validator(mode="after")
     def _check(self) -> Workflow:
@@ -61,6 +64,13 @@ class Workflow(BaseModel):
 
     def digests(self, event_type: str | None) -> bool:
         return self.digest is not None and event_type in self.digest.events
+
+    def recipients(self, event: Envelope, admins: list[str]) -> list[tuple[str, str]]:
+        """(user id, source id) of each message an event makes: its user's, or one per
+        admin (the source id names the admin, so each gets one message per event)."""
+        if self.audience == "admins":
+            return [(admin, f"{event.event_id}:{admin}") for admin in admins]
+        return [(event.user_id, event.event_id)] if event.user_id else []
 
 
 class WorkflowConfigError(ValueError):

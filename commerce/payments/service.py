@@ -8,10 +8,11 @@ from the payment (and the ledger step), so a retried request never charges twice
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from sqlalchemy import func, insert, select, text, update
+from pydantic import Field, model_validator
+from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,17 +32,21 @@ from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
-from commerce.payments import gateways
+from commerce.payments import authentication, gateways
 from commerce.payments.gateways import GatewayError, GatewayResult, Outcome
+from commerce.payments.gateways.testing import THREE_D_SECURE
 from commerce.payments.ledger import (
     IllegalTransition,
     Kind,
     LedgerState,
     Status,
+    api_allowed,
     apply,
     derive,
 )
 from commerce.privacy import fields
+from shopflow import currency
+from shopflow.config import get_settings
 from shopflow.events import PaymentMethod
 
 Token = Annotated[str, Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -55,7 +60,16 @@ _EVENTS = {
     Kind.failed: "payment.failed",
     Kind.cancelled: "payment.cancelled",
     Kind.refunded: "payment.refunded",
+    Kind.authorized: "payment.authorized",
+    Kind.released: "payment.released",
+    Kind.expired: "payment.released",
+    Kind.dispute_opened: "payment.dispute_opened",
+    Kind.dispute_won: "payment.dispute_closed",
+    Kind.dispute_lost: "payment.dispute_closed",
 }
+#: statuses whose payment still counts toward its order's total (open, held or captured)
+_OPEN = (Status.PENDING.value, Status.PROCESSING.value)
+DecimalAmount = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,8})?$")]
 
 
 class Address(RequestModel):
@@ -75,14 +89,54 @@ class Customer(RequestModel):
 
 class PaymentIn(RequestModel):
     order_id: EntityId
-    amount_minor: AmountMinor
+    amount_minor: AmountMinor | None = Field(
+        default=None, description="Integer minor units; or give `amount` instead."
+    )
+    amount: DecimalAmount | None = Field(
+        default=None,
+        description="A decimal amount in major units (`'12.50'`); no more decimals than the "
+        "currency has.",
+    )
     currency: CurrencyCode
+    capture: Literal["automatic", "manual"] = Field(
+        default="automatic",
+        description="manual: confirm only authorizes; capture with POST /{id}/capture.",
+    )
     method: PaymentMethod
     payment_method: Token | None = Field(
         default=None, description="A gateway payment-method token (e.g. pm_card_visa)."
     )
     billing_address: Address | None = None
     customer: Customer | None = None
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> PaymentIn:
+        if (self.amount is None) == (self.amount_minor is None):
+            raise ValueError("give exactly one of amount_minor and amount")
+        if self.amount is not None:
+            minor = currency.to_minor(self.amount, self.currency)
+            if minor < 1:
+                raise ValueError("amount must be positive")
+            self.amount_minor = minor
+        return self
+
+    @property
+    def minor(self) -> int:
+        assert self.amount_minor is not None  # set by the validator
+        return self.amount_minor
+
+
+class CaptureIn(RequestModel):
+    amount_minor: AmountMinor | None = Field(
+        default=None, description="Omit to capture all that is authorized; the rest is released."
+    )
+
+
+class AuthenticateIn(RequestModel):
+    """The 3-D Secure page's form."""
+
+    token: Annotated[str, Field(min_length=1, max_length=64)]
+    result: Literal["approve", "fail"]
 
 
 class ConfirmIn(RequestModel):
@@ -118,8 +172,14 @@ def payment_dict(session: Session, p: Payment) -> dict[str, Any]:
         "customer": fields.unseal_json(session, p.user_id, p.customer),
         "next_action": p.next_action,
         "failure_reason": p.failure_reason,
+        "capture": p.capture_mode,
+        "authorized_minor": p.authorized_minor,
+        "authorization_expires_at": (
+            p.authorization_expires_at.isoformat() if p.authorization_expires_at else None
+        ),
         "captured_minor": p.captured_minor,
         "refunded_minor": p.refunded_minor,
+        "disputed_minor": p.disputed_minor,
         "created_at": p.created_at.isoformat(),
         "updated_at": p.updated_at.isoformat(),
     }
@@ -159,8 +219,11 @@ def _append(
     _insert_entry(session, payment.id, new.seq, kind, amount, gateway_ref, reason, source)
     values = {
         "status": new.status.value if new.status else None,
+        "authorized_minor": new.authorized_minor,
         "captured_minor": new.captured_minor,
         "refunded_minor": new.refunded_minor,
+        "disputed_minor": new.disputed_minor,
+        "dispute_fee_minor": new.dispute_fee_minor,
         "version": new.seq,
         "updated_at": utcnow(),
         **fields,
@@ -183,10 +246,11 @@ def _open_state(payment: Payment) -> LedgerState:
     """The ledger state of a PENDING or PROCESSING payment from its row: the row caches the
     status, amounts and ``version`` (= last seq) written with every append, and an open
     payment has no refund reserved. A stale row fails the append's compare-and-set."""
-    assert payment.status in (Status.PENDING.value, Status.PROCESSING.value)
+    assert payment.status in _OPEN
     return LedgerState(
         Status(payment.status),
         amount_minor=payment.amount_minor,
+        authorized_minor=payment.authorized_minor,
         captured_minor=payment.captured_minor,
         refunded_minor=payment.refunded_minor,
         seq=payment.version,
@@ -214,6 +278,8 @@ def _insert_entry(
 def _enqueue(session: Session, payment: Payment, kind: Kind, amount: int = 0) -> None:
     """Write the event of a ledger entry; ``amount``: the entry's (a refund's own amount)."""
     event_type = _EVENTS.get(kind)
+    if kind is Kind.captured and payment.capture_mode == "manual":
+        event_type = "payment.captured"
     if event_type:
         outbox.enqueue(
             session,
@@ -229,6 +295,9 @@ def _enqueue(session: Session, payment: Payment, kind: Kind, amount: int = 0) ->
                 "failure_reason": payment.failure_reason,
                 "refunded_minor": payment.refunded_minor,
                 "refund_minor": amount if kind is Kind.refunded else 0,
+                "authorized_minor": payment.authorized_minor,
+                "captured_minor": payment.captured_minor,
+                "disputed_minor": payment.disputed_minor,
             },
             payment.id,
             user_id=payment.user_id,
@@ -257,7 +326,16 @@ def apply_outcome(
             session, payment, Kind.captured, captured, gateway_ref=result.txn_id,
             source=source, state=state, next_action=None,
         )  # fmt: skip
-        order_service.mark_paid_by_id(session, payment.order_id)
+        _release_order(session, payment)
+        order_service.mark_paid_if_covered(session, payment.order_id)
+    elif result.outcome is Outcome.authorized:
+        ttl = timedelta(seconds=get_settings().payment_authorization_ttl_s)
+        _append(
+            session, payment, Kind.authorized, result.authorized_minor or payment.amount_minor,
+            gateway_ref=result.txn_id, source=source, state=state, next_action=None,
+            authorization_expires_at=utcnow() + ttl,
+        )  # fmt: skip
+        _release_order(session, payment)
     elif result.outcome is Outcome.failed:
         payment.failure_reason = result.failure_reason or "payment_failed"
         _append(
@@ -268,11 +346,15 @@ def apply_outcome(
     elif result.outcome is Outcome.cancelled:
         _append(session, payment, Kind.cancelled, source=source, state=state, next_action=None)
         _release_order(session, payment)
-    elif result.outcome is Outcome.requires_action and payment.next_action != result.next_action:
-        _append(
-            session, payment, Kind.action_required, source=source, state=state,
-            next_action=result.next_action or {"type": "pending"},
-        )  # fmt: skip
+    elif result.outcome is Outcome.requires_action:
+        action = result.next_action or {"type": "pending"}
+        if action == THREE_D_SECURE:
+            action = authentication.next_action(payment.id)
+        if payment.next_action != action:
+            _append(
+                session, payment, Kind.action_required, source=source, state=state,
+                next_action=action,
+            )  # fmt: skip
 
 
 # ---- reads ------------------------------------------------------------------------------
@@ -366,13 +448,37 @@ def _payable_order(principal: Principal, data: PaymentIn) -> str:
             f"order is {order.status}; only a PLACED order can be paid",
             current_status=order.status,
         )
-    if (data.amount_minor, data.currency) != (order.total_minor, order.currency):
+    if data.currency != order.currency:
         raise Invalid(
-            f"amount must equal the order total {order.total_minor} {order.currency}",
-            order_total_minor=order.total_minor,
-            order_currency=order.currency,
+            f"currency must be the order's {order.currency}", order_currency=order.currency
         )
+    with session_scope() as session:
+        _check_outstanding(session, data.order_id, order.total_minor, data.minor)
     return str(order.user_id)
+
+
+def _committed_minor(session: Session, order_id: str) -> int:
+    """What the order's payments already cover: captured amounts, held authorizations and
+    the amounts of payments still running."""
+    p = Payment
+    held = case(
+        (p.status.in_(_OPEN), p.amount_minor),
+        (p.status == Status.AUTHORIZED.value, p.authorized_minor),
+        else_=p.captured_minor,
+    )
+    committed = session.scalar(select(func.sum(held)).where(p.order_id == order_id))
+    return int(committed or 0)
+
+
+def _check_outstanding(session: Session, order_id: str, total: int, amount: int) -> None:
+    """Split tender: a payment may cover at most what the order's other payments leave."""
+    outstanding = total - _committed_minor(session, order_id)
+    if amount > outstanding:
+        raise Invalid(
+            f"amount {amount} exceeds the {outstanding} still to pay on the order (total {total})",
+            outstanding_minor=outstanding,
+            order_total_minor=total,
+        )
 
 
 def create_payment(
@@ -382,7 +488,10 @@ def create_payment(
     which an Idempotency-Key fixes), then one transaction claims the order and writes the
     payment, its first ledger entry, the outbox event and (``once``) the stored response."""
     owner = _payable_order(principal, data)
-    gateway = gateways.gateway_for(data.method)
+    try:
+        gateway = gateways.gateway_for(data.method)
+    except gateways.GatewayNotConfigured as exc:
+        raise Unavailable(str(exc), missing_setting=exc.setting) from exc
     token = data.payment_method
     if token is None:
         if gateway.name != "paypal":
@@ -393,10 +502,11 @@ def create_payment(
         result = _gateway_call(
             gateway.create,
             payment_id=payment_id,
-            amount_minor=data.amount_minor,
+            amount_minor=data.minor,
             currency=data.currency,
             payment_method=token,
             idempotency_key=payment_id,
+            capture=data.capture,
         )
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
@@ -419,14 +529,21 @@ def create_payment(
                 payment_id=current.active_payment_id if current else None,
                 current_status=current.status if current else None,
             )
-        first = apply(LedgerState(), Kind.created, data.amount_minor)
+        total = session.scalar(select(Order.total_minor).where(Order.id == data.order_id))
+        _check_outstanding(session, data.order_id, int(total or 0), data.minor)
+        first = apply(LedgerState(), Kind.created, data.minor)
         payment = Payment(
             id=payment_id,
             order_id=data.order_id,
             user_id=owner,
-            amount_minor=data.amount_minor,
+            amount_minor=data.minor,
             currency=data.currency,
             method=data.method.value,
+            capture_mode=data.capture,
+            authorized_minor=0,
+            disputed_minor=0,
+            dispute_fee_minor=0,
+            authorization_expires_at=None,
             gateway=gateway.name,
             status=Status.PENDING.value,
             version=first.seq,
@@ -453,7 +570,7 @@ def create_payment(
             )
         )
         _insert_entry(
-            session, payment_id, first.seq, Kind.created, data.amount_minor, result.txn_id,
+            session, payment_id, first.seq, Kind.created, data.minor, result.txn_id,
             None, "api",
         )  # fmt: skip
         _enqueue(session, payment, Kind.created)
@@ -507,22 +624,153 @@ def confirm_payment(
 def cancel_payment(
     principal: Principal, payment_id: str, reason: str | None = None
 ) -> dict[str, Any]:
+    """Cancel a PENDING or PROCESSING payment, or release an AUTHORIZED one's hold."""
     with session_scope() as session:
         payment = _load(session, principal, payment_id)
         state = ledger_state(session, payment_id)
-    try:
-        apply(state, Kind.cancelled)
-    except IllegalTransition as exc:
-        raise Conflict(str(exc), current_status=str(exc.current)) from exc
-    gateway = gateways.by_name(payment.gateway)
+    kind = Kind.released if state.status is Status.AUTHORIZED else Kind.cancelled
+    _check(state, kind)
+    gateway = _gateway(payment.gateway)
     if payment.gateway_txn_id:
         _gateway_call(gateway.cancel, payment.gateway_txn_id, idempotency_key=payment_id)
 
     def work(session: Session) -> dict[str, Any]:
         current = _load(session, principal, payment_id)
-        _append(session, current, Kind.cancelled, reason=reason, next_action=None)
+        _append(
+            session, current, kind, current.authorized_minor if kind is Kind.released else 0,
+            reason=reason, next_action=None, authorization_expires_at=None,
+        )  # fmt: skip
         _release_order(session, current)
         return payment_dict(session, current)
+
+    return transact(work)
+
+
+def _check(state: LedgerState, kind: Kind, amount: int = 0) -> None:
+    """409 naming the current status when ``kind`` may not follow it (no state change)."""
+    try:
+        apply(state, kind, amount)
+    except IllegalTransition as exc:
+        raise Conflict(str(exc), current_status=str(exc.current)) from exc
+
+
+def _gateway(name: str) -> gateways.Gateway:
+    try:
+        return gateways.by_name(name)
+    except GatewayError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def capture_payment(
+    principal: Principal, payment_id: str, data: CaptureIn, now: datetime | None = None
+) -> dict[str, Any]:
+    """Capture all or part of an AUTHORIZED payment (the processor releases the rest).
+    More than authorized (422), an expired authorization or another status (409) change
+    nothing and call no gateway."""
+    if not (principal.is_admin or principal.is_service):
+        raise Forbidden("capture requires role admin or service")
+    with session_scope() as session:
+        payment = _load(session, principal, payment_id)
+        state = ledger_state(session, payment_id)
+    if state.status not in api_allowed("capture"):
+        raise Conflict(
+            f"payment is {state.status}; only an AUTHORIZED payment can be captured",
+            current_status=str(state.status),
+        )
+    amount = data.amount_minor or state.authorized_minor
+    if amount > state.authorized_minor:
+        raise Invalid(
+            f"capture of {amount} exceeds the authorized {state.authorized_minor}",
+            authorized_minor=state.authorized_minor,
+        )
+    expires = payment.authorization_expires_at
+    if expires is not None and expires <= (now or utcnow()):
+        raise Conflict(
+            f"the authorization expired at {expires.isoformat()}; it can no longer be captured",
+            current_status=state.status.value if state.status else None,
+            authorization_expires_at=expires.isoformat(),
+        )
+    gateway = _gateway(payment.gateway)
+    assert payment.gateway_txn_id is not None
+    result = _gateway_call(
+        gateway.capture, payment.gateway_txn_id, amount, payment.currency,
+        idempotency_key=f"{payment_id}-c{state.seq}",
+    )  # fmt: skip
+    if result.outcome is not Outcome.succeeded:
+        raise Unavailable(f"capture failed at the gateway: {result.failure_reason}")
+
+    def work(session: Session) -> dict[str, Any]:
+        current = _load(session, principal, payment_id)
+        released = state.authorized_minor - amount
+        _append(
+            session, current, Kind.captured, amount, gateway_ref=result.txn_id,
+            reason=f"released {released}" if released else None, authorization_expires_at=None,
+        )  # fmt: skip
+        order_service.mark_paid_if_covered(session, current.order_id)
+        return payment_dict(session, current)
+
+    return transact(work)
+
+
+def expire_authorizations(now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Release every AUTHORIZED payment whose hold has lapsed (the scheduled job). Returns
+    the ids released; one the gateway cannot release now stays for the next run."""
+    at = now or utcnow()
+    with session_scope() as session:
+        due = session.scalars(
+            select(Payment)
+            .where(
+                Payment.status == Status.AUTHORIZED.value,
+                Payment.authorization_expires_at <= at,
+            )
+            .order_by(Payment.authorization_expires_at)
+            .limit(limit)
+        ).all()
+    released = []
+    for payment in due:
+        try:
+            if payment.gateway_txn_id:
+                gateways.by_name(payment.gateway).cancel(
+                    payment.gateway_txn_id, idempotency_key=payment.id
+                )
+        except GatewayError:
+            continue
+
+        def work(session: Session, payment_id: str = payment.id) -> None:
+            current = session.get(Payment, payment_id)
+            if current is not None and current.status == Status.AUTHORIZED.value:
+                _append(
+                    session, current, Kind.expired, current.authorized_minor,
+                    reason="authorization expired", source="job", authorization_expires_at=None,
+                )  # fmt: skip
+                _release_order(session, current)
+                released.append(payment_id)
+
+        transact(work)
+    return released
+
+
+def authenticate_payment(payment_id: str, token: str, approved: bool) -> dict[str, Any]:
+    """The 3-D Secure page's answer (signed link, no login): settles a PROCESSING payment
+    that waits for Shopflow's own authentication, as a gateway webhook would."""
+    if not authentication.verify(payment_id, token):
+        raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
+
+    def work(session: Session) -> dict[str, Any]:
+        payment = session.get(Payment, payment_id)
+        if payment is None:
+            raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
+        if payment.status != Status.PROCESSING.value or not authentication.awaits(payment):
+            raise Conflict(
+                f"payment is {payment.status}; nothing to authenticate",
+                current_status=payment.status,
+            )
+        assert payment.gateway_txn_id is not None
+        gateway = gateways.by_name(payment.gateway)
+        assert isinstance(gateway, gateways.TestGateway)
+        result = gateway.authenticated(payment.gateway_txn_id, approved=approved)
+        apply_outcome(session, payment, result, source="3ds")
+        return {"id": payment.id, "status": payment.status, "user_id": payment.user_id}
 
     return transact(work)
 
@@ -542,8 +790,10 @@ def refund_payment(principal: Principal, payment_id: str, data: RefundIn) -> dic
             amount > state.refundable_minor
         ):
             raise Invalid(
-                f"refund of {amount} exceeds the refundable {state.refundable_minor}",
+                f"refund of {amount} exceeds the refundable {state.refundable_minor} of "
+                f"payment {payment_id}; the order's other payments are refunded by their own id",
                 refundable_minor=state.refundable_minor,
+                payment_id=payment_id,
             )
         new = _append(session, payment, Kind.refund_requested, amount, reason=data.reason)
         reserved.update(amount=amount, seq=new.seq)
@@ -567,10 +817,7 @@ def refund_payment(principal: Principal, payment_id: str, data: RefundIn) -> dic
         current = _load(session, principal, payment_id)
         if result.outcome is Outcome.refunded:
             _append(session, current, Kind.refunded, amount, gateway_ref=result.refund_id)
-            if current.status == Status.REFUNDED.value:
-                order = session.get(Order, current.order_id)
-                assert order is not None
-                order_service.mark_refunded(session, order)
+            order_service.mark_refunded_if_all(session, current.order_id)
         else:
             _append(session, current, Kind.refund_failed, amount, reason=result.failure_reason)
         return payment_dict(session, current)

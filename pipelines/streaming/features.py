@@ -45,7 +45,10 @@ from shopflow.config import Settings, get_settings
 from shopflow.online_store import codec, connect, keys
 
 NAME = "features"
-TOPICS: tuple[topics.Topic, ...] = (topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG)
+#: payments: a lost dispute takes its amount back out of the live revenue
+TOPICS: tuple[topics.Topic, ...] = (
+    topics.BEHAVIOUR, topics.ORDERS, topics.CATALOG, topics.PAYMENTS,
+)  # fmt: skip
 
 #: Behaviour events that "touch" an item: recent items, trending, category affinity.
 TOUCH_WEIGHTS: dict[str, float] = {
@@ -190,6 +193,9 @@ class BatchPlan:
             paid: events.OrderStatusChanged = payload  # type: ignore[assignment]  # order_paid carries OrderStatusChanged
             self.live[(minute, "paid_orders")] += 1
             self.live[(minute, f"revenue_minor:{paid.currency}")] += paid.total_minor
+        elif etype == "payment.dispute_closed" and payload.status == "CHARGED_BACK":  # type: ignore[attr-defined]  # a PaymentEvent
+            lost: events.PaymentEvent = payload  # type: ignore[assignment]  # payment.* carries PaymentEvent
+            self.live[(minute, f"revenue_minor:{lost.currency}")] -= lost.disputed_minor
         elif etype.startswith("product."):
             self._catalog(payload)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Form, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from commerce.payments import gateways
+from commerce.errors import NotFound
+from commerce.payments import authentication, gateways
 from commerce.payments import service as payments
 from commerce.payments.ledger import Status
+from serving import three_d_secure
 from serving.commerce_http import (
     cached_payment,
     idempotent,
@@ -24,6 +26,7 @@ from serving.deps import (
     IdempotencyKey,
     Page50Dep,
     RedisDep,
+    ServiceUser,
     SettingsDep,
 )
 from serving.schemas_shop import LedgerEntryOut, PaymentOut, PaymentPage, PaymentsHealth
@@ -51,10 +54,13 @@ async def payments_health(redis: RedisDep, settings: SettingsDep) -> JSONRespons
         checks["cache"] = {"ok": True}
     except Exception as exc:
         checks["cache"] = {"ok": False, "error": type(exc).__name__}
-    checks["gateways"] = {
-        "ok": True,
-        "by_method": {m.value: gateways.gateway_for(m, settings).name for m in PaymentMethod},
-    }
+    checks["gateways"] = {"ok": True, "by_method": {}}
+    for method in PaymentMethod:
+        try:
+            name = gateways.gateway_for(method, settings).name
+        except gateways.GatewayNotConfigured as exc:
+            name, checks["gateways"]["ok"] = f"unconfigured: {exc.setting}", False
+        checks["gateways"]["by_method"][method.value] = name
     ok = checks["database"]["ok"]
     status = "ok" if ok and checks["cache"]["ok"] else ("degraded" if ok else "down")
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
@@ -125,6 +131,58 @@ async def cancel_payment(
         {"payment_id": payment_id, "reason": reason},
         lambda: payments.cancel_payment(user, payment_id, reason),
     )  # fmt: skip
+
+
+@router.post(
+    "/{payment_id}/capture",
+    summary="Capture all or part of an AUTHORIZED payment (admin or service)",
+    response_model=PaymentOut,
+)
+async def capture_payment(
+    payment_id: PaymentId,
+    user: ServiceUser,
+    redis: RedisDep,
+    body: payments.CaptureIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    data = body or payments.CaptureIn()
+    return await _command(
+        redis, payment_id, idempotency_key, f"payments.capture:{user.user_id}",
+        {"payment_id": payment_id, **data.model_dump()},
+        lambda: payments.capture_payment(user, payment_id, data),
+    )  # fmt: skip
+
+
+@router.get(
+    "/{payment_id}/authenticate",
+    summary="3-D Secure page of the test gateway (signed link from next_action)",
+    response_class=HTMLResponse,
+)
+async def authenticate_page(
+    payment_id: PaymentId, token: Annotated[str, Query(max_length=64)] = ""
+) -> HTMLResponse:
+    if not authentication.verify(payment_id, token):
+        raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
+    return HTMLResponse(three_d_secure.page(payment_id, token))
+
+
+@router.post(
+    "/{payment_id}/authenticate",
+    summary="The 3-D Secure page's answer: approve or fail the payment",
+    response_class=HTMLResponse,
+)
+async def authenticate(
+    payment_id: PaymentId,
+    redis: RedisDep,
+    form: Annotated[payments.AuthenticateIn, Form()],
+) -> HTMLResponse:
+    try:
+        done = await run_in_threadpool(
+            payments.authenticate_payment, payment_id, form.token, form.result == "approve"
+        )
+    finally:
+        await invalidate_payment(redis, payment_id)
+    return HTMLResponse(three_d_secure.done(done["status"]))
 
 
 @router.post(

@@ -69,6 +69,9 @@ async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDe
         raise Unavailable(f"PayPal verification unavailable: {exc}") from exc
     if not verified:
         raise BadWebhook("PayPal webhook signature verification failed")
-    result = await run_in_threadpool(payment_webhooks.handle_paypal_event, event)
+    try:
+        result = await run_in_threadpool(payment_webhooks.handle_paypal_event, event)
+    except ValueError as exc:  # e.g. an amount with more decimals than its currency has
+        raise BadWebhook(f"malformed webhook payload: {exc}") from exc
     await invalidate_payment(redis, result.get("payment_id"))
     return result

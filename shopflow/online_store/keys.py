@@ -197,12 +197,11 @@ def live_category_views(minute: int) -> str:
 
 
 # ---- caches and notifications --------------------------------------------------------------
-PAYMENT_CACHE_TTL_S = 300
 
 
 def payment_cache(payment_id: str) -> str:
     """JSON {"version", "body"}: served only while ``version`` is the payment's in the
-    database (``serving.commerce_http.cached_payment``)."""
+    database (``serving.commerce_http.cached_payment``); TTL: ``payment_cache_ttl_s``."""
     return f"{PREFIX}:cache:payment:{payment_id}"
 
 

@@ -50,8 +50,10 @@ def test_dbt_tests_are_asset_checks():
     assert ("dim_items", "unique_dim_items_item_id") in checks
     assert (
         "fct_payments",
-        "accepted_values_fct_payments_status__created__processing__completed__failed__cancelled__refunded",
+        "accepted_values_fct_payments_status__created__processing__completed__failed__cancelled__refunded__authorized__captured__released__dispute_opened__dispute_closed",
     ) in checks
+    # reconciliation: warns when the ledger and a processor disagree
+    assert ("mart_payment_differences", "no_rows_mart_payment_differences_") in checks
 
 
 def test_schedule_sensor_and_job_are_registered():

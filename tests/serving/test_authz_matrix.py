@@ -82,6 +82,10 @@ ACCESS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/api/payments/{payment_id}/confirm"): (USER, "payment_id"),
     ("POST", "/api/payments/{payment_id}/cancel"): (USER, "payment_id"),
     ("POST", "/api/payments/{payment_id}/refund"): (ADMIN_ONLY, None),
+    ("POST", "/api/payments/{payment_id}/capture"): (SERVICE, None),
+    # the 3-D Secure page checks its own signed link (like a webhook its signature)
+    ("GET", "/api/payments/{payment_id}/authenticate"): (PUBLIC, None),
+    ("POST", "/api/payments/{payment_id}/authenticate"): (PUBLIC, None),
     ("GET", "/api/payments/order/{order_id}"): (USER, "order_id"),
     ("GET", "/api/payments/user/{user_id}"): (USER, "user_id"),
     ("GET", "/api/payments/status/{status}"): (ADMIN_ONLY, None),

@@ -73,6 +73,36 @@ def test_idempotency_50_concurrent_identical_requests(api_client, order) -> None
     assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["detail"]
 
 
+def test_idempotency_50_concurrent_identical_captures(api_client, order) -> None:
+    alice, admin = auth("alice"), auth(ADMIN, "admin")
+    body = {**payment_body(order), "capture": "manual"}
+    pay = api_client.post("/api/payments", json=body, headers=alice).json()
+    held = api_client.post(f"/api/payments/{pay['id']}/confirm", headers=alice).json()
+    assert held["status"] == "AUTHORIZED"
+    headers = {**admin, "Idempotency-Key": "capture-key-1"}
+
+    def capture(_: int):
+        url = f"/api/payments/{pay['id']}/capture"
+        return api_client.post(url, json={"amount_minor": 2000}, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(capture, range(50)))
+    assert {r.status_code for r in responses} == {200}, responses[0].text
+    assert {(r.json()["status"], r.json()["captured_minor"]) for r in responses} == {
+        ("COMPLETED", 2000)
+    }
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 49
+    kinds = [e["kind"] for e in api_client.get(f"/api/payments/{pay['id']}/ledger",
+                                               headers=alice).json()]  # fmt: skip
+    assert kinds == ["created", "processing", "authorized", "captured"]
+    assert len(outbox("payment.captured")) == 1
+    other = api_client.post(
+        f"/api/payments/{pay['id']}/capture", json={"amount_minor": 2000},
+        headers={**admin, "Idempotency-Key": "capture-key-2"},
+    )  # fmt: skip
+    assert other.status_code == 409 and other.json()["current_status"] == "COMPLETED"
+
+
 def test_partial_refunds_up_to_captured_then_refused(api_client, order) -> None:
     alice, admin = auth("alice"), auth(ADMIN, "admin")
     pay = api_client.post("/api/payments", json=payment_body(order), headers=alice).json()

@@ -98,6 +98,14 @@ class Payment(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     captured_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: "automatic" (charge on confirm) or "manual" (authorize on confirm, capture later)
+    capture_mode: Mapped[str] = mapped_column(String(10), default="automatic")
+    authorized_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    authorization_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), nullable=True, index=True
+    )
+    disputed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    dispute_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -11,7 +11,24 @@ from commerce.payments.gateways.testing import TestGateway
 from shopflow.config import Settings, get_settings
 from shopflow.events import PaymentMethod
 
-__all__ = ["Gateway", "GatewayError", "GatewayResult", "Outcome", "gateway_for", "by_name"]
+__all__ = [
+    "Gateway",
+    "GatewayError",
+    "GatewayNotConfigured",
+    "GatewayResult",
+    "Outcome",
+    "TestGateway",
+    "gateway_for",
+    "by_name",
+]
+
+
+class GatewayNotConfigured(GatewayError):
+    """Production refuses to route a processor's payment to the test gateway."""
+
+    def __init__(self, method: PaymentMethod, setting: str):
+        self.setting = setting
+        super().__init__(f"{method.value} payments need {setting} in production")
 
 
 @lru_cache(maxsize=8)
@@ -57,7 +74,14 @@ def gateway_for(method: PaymentMethod, settings: Settings | None = None) -> Gate
     gateway."""
     s = settings or get_settings()
     if method is PaymentMethod.PAYPAL:
-        return paypal(s) or _TEST
+        found = paypal(s)
+        if found is None and s.production:
+            raise GatewayNotConfigured(
+                method, "PAYPAL_BASE_URL, PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET"
+            )
+        return found or _TEST
     if method is not PaymentMethod.BANK_TRANSFER and s.stripe_api_key:
         return by_name("stripe", s)
+    if method is PaymentMethod.STRIPE and s.production:
+        raise GatewayNotConfigured(method, "STRIPE_API_KEY")
     return _TEST

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shopflow import currency as currency_units
+
 
 class Outcome(StrEnum):
     """What the processor says happened."""
 
     created = "created"  # awaits confirmation
     requires_action = "requires_action"  # e.g. 3-D Secure or buyer approval
+    authorized = "authorized"  # manual capture: funds held until captured or released
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
@@ -31,6 +34,7 @@ class GatewayResult:
     next_action: dict[str, Any] | None = None
     refund_id: str | None = None
     captured_minor: int = 0
+    authorized_minor: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,32 +53,33 @@ class Gateway(Protocol):
         currency: str,
         payment_method: str,
         idempotency_key: str,
-    ) -> GatewayResult: ...
+        capture: str = "automatic",
+    ) -> GatewayResult:
+        """A payment intent; ``capture="manual"``: confirming only authorizes it."""
+        ...
 
     def confirm(self, txn_id: str, *, idempotency_key: str) -> GatewayResult: ...
 
-    def cancel(self, txn_id: str, *, idempotency_key: str) -> GatewayResult: ...
+    def capture(
+        self, txn_id: str, amount_minor: int, currency: str, *, idempotency_key: str
+    ) -> GatewayResult:
+        """Capture ``amount_minor`` of an authorization; the processor releases the rest."""
+        ...
+
+    def cancel(self, txn_id: str, *, idempotency_key: str) -> GatewayResult:
+        """Cancel an unconfirmed intent, or release (void) an uncaptured authorization."""
+        ...
 
     def refund(
         self, txn_id: str, amount_minor: int, currency: str, *, idempotency_key: str
     ) -> GatewayResult: ...
 
 
-#: Exponent of each supported currency (minor units per major unit = 10**exponent).
-CURRENCY_EXPONENT: dict[str, int] = {"JPY": 0}
-
-
 def to_decimal_string(amount_minor: int, currency: str) -> str:
-    """``1234, 'USD'`` -> ``'12.34'``; ``1234, 'JPY'`` -> ``'1234'`` (PayPal's format)."""
-    exp = CURRENCY_EXPONENT.get(currency, 2)
-    if exp == 0:
-        return str(amount_minor)
-    major, minor = divmod(amount_minor, 10**exp)
-    return f"{major}.{minor:0{exp}d}"
+    """``1234, 'USD'`` -> ``'12.34'`` (PayPal's format; exponents from ``shopflow.currency``)."""
+    return currency_units.to_decimal_string(amount_minor, currency)
 
 
 def from_decimal_string(value: str, currency: str) -> int:
-    exp = CURRENCY_EXPONENT.get(currency, 2)
-    major, _, minor = value.partition(".")
-    scale: int = 10**exp  # exp >= 0; int ** int is typed Any (a negative power is a float)
-    return int(major) * scale + int((minor or "0").ljust(exp, "0")[:exp] or 0)
+    """``'12.34', 'USD'`` -> 1234; more decimals than the currency has raise ValueError."""
+    return currency_units.to_minor(value, currency)

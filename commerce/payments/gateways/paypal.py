@@ -1,4 +1,5 @@
-"""PayPal Orders v2 over httpx: create (intent CAPTURE), capture, refund; webhook verification
+"""PayPal Orders v2 over httpx: create (intent CAPTURE, or AUTHORIZE for manual capture),
+capture, authorize and the authorization's capture and void, refund; webhook verification
 by the ``verify-webhook-signature`` postback. OAuth2 client-credentials tokens are cached
 until shortly before they expire; every POST carries a ``PayPal-Request-Id`` (PayPal's
 idempotency header)."""
@@ -78,7 +79,7 @@ class PayPalGateway:
             return {"__declined__": resp.json()}
         if resp.status_code >= 400:
             raise GatewayError(f"PayPal {path} failed: HTTP {resp.status_code} {resp.text[:200]}")
-        return resp.json()
+        return resp.json() if resp.content else {}
 
     # ---- the gateway interface -------------------------------------------------------------
     def create(
@@ -89,9 +90,10 @@ class PayPalGateway:
         currency: str,
         payment_method: str,
         idempotency_key: str,
+        capture: str = "automatic",
     ) -> GatewayResult:
         body = {
-            "intent": "CAPTURE",
+            "intent": "AUTHORIZE" if capture == "manual" else "CAPTURE",
             "purchase_units": [
                 {
                     "reference_id": payment_id,
@@ -114,6 +116,8 @@ class PayPalGateway:
         )
 
     def confirm(self, txn_id: str, *, idempotency_key: str) -> GatewayResult:
+        if self._get_order(txn_id).get("intent") == "AUTHORIZE":
+            return self._authorize(txn_id, idempotency_key)
         order = self._post(
             f"/v2/checkout/orders/{txn_id}/capture", None, f"capture-{idempotency_key}"
         )
@@ -121,7 +125,7 @@ class PayPalGateway:
             return GatewayResult(
                 Outcome.failed, txn_id, failure_reason=_issue(order["__declined__"])
             )
-        captures = [c for u in order.get("purchase_units", []) for c in u["payments"]["captures"]]
+        captures = _payments(order, "captures")
         if order.get("status") != "COMPLETED" or not captures:
             return GatewayResult(Outcome.failed, txn_id, failure_reason=order.get("status"))
         capture = captures[0]
@@ -133,8 +137,63 @@ class PayPalGateway:
             extra={"capture_id": capture["id"]},
         )
 
+    def _authorize(self, txn_id: str, idempotency_key: str) -> GatewayResult:
+        order = self._post(
+            f"/v2/checkout/orders/{txn_id}/authorize", None, f"authorize-{idempotency_key}"
+        )
+        if "__declined__" in order:
+            return GatewayResult(
+                Outcome.failed, txn_id, failure_reason=_issue(order["__declined__"])
+            )
+        auths = _payments(order, "authorizations")
+        if order.get("status") != "COMPLETED" or not auths:
+            return GatewayResult(Outcome.failed, txn_id, failure_reason=order.get("status"))
+        amount = auths[0]["amount"]
+        return GatewayResult(
+            Outcome.authorized,
+            txn_id,
+            authorized_minor=from_decimal_string(amount["value"], amount["currency_code"]),
+        )
+
+    def capture(
+        self, txn_id: str, amount_minor: int, currency: str, *, idempotency_key: str
+    ) -> GatewayResult:
+        auths = _payments(self._get_order(txn_id), "authorizations")
+        if not auths:
+            raise GatewayError(f"PayPal order {txn_id} has no authorization to capture")
+        body = {
+            "amount": {
+                "currency_code": currency,
+                "value": to_decimal_string(amount_minor, currency),
+            },
+            "final_capture": True,
+        }
+        capture = self._post(
+            f"/v2/payments/authorizations/{auths[0]['id']}/capture",
+            body,
+            f"capture-{idempotency_key}",
+        )
+        if "__declined__" in capture:
+            return GatewayResult(
+                Outcome.failed, txn_id, failure_reason=_issue(capture["__declined__"])
+            )
+        amount = capture["amount"]
+        return GatewayResult(
+            Outcome.succeeded,
+            txn_id,
+            captured_minor=from_decimal_string(amount["value"], amount["currency_code"]),
+            extra={"capture_id": capture["id"]},
+        )
+
     def cancel(self, txn_id: str, *, idempotency_key: str) -> GatewayResult:
-        # An uncaptured PayPal order has nothing to void: it expires unapproved.
+        """Void an authorization; an unapproved order has nothing to void (it expires)."""
+        auths = _payments(self._get_order(txn_id), "authorizations")
+        if auths and auths[0].get("status") in ("CREATED", "PENDING"):
+            self._post(
+                f"/v2/payments/authorizations/{auths[0]['id']}/void",
+                None,
+                f"void-{idempotency_key}",
+            )
         return GatewayResult(Outcome.cancelled, txn_id)
 
     def refund(
@@ -156,7 +215,7 @@ class PayPalGateway:
             )
         return GatewayResult(Outcome.refunded, txn_id, refund_id=refund["id"])
 
-    def _capture_id(self, txn_id: str) -> str:
+    def _get_order(self, txn_id: str) -> dict[str, Any]:
         try:
             resp = self._http.get(
                 f"/v2/checkout/orders/{txn_id}",
@@ -166,8 +225,10 @@ class PayPalGateway:
             raise GatewayError(f"PayPal unreachable: {exc}") from exc
         if resp.status_code != 200:
             raise GatewayError(f"PayPal order {txn_id}: HTTP {resp.status_code}")
-        units = resp.json().get("purchase_units", [])
-        captures = [c for u in units for c in u.get("payments", {}).get("captures", [])]
+        return dict(resp.json())
+
+    def _capture_id(self, txn_id: str) -> str:
+        captures = _payments(self._get_order(txn_id), "captures")
         if not captures:
             raise GatewayError(f"PayPal order {txn_id} has no capture to refund")
         return str(captures[0]["id"])
@@ -185,6 +246,12 @@ class PayPalGateway:
         body.update(webhook_id=webhook_id, webhook_event=event)
         result = self._post("/v1/notifications/verify-webhook-signature", body, None)
         return isinstance(result, dict) and result.get("verification_status") == "SUCCESS"
+
+
+def _payments(order: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """An order's ``captures`` or ``authorizations`` across its purchase units."""
+    units = order.get("purchase_units", [])
+    return [x for u in units for x in (u.get("payments") or {}).get(kind, [])]
 
 
 def _issue(body: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Stripe through the official SDK (PaymentIntents: create, confirm, cancel, refund).
+"""Stripe through the official SDK (PaymentIntents: create, confirm, capture, cancel, refund;
+``capture_method=manual`` for authorize-now, capture-later).
 
 ``STRIPE_API_BASE`` points the SDK at another Stripe API peer (``localstripe`` in tests)."""
 
@@ -15,7 +16,7 @@ _STATUS = {
     "requires_confirmation": Outcome.created,
     "requires_action": Outcome.requires_action,
     "processing": Outcome.requires_action,
-    "requires_capture": Outcome.succeeded,
+    "requires_capture": Outcome.authorized,
     "succeeded": Outcome.succeeded,
     "canceled": Outcome.cancelled,
 }
@@ -45,6 +46,7 @@ class StripeGateway:
             failure_reason=reason,
             next_action=dict(next_action) if next_action else None,
             captured_minor=amount if outcome is Outcome.succeeded else 0,
+            authorized_minor=int(data.get("amount") or 0) if outcome is Outcome.authorized else 0,
         )
 
     def create(
@@ -55,6 +57,7 @@ class StripeGateway:
         currency: str,
         payment_method: str,
         idempotency_key: str,
+        capture: str = "automatic",
     ) -> GatewayResult:
         try:
             intent = self._client.v1.payment_intents.create(
@@ -62,6 +65,7 @@ class StripeGateway:
                     "amount": amount_minor,
                     "currency": currency.lower(),
                     "payment_method": payment_method,
+                    "capture_method": capture,
                     "metadata": {"payment_id": payment_id},
                 },
                 options={"idempotency_key": f"create-{idempotency_key}"},
@@ -92,6 +96,19 @@ class StripeGateway:
             return GatewayResult(Outcome.failed, txn_id, failure_reason=code)
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe confirm failed: {exc}") from exc
+        return self._result(intent)
+
+    def capture(
+        self, txn_id: str, amount_minor: int, currency: str, *, idempotency_key: str
+    ) -> GatewayResult:
+        try:
+            intent = self._client.v1.payment_intents.capture(
+                txn_id,
+                params={"amount_to_capture": amount_minor},
+                options={"idempotency_key": f"capture-{idempotency_key}"},
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe capture failed: {exc}") from exc
         return self._result(intent)
 
     def cancel(self, txn_id: str, *, idempotency_key: str) -> GatewayResult:

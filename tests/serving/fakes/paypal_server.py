@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from shopflow.embedded import free_port
 
@@ -104,6 +104,18 @@ class FakePayPal:
         async def capture(request: Request, order_id: str) -> Any:
             return await guarded(fake._capture)(request, order_id=order_id)
 
+        @app.post("/v2/checkout/orders/{order_id}/authorize")
+        async def authorize(request: Request, order_id: str) -> Any:
+            return await guarded(fake._authorize)(request, order_id=order_id)
+
+        @app.post("/v2/payments/authorizations/{auth_id}/capture")
+        async def capture_authorization(request: Request, auth_id: str) -> Any:
+            return await guarded(fake._capture_authorization)(request, auth_id=auth_id)
+
+        @app.post("/v2/payments/authorizations/{auth_id}/void")
+        async def void(request: Request, auth_id: str) -> Any:
+            return await guarded(fake._void)(request, auth_id=auth_id)
+
         @app.post("/v2/payments/captures/{capture_id}/refund")
         async def refund(request: Request, capture_id: str) -> Any:
             return await guarded(fake._refund)(request, capture_id=capture_id)
@@ -119,7 +131,7 @@ class FakePayPal:
             return _error(400, "INVALID_REQUEST", "MISSING_REQUEST_ID")
         body = await request.json()
         units = body.get("purchase_units") or []
-        if body.get("intent") != "CAPTURE" or len(units) != 1:
+        if body.get("intent") not in ("CAPTURE", "AUTHORIZE") or len(units) != 1:
             return _error(422, "UNPROCESSABLE_ENTITY", "INVALID_PARAMETER_VALUE")
         amount = units[0].get("amount", {})
         if (
@@ -131,8 +143,8 @@ class FakePayPal:
         order = {
             "id": order_id,
             "status": "CREATED",
-            "intent": "CAPTURE",
-            "purchase_units": [{**units[0], "payments": {"captures": []}}],
+            "intent": body["intent"],
+            "purchase_units": [{**units[0], "payments": {"captures": [], "authorizations": []}}],
             "links": [
                 {"rel": "approve", "href": f"https://paypal.test/checkoutnow?token={order_id}"}
             ],
@@ -159,6 +171,49 @@ class FakePayPal:
         )  # fmt: skip
         order["status"] = "COMPLETED"
         return order
+
+    async def _authorize(self, request: Request, order_id: str) -> Any:
+        order = self.orders.get(order_id)
+        if order is None:
+            return _error(404, "RESOURCE_NOT_FOUND")
+        if order["intent"] != "AUTHORIZE" or order["status"] == "COMPLETED":
+            return _error(422, "UNPROCESSABLE_ENTITY", "ACTION_DOES_NOT_MATCH_INTENT")
+        unit = order["purchase_units"][0]
+        unit["payments"]["authorizations"].append(
+            {"id": "AUT" + uuid.uuid4().hex[:14].upper(), "status": "CREATED",
+             "amount": unit["amount"]}
+        )  # fmt: skip
+        order["status"] = "COMPLETED"
+        return order
+
+    def _authorization(self, auth_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for order in self.orders.values():
+            for auth in order["purchase_units"][0]["payments"]["authorizations"]:
+                if auth["id"] == auth_id:
+                    return order, auth
+        return None
+
+    async def _capture_authorization(self, request: Request, auth_id: str) -> Any:
+        found = self._authorization(auth_id)
+        if found is None:
+            return _error(404, "RESOURCE_NOT_FOUND")
+        order, auth = found
+        body = await request.json()
+        amount = body.get("amount", auth["amount"])
+        if auth["status"] != "CREATED" or float(amount["value"]) > float(auth["amount"]["value"]):
+            return _error(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_ALREADY_CAPTURED")
+        auth["status"] = "CAPTURED"
+        capture = {"id": "CAP" + uuid.uuid4().hex[:14].upper(), "status": "COMPLETED",
+                   "amount": amount, "refunds": []}  # fmt: skip
+        order["purchase_units"][0]["payments"]["captures"].append(capture)
+        return capture
+
+    async def _void(self, request: Request, auth_id: str) -> Any:
+        found = self._authorization(auth_id)
+        if found is None or found[1]["status"] != "CREATED":
+            return _error(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_VOIDED")
+        found[1]["status"] = "VOIDED"
+        return Response(status_code=204)
 
     async def _refund(self, request: Request, capture_id: str) -> Any:
         if not request.headers.get("paypal-request-id"):

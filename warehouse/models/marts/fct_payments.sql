@@ -6,6 +6,14 @@ with events as (
             when 'created' then 1 when 'processing' then 2 when 'refunded' then 4 else 3
         end as stage
     from {{ ref('stg_payment_events') }}
+),
+
+-- at most one lost dispute per payment (a charged-back payment cannot be disputed again)
+lost_disputes as (
+    select payment_id, max(disputed_minor) as charged_back_minor, max(occurred_at) as lost_at
+    from {{ ref('stg_payment_disputes') }}
+    where lost
+    group by payment_id
 )
 
 select
@@ -24,6 +32,9 @@ select
     count(*) as event_count,
     min(occurred_at) as created_at,
     max(occurred_at) as updated_at,
-    max(occurred_at) filter (where status = 'refunded') as refunded_at
+    max(occurred_at) filter (where status = 'refunded') as refunded_at,
+    coalesce(max(d.charged_back_minor), 0) as charged_back_minor,
+    max(d.lost_at) as charged_back_at
 from events
+left join lost_disputes d using (payment_id)
 group by payment_id

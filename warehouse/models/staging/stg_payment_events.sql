@@ -22,3 +22,23 @@ union all
 select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
     gateway, 'refunded' as status, failure_reason, refunded_minor
 from {{ source('raw', 'payment_refunded') }}
+union all
+select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
+    gateway, 'authorized' as status, failure_reason, refunded_minor
+from {{ source('raw', 'payment_authorized') }}
+union all
+select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
+    gateway, 'captured' as status, failure_reason, refunded_minor
+from {{ source('raw', 'payment_captured') }}
+union all
+select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
+    gateway, 'released' as status, failure_reason, refunded_minor
+from {{ source('raw', 'payment_released') }}
+union all
+select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
+    gateway, 'dispute_opened' as status, failure_reason, refunded_minor
+from {{ source('raw', 'payment_dispute_opened') }}
+union all
+select event_id, occurred_at, user_id, payment_id, order_id, amount_minor, currency, method,
+    gateway, 'dispute_closed' as status, failure_reason, refunded_minor
+from {{ source('raw', 'payment_dispute_closed') }}

@@ -3,8 +3,9 @@
 -- Revenue per UTC order day, item category, payment method and currency. Gross = value of the
 -- order lines placed that day; refunds are the order's refunded amount spread over its lines
 -- by value and dated by the order (so a day's net settles as refunds arrive, within the
--- incremental lookback). payment_method is that of the order's latest payment ('NONE' if
--- unpaid).
+-- incremental lookback); lost disputes (chargebacks) are spread and dated the same way, and
+-- net = gross - refunds - chargebacks. payment_method is that of the order's latest payment
+-- ('NONE' if unpaid).
 with lines as (
     select
         l.order_id,
@@ -25,7 +26,8 @@ payments as (
     select
         order_id,
         arg_max(method, updated_at) as payment_method,
-        sum(refunded_minor) as refunded_minor
+        sum(refunded_minor) as refunded_minor,
+        sum(charged_back_minor) as charged_back_minor
     from {{ ref('fct_payments') }}
     group by order_id
 )
@@ -40,7 +42,10 @@ select
     coalesce(sum(round(
         least(p.refunded_minor, t.order_minor) * l.line_minor / nullif(t.order_minor, 0)
     )), 0)::bigint as refunds_minor,
-    gross_minor - refunds_minor as net_minor,
+    coalesce(sum(round(
+        least(p.charged_back_minor, t.order_minor) * l.line_minor / nullif(t.order_minor, 0)
+    )), 0)::bigint as chargebacks_minor,
+    gross_minor - refunds_minor - chargebacks_minor as net_minor,
     round(gross_minor / count(distinct l.order_id))::bigint as aov_minor,
     now() as built_at
 from lines l
