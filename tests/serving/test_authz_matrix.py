@@ -38,6 +38,8 @@ ACCESS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/docs-static"): (PUBLIC, None),
     ("GET", "/health"): (PUBLIC, None),
     ("GET", "/experiments"): (PUBLIC, None),
+    ("GET", "/api/features/{client_key}"): (PUBLIC, None),  # the client key is the credential
+    ("POST", "/api/features/evaluate"): (USER, None),  # a user for their own id; services all
     ("GET", "/api/products"): (PUBLIC, None),
     ("GET", "/api/products/{product_id}"): (PUBLIC, None),
     ("PUT", "/api/products/{product_id}"): (ADMIN_ONLY, None),
@@ -125,6 +127,7 @@ BODIES: dict[tuple[str, str], object] = {  # valid bodies, so no 422 hides a mis
         "payload": {"item_id": "i1"},
     },
     ("PATCH", "/api/wishlists/{wishlist_id}"): {"name": "mine now"},
+    ("POST", "/api/features/evaluate"): {"attributes": {"id": "bob"}},
     ("POST", "/api/wishlists/{wishlist_id}/items"): {"product_id": "p1"},
     ("PATCH", "/api/reviews/{review_id}"): {"rating": 1},
 }
@@ -261,6 +264,7 @@ def world(
             "version": "1",
             "status": "succeeded",
             "token": "no-such-share-token",
+            "client_key": "sdk-production-unknown",
         }
         keys = {"secret": secret, "publishable": publishable, "revoked": revoked}
         yield World(client, samples, keys)
