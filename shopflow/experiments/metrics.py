@@ -9,7 +9,7 @@ stops an experiment when it moves the wrong way significantly.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,3 +47,23 @@ class Metric(BaseModel):
     @property
     def columns(self) -> set[str]:
         return REQUIRED | ({"denominator"} if self.kind is MetricKind.ratio else set())
+
+
+def check_metric_sql(con: Any, metrics: list[Metric]) -> list[str]:
+    """Run each metric's SQL with no rows against the warehouse (a DuckDB connection); one
+    line per metric whose SQL fails or lacks a required column."""
+    problems = []
+    for metric in metrics:
+        try:
+            columns = {
+                d[0] for d in con.execute(f"SELECT * FROM ({metric.sql}) LIMIT 0").description
+            }
+        except Exception as exc:  # noqa: BLE001 - any database error is the metric's fault
+            problems.append(f"metrics.{metric.key}.sql: fails: {str(exc).splitlines()[0]}")
+            continue
+        missing = metric.columns - columns
+        if missing:
+            problems.append(
+                f"metrics.{metric.key}.sql: lacks column(s) {', '.join(sorted(missing))}"
+            )
+    return problems
