@@ -45,6 +45,8 @@ class Workflow(BaseModel):
     template: str = ""
     digest: Digest | None = None
     sample: dict[str, Any] = Field(default_factory=dict)
+    #: a feature (experiments.yaml) whose value is the email subject (subject_tests.py)
+    subject_feature: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Workflow:

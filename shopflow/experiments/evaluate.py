@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from growthbook.core import evalCondition
 
 from shopflow.experiments.assignment import bucket_ranges, choose_variant, fnv1a32
-from shopflow.experiments.config import Experiment, ExperimentsConfig
+from shopflow.experiments.config import Experiment, ExperimentsConfig, load_experiments
 from shopflow.experiments.features import (
     ExperimentRule,
     Feature,
@@ -235,3 +236,26 @@ def payload(config: ExperimentsConfig) -> dict[str, Any]:
             for f in all_features(config)
         }
     }
+
+
+_compiled: dict[Path, tuple[tuple[int, int], Evaluator]] = {}
+
+
+def current_evaluator(path: Path | None = None) -> Evaluator:
+    """The compiled features of the experiments file (default: ``Settings.experiments_file``),
+    recompiled when the file changes; raises ``ExperimentsFileError`` when it is invalid."""
+    if path is None:
+        from shopflow.config import get_settings
+
+        path = get_settings().experiments_file
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = (0, -1)
+    cached = _compiled.get(path)
+    if cached and cached[0] == version:
+        return cached[1]
+    evaluator = Evaluator(load_experiments(path))
+    _compiled[path] = (version, evaluator)
+    return evaluator
