@@ -42,6 +42,8 @@ FLUSH_EVERY_S = 2.0
 """How often the exposure log is flushed in the background."""
 ASSIGNED_CACHE = 100_000
 """Users whose assignment ``assign`` remembers (until the file changes)."""
+EVALUATED_CACHE = 20_000
+"""Attribute sets whose evaluation ``evaluate`` remembers (until the file changes)."""
 EXPOSED_CACHE = 200_000
 """(user, experiment) pairs whose exposure was logged: later evaluations log none."""
 _unserved: set[tuple[str, str, str]] = set()
@@ -59,6 +61,8 @@ class ExperimentsService:
         self._evaluator: Evaluator | None = None
         self._payload: bytes | None = None
         self._exposed: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._evaluated: dict[bytes, dict[str, Evaluation]] = {}
+        self._evaluated_for: Evaluator | None = None
 
     def _load(self) -> None:
         try:
@@ -95,6 +99,21 @@ class ExperimentsService:
         if self._evaluator is None:
             raise Unavailable(str(self._error), errors=self._error.errors if self._error else [])
         return self._evaluator
+
+    def evaluate_all(self, attributes: Mapping[str, object]) -> dict[str, Evaluation]:
+        """Every feature for ``attributes``; remembered per attribute set (evaluation is
+        deterministic for a config, and a storefront asks again for the same user)."""
+        evaluator = self.evaluator()
+        if evaluator is not self._evaluated_for or len(self._evaluated) >= EVALUATED_CACHE:
+            self._evaluated, self._evaluated_for = {}, evaluator
+        try:
+            key = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON-serialisable as a key (too deep): evaluate afresh
+            return evaluator.evaluate_all(attributes)
+        found = self._evaluated.get(key)
+        if found is None:
+            found = self._evaluated[key] = evaluator.evaluate_all(attributes)
+        return found
 
     async def sdk_payload(self, client_key: str) -> bytes:
         """The GrowthBook SDK payload (JSON bytes, built once per file version) for a valid
@@ -164,12 +183,14 @@ async def evaluate_features(
     """Every feature's (or the named ones') value for ``attributes``; each experiment that
     assigned a user is logged as an exposure once per user and experiment. Unknown feature
     keys are a 404; unknown attributes are ignored."""
-    evaluator = experiments.evaluator()
-    wanted = list(evaluator.features) if keys is None else keys
-    unknown = [k for k in wanted if k not in evaluator.features]
-    if unknown:
-        raise NotFound(f"unknown feature(s): {', '.join(unknown)}")
-    results = {key: evaluator.evaluate(key, attributes) for key in wanted}
+    evaluated = experiments.evaluate_all(attributes)
+    if keys is None:
+        results = evaluated
+    else:
+        unknown = [k for k in keys if k not in evaluated]
+        if unknown:
+            raise NotFound(f"unknown feature(s): {', '.join(unknown)}")
+        results = {key: evaluated[key] for key in keys}
     for result in results.values():
         e = result.experiment
         if e is not None and experiments.first_exposure(e.hash_value, e.experiment_key):

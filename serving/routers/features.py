@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,7 +79,7 @@ async def sdk_payload(client_key: ClientKey, experiments: ExperimentsDep) -> Res
 )
 async def evaluate(
     body: EvaluateIn, user: CurrentUser, experiments: ExperimentsDep, exposures: ExposuresDep
-) -> dict[str, Any]:
+) -> Response:
     """Each feature's value for the attributes and the experiment that assigned it; an
     exposure is logged once per user and experiment. A service credential evaluates for
     anyone, a user's token for their own `id`."""
@@ -86,4 +87,6 @@ async def evaluate(
     if not user.can_access(str(user_id) if user_id is not None else ""):
         raise Forbidden("a user may evaluate features only for their own id")
     results = await evaluate_features(experiments, exposures, body.attributes, body.features)
-    return {"features": {key: r.as_dict() for key, r in results.items()}}
+    # serialised here (orjson): the response model documents the body
+    return Response(orjson.dumps({"features": {k: r.as_dict() for k, r in results.items()}}),
+                    media_type="application/json")  # fmt: skip

@@ -143,7 +143,7 @@ def _format(exc: ValidationError, data: dict[str, Any]) -> list[str]:
 
 def parse_experiments(text: str, path: Path = Path("<string>")) -> ExperimentsConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ExperimentsFileError(path, [f"not valid YAML: {exc}"]) from exc
     if data is None:
