@@ -37,14 +37,14 @@ def subject_test(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _order(user: str) -> events.Envelope:
-    payload = {"order_id": f"o-{user}", "total_minor": 4999, "currency": "EUR",
-               "lines": [{"item_id": "sku-1", "quantity": 1, "unit_price_minor": 4999}]}  # fmt: skip
+    line = {"item_id": "sku-1", "quantity": 1, "unit_price_minor": 4999}
+    payload = {"order_id": f"o-{user}", "total_minor": 4999, "currency": "EUR", "lines": [line]}
     return events.make_event("order_placed", payload, user_id=user, occurred_at=NOON)
 
 
 def test_order_confirmation_subject_follows_the_users_variant(
     subject_test,
-    smtp,
+    smtp,  # noqa: F811
     channels,  # noqa: F811
 ) -> None:
     users = [f"s{i}" for i in range(12)]

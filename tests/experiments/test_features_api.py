@@ -140,6 +140,6 @@ def test_api_refuses_to_start_with_an_invalid_file(
     monkeypatch.setenv("REDIS_URL", redis_server)
     experiments_file.write_text(FEATURES.replace("country: DE", "country: {$near: DE}"))
     get_settings.cache_clear()
-    with pytest.raises(ExperimentsFileError, match=r"features\.banner.*unknown operator '\$near'"):
-        with TestClient(create_app()):
-            pass
+    refused = pytest.raises(ExperimentsFileError, match=r"features\.banner.*unknown operator")
+    with refused, TestClient(create_app()):
+        pass

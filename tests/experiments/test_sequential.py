@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shopflow.experiments.sequential import cs_halfwidth, compare_metric, fixed_halfwidth
+from shopflow.experiments.sequential import compare_metric, cs_halfwidth, fixed_halfwidth
 
 SIMS, DAYS, USERS_PER_ARM_PER_DAY, RATE = 500, 30, 200, 0.1
 

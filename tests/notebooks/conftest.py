@@ -9,10 +9,9 @@ import duckdb
 import pytest
 
 from shopflow.config import Settings, get_settings
-from shopflow.experiments import load_experiments
-from shopflow.experiments.results import compute_results, write_results
-from shopflow.experiments import metric_results
+from shopflow.experiments import load_experiments, metric_results
 from shopflow.experiments.config import parse_experiments
+from shopflow.experiments.results import compute_results, write_results
 from tests.experiments import metric_data
 from tests.notebooks.model_history import train_twice
 from tests.warehouse import analytics_data as shop
