@@ -160,7 +160,11 @@ def compute_metric_results(
 
 
 def daily_exposures(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """New exposed users per experiment, variant and day (UTC)."""
+    """New exposed users per experiment, variant and day (UTC); empty for a users table
+    without exposure times."""
+    columns = {d[0] for d in con.execute(f"SELECT * FROM {USERS_TABLE} LIMIT 0").description}
+    if "first_exposed_at" not in columns:
+        return pd.DataFrame()
     return con.execute(
         f"""SELECT experiment_key, variant, CAST(first_exposed_at AS DATE) AS day,
                    count(*) AS users
