@@ -33,6 +33,8 @@ TABLES = (
     "mart_recs_daily",
     "mart_reviews_daily",
     "experiment_results",
+    "experiment_metric_results",
+    "experiment_exposures_daily",
     "dim_items",
 )
 
@@ -153,6 +155,52 @@ def configured_experiments(settings: Settings | None = None) -> tuple[list[Any],
 
 
 # ---- live metrics (Redis) ------------------------------------------------------------------
+def exposures_over_time(daily: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative exposed users per day (rows) and variant (columns) of one experiment."""
+    if daily.empty:
+        return pd.DataFrame()
+    wide = daily.pivot_table(index="day", columns="variant", values="users", aggfunc="sum")
+    wide = wide.fillna(0).cumsum().astype("int64").reset_index()
+    wide.columns.name = None
+    wide["day"] = wide["day"].astype(str)
+    return wide
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:+.1%}"
+
+
+def _interval(low: Any, high: Any, scale: Any) -> str:
+    if low is None or low != low or not scale:
+        return "-"
+    return f"[{low / scale:+.1%}, {high / scale:+.1%}]"
+
+
+def metric_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One experiment's metric results as a table a person reads: each treatment's relative
+    lift with its fixed-horizon and sequential (always-valid) 95% intervals."""
+    if rows.empty:
+        return pd.DataFrame()
+    out = []
+    controls = {r.metric: r for r in rows.itertuples() if r.is_control}
+    for r in rows.itertuples():
+        if r.is_control:
+            continue
+        base = getattr(controls.get(r.metric), "users", 0) and abs(getattr(r, "control", 0) or 0)
+        out.append({
+            "metric": r.metric_name + (" (guardrail)" if r.guardrail else ""),
+            "variant": r.variant,
+            "users": int(r.users),
+            "lift": _pct(getattr(r, "lift", None)),
+            "fixed 95% CI": _interval(getattr(r, "ci_low", None), getattr(r, "ci_high", None), base),
+            "sequential 95% CI": _interval(getattr(r, "seq_low", None),
+                                           getattr(r, "seq_high", None), base),
+            "p (Holm)": "-" if getattr(r, "p_adjusted", None) is None or r.p_adjusted != r.p_adjusted
+            else f"{r.p_adjusted:.3g}",
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def redis_url(settings: Settings) -> str | None:
     """The configured Redis, else the embedded one if it runs; never starts a server."""
     from shopflow import embedded

@@ -16,11 +16,22 @@ def _():
         RUN_PIPELINE,
         chart,
         configured_experiments,
+        exposures_over_time,
+        metric_table,
         refresh_snapshot,
         to_major,
     )
 
-    return RUN_PIPELINE, chart, configured_experiments, mo, refresh_snapshot, to_major
+    return (
+        RUN_PIPELINE,
+        chart,
+        configured_experiments,
+        exposures_over_time,
+        metric_table,
+        mo,
+        refresh_snapshot,
+        to_major,
+    )
 
 
 @app.cell
@@ -104,6 +115,56 @@ def _(RUN_PIPELINE, chart, configured, currency, mo, results):
     )
     sections += [pending(e.key) for e in configured if e.key not in with_results]
     mo.vstack(sections) if sections else mo.md("")
+    return
+
+
+@app.cell
+def _(chart, exposures_over_time, metric_table, mo, snap):
+    by_metric = snap.query(
+        "SELECT * FROM experiment_metric_results ORDER BY experiment_key, metric, variant"
+    )
+    daily = snap.query("SELECT * FROM experiment_exposures_daily ORDER BY day")
+
+    def verdict_note(verdict):
+        if verdict.startswith("ship"):
+            return f"**Verdict: {verdict}**: the treatment wins the primary metric."
+        if verdict.startswith("stop"):
+            return f"**Verdict: {verdict}**: end the experiment and keep control."
+        return f"**Verdict: {verdict}**: no metric has decided yet; peeking is safe."
+
+    def results_section(key, rows):
+        srm_p = rows["srm_p_value"].iloc[0]
+        srm = (
+            f"SRM: **mismatch** (p = {srm_p:.2g}); assignment or logging is broken"
+            if bool(rows["srm_flag"].any())
+            else f"SRM: ok (p = {srm_p:.2g})"
+        )
+        verdict = rows["verdict"].iloc[0]
+        arms = exposures_over_time(daily[daily["experiment_key"] == key])
+        variants = [c for c in arms.columns if c != "day"]
+        return mo.vstack(
+            [
+                mo.md(f"### {key}\n{verdict_note(verdict)}  \n{srm}"),
+                mo.Html(chart(arms, "day", variants, "line", f"{key}: exposures per arm",
+                              "users exposed (cumulative)")),
+                mo.ui.table(metric_table(rows), selection=None, page_size=20),
+            ]
+        )  # fmt: skip
+
+    _sections = [
+        results_section(k, g) for k, g in by_metric.groupby("experiment_key", sort=True)
+    ] if not by_metric.empty else []  # fmt: skip
+    mo.vstack(
+        [
+            mo.md(
+                "## Results by metric\nEvery declared metric for every running experiment: "
+                "lift with its fixed-horizon and sequential (always-valid) interval."
+            ),
+            *_sections,
+        ]
+        if _sections
+        else [mo.md("## Results by metric\n_No metric results yet._")]
+    )
     return
 
 

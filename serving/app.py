@@ -39,6 +39,7 @@ from serving.routers import (
     compare,
     events,
     experiments,
+    features,
     health,
     notifications,
     orders,
@@ -61,6 +62,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     compare,
     events,
     experiments,
+    features,
     health,
     notifications,
     orders,
@@ -85,6 +87,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stack = AsyncExitStack()
     try:
         logging.getLogger(__name__).warning(check_startup(settings, "API"))  # refuses unsafe
+        experiments_service = ExperimentsService(settings)
+        experiments_service.require_valid()  # an invalid experiments file: no start at all
         redis_url = embedded.ensure_redis(settings)
         # a dropped connection is retried once on a new one; after an outage the pool
         # reconnects by itself (commands fail fast while Redis is down)
@@ -113,7 +117,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         event_producer = LazyProducer(settings)
         stack.push_async_callback(event_producer.close)
 
-        experiments_service = ExperimentsService(settings)
         exposures = ExposureLog(settings, lambda: event_producer)
         await stack.enter_async_context(flushing(exposures))
 

@@ -13,11 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from commerce.errors import Unavailable
+import orjson
+
+from commerce import client_keys
+from commerce.errors import NotFound, Unavailable
 from shopflow import embedded, events, landing
 from shopflow.config import Settings
 from shopflow.experiments import (
@@ -25,9 +30,9 @@ from shopflow.experiments import (
     Experiment,
     ExperimentsConfig,
     ExperimentsFileError,
-    assign_many,
     load_experiments,
 )
+from shopflow.experiments.evaluate import Evaluation, Evaluator, payload
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,10 @@ FLUSH_EVERY_S = 2.0
 """How often the exposure log is flushed in the background."""
 ASSIGNED_CACHE = 100_000
 """Users whose assignment ``assign`` remembers (until the file changes)."""
+EVALUATED_CACHE = 20_000
+"""Attribute sets whose evaluation ``evaluate`` remembers (until the file changes)."""
+EXPOSED_CACHE = 200_000
+"""(user, experiment) pairs whose exposure was logged: later evaluations log none."""
 _unserved: set[tuple[str, str, str]] = set()
 
 
@@ -48,6 +57,12 @@ class ExperimentsService:
         self._error: ExperimentsFileError | None = None
         self._recheck_at = 0.0
         self._assigned: dict[str, Assignment | None] = {}
+        self._assigned_for: ExperimentsConfig | None = None  # the config ``_assigned`` is of
+        self._evaluator: Evaluator | None = None
+        self._payload: bytes | None = None
+        self._exposed: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._evaluated: dict[bytes, dict[str, Evaluation]] = {}
+        self._evaluated_for: Evaluator | None = None
 
     def _load(self) -> None:
         try:
@@ -59,10 +74,68 @@ class ExperimentsService:
             return
         self._mtime = mtime
         try:
-            self._config, self._error = load_experiments(self.path), None
+            config = load_experiments(self.path)
+            evaluator = Evaluator(config)  # compiled once per file version
         except ExperimentsFileError as exc:
             log.error("experiments disabled: %s", exc)
-            self._config, self._error = None, exc
+            self._config, self._error, self._evaluator = None, exc, None
+        else:
+            self._config, self._error, self._evaluator = config, None, evaluator
+        self._payload = None
+
+    def require_valid(self) -> None:
+        """At startup: a server with an invalid experiments file refuses to start."""
+        self._load()
+        if self._error is not None:
+            raise self._error
+
+    def evaluator(self) -> Evaluator:
+        """The compiled features (rechecked against the file at most every ``RECHECK_S``);
+        a broken file is a 503 with its reasons."""
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            self._load()
+            self._recheck_at = now + RECHECK_S
+        if self._evaluator is None:
+            raise Unavailable(str(self._error), errors=self._error.errors if self._error else [])
+        return self._evaluator
+
+    def evaluate_all(self, attributes: Mapping[str, object]) -> dict[str, Evaluation]:
+        """Every feature for ``attributes``; remembered per attribute set (evaluation is
+        deterministic for a config, and a storefront asks again for the same user)."""
+        evaluator = self.evaluator()
+        if evaluator is not self._evaluated_for or len(self._evaluated) >= EVALUATED_CACHE:
+            self._evaluated, self._evaluated_for = {}, evaluator
+        try:
+            key = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON-serialisable as a key (too deep): evaluate afresh
+            return evaluator.evaluate_all(attributes)
+        found = self._evaluated.get(key)
+        if found is None:
+            found = self._evaluated[key] = evaluator.evaluate_all(attributes)
+        return found
+
+    async def sdk_payload(self, client_key: str) -> bytes:
+        """The GrowthBook SDK payload (JSON bytes, built once per file version) for a valid
+        client key; an unknown or revoked key is a 404."""
+        environment = await asyncio.to_thread(client_keys.environment_of, client_key)
+        if environment is None:
+            raise NotFound("unknown client key")
+        evaluator = self.evaluator()
+        if self._payload is None:
+            self._payload = orjson.dumps(payload(evaluator.config))
+        return self._payload
+
+    def first_exposure(self, user_key: str, experiment_key: str) -> bool:
+        """Whether this (user, experiment) exposure is new to this process (then remembered)."""
+        pair = (user_key, experiment_key)
+        if pair in self._exposed:
+            self._exposed.move_to_end(pair)
+            return False
+        self._exposed[pair] = None
+        if len(self._exposed) > EXPOSED_CACHE:
+            self._exposed.popitem(last=False)
+        return True
 
     def active(self) -> list[Experiment]:
         """Running experiments; a broken file is a 503 with its reasons."""
@@ -76,17 +149,69 @@ class ExperimentsService:
         there is none (a broken file disables experiments rather than recommendations)."""
         now = time.monotonic()
         if now >= self._recheck_at:  # a stat per request costs more than the assignment
-            config = self._config
             self._load()
             self._recheck_at = now + RECHECK_S
-            if self._config is not config or len(self._assigned) >= ASSIGNED_CACHE:
-                self._assigned = {}
+            if self._config is not self._assigned_for or len(self._assigned) >= ASSIGNED_CACHE:
+                self._assigned, self._assigned_for = {}, self._config
         if self._config is None:
             return None
         if user_id in self._assigned:  # deterministic for a config: hashing costs more
             return self._assigned[user_id]
-        found = self._assigned[user_id] = assign_many(self._config.running, user_id)
+        found = self._assigned[user_id] = self._assign_by_features(user_id)
         return found
+
+    def _assign_by_features(self, user_id: str) -> Assignment | None:
+        """The recommendation experiments are features whose value is the strategy: the first
+        running one that includes the user decides (as ``assign_many``)."""
+        if self._evaluator is None or not user_id:
+            return None
+        for experiment in self._evaluator.config.running:
+            result = self._evaluator.evaluate(experiment.key, {"id": user_id})
+            if result.experiment is not None:
+                e = result.experiment
+                return Assignment(e.experiment_key, e.variation_key, result.value,
+                                  e.variation_id, e.bucket)  # fmt: skip
+        return None
+
+
+async def evaluate_features(
+    experiments: ExperimentsService,
+    exposures: ExposureLog,
+    attributes: Mapping[str, object],
+    keys: list[str] | None = None,
+) -> dict[str, Evaluation]:
+    """Every feature's (or the named ones') value for ``attributes``; each experiment that
+    assigned a user is logged as an exposure once per user and experiment. Unknown feature
+    keys are a 404; unknown attributes are ignored."""
+    evaluated = experiments.evaluate_all(attributes)
+    if keys is None:
+        results = evaluated
+    else:
+        unknown = [k for k in keys if k not in evaluated]
+        if unknown:
+            raise NotFound(f"unknown feature(s): {', '.join(unknown)}")
+        results = {key: evaluated[key] for key in keys}
+    for result in results.values():
+        e = result.experiment
+        if e is not None and experiments.first_exposure(e.hash_value, e.experiment_key):
+            await exposures.record(feature_exposure_event(result))
+    return results
+
+
+def feature_exposure_event(result: Evaluation) -> events.Envelope:
+    """A feature experiment's exposure, on the stream the recommendation exposures use."""
+    assert result.experiment is not None
+    e = result.experiment
+    payload = events.RecImpression(
+        request_id=uuid.uuid4().hex,
+        item_ids=[],
+        model_name="feature",
+        model_version="-",
+        placement=f"feature:{result.key}",
+        experiment_key=e.experiment_key,
+        variant=e.variation_key,
+    )
+    return events.make_event("rec_impression", payload, user_id=e.hash_value)
 
 
 def describe(experiment: Experiment) -> dict[str, Any]:

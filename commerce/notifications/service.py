@@ -19,11 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from commerce import outbox
 from commerce.db import session_scope, utcnow
 from commerce.db.models.notifications import Notification, NotificationDelivery
 from commerce.errors import Invalid, NotFound
 from commerce.idempotency import run_idempotent
 from commerce.notifications import digests, preferences, queries, templates, workflows
+from commerce.notifications.subject_tests import subject_variant
 from commerce.notifications.workflows import Category, Workflow
 from commerce.notifications.writes import write_scope
 from shopflow import events
@@ -185,6 +187,10 @@ def create(
 ) -> Triggered:
     """Insert the message and one delivery per channel, applying the user's preferences."""
     prefs = prefs or preferences.load(session, user_id)
+    if workflow.subject_feature:  # an email subject experiment picks the subject per user
+        context, exposure = subject_variant(workflow.subject_feature, user_id, context)
+        if exposure is not None:
+            outbox.enqueue(session, "rec_impression", exposure, user_id, user_id=user_id)
     notification = Notification(
         id=uuid.uuid4().hex,
         user_id=user_id,

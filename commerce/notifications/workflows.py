@@ -48,6 +48,8 @@ class Workflow(BaseModel):
     sample: dict[str, Any] = Field(default_factory=dict)
     #: user: the event's user; admins: each of ``Settings.notify_admin_user_ids``
     audience: Literal["user", "admins"] = "user"
+    #: a feature (experiments.yaml) whose value is the email subject (subject_tests.py)
+    subject_feature: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Workflow:

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERSONAL_READS = ("/api/users/", "/api/admin/")
 """Route prefixes whose reads are audited for services too (exports, the audit log)."""
+READS_BY_POST = frozenset({"/api/features/evaluate"})
+"""POST routes that only read (a body too large for a query string): routine like a GET."""
 
 WRITE_FAILED = Counter("shopflow_audit_write_failures", "Audit entries that could not be written.")
 
@@ -80,6 +82,5 @@ async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
 
 def _routine_read(method: str, route: str, status: int) -> bool:
     """A read that succeeded (or failed on its own terms) outside personal-data routes."""
-    return (
-        method in SAFE_METHODS and status not in (401, 403) and not route.startswith(PERSONAL_READS)
-    )
+    reads = method in SAFE_METHODS or (method == "POST" and route in READS_BY_POST)
+    return reads and status not in (401, 403) and not route.startswith(PERSONAL_READS)

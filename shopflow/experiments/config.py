@@ -8,14 +8,17 @@ strategy it serves (the strategy names the batch publisher writes under
 
 from __future__ import annotations
 
+import contextlib
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shopflow.experiments.features import Feature, check_namespaces
+from shopflow.experiments.metrics import Metric
 from shopflow.model_kinds import Strategy
 
 WEIGHT_TOLERANCE = 1e-6
@@ -84,14 +87,24 @@ class ExperimentsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     experiments: list[Experiment] = Field(default_factory=list)
+    features: list[Feature] = Field(default_factory=list)
+    metrics: list[Metric] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentsConfig:
-        seen: set[str] = set()
-        for experiment in self.experiments:
-            if experiment.key in seen:
-                raise ValueError(f"duplicate experiment key {experiment.key!r}")
-            seen.add(experiment.key)
+        for what, keys in (
+            ("experiment", [e.key for e in self.experiments]),
+            ("feature", [f.key for f in self.features] + [e.key for e in self.experiments]),
+            ("metric", [m.key for m in self.metrics]),
+        ):
+            seen: set[str] = set()
+            for key in keys:
+                if key in seen:
+                    raise ValueError(f"duplicate {what} key {key!r}")
+                seen.add(key)
+        problems = check_namespaces(self.features)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -114,10 +127,15 @@ class ExperimentsFileError(ValueError):
         super().__init__(f"{path}: " + "; ".join(errors))
 
 
-def _format(exc: ValidationError) -> list[str]:
+def _format(exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    """One line per error, naming the feature / experiment / metric by key, not by index."""
     out = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(file)"
+        loc = list(err["loc"])
+        if len(loc) >= 2 and isinstance(loc[1], int):
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                loc[1] = data[str(loc[0])][loc[1]]["key"]
+        where = ".".join(str(p) for p in loc if p not in ("force", "experiment")) or "(file)"
         message = err["msg"].removeprefix("Value error, ")
         out.append(f"{where}: {message}")
     return out
@@ -125,7 +143,7 @@ def _format(exc: ValidationError) -> list[str]:
 
 def parse_experiments(text: str, path: Path = Path("<string>")) -> ExperimentsConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ExperimentsFileError(path, [f"not valid YAML: {exc}"]) from exc
     if data is None:
@@ -135,7 +153,7 @@ def parse_experiments(text: str, path: Path = Path("<string>")) -> ExperimentsCo
     try:
         return ExperimentsConfig.model_validate(data)
     except ValidationError as exc:
-        raise ExperimentsFileError(path, _format(exc)) from exc
+        raise ExperimentsFileError(path, _format(exc, data)) from exc
 
 
 def load_experiments(path: Path | str | None = None) -> ExperimentsConfig:

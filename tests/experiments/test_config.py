@@ -77,17 +77,17 @@ def test_cli_validate_ok_and_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("coverage: 0.8", "coverage: -1"))
     res = runner.invoke(app, ["experiments", "validate", str(bad)])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "coverage" in res.output
 
     missing = runner.invoke(app, ["experiments", "validate", str(tmp_path / "nope.yaml")])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 1
     assert "cannot read" in missing.output
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("experiments: [\n")
     res = runner.invoke(app, ["experiments", "validate", str(broken)])
-    assert res.exit_code == 2 and "YAML" in res.output
+    assert res.exit_code == 1 and "YAML" in res.output
 
 
 def test_repo_file_runs_an_experiment_on_published_strategies():

@@ -9,8 +9,10 @@ import duckdb
 import pytest
 
 from shopflow.config import Settings, get_settings
-from shopflow.experiments import load_experiments
+from shopflow.experiments import load_experiments, metric_results
+from shopflow.experiments.config import parse_experiments
 from shopflow.experiments.results import compute_results, write_results
+from tests.experiments import metric_data
 from tests.notebooks.model_history import train_twice
 from tests.warehouse import analytics_data as shop
 
@@ -36,5 +38,18 @@ def dashboard_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     with duckdb.connect(str(settings.warehouse_path)) as con:
         config = load_experiments(shop.REPO / "experiments.yaml")
         write_results(con, compute_results(con, config))
+    _write_metric_results(settings, tmp_path_factory.mktemp("metrics") / "m.duckdb")
     train_twice(settings)
     return settings
+
+
+def _write_metric_results(settings: Settings, scratch) -> None:  # noqa: ANN001
+    """Metric results and daily exposures of feature experiments with known effects (built in
+    a scratch warehouse, so the shop's own marts stay as they are)."""
+    metric_data.build(scratch)
+    with duckdb.connect(str(scratch)) as con:
+        results = metric_results.compute_metric_results(con, parse_experiments(metric_data.CONFIG))
+        daily = metric_results.daily_exposures(con)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        metric_results.write_table(con, metric_results.METRICS_TABLE, results)
+        metric_results.write_table(con, metric_results.DAILY_TABLE, daily)

@@ -49,7 +49,9 @@ EXPECTED = {
     ("models", "empty"): ["No trained models yet", "shopflow materialize", "No tuning trials"],
     ("experiments", "data"): [
         "recs-strategy-v1", "revenue/user", "USD", "No results yet for recs-strategy",
-        "Recommendations per variant",
+        "Recommendations per variant", "Results by metric", "one-page-checkout",
+        "Verdict: ship one-page", "Verdict: stop: guardrail", "Verdict: keep running",
+        "SRM: ok", "sequential 95% CI", "refund_rate (guardrail)", "exposures per arm",
     ],
     ("experiments", "empty"): [
         "No experiment configured", "shopflow experiments validate", "SHOPFLOW_EXPERIMENTS_FILE",

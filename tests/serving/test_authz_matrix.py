@@ -40,6 +40,8 @@ ACCESS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/livez"): (PUBLIC, None),  # probes: an orchestrator calls them without a credential
     ("GET", "/readyz"): (PUBLIC, None),
     ("GET", "/experiments"): (PUBLIC, None),
+    ("GET", "/api/features/{client_key}"): (PUBLIC, None),  # the client key is the credential
+    ("POST", "/api/features/evaluate"): (USER, None),  # a user for their own id; services all
     ("GET", "/api/products"): (PUBLIC, None),
     ("GET", "/api/products/{product_id}"): (PUBLIC, None),
     ("PUT", "/api/products/{product_id}"): (ADMIN_ONLY, None),
@@ -131,6 +133,7 @@ BODIES: dict[tuple[str, str], object] = {  # valid bodies, so no 422 hides a mis
         "payload": {"item_id": "i1"},
     },
     ("PATCH", "/api/wishlists/{wishlist_id}"): {"name": "mine now"},
+    ("POST", "/api/features/evaluate"): {"attributes": {"id": "bob"}},
     ("POST", "/api/wishlists/{wishlist_id}/items"): {"product_id": "p1"},
     ("PATCH", "/api/reviews/{review_id}"): {"rating": 1},
 }
@@ -267,6 +270,7 @@ def world(
             "version": "1",
             "status": "succeeded",
             "token": "no-such-share-token",
+            "client_key": "sdk-production-unknown",
         }
         keys = {"secret": secret, "publishable": publishable, "revoked": revoked}
         yield World(client, samples, keys)
