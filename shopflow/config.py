@@ -127,10 +127,20 @@ class Settings(BaseSettings):
     # 100k, at most recs_tuning_budget_s (a tiny demo shop tunes for seconds, a big one longer)
     recs_tuning_min_budget_s: float = 3.0
     recs_tuning_s_per_100k: float = 10.0
+    # ALS on Spark MLlib instead of implicit: "implicit", "spark", or "auto" (Spark from
+    # als_spark_min_interactions interactions up; past one machine's memory)
+    als_engine: Literal["auto", "implicit", "spark"] = "auto"
+    als_spark_min_interactions: int = Field(default=50_000_000, ge=1)
     recs_min_users: int = 5
     recs_min_items: int = 5
     # batch lists go to every user with history (no day window)
     recs_history_n: int = 50
+
+    # ---- warehouse engine ----------------------------------------------------------------
+    # duckdb: the warehouse file; spark: dbt-spark (method: session) over the raw layer as
+    # Parquet under spark_dir (a local session here; a cluster through spark_master)
+    warehouse_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = Field(default="local[2]", description="Spark master URL.")
     experiments_file: Path = Field(
         default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
     )
@@ -354,6 +364,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home_dir / "warehouse.duckdb"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The Spark warehouse: raw Parquet, built tables and the metastore."""
+        return self.home_dir / "spark"
 
     @property
     def import_quarantine_dir(self) -> Path:

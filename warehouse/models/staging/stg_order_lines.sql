@@ -1,7 +1,7 @@
 -- One row per order line; a purchase in the interaction matrix. loaded_at: when the order
 -- reached the warehouse (raw._loaded_at), for incremental marts.
 with orders as (
-    select occurred_at, user_id, order_id, currency, _loaded_at, unnest(lines) as line
+    select occurred_at, user_id, order_id, currency, _loaded_at, {{ unnest_array('lines') }} as line
     from {{ source('raw', 'order_placed') }}
     qualify row_number() over (partition by order_id order by occurred_at, event_id) = 1
 )
