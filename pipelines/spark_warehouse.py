@@ -9,9 +9,10 @@ builds staging and marts in Spark's catalog under ``spark_dir``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -69,23 +70,37 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_dbt(settings: Settings, args: Sequence[str], target_path: Path) -> None:
     """``dbt <args>`` on Spark in this process, so it runs in this process's session (one JVM
     for every build and for MLlib). Raises with dbt's own message on failure."""
     from dbt.cli.main import dbtRunner
 
     spark_session(settings)  # fails early, naming the Java package, when Spark cannot start
-    os.environ.update(dbt_env(settings))
-    result = dbtRunner().invoke(
-        [
-            *args,
-            "--project-dir", str(DBT_DIR),
-            "--profiles-dir", str(DBT_DIR),
-            "--target", "spark",
-            "--target-path", str(target_path),
-            "--log-path", str(target_path / "logs"),
-        ]  # fmt: skip
-    )
+    with _environ(dbt_env(settings)):  # dbt reads its env_var()s from os.environ
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir", str(DBT_DIR),
+                "--profiles-dir", str(DBT_DIR),
+                "--target", "spark",
+                "--target-path", str(target_path),
+                "--log-path", str(target_path / "logs"),
+            ]  # fmt: skip
+        )
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args)} on Spark failed: {result.exception or ''}")
 

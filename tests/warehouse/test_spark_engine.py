@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,22 +21,29 @@ from shopflow.config import Settings
 from shopflow.generate import generate_shop
 from shopflow.spark import JAVA_HINT, SparkUnavailable, spark_session
 
+DBT = str(Path(sys.executable).parent / "dbt")
 #: Columns stamped at build time, not computed from the data.
 BUILD_STAMPS = frozenset({"built_at"})
 FLOAT_TOLERANCE = 1e-9
+#: Marts the generated shop fills (it simulates no A/B test and sends no notifications).
+MUST_HAVE_ROWS = frozenset({
+    "fct_interactions", "fct_payments", "dim_users", "dim_items", "daily_revenue",
+    "mart_funnel_daily", "mart_revenue_daily", "mart_product_daily", "mart_recs_daily",
+    "mart_cohort_retention_weekly", "mart_wishlist_conversion", "mart_most_wishlisted",
+})
 
 
 def dbt_on_duckdb(settings: Settings, *args: str) -> None:
-    from dbt.cli.main import dbtRunner
-
-    os.environ["SHOPFLOW_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    """dbt on DuckDB in its own process (dbt-duckdb keeps the file open in its process)."""
     work = settings.home_dir / "dbt-duckdb"
-    result = dbtRunner().invoke(
-        [*args, "--project-dir", str(spark_warehouse.DBT_DIR),
+    env = os.environ | {"SHOPFLOW_WAREHOUSE_PATH": str(settings.warehouse_path)}
+    done = subprocess.run(
+        [DBT, *args, "--project-dir", str(spark_warehouse.DBT_DIR),
          "--profiles-dir", str(spark_warehouse.DBT_DIR), "--target", "duckdb",
-         "--target-path", str(work), "--log-path", str(work / "logs")]  # fmt: skip
+         "--target-path", str(work), "--log-path", str(work / "logs")],  # fmt: skip
+        env=env, capture_output=True, text=True, check=False,
     )
-    assert result.success, f"dbt {args} on DuckDB failed: {result.exception}"
+    assert done.returncode == 0, f"dbt {args} on DuckDB failed:\n{done.stdout[-6000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +113,8 @@ def test_every_mart_is_equal_on_duckdb_and_spark(both_engines: Settings) -> None
     for table, columns in sorted(tables.items()):
         on_duckdb = duckdb_mart(both_engines, table, columns)
         on_spark = spark_mart(both_engines, table, columns)
-        assert on_duckdb, f"{table} is empty: the shop is too small to compare it"
+        if table in MUST_HAVE_ROWS:
+            assert on_duckdb, f"{table} is empty: the shop is too small to compare it"
         assert len(on_spark) == len(on_duckdb), f"{table}: row counts differ"
         for left, right in zip(on_duckdb, on_spark, strict=True):
             assert all(_same(a, b) for a, b in zip(left, right, strict=True)), (
@@ -113,7 +123,9 @@ def test_every_mart_is_equal_on_duckdb_and_spark(both_engines: Settings) -> None
             )
 
 
-def test_no_java_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_java_names_the_package_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(SparkUnavailable, match="openjdk-17-jre-headless"):
