@@ -38,8 +38,7 @@ def export_raw(con: duckdb.DuckDBPyConnection, target: Path) -> list[str]:
     tables = [
         name
         for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?"
-            " order by 1",
+            "select table_name from information_schema.tables where table_schema = ? order by 1",
             [SCHEMA],
         ).fetchall()
         if name not in _NOT_EXPORTED
@@ -49,9 +48,7 @@ def export_raw(con: duckdb.DuckDBPyConnection, target: Path) -> list[str]:
         fresh, final = target / f".{table}.new", target / table
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        con.execute(
-            f"copy {SCHEMA}.{table} to '{fresh / 'part-0.parquet'}' (format parquet)"
-        )
+        con.execute(f"copy {SCHEMA}.{table} to '{fresh / 'part-0.parquet'}' (format parquet)")
         old = target / f".{table}.old"
         if final.exists():
             final.rename(old)
@@ -94,11 +91,16 @@ def run_dbt(settings: Settings, args: Sequence[str], target_path: Path) -> None:
         result = dbtRunner().invoke(
             [
                 *args,
-                "--project-dir", str(DBT_DIR),
-                "--profiles-dir", str(DBT_DIR),
-                "--target", "spark",
-                "--target-path", str(target_path),
-                "--log-path", str(target_path / "logs"),
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+                "--target",
+                "spark",
+                "--target-path",
+                str(target_path),
+                "--log-path",
+                str(target_path / "logs"),
             ]  # fmt: skip
         )
     if not result.success:

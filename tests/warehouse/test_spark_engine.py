@@ -26,11 +26,22 @@ DBT = str(Path(sys.executable).parent / "dbt")
 BUILD_STAMPS = frozenset({"built_at"})
 FLOAT_TOLERANCE = 1e-9
 #: Marts the generated shop fills (it simulates no A/B test and sends no notifications).
-MUST_HAVE_ROWS = frozenset({
-    "fct_interactions", "fct_payments", "dim_users", "dim_items", "daily_revenue",
-    "mart_funnel_daily", "mart_revenue_daily", "mart_product_daily", "mart_recs_daily",
-    "mart_cohort_retention_weekly", "mart_wishlist_conversion", "mart_most_wishlisted",
-})
+MUST_HAVE_ROWS = frozenset(
+    {
+        "fct_interactions",
+        "fct_payments",
+        "dim_users",
+        "dim_items",
+        "daily_revenue",
+        "mart_funnel_daily",
+        "mart_revenue_daily",
+        "mart_product_daily",
+        "mart_recs_daily",
+        "mart_cohort_retention_weekly",
+        "mart_wishlist_conversion",
+        "mart_most_wishlisted",
+    }
+)
 
 
 def dbt_on_duckdb(settings: Settings, *args: str) -> None:
@@ -38,10 +49,24 @@ def dbt_on_duckdb(settings: Settings, *args: str) -> None:
     work = settings.home_dir / "dbt-duckdb"
     env = os.environ | {"SHOPFLOW_WAREHOUSE_PATH": str(settings.warehouse_path)}
     done = subprocess.run(
-        [DBT, *args, "--project-dir", str(spark_warehouse.DBT_DIR),
-         "--profiles-dir", str(spark_warehouse.DBT_DIR), "--target", "duckdb",
-         "--target-path", str(work), "--log-path", str(work / "logs")],  # fmt: skip
-        env=env, capture_output=True, text=True, check=False,
+        [
+            DBT,
+            *args,
+            "--project-dir",
+            str(spark_warehouse.DBT_DIR),
+            "--profiles-dir",
+            str(spark_warehouse.DBT_DIR),
+            "--target",
+            "duckdb",
+            "--target-path",
+            str(work),
+            "--log-path",
+            str(work / "logs"),
+        ],  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, f"dbt {args} on DuckDB failed:\n{done.stdout[-6000:]}"
 
