@@ -33,6 +33,14 @@ def java_executable() -> str | None:
     return shutil.which("java")
 
 
+def require_java() -> str:
+    """The java executable, or SparkUnavailable saying how to install it."""
+    java = java_executable()
+    if java is None:
+        raise SparkUnavailable(f"no Java found. {JAVA_HINT}")
+    return java
+
+
 def session_conf(settings: Settings) -> dict[str, str]:
     """Spark settings of the warehouse session: UTC, small shuffles, a persistent metastore and
     warehouse under ``settings.spark_dir`` (so tables outlive the process, as dbt expects)."""
@@ -55,8 +63,7 @@ def session_conf(settings: Settings) -> dict[str, str]:
 def spark_session(settings: Settings | None = None) -> SparkSession:
     """The process's Spark session (created once with ``session_conf``, Hive catalog)."""
     settings = settings or get_settings()
-    if java_executable() is None:
-        raise SparkUnavailable(f"no Java found. {JAVA_HINT}")
+    require_java()
     from pyspark.sql import SparkSession
 
     settings.spark_dir.mkdir(parents=True, exist_ok=True)
