@@ -135,15 +135,15 @@ class Settings(BaseSettings):
     recs_min_items: int = 5
     # batch lists go to every user with history (no day window)
     recs_history_n: int = 50
+    experiments_file: Path = Field(
+        default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
+    )
 
     # ---- warehouse engine ----------------------------------------------------------------
     # duckdb: the warehouse file; spark: dbt-spark (method: session) over the raw layer as
     # Parquet under spark_dir (a local session here; a cluster through spark_master)
     warehouse_engine: Literal["duckdb", "spark"] = "duckdb"
     spark_master: str = Field(default="local[2]", description="Spark master URL.")
-    experiments_file: Path = Field(
-        default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
-    )
 
     # ---- reviews, media, wishlists -------------------------------------------------------
     review_rate_limit: int = Field(default=10, description="Review submissions per window.")
