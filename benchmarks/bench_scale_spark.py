@@ -24,7 +24,13 @@ import duckdb
 
 EVENTS = int(os.environ.get("SHOPFLOW_BENCH_SPARK_EVENTS", "2000000"))
 DAYS = 14
-PARAMS = {"factors": 32, "regularization": 0.05, "alpha": 10.0, "iterations": 10, "seed": 1}
+PARAMS: dict[str, Any] = {
+    "factors": 32,
+    "regularization": 0.05,
+    "alpha": 10.0,
+    "iterations": 10,
+    "seed": 1,
+}
 
 
 def _shop(home: Path) -> Any:
@@ -56,10 +62,23 @@ def _marts(settings: Any) -> dict[str, float]:
     env = os.environ | {"SHOPFLOW_WAREHOUSE_PATH": str(settings.warehouse_path)}
     started = time.perf_counter()
     subprocess.run(
-        [dbt, "run", "--project-dir", str(spark_warehouse.DBT_DIR), "--profiles-dir",
-         str(spark_warehouse.DBT_DIR), "--target", "duckdb", "--target-path", str(work),
-         "--log-path", str(work / "logs")],  # fmt: skip
-        env=env, check=True, capture_output=True,
+        [
+            dbt,
+            "run",
+            "--project-dir",
+            str(spark_warehouse.DBT_DIR),
+            "--profiles-dir",
+            str(spark_warehouse.DBT_DIR),
+            "--target",
+            "duckdb",
+            "--target-path",
+            str(work),
+            "--log-path",
+            str(work / "logs"),
+        ],  # fmt: skip
+        env=env,
+        check=True,
+        capture_output=True,
     )
     duck_s = time.perf_counter() - started
     from shopflow.spark import spark_session

@@ -3,6 +3,9 @@ Spark model saves and loads as the ``als`` kind; the setting (or the size) picks
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from models.data import Interactions
@@ -14,7 +17,13 @@ from models.synthetic import synthetic_shop
 from models.training import prepare
 from shopflow.config import Settings, get_settings
 
-PARAMS = {"factors": 16, "regularization": 0.05, "alpha": 10.0, "iterations": 10, "seed": 1}
+PARAMS: dict[str, Any] = {
+    "factors": 16,
+    "regularization": 0.05,
+    "alpha": 10.0,
+    "iterations": 10,
+    "seed": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +33,7 @@ def data() -> Interactions:
 
 
 def test_spark_als_ranks_as_well_as_implicit_on_the_same_split(
-    data: Interactions, tmp_path, monkeypatch: pytest.MonkeyPatch
+    data: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOPFLOW_HOME", str(tmp_path))
     get_settings.cache_clear()

@@ -92,7 +92,7 @@ def _cell(value: object) -> object:
     return value
 
 
-def _sort_key(row: tuple) -> tuple:
+def _sort_key(row: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((v is None, str(v)) for v in row)
 
 
@@ -104,14 +104,14 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
-def duckdb_mart(settings: Settings, table: str, columns: list[str]) -> list[tuple]:
+def duckdb_mart(settings: Settings, table: str, columns: list[str]) -> list[tuple[object, ...]]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         rows = con.execute(f"select {', '.join(columns)} from main.{table}").fetchall()
     return sorted((tuple(_cell(v) for v in r) for r in rows), key=_sort_key)
 
 
-def spark_mart(settings: Settings, table: str, columns: list[str]) -> list[tuple]:
+def spark_mart(settings: Settings, table: str, columns: list[str]) -> list[tuple[object, ...]]:
     rows = spark_session(settings).table(f"main.{table}").select(*columns).collect()
     return sorted((tuple(_cell(v) for v in r) for r in rows), key=_sort_key)
 
