@@ -6,6 +6,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
+JAVA ?= /usr/bin/java
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_TELEMETRY := false
@@ -27,14 +28,18 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/shopflow demo $(ARGS)
 
-test: install $(CHROMIUM)
+test: install $(CHROMIUM) $(JAVA)
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 # Headless Chromium for the dashboard browser test (Debian's package; playwright can't download).
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-bench: install
+# Java for Spark (the warehouse on dbt-spark, ALS on MLlib): Debian's headless JRE.
+$(JAVA):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless
+
+bench: install $(JAVA)
 	$(PY) -m benchmarks $(ARGS)
 
 dashboard: install

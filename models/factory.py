@@ -10,7 +10,15 @@ from models.base import Recommender
 from models.kinds import model_class
 
 
-def build(model_type: str, params: dict[str, Any] | None = None) -> Recommender:
+def build(
+    model_type: str, params: dict[str, Any] | None = None, nnz: int | None = None
+) -> Recommender:
+    """A model of ``model_type``; given the matrix size ``nnz``, ``als`` runs on the engine
+    the settings pick for it (implicit, or Spark MLlib: ``models.spark_als``)."""
+    if model_type == "als" and nnz is not None:
+        from models.spark_als import choose_als
+
+        return choose_als(nnz, params)
     return model_class(model_type)(**(params or {}))
 
 

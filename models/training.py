@@ -294,7 +294,8 @@ def train_kind(
         result.test = _score(kind, result.params, prep, prep.test, config)
         if prep.time_view is not None:
             result.time_view = _score(kind, result.params, prep, prep.time_view, config)
-        result.model = build(kind, result.params).fit(prep.data, prep.catalog)
+        # nnz: ALS past als_spark_min_interactions (or SHOPFLOW_ALS_ENGINE=spark) fits on Spark
+        result.model = build(kind, result.params, nnz=prep.data.nnz).fit(prep.data, prep.catalog)
         result.params = result.model.params()
     except Exception as exc:  # noqa: BLE001 - reported on the result, the others go on
         result.error = f"{type(exc).__name__}: {exc}"
@@ -307,7 +308,7 @@ def train_kind(
 def _score(
     kind: str, params: dict[str, Any], prep: Prepared, split: Split, config: TrainingConfig
 ) -> dict[str, float]:
-    model = build(kind, params).fit(split.train, prep.catalog)
+    model = build(kind, params, nnz=prep.data.nnz).fit(split.train, prep.catalog)
     return _served(model, prep, split, config.k, config.depth)
 
 

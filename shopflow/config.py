@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     """Tuning seconds per kind on a tiny shop (the budget grows with the data)."""
     recs_tuning_s_per_100k: float = 10.0
     """Tuning seconds added per 100k interactions, up to recs_tuning_budget_s."""
+    als_engine: Literal["auto", "implicit", "spark"] = "auto"
+    """ALS on implicit or on Spark MLlib; auto: Spark from als_spark_min_interactions up."""
+    als_spark_min_interactions: int = Field(default=50_000_000, ge=1)
+    """Interactions from which auto trains ALS on Spark (past one machine's memory)."""
     recs_min_users: int = 5
     """Fewest users with interactions before a model is trained."""
     recs_min_items: int = 5
@@ -179,6 +183,12 @@ class Settings(BaseSettings):
     experiments_file: Path = Field(
         default=Path("experiments.yaml"), description="A/B experiments config (YAML)."
     )
+
+    # ---- warehouse engine ----------------------------------------------------------------
+    # duckdb: the warehouse file; spark: dbt-spark (method: session) over the raw layer as
+    # Parquet under spark_dir (a local session here; a cluster through spark_master)
+    warehouse_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = Field(default="local[2]", description="Spark master URL.")
 
     # ---- reviews, media, wishlists -------------------------------------------------------
     review_rate_limit: int = Field(default=10, description="Review submissions per window.")
@@ -584,6 +594,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home_dir / "warehouse.duckdb"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The Spark warehouse: raw Parquet, built tables and the metastore."""
+        return self.home_dir / "spark"
 
     @property
     def import_quarantine_dir(self) -> Path:

@@ -22,10 +22,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from pipelines import spark_warehouse
 from pipelines.assets.landing import RAW_EVENTS
 from pipelines.instance import QUIET_ENV, REPO_ROOT
 from pipelines.resources import WarehouseResource
 from shopflow.config import get_settings
+from shopflow.spark import require_java
 
 DBT_PROJECT_DIR = REPO_ROOT / "warehouse"
 #: dbt from this interpreter's environment, so a non-activated venv works too.
@@ -124,6 +126,12 @@ def warehouse_dbt(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models and their tests against the DuckDB warehouse."""
     os.environ[WAREHOUSE_PATH_ENV] = warehouse.db_path()
+    settings = get_settings()
+    if settings.warehouse_engine == "spark":  # dbt-spark reads the raw layer as Parquet
+        require_java()
+        with warehouse.connect(read_only=True) as con:
+            spark_warehouse.export_raw(con, spark_warehouse.raw_dir(settings))
+        os.environ.update(spark_warehouse.dbt_env(settings))
     # A test spanning a selected and an unselected model (a relationships test) waits for a
     # run that builds both, instead of failing on a table that is not built yet.
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")

@@ -8,31 +8,30 @@
 #}
 {% macro interaction_events() -%}
     {%- set empty -%}
-        select null::varchar as user_id, null::varchar as item_id, null::varchar as event_type,
-            null::timestamptz as occurred_at, null::timestamptz as loaded_at
+        select cast(null as {{ dbt.type_string() }}) as user_id,
+            cast(null as {{ dbt.type_string() }}) as item_id,
+            cast(null as {{ dbt.type_string() }}) as event_type,
+            cast(null as {{ type_instant() }}) as occurred_at,
+            cast(null as {{ type_instant() }}) as loaded_at
         where false
     {%- endset -%}
     {%- if not execute -%}
         {{ return(empty) }}
     {%- endif -%}
     {%- set sql -%}
-        select w.event_type, w.raw_table, count(c.column_name) as keys
-        from {{ source('raw', 'event_weights') }} w
-        left join information_schema.columns c
-            on c.table_schema = 'raw' and c.table_name = w.raw_table
-            and c.column_name in ('user_id', 'item_id')
-        group by all
-        order by w.event_type
+        select event_type, raw_table from {{ source('raw', 'event_weights') }} order by event_type
     {%- endset -%}
     {%- set parts = [] -%}
-    {%- for event_type, raw_table, keys in run_query(sql).rows -%}
+    {%- for event_type, raw_table in run_query(sql).rows -%}
+        {%- set relation = api.Relation.create(
+            database=source('raw', 'event_weights').database, schema='raw', identifier=raw_table) -%}
+        {%- set keys = adapter.get_columns_in_relation(relation) | map(attribute='name')
+            | select('in', ['user_id', 'item_id']) | list | length -%}
         {%- if event_type == 'purchase' -%}
             {%- do parts.append(
                 "select user_id, item_id, 'purchase' as event_type, occurred_at, loaded_at from "
                 ~ ref('stg_order_lines')) -%}
         {%- elif keys == 2 -%}
-            {%- set relation = api.Relation.create(
-                database=target.database, schema='raw', identifier=raw_table) -%}
             {%- do parts.append(
                 "select user_id, item_id, event_type, occurred_at, _loaded_at as loaded_at from "
                 ~ relation) -%}
@@ -58,19 +57,32 @@
     {%- if execute and is_incremental() -%}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
         {%- if 'loaded_at' in columns and 'disliked' in columns -%}
-            {%- set sql -%}
-                select strftime(case
-                    when max(loaded_at) is null
-                        or (select max(changed_at) from {{ source('raw', 'event_weights') }})
-                            > max(loaded_at)
-                    then timestamp '1970-01-01'
-                    else timezone('UTC', max(loaded_at))
-                        - to_hours({{ var('interactions_lookback_hours', 1) }}::integer)
-                end, '%Y-%m-%d %H:%M:%S.%f')
-                from {{ this }}
-            {%- endset -%}
+            {%- set sql = adapter.dispatch('interactions_cutoff_sql')(
+                var('interactions_lookback_hours', 1)) -%}
             {%- set since = run_query(sql).columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
-    timestamptz '{{ since }}+00'
+    {{ utc_timestamp(since) }}
+{%- endmacro %}
+
+{% macro default__interactions_cutoff_sql(lookback_hours) -%}
+    select strftime(case
+        when max(loaded_at) is null
+            or (select max(changed_at) from {{ source('raw', 'event_weights') }})
+                > max(loaded_at)
+        then timestamp '1970-01-01'
+        else timezone('UTC', max(loaded_at)) - to_hours({{ lookback_hours }}::integer)
+    end, '%Y-%m-%d %H:%M:%S.%f')
+    from {{ this }}
+{%- endmacro %}
+
+{% macro spark__interactions_cutoff_sql(lookback_hours) -%}
+    select date_format(case
+        when max(loaded_at) is null
+            or (select max(changed_at) from {{ source('raw', 'event_weights') }})
+                > max(loaded_at)
+        then timestamp '1970-01-01'
+        else max(loaded_at) - make_interval(0, 0, 0, 0, {{ lookback_hours }})
+    end, 'yyyy-MM-dd HH:mm:ss.SSSSSS')
+    from {{ this }}
 {%- endmacro %}

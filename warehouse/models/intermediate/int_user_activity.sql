@@ -12,7 +12,7 @@
     (ref('stg_payment_events'), false),
 ] %}
 {% for relation, has_session in streams %}
-select user_id, occurred_at, {{ 'session_id' if has_session else 'null::varchar' }} as session_id
+select user_id, occurred_at, {{ 'session_id' if has_session else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as session_id
 from {{ relation }}
 where user_id is not null
 {% if not loop.last %}union all{% endif %}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='revenue_date') }}
+{{ config(**incremental_by_day('revenue_date')) }}
 {%- set since = analytics_cutoff('revenue_date') %}
 -- Revenue per UTC day and currency: orders placed that day, refunds by the day they happened,
 -- lost disputes (chargebacks) by the day they were lost.

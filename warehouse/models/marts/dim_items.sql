@@ -20,15 +20,15 @@ stocks as (
 current_price as (
     select
         item_id,
-        arg_max(price_minor, occurred_at) as price_minor,
-        arg_max(currency, occurred_at) as currency,
+        {{ arg_max('price_minor', 'occurred_at') }} as price_minor,
+        {{ arg_max('currency', 'occurred_at') }} as currency,
         max(occurred_at) as price_at
     from prices
     group by item_id
 ),
 
 current_stock as (
-    select item_id, arg_max(stock, occurred_at) as stock, max(occurred_at) as stock_at
+    select item_id, {{ arg_max('stock', 'occurred_at') }} as stock, max(occurred_at) as stock_at
     from stocks
     group by item_id
 ),

@@ -11,7 +11,7 @@ with activity as (
 ),
 
 registrations as (
-    select user_id, arg_max(country, occurred_at) as country, min(occurred_at) as registered_at
+    select user_id, {{ arg_max('country', 'occurred_at') }} as country, min(occurred_at) as registered_at
     from {{ ref('stg_users_registered') }}
     where user_id is not null
     group by user_id
@@ -26,7 +26,7 @@ orders as (
 ),
 
 main_currency as (
-    select user_id, mode(currency) as currency from orders group by user_id
+    {{ most_frequent('orders', 'user_id', 'currency') }}
 ),
 
 order_totals as (

@@ -1,9 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['user_id', 'item_id'],
-    on_schema_change='append_new_columns'
-) }}
+{{ config(**incremental_by_pair(['user_id', 'item_id'])) }}
 -- depends_on: {{ ref('stg_order_lines') }}
 {%- set since = interactions_cutoff() %}
 -- The user x item interaction matrix: per pair, the sum of the weights of its implicit events
@@ -32,11 +27,15 @@ changed as (
 ),
 
 scoped as (
-    select e.* from events e semi join changed c using (user_id, item_id)
+    select e.* from events e
+    where exists (
+        select 1 from changed c where c.user_id = e.user_id and c.item_id = e.item_id)
 ),
 
 scoped_ratings as (
-    select r.* from ratings r semi join changed c using (user_id, item_id)
+    select r.* from ratings r
+    where exists (
+        select 1 from changed c where c.user_id = r.user_id and c.item_id = r.item_id)
 ),
 {% else %}
 scoped as (
@@ -76,8 +75,8 @@ explicit as (
     select
         user_id,
         item_id,
-        first(rating order by occurred_at desc, loaded_at desc, event_id desc) as rating,
-        first(disliked order by occurred_at desc, loaded_at desc, event_id desc) as disliked,
+        {{ arg_max('rating', ['occurred_at', 'loaded_at', 'event_id']) }} as rating,
+        {{ arg_max('disliked', ['occurred_at', 'loaded_at', 'event_id']) }} as disliked,
         min(occurred_at) as first_at,
         max(occurred_at) as last_at,
         max(loaded_at) as loaded_at

@@ -18,14 +18,14 @@ lost_disputes as (
 
 select
     payment_id,
-    arg_max(order_id, occurred_at) as order_id,
-    arg_max(user_id, occurred_at) as user_id,
-    arg_max(amount_minor, occurred_at) as amount_minor,
-    arg_max(currency, occurred_at) as currency,
-    arg_max(method, occurred_at) as method,
-    arg_max(gateway, occurred_at) as gateway,
-    arg_max(status, (occurred_at, stage)) as status,
-    arg_max(failure_reason, occurred_at) filter (where failure_reason is not null)
+    {{ arg_max('order_id', 'occurred_at') }} as order_id,
+    {{ arg_max('user_id', 'occurred_at') }} as user_id,
+    {{ arg_max('amount_minor', 'occurred_at') }} as amount_minor,
+    {{ arg_max('currency', 'occurred_at') }} as currency,
+    {{ arg_max('method', 'occurred_at') }} as method,
+    {{ arg_max('gateway', 'occurred_at') }} as gateway,
+    {{ arg_max('status', ['occurred_at', 'stage']) }} as status,
+    {{ arg_max('failure_reason', 'occurred_at') }} filter (where failure_reason is not null)
         as failure_reason,
     coalesce(max(refunded_minor), 0) as refunded_minor,
     coalesce(max(refunded_minor), 0) > 0 as refunded,

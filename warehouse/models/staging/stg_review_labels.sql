@@ -12,7 +12,7 @@ with decisions as (
 ),
 
 latest as (
-    select review_id, arg_max(label, occurred_at) as label, max(occurred_at) as decided_at
+    select review_id, {{ arg_max('label', 'occurred_at') }} as label, max(occurred_at) as decided_at
     from decisions
     group by review_id
 ),
@@ -20,11 +20,11 @@ latest as (
 texts as (
     select
         review_id,
-        arg_max(title, occurred_at) as title,
-        arg_max(body, occurred_at) as body,
-        arg_max(item_id, occurred_at) as item_id,
-        arg_max(user_id, occurred_at) as user_id,
-        arg_max(rating, occurred_at) as rating,
+        {{ arg_max('title', 'occurred_at') }} as title,
+        {{ arg_max('body', 'occurred_at') }} as body,
+        {{ arg_max('item_id', 'occurred_at') }} as item_id,
+        {{ arg_max('user_id', 'occurred_at') }} as user_id,
+        {{ arg_max('rating', 'occurred_at') }} as rating,
         min(occurred_at) as submitted_at
     from {{ source('raw', 'review_submitted') }}
     group by review_id

@@ -8,7 +8,7 @@ with exposures as (
     select
         experiment_key,
         user_id,
-        arg_min(variant, occurred_at) as variant,
+        {{ arg_min('variant', 'occurred_at') }} as variant,
         count(distinct variant) as variants_seen,
         min(occurred_at) as first_exposed_at,
         count(*) as impressions
@@ -27,12 +27,12 @@ clicks as (
 orders as (
     select o.user_id, o.occurred_at, o.total_minor, o.currency
     from {{ ref('stg_orders') }} o
-    anti join {{ ref('stg_order_cancellations') }} c using (order_id)
-    where o.user_id is not null
+    where o.user_id is not null and not exists (
+        select 1 from {{ ref('stg_order_cancellations') }} c where c.order_id = o.order_id)
 ),
 
 main_currency as (
-    select user_id, mode(currency) as currency from orders group by user_id
+    {{ most_frequent('orders', 'user_id', 'currency') }}
 ),
 
 outcomes as (

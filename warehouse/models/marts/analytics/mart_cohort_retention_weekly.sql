@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='activity_week') }}
+{{ config(**incremental_by_day('activity_week')) }}
 {%- set since = analytics_cutoff('activity_week', truncate='week') %}
 -- Weekly cohort retention: users first seen in `cohort_week` (Monday, UTC) who were active
 -- in `activity_week`. An incremental run recomputes the latest week(s) only.
@@ -20,7 +20,8 @@ active as (
 select
     c.cohort_week,
     a.activity_week,
-    (datediff('day', c.cohort_week, a.activity_week) // 7)::integer as week_number,
+    cast(floor({{ dbt.datediff('c.cohort_week', 'a.activity_week', 'day') }} / 7) as integer)
+        as week_number,
     count(*) as active_users,
     max(s.cohort_users) as cohort_users,
     count(*) / max(s.cohort_users) as retention_rate,

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Session funnel per UTC day (of the session start), traffic source and device. Steps are
 -- strict: a session reaches a step only if it reached the previous one. "paid" = an order
@@ -7,8 +7,8 @@ with sessions as (
     select
         session_id,
         min(occurred_at) as started_at,
-        arg_min(traffic_source, occurred_at) as traffic_source,
-        arg_min(device, occurred_at) as device
+        {{ arg_min('traffic_source', 'occurred_at') }} as traffic_source,
+        {{ arg_min('device', 'occurred_at') }} as device
     from {{ ref('stg_sessions') }}
     where session_id is not null and occurred_at >= {{ since }}
     group by session_id
@@ -32,11 +32,10 @@ checked_out as (
 paid as (
     select distinct o.session_id
     from {{ ref('stg_orders') }} o
-    semi join (
+    where o.occurred_at >= {{ since }} and o.order_id in (
         select order_id from {{ ref('stg_payment_events') }}
         where status = 'completed' and occurred_at >= {{ since }}
-    ) p using (order_id)
-    where o.occurred_at >= {{ since }}
+    )
 ),
 
 steps as (

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Per UTC day and item: views, viewers, cart adds, purchases and the view-to-purchase rate
 -- (share of the day's viewers of the item who also bought it that day).

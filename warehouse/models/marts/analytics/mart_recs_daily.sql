@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Recommendation performance per UTC day, model version and experiment variant: impressions
 -- (shown lists), clicks, CTR, and what followed a click on the same item by the same user
@@ -27,22 +27,36 @@ clicks as (
     where occurred_at >= {{ since }} and user_id is not null
 ),
 
+-- Each cart add / order line goes to the latest click on its item by its user at or before it
+-- (an as-of join, spelled as a ranked join so every engine runs it), if within the window.
 carts as (
-    select c.click_id, a.quantity
-    from {{ ref('stg_add_to_carts') }} a
-    asof join clicks c
-        on a.user_id = c.user_id and a.item_id = c.item_id and a.occurred_at >= c.occurred_at
-    where a.occurred_at >= {{ since }}
-        and a.occurred_at <= c.occurred_at + interval '{{ window_h }} hours'
+    select click_id, quantity
+    from (
+        select c.click_id, c.occurred_at as clicked_at, a.occurred_at, a.quantity
+        from {{ ref('stg_add_to_carts') }} a
+        join clicks c
+            on a.user_id = c.user_id and a.item_id = c.item_id and a.occurred_at >= c.occurred_at
+        where a.occurred_at >= {{ since }}
+        qualify row_number() over (
+            partition by a.event_id order by c.occurred_at desc, c.click_id desc) = 1
+    ) latest
+    where occurred_at <= clicked_at + interval '{{ window_h }} hours'
 ),
 
 purchases as (
-    select c.click_id, l.quantity * l.unit_price_minor as revenue_minor
-    from {{ ref('stg_order_lines') }} l
-    asof join clicks c
-        on l.user_id = c.user_id and l.item_id = c.item_id and l.occurred_at >= c.occurred_at
-    where l.occurred_at >= {{ since }}
-        and l.occurred_at <= c.occurred_at + interval '{{ window_h }} hours'
+    select click_id, revenue_minor
+    from (
+        select
+            c.click_id, c.occurred_at as clicked_at, l.occurred_at,
+            l.quantity * l.unit_price_minor as revenue_minor
+        from {{ ref('stg_order_lines') }} l
+        join clicks c
+            on l.user_id = c.user_id and l.item_id = c.item_id and l.occurred_at >= c.occurred_at
+        where l.occurred_at >= {{ since }}
+        qualify row_number() over (
+            partition by l.order_id, l.item_id order by c.occurred_at desc, c.click_id desc) = 1
+    ) latest
+    where occurred_at <= clicked_at + interval '{{ window_h }} hours'
 ),
 
 click_stats as (

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Revenue per UTC order day, item category, payment method and currency. Gross = value of the
 -- order lines placed that day; refunds are the order's refunded amount spread over its lines
@@ -25,7 +25,7 @@ order_totals as (
 payments as (
     select
         order_id,
-        arg_max(method, updated_at) as payment_method,
+        {{ arg_max('method', 'updated_at') }} as payment_method,
         sum(refunded_minor) as refunded_minor,
         sum(charged_back_minor) as charged_back_minor
     from {{ ref('fct_payments') }}
@@ -51,4 +51,4 @@ select
 from lines l
 join order_totals t using (order_id)
 left join payments p using (order_id)
-group by all
+group by 1, 2, 3, 4

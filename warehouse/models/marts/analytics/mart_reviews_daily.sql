@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Reviews per UTC day: submissions and their ratings, moderation outcomes that day, and the
 -- spam rate (share of the day's moderation outcomes that rejected or flagged a review as

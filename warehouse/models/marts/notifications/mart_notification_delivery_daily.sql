@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(**incremental_by_day('event_date')) }}
 {%- set since = analytics_cutoff('event_date') %}
 -- Delivery outcomes per UTC day, workflow and channel. A delivery counts on the day of each
 -- status it reached: sent (accepted by the provider, or delivered directly in-app),

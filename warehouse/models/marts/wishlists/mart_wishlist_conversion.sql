@@ -6,8 +6,8 @@ with adds as (
     select
         user_id, item_id,
         min(occurred_at) as first_added_at,
-        arg_min(price_minor, occurred_at) as price_at_add_minor,
-        arg_min(currency, occurred_at) as currency,
+        {{ arg_min('price_minor', 'occurred_at') }} as price_at_add_minor,
+        {{ arg_min('currency', 'occurred_at') }} as currency,
         count(*) as adds
     from {{ ref('stg_wishlist_adds') }}
     where user_id is not null
@@ -28,7 +28,7 @@ first_purchase as (
     select
         a.user_id, a.item_id,
         min(p.occurred_at) as first_purchase_at,
-        arg_min(p.unit_price_minor, p.occurred_at) as purchase_price_minor
+        {{ arg_min('p.unit_price_minor', 'p.occurred_at') }} as purchase_price_minor
     from adds a
     join purchases p
       on p.user_id = a.user_id and p.item_id = a.item_id and p.occurred_at >= a.first_added_at
@@ -49,7 +49,7 @@ select
     coalesce(
         f.first_purchase_at <= a.first_added_at + interval {{ window_days }} day, false
     ) as converted,
-    date_diff('day', a.first_added_at, f.first_purchase_at) as days_to_purchase
+    {{ dbt.datediff('a.first_added_at', 'f.first_purchase_at', 'day') }} as days_to_purchase
 from adds a
 left join removes r using (user_id, item_id)
 left join first_purchase f using (user_id, item_id)
