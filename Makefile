@@ -12,7 +12,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test bench lint format lock dashboard clean
+.PHONY: install demo test bench lint format lock dashboard clean java
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -38,6 +38,8 @@ $(CHROMIUM):
 # Java for Spark (the warehouse on dbt-spark, ALS on MLlib): Debian's headless JRE.
 $(JAVA):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless
+
+java: $(JAVA)
 
 bench: install $(JAVA)
 	$(PY) -m benchmarks $(ARGS)

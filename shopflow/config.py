@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     """How long a request waits (asleep, no thread held) for a concurrent one with its key
     before answering 409 with Retry-After."""
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    """Connect and read timeout of the API's Redis clients: a hung Redis fails fast."""
     redis_cluster: bool | None = Field(
         default=None,
         description="REDIS_URL names a Redis Cluster (a node of it); unset: ask the server.",
@@ -188,6 +189,7 @@ class Settings(BaseSettings):
     # duckdb: the warehouse file; spark: dbt-spark (method: session) over the raw layer as
     # Parquet under spark_dir (a local session here; a cluster through spark_master)
     warehouse_engine: Literal["duckdb", "spark"] = "duckdb"
+    """Engine dbt builds the warehouse on: duckdb (the file) or spark (dbt-spark)."""
     spark_master: str = Field(default="local[2]", description="Spark master URL.")
 
     # ---- reviews, media, wishlists -------------------------------------------------------
@@ -420,7 +422,9 @@ class Settings(BaseSettings):
         description="OTLP/HTTP collector (http://collector:4318); unset: no tracing.",
     )
     otel_service_name: str = Field(
-        default="shopflow", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+        default="shopflow",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME"),
+        description="Service name the traces are exported under.",
     )
     trace_sample_ratio: float = Field(
         default=0.1, ge=0, le=1, description="Share of root traces recorded and exported."
