@@ -32,6 +32,10 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "session_id": "s-9f1c",
         "payload": {"item_id": "i000011"},
     },
+    ("post", "/api/features/evaluate"): {
+        "attributes": {"id": "u000042", "country": "DE", "app_version": "2.1.0"},
+        "features": ["checkout_button"],
+    },
     ("post", "/api/orders"): {"lines": [{"product_id": "i000011", "quantity": 2}]},
     ("post", "/api/payments"): {
         "order_id": "ord_5f2c9a",

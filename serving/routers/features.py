@@ -49,11 +49,43 @@ class EvaluateOut(BaseModel):
     features: dict[str, FeatureOut]
 
 
+class SdkRule(BaseModel):
+    """A GrowthBook rule: `force` for a flag rule, `key`/`variations`/`weights` for an
+    experiment rule."""
+
+    id: str | None = None
+    condition: dict[str, Any] | None = None
+    hashAttribute: str
+    force: Any = None
+    key: str | None = None
+    seed: str | None = None
+    hashVersion: int | None = None
+    variations: list[Any] | None = None
+    weights: list[float] | None = None
+    coverage: float | None = None
+    meta: list[dict[str, str]] | None = None
+    phase: str | None = None
+    name: str | None = None
+    namespace: list[Any] | None = None
+
+
+class SdkFeature(BaseModel):
+    defaultValue: Any
+    rules: list[SdkRule]
+
+
+class SdkPayloadOut(BaseModel):
+    features: dict[str, SdkFeature]
+
+
 @router.get(
     "/api/features/{client_key}",
     summary="Feature payload for the GrowthBook SDKs",
     responses={
-        200: {"description": 'GrowthBook SDK payload: `{"features": {...}}`'},
+        200: {
+            "model": SdkPayloadOut,
+            "description": 'GrowthBook SDK payload: `{"features": {...}}`',
+        },
         404: {"description": "Unknown or revoked client key (problem details)"},
         503: {"description": "The experiments file is invalid (problem details)"},
     },

@@ -14,7 +14,7 @@ import redis
 
 from shopflow import embedded
 from shopflow.config import Settings
-from tests.serve_process import serving, wait_healthy
+from tests.serve_process import Server, serving, wait_healthy
 
 
 class RedisServer:
@@ -74,9 +74,7 @@ def redis_server(data_dir: Path) -> Iterator[RedisServer]:
 
 
 @contextmanager
-def api(
-    settings: Settings, redis_url: str, **env: str
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def api(settings: Settings, redis_url: str, **env: str) -> Iterator[tuple[Server, str]]:
     """``shopflow serve`` on a free port against ``redis_url``; yields (process, base URL)."""
     port = embedded.free_port()
     base = f"http://127.0.0.1:{port}"

@@ -71,7 +71,7 @@ def test_sigterm_with_open_websockets(
 
         took = asyncio.run(scenario())
         print(f"\nexit {took:.2f} s after SIGTERM ({SOCKETS} WebSockets, Redis {redis_state})")
-        output = proc.stdout.read() if proc.stdout else ""
+        output = proc.output()
         # uvicorn re-raises the signal once its graceful shutdown is complete
         assert proc.returncode in (0, -signal.SIGTERM), output
         assert "Application shutdown complete" in output, output

@@ -36,6 +36,7 @@ def test_serve_refuses_a_busy_port(shopflow_home: Settings) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = serve(shopflow_home, "--port", str(port))
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+    out = proc.output()
     assert proc.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in out

@@ -1,7 +1,7 @@
 """experiments: SDK client keys for the feature payload (stored hashed)
 
 Revision ID: b5e2d8f41c07
-Revises: a7d3f2c1e9b4
+Revises: b8e2d4f6a1c3
 Create Date: 2026-12-05 15:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import commerce.db
 
 revision: str = "b5e2d8f41c07"
-down_revision: str | Sequence[str] | None = "a7d3f2c1e9b4"
+down_revision: str | Sequence[str] | None = "b8e2d4f6a1c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
