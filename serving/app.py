@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from commerce.notifications import channels as notify_channels
 from commerce.notifications.live import Fanout
-from serving import metrics, security
+from serving import metrics, security, trace_gate
 from serving.clients import Clients
 from serving.docs import install_docs
 from serving.errors import install_handlers
@@ -145,7 +145,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             rate_limiter=rate_limiter,
             readiness=Readiness(settings, online_store),
         )
-        fastlane.install(app, [recommendations.lane()])
+        fastlane.install(app, [recommendations.lane(), features.lane()])
         # Everything imported so far lives as long as the process: move it out of the cyclic
         # collector's reach, so collections stay short under load (a full one walks ~250k objects).
         gc.freeze()
@@ -167,6 +167,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # traces come from the OpenTelemetry instrumentation below (sampled ahead by the
+        # gate), metrics from Prometheus: FastAPI's own telemetry stays off
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_handlers(app)
     security.install(app, settings)
@@ -182,4 +185,5 @@ def create_app() -> FastAPI:
         FastAPIInstrumentor.instrument_app(  # one span per request, none per send/receive
             app, excluded_urls="/livez,/readyz,/metrics", exclude_spans=["receive", "send"]
         )
+        trace_gate.install(app, settings.trace_sample_ratio)  # unsampled requests skip it
     return app

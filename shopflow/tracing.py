@@ -1,7 +1,8 @@
 """OpenTelemetry traces, exported over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
 
 ``configure`` installs a tracer provider once per process: root traces are sampled at
-``SHOPFLOW_TRACE_SAMPLE_RATIO`` (children follow their parent's decision), spans leave in
+``SHOPFLOW_TRACE_SAMPLE_RATIO`` (children follow their parent's decision; the API draws per
+request ahead of the instrumentation, ``serving.trace_gate``), spans leave in
 batches from a background thread. SQLAlchemy and Redis are instrumented here for every
 role; the API adds FastAPI (``serving.app``); the Kafka producer (``shopflow.bus``) and the
 consumers (``pipelines.streaming.runner``) open one span per batch and carry the W3C
@@ -52,14 +53,15 @@ def configure(settings: Settings | None = None, role: str = "api") -> bool:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+        from shopflow.trace_sampling import sampler
 
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         provider = TracerProvider(
             resource=Resource.create(
                 {"service.name": settings.otel_service_name, "shopflow.role": role}
             ),
-            sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+            sampler=sampler(settings.trace_sample_ratio),
         )
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         trace.set_tracer_provider(provider)

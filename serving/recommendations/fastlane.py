@@ -1,4 +1,4 @@
-"""A fast lane for hot GET endpoints: answered ahead of FastAPI's routing and dependency solving.
+"""A fast lane for hot endpoints: answered ahead of FastAPI's routing and dependency solving.
 
 FastAPI walks every route of every router before it reaches a late one, then solves each
 dependency and parameter per request; for an endpoint that answers in a fraction of a millisecond
@@ -7,8 +7,12 @@ handler: it matches the route's own path regex, validates the path and query par
 route's own fields (so the endpoint signature stays the one home of the rules, and of the
 OpenAPI document) and calls a handler with the values and the app state.
 
-Whatever a lane does not take as it is (an invalid or repeated parameter, a root path, another
-method) goes on to FastAPI, which answers exactly as before, errors included. A domain error a
+A POST route with one JSON body model gets a lane too: the lane reads the body, parses it and
+validates it with the route's own body field.
+
+Whatever a lane does not take as it is (an invalid or repeated parameter, a body that is not
+valid JSON for the model, a root path, another method) goes on to FastAPI, which answers exactly
+as before, errors included (a body the lane read is handed on as it came). A domain error a
 handler raises goes to the app's exception handlers, like one raised in an endpoint.
 """
 
@@ -22,14 +26,16 @@ from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
+from pydantic import BaseModel
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce.auth import Principal
 from serving.security import identity
@@ -52,10 +58,17 @@ def _scalar(annotation: Any) -> bool:
     return all(arg in _SCALARS for arg in args)
 
 
+def _json_body(content_type: bytes | None) -> bool:
+    """Whether FastAPI reads a body of this content type as JSON the way ``orjson`` does."""
+    media = (content_type or b"").partition(b";")[0].strip().lower()
+    return media == b"application/json"
+
+
 @dataclass
 class Lane:
-    """One GET route served by ``handler``; ``provides``: the route's dependencies the handler
-    resolves itself from the app state (a route with any other dependency gets no lane)."""
+    """One GET route, or a POST route with one JSON body model, served by ``handler``;
+    ``provides``: the route's dependencies the handler resolves itself from the app state (a
+    route with any other dependency gets no lane)."""
 
     route: APIRoute
     handler: Handler
@@ -67,6 +80,8 @@ class Lane:
     def __post_init__(self) -> None:
         self.prefix = self.route.path_format.partition("{")[0]
         dependant = self.route.dependant
+        self.method = next(iter(self.route.methods or {"GET"}))
+        self.body = dependant.body_params[0] if len(dependant.body_params) == 1 else None
         convertors = self.route.param_convertors
         self._path = [(f, convertors[f.alias], ("path", f.alias)) for f in dependant.path_params]
         self._query = [
@@ -77,10 +92,14 @@ class Lane:
     def problems(self, app: FastAPI) -> list[str]:
         """Why this lane would answer differently from the route (empty: it may serve it)."""
         dependant, found = self.route.dependant, []
-        if self.route.methods != {"GET"}:
+        if self.route.methods not in ({"GET"}, {"POST"}):
             found.append(f"methods {sorted(self.route.methods or [])}")
-        if dependant.header_params or dependant.cookie_params or dependant.body_params:
-            found.append("header, cookie or body parameters")
+        if dependant.header_params or dependant.cookie_params:
+            found.append("header or cookie parameters")
+        if self.route.methods == {"GET"} and dependant.body_params:
+            found.append("a body on a GET")
+        if self.route.methods == {"POST"} and not self._one_model_body():
+            found.append("a body other than one JSON model")
         for f in [*dependant.path_params, *dependant.query_params]:
             info = f.field_info
             if not _scalar(info.annotation) or f.validation_alias or info.validate_default:
@@ -96,6 +115,26 @@ class Lane:
         ):
             found.append("the route is mounted under a prefix")
         return found
+
+    def _one_model_body(self) -> bool:
+        if self.body is None or self.route.body_field is None:
+            return False
+        annotation = self.body.field_info.annotation
+        embedded = getattr(self.body.field_info, "embed", False)
+        return isinstance(annotation, type) and issubclass(annotation, BaseModel) and not embedded
+
+    def body_value(self, raw: bytes, values: dict[str, Any]) -> bool:
+        """Put the validated body in ``values``; False when FastAPI should answer instead."""
+        assert self.body is not None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False
+        value, errors = self.body.validate(data, values, loc=("body",))
+        if errors:
+            return False
+        values[self.body.name] = value
+        return True
 
     def values(self, path: str, query_string: bytes) -> dict[str, Any] | None:
         """The handler's parameters, or None when FastAPI should answer instead."""
@@ -136,17 +175,43 @@ class FastLanes:
         self.lanes = list(lanes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            path = scope["path"]
+        if scope["type"] == "http" and not scope.get("root_path"):
+            path, method = scope["path"], scope["method"]
             for lane in self.lanes:
-                if path.startswith(lane.prefix):
-                    values = lane.values(path, scope["query_string"])
-                    if values is not None:
-                        scope["route"] = lane.route  # as routing sets it (metrics labels)
-                        scope["path_params"] = {k: values[k] for k in lane.route.param_convertors}
-                        await self._answer(lane, values, scope, receive, send)
-                        return
+                if lane.method != method or not path.startswith(lane.prefix):
+                    continue
+                values = lane.values(path, scope["query_string"])
+                if values is None:
+                    continue
+                if lane.body is not None:
+                    values, receive = await self._with_body(lane, values, scope, receive)
+                    if values is None:
+                        break  # the body is read: FastAPI answers from the replay
+                scope["route"] = lane.route  # as routing sets it (metrics labels)
+                scope["path_params"] = {k: values[k] for k in lane.route.param_convertors}
+                await self._answer(lane, values, scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _with_body(
+        lane: Lane, values: dict[str, Any], scope: Scope, receive: Receive
+    ) -> tuple[dict[str, Any] | None, Receive]:
+        """The values with the validated body (None: FastAPI answers) and a ``receive`` that
+        hands FastAPI the body as it came."""
+        if not _json_body(_header(scope, b"content-type")):
+            return None, receive
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: FastAPI sees it too
+                return None, _replay([], message, receive)
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        raw = b"".join(chunks)
+        if lane.body_value(raw, values):
+            return values, receive
+        return None, _replay([raw], None, receive)
 
     async def _answer(
         self, lane: Lane, values: dict[str, Any], scope: Scope, receive: Receive, send: Send
@@ -180,11 +245,28 @@ def _secured(dependant: Dependant) -> bool:
     return False
 
 
-def _authorization(scope: Scope) -> str | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value.decode("latin-1")
+        if name == wanted:
+            return value
     return None
+
+
+def _authorization(scope: Scope) -> str | None:
+    value = _header(scope, b"authorization")
+    return value.decode("latin-1") if value is not None else None
+
+
+def _replay(chunks: list[bytes], last: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that first hands on what the lane read (the body, or a disconnect)."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}] if chunks else []
+    if last is not None:
+        pending.append(last)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def install(app: FastAPI, lanes: Iterable[Lane]) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import State
 
+from commerce.auth import Principal
 from commerce.errors import Forbidden
+from serving import deps
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep
-from serving.experiments import evaluate_features
+from serving.experiments import ExperimentsService, ExposureLog, evaluate_features
+from serving.recommendations import fastlane
 
 router = APIRouter(tags=["features"])
 
@@ -115,10 +121,49 @@ async def evaluate(
     """Each feature's value for the attributes and the experiment that assigned it; an
     exposure is logged once per user and experiment. A service credential evaluates for
     anyone, a user's token for their own `id`."""
+    _check_subject(user, body)
+    return Response(await _evaluate(experiments, exposures, body), media_type="application/json")
+
+
+def _check_subject(user: Principal, body: EvaluateIn) -> None:
     user_id = body.attributes.get("id")
     if not user.can_access(str(user_id) if user_id is not None else ""):
         raise Forbidden("a user may evaluate features only for their own id")
+
+
+async def _evaluate(
+    experiments: ExperimentsService, exposures: ExposureLog, body: EvaluateIn
+) -> bytes:
+    """The answer's JSON (orjson here: the response model documents the body)."""
     results = await evaluate_features(experiments, exposures, body.attributes, body.features)
-    # serialised here (orjson): the response model documents the body
-    return Response(orjson.dumps({"features": {k: r.as_dict() for k, r in results.items()}}),
-                    media_type="application/json")  # fmt: skip
+    return orjson.dumps({"features": {k: r.as_dict() for k, r in results.items()}})
+
+
+async def _evaluate_fast(state: State, values: dict[str, Any]) -> bytes:
+    """``POST /api/features/evaluate`` on the fast lane (``serving.recommendations.fastlane``)."""
+    clients = state.clients
+    return await _evaluate(clients.experiments, clients.exposures, values["body"])
+
+
+async def _authorize_fast(
+    state: State, authorization: str | None, values: dict[str, Any]
+) -> Principal:
+    """The fast lane's ``CurrentUser`` and the own-id rule: the endpoint's checks."""
+    caller = await deps.current_principal(
+        await deps.visitor_principal(
+            await deps.authenticate_header(authorization, state.clients.settings)
+        )
+    )
+    _check_subject(caller, values["body"])
+    return caller
+
+
+def lane() -> fastlane.Lane:
+    """The fast lane of ``POST /api/features/evaluate`` (installed by the app's lifespan)."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is evaluate)
+    provides: set[Callable[..., Any]] = {
+        deps.get_experiments,
+        deps.get_exposures,
+        deps.current_principal,
+    }
+    return fastlane.Lane(route, _evaluate_fast, frozenset(provides), _authorize_fast)

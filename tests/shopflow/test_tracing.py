@@ -85,3 +85,45 @@ def test_spans_of_the_api_and_a_consumer_reach_an_otlp_collector(
 
 def _environ() -> dict[str, str]:
     return dict(os.environ)
+
+
+def test_sampling_is_drawn_per_request_and_a_callers_decision_holds(
+    shopflow_home: Settings, redis_server: str, redis_client
+) -> None:
+    """At a 25 % ratio about a quarter of the requests are traced, each with its Redis spans;
+    an untraced request leaves no span at all; a caller's ``traceparent`` decides for its
+    request either way."""
+    publish(redis_client)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    headers = auth("storefront", "service")
+    sampled = [uuid.uuid4().hex for _ in range(5)]
+    dropped = [uuid.uuid4().hex for _ in range(5)]
+    with otlp_receiver() as (endpoint, receiver):
+        env = {"REDIS_URL": redis_server, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+               "SHOPFLOW_TRACE_SAMPLE_RATIO": "0.25"}  # fmt: skip
+        with serving(shopflow_home, "--port", str(port), env=env) as api, httpx.Client() as http:
+            wait_healthy(api, f"{base}/livez")
+            for _ in range(200):
+                assert http.get(f"{base}/recommendations/u1", headers=headers).status_code == 200
+            for trace_id, flags in [*((t, "01") for t in sampled), *((t, "00") for t in dropped)]:
+                parent = {"traceparent": f"00-{trace_id}-{'ab' * 8}-{flags}"}
+                got = http.get(f"{base}/recommendations/u1", headers=headers | parent)
+                assert got.status_code == 200
+            stop(api)
+    spans = receiver.spans
+    servers = [s for s in spans if s.kind == SERVER]
+    drawn = [s for s in servers if s.trace_id not in sampled]
+    print(f"\n{len(drawn)} of 200 requests traced at a 25 % ratio")
+    assert 20 <= len(drawn) <= 80  # binomial(200, 0.25): 50 ± 6
+    assert {s.trace_id for s in servers} - {s.trace_id for s in drawn} == set(sampled)
+    assert all(s.parent_id == "ab" * 8 for s in servers if s.trace_id in sampled)
+    assert not {s.trace_id for s in spans} & set(dropped)
+    traced = {s.trace_id for s in servers}
+    redis_spans = [s for s in spans if s.attributes.get("db.system") == "redis"]
+    assert {s.trace_id for s in redis_spans} >= traced  # each traced request has its reads
+    in_requests = [s for s in redis_spans if s.trace_id in traced]
+    print(f"{len(redis_spans) - len(in_requests)} Redis spans outside a request trace")
+    # start-up and background reads only: the untraced requests' reads (three times as many
+    # requests) would outnumber the traced ones' if they were sampled on their own
+    assert len(redis_spans) - len(in_requests) < len(in_requests) / 4
