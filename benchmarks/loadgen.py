@@ -169,7 +169,8 @@ UNTHROTTLED = json.dumps(
 @contextmanager
 def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[str, str]]:
     """A temporary SHOPFLOW_HOME with an embedded Redis that ``prepare(redis_url)`` fills
-    first; yields the environment for :func:`uvicorn_server`; stops the servers after."""
+    first; yields the environment for :func:`uvicorn_server` (logs in JSON, as deployed);
+    stops the servers after."""
     from shopflow import embedded
     from shopflow.config import Settings
 
@@ -184,6 +185,7 @@ def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[s
                 "SHOPFLOW_HOME": tmp,
                 "REDIS_URL": redis_url,
                 "SHOPFLOW_RATE_LIMITS": UNTHROTTLED,
+                "SHOPFLOW_LOG_FORMAT": "json",
             }
         finally:
             embedded.stop_all(settings)

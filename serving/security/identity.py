@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from starlette.types import Scope
 
-from commerce.auth import Principal, decode_token
+from commerce.auth import Principal, verify_token
 from commerce.errors import Unauthorized
 from shopflow.config import Settings
 
@@ -73,7 +73,7 @@ def _principal(authorization: str | None, settings: Settings) -> Principal | Non
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        return decode_token(token.strip(), settings)
+        return verify_token(token.strip(), settings)
     except Unauthorized:
         return None
 
