@@ -10,14 +10,14 @@ says: run it once with ``memory`` and once with ``durable`` to see what durabili
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, bearer, combine, run_load
+from benchmarks.loadgen import UVICORN_FLAGS, LoadResult, api_env, bearer, combine, run_load
 from benchmarks.loadgen import uvicorn_server as serve
+from commerce.db import migrate
 from shopflow import embedded
 from shopflow.config import Settings
 
@@ -65,13 +65,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         settings = Settings(home=Path(tmp))
         settings.ensure_dirs()
+        migrate.upgrade(settings.sqlalchemy_url)  # the audit log of the service's writes
         try:
-            env = {
-                **os.environ,
-                "SHOPFLOW_HOME": tmp,
-                "REDIS_URL": embedded.start_redis(settings).url,
-                "KAFKA_BOOTSTRAP_SERVERS": embedded.start_kafka(settings).url,
-            }
+            env = api_env(
+                SHOPFLOW_HOME=tmp,
+                REDIS_URL=embedded.start_redis(settings).url,
+                KAFKA_BOOTSTRAP_SERVERS=embedded.start_kafka(settings).url,
+            )
             with (
                 serve(f"{__name__}:baseline_app", env, "/health") as (base_url, _),
                 serve("serving.app:create_app", env, "/health") as (api_url, _),

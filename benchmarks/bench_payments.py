@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.loadgen import api_env
+
 CLIENTS = 32
 DURATION_S = 6.0
 ORDERS = 8_000
@@ -190,7 +192,7 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
     from shopflow import embedded
     from shopflow.config import Settings, get_settings
 
-    env = {**os.environ, "SHOPFLOW_HOME": str(home)}
+    env = api_env(SHOPFLOW_HOME=str(home))
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url

@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, compare
+from benchmarks.loadgen import BASELINE_APP, UVICORN_FLAGS, Target, api_env, compare
 from benchmarks.loadgen import uvicorn_server as serve
 from shopflow import embedded
 from shopflow.config import Settings
@@ -125,7 +125,7 @@ def main() -> None:
             seed(settings.sqlalchemy_url)
             reset_engines()
             redis_url = embedded.start_redis(settings).url
-            env = {**os.environ, "SHOPFLOW_HOME": tmp, "REDIS_URL": redis_url}
+            env = api_env(SHOPFLOW_HOME=tmp, REDIS_URL=redis_url)
             print(
                 f"{CONNECTIONS} connections, {ROUNDS} interleaved rounds of {ROUND_S} s each, "
                 f"uvicorn {' '.join(UVICORN_FLAGS)}, SQLite, {N_PRODUCTS} products"

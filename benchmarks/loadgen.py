@@ -166,11 +166,22 @@ UNTHROTTLED = json.dumps(
 """Rate limit budgets for load from one address: every request is counted, none refused."""
 
 
+def api_env(**values: str) -> dict[str, str]:
+    """This process's environment for an API server under load, plus ``values``: rate limit
+    budgets that refuse nothing (load comes from one address) and logs in JSON, as deployed."""
+    return {
+        **os.environ,
+        "SHOPFLOW_RATE_LIMITS": UNTHROTTLED,
+        "SHOPFLOW_LOG_FORMAT": "json",
+        **values,
+    }
+
+
 @contextmanager
 def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[str, str]]:
     """A temporary SHOPFLOW_HOME with an embedded Redis that ``prepare(redis_url)`` fills
-    first; yields the environment for :func:`uvicorn_server` (logs in JSON, as deployed);
-    stops the servers after."""
+    first; yields the environment for :func:`uvicorn_server` (``api_env``); stops the servers
+    after."""
     from shopflow import embedded
     from shopflow.config import Settings
 
@@ -180,13 +191,7 @@ def redis_home(prefix: str, prepare: Callable[[str], object]) -> Iterator[dict[s
         try:
             redis_url = embedded.start_redis(settings).url
             prepare(redis_url)
-            yield {
-                **os.environ,
-                "SHOPFLOW_HOME": tmp,
-                "REDIS_URL": redis_url,
-                "SHOPFLOW_RATE_LIMITS": UNTHROTTLED,
-                "SHOPFLOW_LOG_FORMAT": "json",
-            }
+            yield api_env(SHOPFLOW_HOME=tmp, REDIS_URL=redis_url)
         finally:
             embedded.stop_all(settings)
 

@@ -41,9 +41,42 @@ def record(
     url: str | None = None,
 ) -> int:
     """Append one entry; returns its id. ``status``: HTTP status or CLI exit code."""
+    entry = _entry(
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        action=action,
+        status=status,
+        target_ids=target_ids,
+        client_ip=client_ip,
+        user_agent=user_agent,
+    )
+    with session_scope(url) as session:
+        session.add(entry)
+        session.flush()
+        return entry.id
+
+
+def record_many(entries: list[dict[str, Any]], url: str | None = None) -> None:
+    """Append several entries (``record``'s keyword arguments each) in one transaction: all
+    of them or, on an error, none."""
+    rows = [_entry(**entry) for entry in entries]
+    with session_scope(url) as session:
+        session.add_all(rows)
+
+
+def _entry(
+    *,
+    actor_id: str,
+    actor_kind: str,
+    action: str,
+    status: int,
+    target_ids: dict[str, Any] | None = None,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> AuditEntry:
     if actor_kind not in ACTOR_KINDS:
         raise Invalid(f"actor_kind must be one of {ACTOR_KINDS}, not {actor_kind!r}")
-    entry = AuditEntry(
+    return AuditEntry(
         actor_id=actor_id[:128],
         actor_kind=actor_kind,
         action=action[:300],
@@ -52,10 +85,6 @@ def record(
         client_ip=client_ip,
         user_agent=user_agent[:512] if user_agent else None,
     )
-    with session_scope(url) as session:
-        session.add(entry)
-        session.flush()
-        return entry.id
 
 
 def record_cli(

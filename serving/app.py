@@ -51,6 +51,7 @@ from serving.routers import (
     webhooks,
     wishlists,
 )
+from serving.security.audit import AuditWriter
 from serving.security.ratelimit import RateLimiter
 from shopflow import __version__, embedded, logs, shutdown, tracing
 from shopflow.config import check_startup, get_settings
@@ -112,6 +113,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rate_limiter = RateLimiter(settings, redis_url) if settings.rate_limits_enabled else None
         if rate_limiter is not None:
             stack.push_async_callback(rate_limiter.aclose)
+        audit_writer = AuditWriter()
+        audit_writer.start()
+        stack.push_async_callback(audit_writer.aclose)  # commits what is queued
 
         # Before the exposure log: its last flush at shutdown goes through the producer.
         event_producer = LazyProducer(settings)
@@ -143,6 +147,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             notify_channels=channels,
             notify_fanout=fanout,
             rate_limiter=rate_limiter,
+            audit=audit_writer,
             readiness=Readiness(settings, online_store),
         )
         fastlane.install(app, [recommendations.lane(), features.lane()])

@@ -12,6 +12,7 @@ from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog
 from serving.readiness import Readiness
 from serving.recommendations.reader import OnlineStore
+from serving.security.audit import AuditWriter
 from serving.security.ratelimit import RateLimiter
 from shopflow.config import Settings
 from shopflow.online_store.connect import AsyncClient
@@ -35,3 +36,5 @@ class Clients:
     """What ``/readyz`` checks (database, Redis, broker, a publication)."""
     rate_limiter: RateLimiter | None = None
     """Rate limits in Redis (``serving.security.ratelimit``); None when disabled."""
+    audit: AuditWriter | None = None
+    """Group commit of the audit log (``serving.security.audit``)."""

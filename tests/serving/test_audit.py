@@ -4,6 +4,7 @@ endpoint filters and pages."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from commerce import api_keys, audit
 from commerce.auth import Role, mint_token
 from commerce.db import get_engine
 from commerce.errors import Invalid
+from serving.security.audit import AuditWriter
 
 
 def bearer(user_id: str, *roles: Role) -> dict[str, str]:
@@ -129,3 +131,44 @@ def test_cli_commands_are_recorded_with_the_operator(api_client: TestClient) -> 
 def test_record_refuses_an_unknown_actor_kind(database: str) -> None:
     with pytest.raises(Invalid, match="actor_kind"):
         audit.record(actor_id="x", actor_kind="robot", action="cli:x", status=0)
+
+
+def _count(url: str, action: str) -> int:
+    with get_engine(url).connect() as conn:
+        query = sa.text("SELECT count(*) FROM audit_log WHERE action = :a")
+        return int(conn.execute(query, {"a": action}).scalar_one())
+
+
+def test_concurrent_entries_are_each_committed_in_shared_transactions(database: str) -> None:
+    commits: list[int] = []
+    sa.event.listen(get_engine(database), "commit", lambda _conn: commits.append(1))
+
+    async def burst() -> None:
+        writer = AuditWriter(database)
+        writer.start()
+        entry = {"actor_id": "relay-bot", "actor_kind": "service", "status": 202}
+        await asyncio.gather(
+            *(writer.write({**entry, "action": "POST /events", "target_ids": {"n": n}})
+              for n in range(300))
+        )  # fmt: skip
+        await writer.aclose()
+
+    asyncio.run(burst())
+    assert _count(database, "POST /events") == 300  # each returned only once committed
+    assert len(commits) < 300  # and they shared transactions
+
+
+def test_a_bad_entry_fails_alone_and_queued_entries_survive_close(database: str) -> None:
+    async def mixed() -> list[BaseException | None]:
+        writer = AuditWriter(database)
+        writer.start()
+        good = {"actor_id": "root", "actor_kind": "admin", "status": 200, "action": "GET /x"}
+        bad = {**good, "actor_kind": "robot"}
+        waits = [asyncio.ensure_future(writer.write(e)) for e in (good, bad, good, good)]
+        await asyncio.sleep(0)  # all four queued
+        await writer.aclose()  # closing commits what is queued
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    outcomes = asyncio.run(mixed())
+    assert [type(o).__name__ for o in outcomes] == ["NoneType", "Invalid", "NoneType", "NoneType"]
+    assert _count(database, "GET /x") == 3
