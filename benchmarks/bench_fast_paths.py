@@ -1,5 +1,5 @@
 """Whether the recommendation hot path's fast lane pays for itself: ``GET /recommendations/{user}``
-of the real app with the fast lane (``serving.recommendations.fastlane``) against the same app
+of the real app with the fast lane (``serving.fastlane``) against the same app
 with FastAPI routing every request (same Redis client: ``redis.asyncio`` with hiredis), under
 the load and settings of ``bench_recommendations`` (wrk from another process, interleaved
 rounds). The lane earns its keep at a throughput ratio of at least ``BAR``.
@@ -22,8 +22,8 @@ ROUNDS, ROUND_S = 8, 3  # more and longer rounds than bench_recommendations: a 1
 
 def app_without_fastlane() -> object:
     """The app with FastAPI routing every request (the fast lane never installed)."""
+    from serving import fastlane
     from serving.app import create_app
-    from serving.recommendations import fastlane
 
     fastlane.install = lambda app, lanes: None
     return create_app()

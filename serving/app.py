@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from commerce.notifications import channels as notify_channels
 from commerce.notifications.live import Fanout
-from serving import metrics, security, trace_gate
+from serving import fastlane, metrics, security, trace_gate
 from serving.clients import Clients
 from serving.docs import install_docs
 from serving.errors import install_handlers
@@ -30,7 +30,7 @@ from serving.events_ingest import LazyProducer
 from serving.experiments import ExperimentsService, ExposureLog, flushing
 from serving.limits import BodyLimitMiddleware
 from serving.readiness import Readiness
-from serving.recommendations import fastlane, snapshot
+from serving.recommendations import snapshot
 from serving.recommendations.reader import OnlineStore
 from serving.request_log import RequestLog
 from serving.routers import (
@@ -150,7 +150,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             audit=audit_writer,
             readiness=Readiness(settings, online_store),
         )
-        fastlane.install(app, [recommendations.lane(), features.lane()])
+        fastlane.install(app, [recommendations.lane(), features.lane(), reviews.rating_lane()])
         # Everything imported so far lives as long as the process: move it out of the cyclic
         # collector's reach, so collections stay short under load (a full one walks ~250k objects).
         gc.freeze()

@@ -13,10 +13,9 @@ from starlette.datastructures import State
 
 from commerce.auth import Principal
 from commerce.errors import Forbidden
-from serving import deps
+from serving import deps, fastlane
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep
 from serving.experiments import ExperimentsService, ExposureLog, evaluate_features
-from serving.recommendations import fastlane
 
 router = APIRouter(tags=["features"])
 
@@ -140,7 +139,7 @@ async def _evaluate(
 
 
 async def _evaluate_fast(state: State, values: dict[str, Any]) -> bytes:
-    """``POST /api/features/evaluate`` on the fast lane (``serving.recommendations.fastlane``)."""
+    """``POST /api/features/evaluate`` on the fast lane (``serving.fastlane``)."""
     clients = state.clients
     return await _evaluate(clients.experiments, clients.exposures, values["body"])
 

@@ -3,7 +3,7 @@ recommended. Handlers validate and call ``serving.recommendations.service``; bod
 serialized with orjson (the response models document them).
 
 ``GET /recommendations/{user_id}`` is the hot path: a fast lane
-(``serving.recommendations.fastlane``, see ``lane``) answers it
+(``serving.fastlane``, see ``lane``) answers it
 ahead of FastAPI's routing, with the endpoint's own parameter rules; whatever the lane does not
 take (invalid values) reaches the endpoint below, which answers as always."""
 
@@ -20,11 +20,11 @@ from starlette.datastructures import State
 
 from commerce.auth import Principal
 from commerce.errors import Forbidden
-from serving import deps, experiments
+from serving import deps, experiments, fastlane
 from serving.deps import CurrentUser, ExperimentsDep, ExposuresDep, OnlineStoreDep, VisitorUser
 from serving.experiments import ExperimentsService, ExposureLog
-from serving.recommendations import fastlane, snapshot
 from serving.recommendations import service as recs
+from serving.recommendations import snapshot
 from serving.recommendations.query import RecQuery
 from serving.recommendations.reader import OnlineStore
 from shopflow.online_store import keys
@@ -215,7 +215,7 @@ async def _recommend(
 
 async def _recommend_fast(state: State, values: dict[str, Any]) -> bytes:
     """``GET /recommendations/{user_id}`` on the fast lane
-    (``serving.recommendations.fastlane``): the same
+    (``serving.fastlane``): the same
     parameters, checked by the endpoint's own fields, and the same body."""
     clients = state.clients
     body = await _recommend(clients.online_store, clients.experiments, clients.exposures, **values)

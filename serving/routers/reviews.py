@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.datastructures import State
 
 from commerce.errors import Invalid, RateLimited, TooLarge
 from commerce.reviews import media as reviews_media
@@ -15,7 +17,16 @@ from commerce.reviews import media_store
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews import service as svc
 from commerce.reviews import votes as reviews_votes
-from serving.deps import AdminUser, CurrentUser, OptionalUser, RedisDep, SettingsDep
+from serving import fastlane
+from serving.deps import (
+    AdminUser,
+    CurrentUser,
+    OptionalUser,
+    RedisDep,
+    SettingsDep,
+    get_redis,
+    get_settings_dep,
+)
 from serving.locations import locate
 from serving.schemas_social import (
     HelpfulOut,
@@ -26,6 +37,7 @@ from serving.schemas_social import (
     ReviewOut,
     ReviewPage,
 )
+from shopflow.config import Settings
 from shopflow.online_store import keys
 
 router = APIRouter(tags=["reviews"])
@@ -192,8 +204,24 @@ async def list_reviews(
     responses={200: {"model": RatingOut, "description": PREBUILT}},
 )
 async def get_rating(product_id: ProductId, redis: RedisDep, settings: SettingsDep) -> Response:
+    return Response(await _rating(redis, settings, product_id), media_type="application/json")
+
+
+async def _rating(redis: Any, settings: Settings, product_id: str) -> bytes:
     summary = await reviews_reads.rating(redis, product_id, settings.review_bayes_prior_weight)
-    return Response(reviews_reads.dumps(summary), media_type="application/json")
+    return reviews_reads.dumps(summary).encode()
+
+
+async def _rating_fast(state: State, values: dict[str, Any]) -> bytes:
+    """``GET /api/products/{product_id}/rating`` on the fast lane: the same body."""
+    clients = state.clients
+    return await _rating(clients.redis, clients.settings, values["product_id"])
+
+
+def rating_lane() -> fastlane.Lane:
+    """The fast lane of the rating (a storefront's product pages ask it on every view)."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is get_rating)
+    return fastlane.Lane(route, _rating_fast, frozenset({get_redis, get_settings_dep}))
 
 
 @router.put(

@@ -9,7 +9,7 @@ requests this layer cannot verify itself are refused. Over budget: 429 with ``Re
 and a problem body. Redis unreachable: the request passes (fail open), logged and counted.
 
 ``RateLimitMiddleware`` wraps the whole app, so the recommendations fast lane
-(``serving.recommendations.fastlane``) is limited like every route."""
+(``serving.fastlane``) is limited like every route."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``POST /api/features/evaluate`` on the fast lane (``serving.recommendations.fastlane``), on a
+"""``POST /api/features/evaluate`` on the fast lane (``serving.fastlane``), on a
 real app and Redis: the lane answers valid requests (as /metrics counts them, under the route),
 gives the same answer as FastAPI's own route, applies the route's credential rules, and hands
 every body it does not take to FastAPI unchanged, so errors are FastAPI's own."""
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from commerce import api_keys
-from serving.recommendations import fastlane
+from serving import fastlane
 from serving.routers import features
 from shopflow.config import get_settings
 from tests.experiments.test_features_api import experiments_file  # noqa: F401  (a fixture)
@@ -97,9 +97,7 @@ def test_bodies_the_lane_does_not_take_get_fastapis_answer(
     assert form.status_code == 422 and lane_calls == []
 
 
-def test_the_lane_applies_the_routes_credential_rules(
-    client: TestClient, lane_calls: list
-) -> None:
+def test_the_lane_applies_the_routes_credential_rules(client: TestClient, lane_calls: list) -> None:
     missing = client.post(URL, json=BODY)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert client.post(URL, json=BODY, headers=auth("u8")).status_code == 403  # not their id

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from serving.recommendations import fastlane
+from serving import fastlane
 from serving.recommendations import service as recs
 from serving.recommendations.read_ahead import Read
 from shopflow.config import Settings, get_settings
