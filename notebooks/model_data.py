@@ -78,14 +78,15 @@ def model_comparison(runs: pd.DataFrame, aliases: dict[str, list[str]]) -> pd.Da
 
 
 def side_by_side(comparison: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """``training run`` x model table of ``metric`` (for a grouped bar chart; a model a run
-    did not train has no bar)."""
+    """``training run`` x model table of ``metric``, runs in the order they started (for a
+    grouped bar chart; a model a run did not train has no bar)."""
     if comparison.empty or metric not in comparison.columns:
         return pd.DataFrame()
     table = comparison.pivot_table(
         index="training run", columns="model", values=metric, aggfunc="last"
     )
-    return table.reset_index()
+    started = comparison.sort_values("started")["training run"].drop_duplicates()
+    return table.reindex(started).reset_index()
 
 
 def tuning_trials(runs: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
