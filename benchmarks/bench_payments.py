@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -93,21 +93,24 @@ def _prepare(url: str) -> list[str]:
 
 @contextlib.contextmanager
 def _servers(env: dict[str, str], apps: list[tuple[str, str]]) -> Iterator[list[str]]:
-    """Start a uvicorn server per (app factory, readiness path), all at once; yields URLs."""
+    """Start a uvicorn server per (app factory, readiness path), all at once; yields URLs.
+    Each server's log goes to a temporary file (a pipe nobody reads would fill and stall it)."""
     from shopflow.embedded import free_port
 
-    procs: list[tuple[subprocess.Popen[bytes], str, str]] = []
+    procs: list[tuple[subprocess.Popen[bytes], str, str, IO[bytes]]] = []
+    logs = contextlib.ExitStack()
     try:
         for target, probe in apps:
             port = free_port()
+            log = logs.enter_context(tempfile.TemporaryFile())  # noqa: SIM115  (the stack closes it)
             proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", target, "--factory", "--port", str(port),
                  "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env=env, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
-            procs.append((proc, f"http://127.0.0.1:{port}", probe))
+            procs.append((proc, f"http://127.0.0.1:{port}", probe, log))
         deadline = time.monotonic() + 90
-        for proc, base, probe in procs:
+        for proc, base, probe, server_log in procs:
             while True:
                 try:
                     if httpx.get(base + probe, timeout=1).status_code < 500:
@@ -115,15 +118,21 @@ def _servers(env: dict[str, str], apps: list[tuple[str, str]]) -> Iterator[list[
                 except httpx.HTTPError:
                     pass
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""  # type: ignore[union-attr]  # started with stderr=PIPE
-                    raise RuntimeError(f"server did not start: {tail}")
+                    raise RuntimeError(f"server did not start: {_tail(server_log)}")
                 time.sleep(0.2)
-        yield [base for _, base, _ in procs]
+        yield [base for _, base, _, _ in procs]
     finally:
-        for proc, _, _ in procs:
+        for proc, *_ in procs:
             proc.terminate()
-        for proc, _, _ in procs:
+        for proc, *_ in procs:
             proc.wait(30)
+        logs.close()
+
+
+def _tail(log: IO[bytes]) -> str:
+    """The last 2,000 characters of a server's log."""
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
 
 
 class _Conn:
