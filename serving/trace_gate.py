@@ -81,17 +81,18 @@ class NameSpanByRoute:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server_span = trace.get_current_span()  # the instrumentation's, current here
+
         async def send_naming(message: Message) -> None:
             if message["type"] in ("http.response.start", "websocket.accept"):
-                _name_by_route(scope)
+                _name_by_route(server_span, scope)
             await send(message)
 
         await self.app(scope, receive, send_naming)
 
 
-def _name_by_route(scope: Scope) -> None:
+def _name_by_route(span: trace.Span, scope: Scope) -> None:
     path = getattr(scope.get("route"), "path", None)
-    span = trace.get_current_span()
     if path and span.is_recording():
         span.set_attribute(HTTP_ROUTE, path)
         method = scope.get("method")
