@@ -10,7 +10,7 @@ import getpass
 import socket
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import select
 
@@ -29,60 +29,45 @@ class AuditPage:
     """Pass back as ``cursor`` for the next (older) page; None on the last page."""
 
 
-def record(
-    *,
-    actor_id: str,
-    actor_kind: str,
-    action: str,
-    status: int,
-    target_ids: dict[str, Any] | None = None,
-    client_ip: str | None = None,
-    user_agent: str | None = None,
-    url: str | None = None,
-) -> int:
-    """Append one entry; returns its id. ``status``: HTTP status or CLI exit code."""
-    entry = _entry(
-        actor_id=actor_id,
-        actor_kind=actor_kind,
-        action=action,
-        status=status,
-        target_ids=target_ids,
-        client_ip=client_ip,
-        user_agent=user_agent,
-    )
+class Fields(TypedDict):
+    """One entry: who, what, the outcome (HTTP status or CLI exit code) and from where."""
+
+    actor_id: str
+    actor_kind: str
+    action: str
+    status: int
+    target_ids: NotRequired[dict[str, Any] | None]
+    client_ip: NotRequired[str | None]
+    user_agent: NotRequired[str | None]
+
+
+def record(*, url: str | None = None, **fields: Unpack[Fields]) -> int:
+    """Append one entry; returns its id."""
+    entry = _entry(fields)
     with session_scope(url) as session:
         session.add(entry)
         session.flush()
         return entry.id
 
 
-def record_many(entries: list[dict[str, Any]], url: str | None = None) -> None:
-    """Append several entries (``record``'s keyword arguments each) in one transaction: all
-    of them or, on an error, none."""
-    rows = [_entry(**entry) for entry in entries]
+def record_many(entries: list[Fields], url: str | None = None) -> None:
+    """Append several entries in one transaction: all of them or, on an error, none."""
+    rows = [_entry(fields) for fields in entries]
     with session_scope(url) as session:
         session.add_all(rows)
 
 
-def _entry(
-    *,
-    actor_id: str,
-    actor_kind: str,
-    action: str,
-    status: int,
-    target_ids: dict[str, Any] | None = None,
-    client_ip: str | None = None,
-    user_agent: str | None = None,
-) -> AuditEntry:
-    if actor_kind not in ACTOR_KINDS:
-        raise Invalid(f"actor_kind must be one of {ACTOR_KINDS}, not {actor_kind!r}")
+def _entry(fields: Fields) -> AuditEntry:
+    kind, user_agent = fields["actor_kind"], fields.get("user_agent")
+    if kind not in ACTOR_KINDS:
+        raise Invalid(f"actor_kind must be one of {ACTOR_KINDS}, not {kind!r}")
     return AuditEntry(
-        actor_id=actor_id[:128],
-        actor_kind=actor_kind,
-        action=action[:300],
-        status=status,
-        target_ids=dict(target_ids or {}),
-        client_ip=client_ip,
+        actor_id=fields["actor_id"][:128],
+        actor_kind=kind,
+        action=fields["action"][:300],
+        status=fields["status"],
+        target_ids=dict(fields.get("target_ids") or {}),
+        client_ip=fields.get("client_ip"),
         user_agent=user_agent[:512] if user_agent else None,
     )
 

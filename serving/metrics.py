@@ -37,7 +37,9 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prom_multiprocess
 from starlette.routing import Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.sent_status import SentStatus
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
@@ -77,20 +79,13 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500  # what the server error handler outside sends for an exception
+        sent = SentStatus(send)
         start = time.perf_counter()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            _record(scope["method"], route, status, time.perf_counter() - start)
+            _record(scope["method"], route, sent.status, time.perf_counter() - start)
 
 
 def install(app: FastAPI) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commerce import audit
 from serving.security import identity
+from serving.sent_status import SentStatus
 from shopflow.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class AuditWriter:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url
-        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._queued: list[tuple[audit.Fields, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -47,7 +47,7 @@ class AuditWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._commit_forever(), name="audit-writer")
 
-    async def write(self, entry: dict[str, Any]) -> None:
+    async def write(self, entry: audit.Fields) -> None:
         if self._task is None or self._task.done() or self._closing:  # write alone
             await asyncio.to_thread(audit.record, **entry, url=self.url)
             return
@@ -83,7 +83,7 @@ class AuditWriter:
                         done.set_result(None)
 
     async def _commit_one_by_one(
-        self, group: list[tuple[dict[str, Any], asyncio.Future[None]]]
+        self, group: list[tuple[audit.Fields, asyncio.Future[None]]]
     ) -> None:
         for entry, done in group:
             try:
@@ -109,18 +109,11 @@ class AuditMiddleware:
         if not caller.credential or (jwt is not None and not (jwt.is_admin or jwt.is_service)):
             await self.app(scope, receive, send)  # anonymous, or a customer's token
             return
-        status = 500  # what the client sees if the app raises before answering
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = SentStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent)
         finally:
-            await _record(scope, caller, status)
+            await _record(scope, caller, sent.status)
 
 
 async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
@@ -131,15 +124,15 @@ async def _record(scope: Scope, caller: identity.Caller, status: int) -> None:
     route = getattr(scope.get("route"), "path", None) or "unmatched"
     if not principal.is_admin and _routine_read(scope["method"], route, status):
         return
-    entry = {
-        "actor_id": principal.user_id,
-        "actor_kind": "admin" if principal.is_admin else "service",
-        "action": f"{scope['method']} {route}",
-        "status": status,
-        "target_ids": {k: str(v) for k, v in scope.get("path_params", {}).items()},
-        "client_ip": caller.ip,
-        "user_agent": caller.user_agent,
-    }
+    entry = audit.Fields(
+        actor_id=principal.user_id,
+        actor_kind="admin" if principal.is_admin else "service",
+        action=f"{scope['method']} {route}",
+        status=status,
+        target_ids={k: str(v) for k, v in scope.get("path_params", {}).items()},
+        client_ip=caller.ip,
+        user_agent=caller.user_agent,
+    )
     try:
         await _writer(scope).write(entry)
     except Exception:

@@ -25,11 +25,12 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter
 from redis.exceptions import RedisError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.errors import problem
 from serving.security import identity
 from serving.security.identity import Caller
+from serving.sent_status import SentStatus
 from shopflow.config import Settings
 from shopflow.online_store import keys
 
@@ -161,14 +162,7 @@ class RateLimitMiddleware:
         if not caller.credential:
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, send_status)
-        if status == 401:
+        sent = SentStatus(send, status=0)
+        await self.app(scope, receive, sent)
+        if sent.status == 401:
             await limiter.note_failure(caller)

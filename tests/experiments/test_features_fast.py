@@ -21,6 +21,7 @@ from serving import fastlane
 from serving.routers import features
 from shopflow.config import get_settings
 from tests.experiments.test_features_api import experiments_file  # noqa: F401  (a fixture)
+from tests.lane_spy import spy_on_handler
 from tests.serving.fakes.commerce import auth
 
 URL = "/api/features/evaluate"
@@ -30,15 +31,7 @@ BODY = {"attributes": {"id": "u7", "country": "DE"}}
 @pytest.fixture
 def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The values each lane answer was computed from (the lane's handler, spied on)."""
-    calls: list[dict[str, Any]] = []
-    handler = features._evaluate_fast
-
-    async def spy(state: Any, values: dict[str, Any]) -> bytes:
-        calls.append(values)
-        return await handler(state, values)
-
-    monkeypatch.setattr(features, "_evaluate_fast", spy)
-    return calls
+    return spy_on_handler(monkeypatch, features, "_evaluate_fast")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from serving.routers import reviews
+from tests.lane_spy import spy_on_handler
 from tests.serving.test_reviews_cache import review, truth
 from tests.serving.test_reviews_fixtures import ADMIN, put_product
 
@@ -18,15 +19,7 @@ ROUTE = "/api/products/{product_id}/rating"
 
 @pytest.fixture
 def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    handler = reviews._rating_fast
-
-    async def spy(state: Any, values: dict[str, Any]) -> bytes:
-        calls.append(values)
-        return await handler(state, values)
-
-    monkeypatch.setattr(reviews, "_rating_fast", spy)
-    return calls
+    return spy_on_handler(monkeypatch, reviews, "_rating_fast")
 
 
 def _served(client: Any) -> float:
