@@ -8,6 +8,13 @@ told "unavailable" can resend the same events (consumers are idempotent on ``eve
 A producer whose messages timed out, or that the broker fenced (a paused or restarted broker
 answers every later message of that producer id with PRODUCER_FENCED) or that hit a fatal
 error, is replaced by a new one on the next send: sends recover as soon as the broker is back.
+
+A broker that crashed after recording a batch's sequence number but before storing the batch
+answers the retry "duplicate sequence", which librdkafka reports as delivered, with an offset
+of -1 (Tansu does this). Offsets on one partition only grow, so a report whose offset is
+unknown or not above the last one seen there marks its message unconfirmed, and the send
+produces it again before it returns: the copy may duplicate one that was stored, never lose
+one (consumers are idempotent on ``event_id``).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # where confluent_kafka.admin imports it from
 
@@ -46,6 +53,10 @@ RETIRING_ERRORS = frozenset(
         KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
     }
 )
+
+
+#: Sends of the unconfirmed messages of a send before it is refused as unavailable.
+RESEND_ATTEMPTS = 3
 
 
 class BusUnavailable(RuntimeError):
@@ -141,28 +152,61 @@ def ensure_topics(
     return created
 
 
+class _OffsetWatch:
+    """The last offset delivered on each partition, to tell a report that cannot be true.
+
+    Only librdkafka's poll thread calls ``confirms``, so it needs no lock.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, int], int] = {}
+
+    def confirms(self, msg: Message, resent: bool) -> bool:
+        """Whether the broker gave ``msg`` a place of its own on its partition. A message sent
+        again is taken at any offset it gets (a broker whose log was reset starts over)."""
+        offset, where = msg.offset(), (msg.topic() or "", msg.partition() or 0)
+        if offset is None or offset < 0 or (not resent and offset <= self._last.get(where, -1)):
+            return False
+        self._last[where] = offset
+        return True
+
+
 @dataclass
 class _Pending:
     """Delivery reports of one send, counted down from librdkafka's poll thread."""
 
     expected: int
+    watch: _OffsetWatch
+    resent: bool = False  # a second send of unconfirmed messages
     generation: int = 0  # of the producer the batch went to
     errors: list[str] = field(default_factory=list)
     retire: bool = False  # an error that spends the producer
+    unconfirmed: list[Message] = field(default_factory=list)  # "delivered" without a place
     done: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
 
-    def report(self, err: KafkaError | None, _msg: object = None) -> None:
+    def report(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self.errors.append(err.str())
             if err.fatal() or err.code() in RETIRING_ERRORS:
                 self.retire = True
+        elif not self.watch.confirms(msg, self.resent):
+            self.unconfirmed.append(msg)
         self.expected -= 1
         if self.expected == 0:
             self.done.set()
             if self.loop is not None and self.future is not None:
                 self.loop.call_soon_threadsafe(_resolve, self.future)
+
+    def refused(self, count: int, exc: BufferError | KafkaException) -> None:
+        """``count`` messages the producer would not take (their reports will never come)."""
+        self.expected -= count
+        if isinstance(exc, BufferError):
+            self.errors.append(f"producer queue full: {exc}")
+        else:  # a producer in a fatal state refuses new messages
+            self.errors.append(str(exc))
+            self.retire = True
 
 
 def _to_json(event: events.Envelope) -> bytes:
@@ -191,6 +235,7 @@ class EventProducer:
         self._generation = 0  # bumped each time the producer is replaced
         self._healthy = False  # topics not verified yet
         self._routes: dict[str, tuple[str, Headers]] = {}
+        self._watch = _OffsetWatch()
         self._fatal: str | None = None
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="bus-poll", daemon=True)
@@ -266,15 +311,33 @@ class EventProducer:
                     on_delivery=report,
                 )
                 produced += 1
-        except BufferError as exc:
-            pending.expected -= len(evs) - produced
-            pending.errors.append(f"producer queue full: {exc}")
-        except KafkaException as exc:  # a producer in a fatal state refuses new messages
-            pending.expected -= len(evs) - produced
-            pending.errors.append(str(exc))
-            pending.retire = True
+        except (BufferError, KafkaException) as exc:
+            pending.refused(len(evs) - produced, exc)
         if pending.expected == 0:
             pending.done.set()
+
+    def _resend(self, msgs: Sequence[Message], pending: _Pending) -> _Pending:
+        """Produce again, as they were, messages reported delivered without a place."""
+        KAFKA_LOG.warning("%d message(s) reported delivered with no offset; producing them "
+                          "again", len(msgs))  # fmt: skip
+        pending.generation = self._generation
+        produced = 0
+        try:
+            for msg in msgs:
+                self._producer.produce(
+                    msg.topic(),
+                    msg.value(),
+                    msg.key(),
+                    partition=msg.partition(),
+                    headers=msg.headers(),
+                    on_delivery=pending.report,
+                )
+                produced += 1
+        except (BufferError, KafkaException) as exc:
+            pending.refused(len(msgs) - produced, exc)
+        if pending.expected == 0:
+            pending.done.set()
+        return pending
 
     def _route(self, event_type: str) -> tuple[str, Headers]:
         """Topic name and headers of an event type (computed once per type)."""
@@ -295,14 +358,27 @@ class EventProducer:
             self._healthy = False
             raise BusUnavailable(f"the broker rejected events: {pending.errors[0]}")
 
+    def _pending(
+        self, count: int, loop: asyncio.AbstractEventLoop | None = None, resent: bool = False
+    ) -> _Pending:
+        future = loop.create_future() if loop is not None else None
+        return _Pending(count, self._watch, resent, loop=loop, future=future)
+
     def send(self, evs: Sequence[events.Envelope]) -> list[str]:
         """Produce and wait for every delivery report. Returns the event ids."""
         if not evs:
             return []
         with _publish_span(len(evs)):
-            pending = _Pending(expected=len(evs))
+            pending = self._pending(len(evs))
             self._produce(evs, pending)
             self._check(pending, pending.done.wait(self.timeout_s + 2.0))
+            for _ in range(RESEND_ATTEMPTS):
+                if not pending.unconfirmed:
+                    break
+                again = self._pending(len(pending.unconfirmed), resent=True)
+                pending = self._resend(pending.unconfirmed, again)
+                self._check(pending, pending.done.wait(self.timeout_s + 2.0))
+            _require_confirmed(pending)
         return [e.event_id for e in evs]
 
     async def asend(self, evs: Sequence[events.Envelope]) -> list[str]:
@@ -311,19 +387,28 @@ class EventProducer:
             return []
         with _publish_span(len(evs)):
             loop = asyncio.get_running_loop()
-            pending = _Pending(expected=len(evs), loop=loop, future=loop.create_future())
+            pending = self._pending(len(evs), loop)
             if not self._healthy or self._fatal:
                 await asyncio.to_thread(self._produce, evs, pending)
             else:
                 self._produce(evs, pending)
-            finished = pending.done.is_set()
-            if not finished:
-                assert pending.future is not None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
-                finished = pending.done.is_set()
-            self._check(pending, finished)
+            self._check(pending, await self._delivered(pending))
+            for _ in range(RESEND_ATTEMPTS):
+                if not pending.unconfirmed:
+                    break
+                again = self._pending(len(pending.unconfirmed), loop, resent=True)
+                pending = self._resend(pending.unconfirmed, again)
+                self._check(pending, await self._delivered(pending))
+            _require_confirmed(pending)
         return [e.event_id for e in evs]
+
+    async def _delivered(self, pending: _Pending) -> bool:
+        """Whether every report of ``pending`` came within the delivery timeout."""
+        if not pending.done.is_set():
+            assert pending.future is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
+        return pending.done.is_set()
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait up to ``timeout`` for messages in flight, then drop the rest (their senders
@@ -333,6 +418,14 @@ class EventProducer:
         self._producer.purge()
         self._stop.set()
         self._poller.join(max(0.0, deadline - time.monotonic()))
+
+
+def _require_confirmed(pending: _Pending) -> None:
+    if pending.unconfirmed:
+        raise BusUnavailable(
+            f"the broker reported {len(pending.unconfirmed)} message(s) delivered with no "
+            f"offset after {RESEND_ATTEMPTS} sends"
+        )
 
 
 def _publish_span(count: int) -> Any:

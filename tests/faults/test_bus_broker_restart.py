@@ -1,14 +1,15 @@
-"""Issue 21 (a): the broker is killed mid-traffic and restarted; the API recovers by itself
-and the events POST /events answered 202 are on the topic afterwards (durable storage). The
-goal is all of them; Tansu 0.6's S3 storage can drop the few it acknowledged in the instant
-of the crash (it reuses or skips their offsets; 0-8 of ~2,000 seen here), so the test holds
-the loss to that window: a storage that kept nothing (memory) loses hundreds and fails."""
+"""Issue 21 (a): the broker is killed mid-traffic and restarted, three times; the API recovers
+by itself and every event POST /events answered 202 is on the topic afterwards (durable
+storage). Concurrent senders keep batches in flight at each kill: a broker that recorded a
+batch's sequence but not the batch answers its retry "duplicate", which the producer must not
+take for a delivery (``shopflow.bus``: 10-13 of ~2,850 were lost that way before)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -28,8 +29,8 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 
-CRASH_WINDOW = 20
-"""Most acknowledged events Tansu 0.6 may drop at a crash (seen: 0-8); more is a regression."""
+SENDERS = 4
+RESTARTS = 3
 
 
 def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settings,
@@ -40,11 +41,11 @@ def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settin
     accepted_at: list[float] = []
     stop = threading.Event()
 
-    def traffic() -> None:
+    def traffic(sender: int) -> None:
         with httpx.Client(base_url=base, timeout=15, headers=ingest_headers()) as client:
             batch = 0
             while not stop.is_set():
-                evs = view_events(f"r{batch}", 20)
+                evs = view_events(f"s{sender}-r{batch}", 20)
                 answer = client.post("/events", json=evs)
                 statuses[answer.status_code] += 1
                 if answer.status_code == 202:
@@ -55,22 +56,33 @@ def test_events_acknowledged_before_a_broker_restart_are_kept(fault_home: Settin
                     assert "retry-after" in answer.headers
                 batch += 1
 
-    sender = threading.Thread(target=traffic)
-    sender.start()
+    senders = [threading.Thread(target=traffic, args=(n,)) for n in range(SENDERS)]
+    for sender in senders:
+        sender.start()
+    recoveries: list[float] = []
     try:
-        wait_for(lambda: len(accepted) >= 400, 60, "traffic before the restart")
-        away = restart_broker(fault_home)
-        back = time.monotonic()
-        recovery = wait_for(lambda: bool(accepted_at) and accepted_at[-1] > back, 30,
-                            "a 202 after the restart")  # fmt: skip
-        count_before = len(accepted)
-        wait_for(lambda: len(accepted) >= count_before + 200, 30, "traffic after the restart")
+        for _ in range(RESTARTS):
+            wait_for(_grown(accepted, 400), 60, "traffic before a restart")
+            restart_broker(fault_home)
+            recoveries.append(wait_for(_answered_after(accepted_at, time.monotonic()), 30,
+                                       "a 202 after the restart"))  # fmt: skip
+        wait_for(_grown(accepted, 200), 30, "traffic after the restarts")
     finally:
         stop.set()
-        sender.join(30)
+        for sender in senders:
+            sender.join(30)
     on_topic = set(topic_event_ids(fault_home, topics.BEHAVIOUR))
     lost = set(accepted) - on_topic
-    print(f"\nbroker away {away:.2f}s; first 202 {recovery:.2f}s after it was back; "
+    print(f"\nfirst 202 after each restart: {[f'{r:.2f}s' for r in recoveries]}; "
           f"answers {dict(statuses)}; accepted {len(set(accepted))}, lost {len(lost)}")  # fmt: skip
     assert statuses[500] == 0
-    assert len(lost) <= CRASH_WINDOW, sorted(lost)[:20]
+    assert not lost, sorted(lost)[:20]
+
+
+def _grown(accepted: list[str], by: int) -> Callable[[], bool]:
+    target = len(accepted) + by
+    return lambda: len(accepted) >= target
+
+
+def _answered_after(accepted_at: list[float], moment: float) -> Callable[[], bool]:
+    return lambda: bool(accepted_at) and accepted_at[-1] > moment
