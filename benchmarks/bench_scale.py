@@ -159,7 +159,7 @@ def main() -> None:
         finally:
             embedded.stop_all(home)
     if importlib.util.find_spec("benchmarks.bench_scale_spark") is not None:
-        importlib.import_module("benchmarks.bench_scale_spark").run()
+        importlib.import_module("benchmarks.bench_scale_spark").main()
 
 
 if __name__ == "__main__":

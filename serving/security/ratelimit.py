@@ -7,6 +7,8 @@ with the budgets of ``Settings.rate_limits``. A request carrying a credential th
 (401) also charges the client IP's ``auth_failure`` budget; once that is spent, credentialed
 requests this layer cannot verify itself are refused. Over budget: 429 with ``Retry-After``
 and a problem body. Redis unreachable: the request passes (fail open), logged and counted.
+On a Redis Cluster (``connect.is_cluster``) the counts live in the cluster; ``limits`` gives
+each counter's two window keys one hash tag, so every call touches one slot.
 
 ``RateLimitMiddleware`` wraps the whole app, so the recommendations fast lane
 (``serving.fastlane``) is limited like every route."""
@@ -17,10 +19,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter
@@ -32,7 +36,7 @@ from serving.security import identity
 from serving.security.identity import Caller
 from serving.sent_status import SentStatus
 from shopflow.config import Settings
-from shopflow.online_store import keys
+from shopflow.online_store import connect, keys
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +77,7 @@ class RateLimiter:
         self.items: dict[str, RateLimitItem] = {
             name: parse(text) for name, text in settings.rate_limits.items()
         }
-        self._pool = aioredis.ConnectionPool.from_url(
-            redis_url,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            max_connections=256,
-        )
-        storage = RedisStorage(
-            f"async+{redis_url}",
-            implementation="redispy",
-            wrap_exceptions=True,
-            key_prefix=keys.RATE_LIMITS_PREFIX,
-            connection_pool=self._pool,  # type: ignore[arg-type]  # options are typed as scalars
-        )
+        storage, self._client = _storage(settings, redis_url)
         self.strategy = SlidingWindowCounterRateLimiter(storage)
         self._last_fail_log = -math.inf
 
@@ -123,7 +115,38 @@ class RateLimiter:
             log.warning("rate limits not enforced, Redis unreachable: %r", exc)
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._client.aclose()
+
+
+def _storage(
+    settings: Settings, redis_url: str
+) -> tuple[RedisStorage, aioredis.ConnectionPool | aiocluster.RedisCluster]:
+    """The counters' store, the Redis at ``redis_url`` or the cluster it belongs to, and what
+    to close when done with it."""
+    prefix, timeout = keys.RATE_LIMITS_PREFIX, REDIS_TIMEOUT_S
+    if connect.is_cluster(redis_url, settings):
+        node = urlsplit(redis_url).netloc  # any node: the client learns the others from it
+        cluster = RedisClusterStorage(
+            f"async+redis+cluster://{node}",
+            implementation="redispy",
+            wrap_exceptions=True,
+            key_prefix=prefix,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        client = cluster.bridge.get_connection()  # type: ignore[attr-defined]  # the redis-py bridge's
+        return cluster, client
+    pool = aioredis.ConnectionPool.from_url(
+        redis_url, max_connections=256, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    single = RedisStorage(
+        f"async+{redis_url}",
+        implementation="redispy",
+        wrap_exceptions=True,
+        key_prefix=prefix,
+        connection_pool=pool,  # type: ignore[arg-type]  # options are typed as scalars
+    )
+    return single, pool
 
 
 class RateLimitMiddleware:

