@@ -3,7 +3,8 @@
 - marts: a generated shop (SHOPFLOW_BENCH_SPARK_EVENTS events, default 2M) loaded once, then
   ``dbt run`` on DuckDB and on Spark (dbt-spark session, local[2]): wall time each, ratio;
 - ALS: implicit vs Spark MLlib (implicitPrefs) on the same matrix and split (fct_interactions of
-  that shop): fit time each, ratio, and NDCG@10 each.
+  that shop): fit time each, ratio, and NDCG@10 each;
+- publish of the Spark model's lists: scored and written by Spark tasks against one process.
 
 ``run()`` returns the figures (benchmarks/bench_scale.py prints them with its own); ``main()``
 prints them. On a 2-core machine Spark pays its JVM, task scheduling and shuffles with no
@@ -108,7 +109,48 @@ def _als(settings: Any) -> dict[str, float]:
         out[f"als_{name}_fit_s"] = time.perf_counter() - started
         out[f"als_{name}_ndcg10"] = evaluate(model, split)["ndcg"]
     out["als_fit_ratio"] = out["als_spark_fit_s"] / out["als_implicit_fit_s"]
-    return out
+    return out | _publish(model, settings)
+
+
+def _publish(model: Any, settings: Any) -> dict[str, float]:
+    """The Spark model's lists published by Spark tasks against the same lists scored and
+    written by one process (the same code per user), into one Redis, best of two each."""
+    from shopflow import embedded
+    from shopflow.online_store import connect
+
+    users = [str(u) for u in model.user_ids]
+    popular = [str(i) for i in model.item_ids[:50]]
+    client = connect.connect(embedded.start_redis(settings).url)
+    try:
+        return _publish_rounds(client, model, users, popular)
+    finally:
+        client.close()
+        embedded.stop("redis", settings)
+
+
+def _publish_rounds(
+    client: Any, model: Any, users: list[str], popular: list[str]
+) -> dict[str, float]:
+    from models.served import publish_lists
+    from pipelines.publish import PublishBundle, RankedLists, publish
+    from pipelines.spark_publish import SparkLists
+
+    def one_process() -> PublishBundle:
+        idx, scores = publish_lists(model, users, popular, 20)
+        return PublishBundle(recs={"als": RankedLists(users, model.item_ids, idx, scores)})
+
+    def on_spark() -> PublishBundle:
+        return PublishBundle(recs={"als": SparkLists(model, users, popular, 20)})
+
+    best = {"one": float("inf"), "spark": float("inf")}
+    for _ in range(2):
+        for side, bundle in (("one", one_process), ("spark", on_spark)):
+            started = time.perf_counter()
+            publish(client, bundle())
+            best[side] = min(best[side], time.perf_counter() - started)
+    return {"publish_users": float(len(users)), "publish_one_s": best["one"],
+            "publish_spark_s": best["spark"],
+            "publish_ratio": best["spark"] / best["one"]}  # fmt: skip
 
 
 def run() -> dict[str, float]:
@@ -137,6 +179,11 @@ def main() -> None:
         f"Spark MLlib {figures['als_spark_fit_s']:.1f} s NDCG@10 "
         f"{figures['als_spark_ndcg10']:.4f} (fit ratio spark/implicit "
         f"{figures['als_fit_ratio']:.2f})"
+    )
+    print(
+        f"  publish of that model's lists ({int(figures['publish_users']):,} users, top-20, "
+        f"scoring included): one process {figures['publish_one_s']:.1f} s, Spark tasks "
+        f"{figures['publish_spark_s']:.1f} s (ratio spark/one {figures['publish_ratio']:.2f})"
     )
 
 

@@ -5,6 +5,10 @@ flips once, after every key and the meta hash are written, so a reader always se
 complete version. Older versions get ``keys.OLD_VERSION_TTL_S`` and expire. One publish runs
 at a time (``keys.PUBLISH_LOCK``), so a concurrent one never expires keys still being written.
 
+Lists that write themselves (:class:`SelfWritingLists`: a model trained on Spark is scored and
+written by Spark tasks, ``pipelines.spark_publish``) are written first, under the same version
+and lock.
+
 Speed: lists are encoded by ``codec`` (in bulk from arrays by ``codec.encode_scored_rows`` when
 given as :class:`RankedLists`), string keys go out as MSETs and a round trip carries
 ``chunk_size`` keys.
@@ -20,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
 import redis
@@ -80,7 +84,21 @@ class RankedLists:
         }
 
 
+@runtime_checkable
+class SelfWritingLists(Protocol):
+    """Per-user lists that score and write themselves under a version (on Spark:
+    ``pipelines.spark_publish.SparkLists``)."""
+
+    def write(
+        self, version: str, strategy: str, refresh: Callable[[], None], every_s: float
+    ) -> tuple[list[str], int, int]:
+        """Write every list; call ``refresh`` every ``every_s`` s meanwhile. Returns (owners
+        written, keys written, dropped non-finite scores)."""
+        ...
+
+
 Lists = dict[str, Scored] | RankedLists
+UserLists = Lists | SelfWritingLists
 
 
 @dataclass
@@ -92,7 +110,7 @@ class PublishBundle:
     ``purchased`` and ``disliked`` go to ``keys.user_purchased`` / ``keys.user_disliked`` (both
     kept out of the user's lists here and at serving; ``explain`` names which one)."""
 
-    recs: dict[str, Lists] = field(default_factory=dict)
+    recs: dict[str, UserLists] = field(default_factory=dict)
     similar: Lists = field(default_factory=dict)
     popular: Scored = field(default_factory=list)
     popular_by_category: dict[str, Scored] = field(default_factory=dict)
@@ -263,6 +281,8 @@ def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator
             for name, lists in ranked
         }
         for strategy, per_user in bundle.recs.items():
+            if isinstance(per_user, SelfWritingLists):
+                continue  # written by publish() before these
             for user_id, value in _encoded(per_user, jobs.get(strategy), enc, exclude):
                 enc.users.add(user_id)
                 yield keys.user_recs(version, user_id, strategy), value
@@ -370,6 +390,7 @@ def publish(
     with publish_lock(client, wait_s=lock_wait_s) as lock:
         client.sadd(keys.PUBLISH_VERSIONS, version)  # marked before any key, so never orphaned
         enc = _Encoder()
+        elsewhere = _write_self_writing(bundle, version, lock, enc)
         admin_blocked = {_text(i) for i in client.smembers(keys.BLOCKED_ITEMS)}
         writer = _Writer(client, lock, chunk_size, progress)
         for key, value in _string_keys(bundle, version, enc):
@@ -377,7 +398,7 @@ def publish(
         for op, key, value in _other_keys(bundle, version, admin_blocked):
             writer.command(op, key, value)
         writer.flush()
-        meta = _meta(bundle, writer.written, enc)
+        meta = _meta(bundle, writer.written + elsewhere, enc)
         client.hset(keys.publish_meta(version), mapping=meta)  # type: ignore[arg-type]  # Mapping keys are invariant: dict[str, str] is not Mapping[EncodableT, ...]
         previous = lock.flip(version)  # the one flip
         expire_old_versions(client, keep=version)
@@ -385,8 +406,24 @@ def publish(
     if progress:
         progress(writer.written)
     return PublishReport(
-        version, previous, writer.written + 1, seconds, enc.dropped, len(enc.users)
+        version, previous, writer.written + elsewhere + 1, seconds, enc.dropped, len(enc.users)
     )
+
+
+def _write_self_writing(
+    bundle: PublishBundle, version: str, lock: PublishLock, enc: _Encoder
+) -> int:
+    """Let the self-writing lists of ``bundle`` write themselves; returns the keys written."""
+    written = 0
+    for strategy, lists in bundle.recs.items():
+        if isinstance(lists, SelfWritingLists):
+            owners, count, dropped = lists.write(
+                version, strategy, lock.refresh, lock.ttl_ms / 3000
+            )
+            enc.users.update(owners)
+            enc.dropped += dropped
+            written += count
+    return written
 
 
 def _meta(bundle: PublishBundle, written: int, enc: _Encoder) -> dict[str, str]:

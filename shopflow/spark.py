@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,8 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
     settings.spark_dir.mkdir(parents=True, exist_ok=True)
+    if settings.spark_master.startswith("local"):  # tasks import Shopflow's modules: this Python
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.spark_master).appName("shopflow")
     for key, value in session_conf(settings).items():
         builder = builder.config(key, value)

@@ -423,10 +423,11 @@ def build_bundle(
     """Everything one publish writes, from loaded models and the marts. Every user with history
     gets a list per strategy: the served composition (``models.served.publish_lists``) of the
     model's list and the popular list, without what the user saw, disliked or bought and
-    without blocked items."""
+    without blocked items. An ALS trained on Spark is scored there (``pipelines.spark_publish``)."""
     from models.popularity import Popularity
     from models.served import publish_lists
     from pipelines.publish import PublishBundle, RankedLists
+    from pipelines.spark_publish import SparkLists, scored_on_spark
 
     bundle = PublishBundle()
     users = users_with_history(interactions)
@@ -445,8 +446,12 @@ def build_bundle(
     for strategy, (ref, model) in models.items():
         if strategy == "popularity":
             continue
-        idx, scores = publish_lists(model, users, popular, settings.recs_top_n, excluded, blocked)
-        bundle.recs[strategy] = RankedLists(users, model.item_ids, idx, scores)
+        n = settings.recs_top_n
+        if scored_on_spark(ref, model):  # where it was trained: Spark tasks write its lists
+            bundle.recs[strategy] = SparkLists(model, users, popular, n, excluded, blocked)
+        else:
+            idx, scores = publish_lists(model, users, popular, n, excluded, blocked)
+            bundle.recs[strategy] = RankedLists(users, model.item_ids, idx, scores)
         bundle.models[strategy] = (ref.name, ref.version)
     item_ids = items["item_id"].astype(str).tolist()
     sim_model = (models.get("hybrid") or models.get("champion") or (None, None))[1]
