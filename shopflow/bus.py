@@ -323,12 +323,13 @@ class EventProducer:
         pending.generation = self._generation
         produced = 0
         try:
-            for msg in msgs:
+            for msg in msgs:  # a delivery report always names its topic and partition
+                topic, partition = msg.topic() or "", msg.partition()
                 self._producer.produce(
-                    msg.topic(),
+                    topic,
                     msg.value(),
                     msg.key(),
-                    partition=msg.partition(),
+                    partition=-1 if partition is None else partition,  # -1: by the key
                     headers=msg.headers(),
                     on_delivery=pending.report,
                 )

@@ -159,6 +159,11 @@ def test_a_missing_slot_range_fails_health_and_writes_wait_for_it(
         assert resp.json()["checks"]["redis_slots"] == {
             "ok": False, "error": f"no node serves slots {first}-{last}"
         }  # fmt: skip
+        ready = api.get("/readyz")
+        assert ready.status_code == 503 and "redis_slots" in ready.json()["failing"]
+        assert (
+            ready.json()["checks"]["redis_slots"]["error"] == f"no node serves slots {first}-{last}"
+        )
 
         produce_plain(stream_settings, evs)
         runner = ConsumerRunner(FeaturesProcessor(on_cluster, stream_settings), stream_settings)
