@@ -28,8 +28,7 @@ import hashlib
 import json
 import logging
 import math
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +43,7 @@ from commerce.db.models.core import IdempotencyRecord
 from commerce.errors import Conflict, DomainError, Invalid
 from commerce.privacy import fields
 from shopflow.config import get_settings
+from shopflow.repeating import repeating
 
 log = logging.getLogger(__name__)
 
@@ -263,32 +263,23 @@ def _take_over(scope: str, key: str, digest: str) -> bool:
     return taken
 
 
-@contextlib.contextmanager
-def _renewing(scope: str, key: str) -> Iterator[None]:
+def _renewing(scope: str, key: str) -> contextlib.AbstractContextManager[None]:
     """Renew the key's lease every third of it while the block runs (a live owner is never
     taken over, however long its handler takes)."""
-    done = threading.Event()
 
     def renew() -> None:
-        while not done.wait(_lease_s() / 3):
-            try:
-                with session_scope() as session:
-                    session.execute(
-                        update(_TABLE)
-                        .where(_TABLE.c.scope == scope, _TABLE.c.key == key,
-                               _TABLE.c.status_code.is_(None))
-                        .values(lease_until=_lease_end())
-                    )  # fmt: skip
-            except Exception:  # the next round tries again; the lease has slack
-                log.exception("idempotency key %s/%s: lease renewal failed", scope, key)
+        try:
+            with session_scope() as session:
+                session.execute(
+                    update(_TABLE)
+                    .where(_TABLE.c.scope == scope, _TABLE.c.key == key,
+                           _TABLE.c.status_code.is_(None))
+                    .values(lease_until=_lease_end())
+                )  # fmt: skip
+        except Exception:  # the next round tries again; the lease has slack
+            log.exception("idempotency key %s/%s: lease renewal failed", scope, key)
 
-    renewer = threading.Thread(target=renew, name=f"idempotency-lease-{key}", daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        done.set()
-        renewer.join()
+    return repeating(renew, _lease_s() / 3, f"idempotency-lease-{key}")
 
 
 def _drop_expired(scope: str, key: str) -> bool:

@@ -20,7 +20,7 @@ import contextlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -323,12 +323,12 @@ def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) ->
 # ---- writing -------------------------------------------------------------------------------
 class _Writer:
     """One non-transactional pipeline; SETs are batched into MSETs; every ``chunk_size``
-    keys it makes one round trip, then refreshes the publish lock."""
+    keys it makes one round trip, then refreshes the publish lock (if it holds one)."""
 
     def __init__(
         self,
         client: connect.SyncClient,
-        lock: PublishLock,
+        lock: PublishLock | None,
         chunk_size: int,
         progress: Callable[[int], None] | None,
     ) -> None:
@@ -357,7 +357,8 @@ class _Writer:
     def flush(self) -> None:
         self._queue_mset()
         self.pipe.execute()
-        self.lock.refresh()
+        if self.lock is not None:
+            self.lock.refresh()
         self.written += self.pending
         self.pending = 0
         if self.progress:
@@ -372,6 +373,19 @@ class _Writer:
         self.pending += 1
         if self.pending >= self.chunk_size:
             self.flush()
+
+
+def write_strings(
+    client: connect.SyncClient, pairs: Iterable[tuple[str, bytes]], chunk_size: int = 10_000
+) -> int:
+    """Write (key, value) pairs the way a publish does (MSETs, ``chunk_size`` keys a round
+    trip), for a writer that holds no lock (a Spark task of a running publish). Returns the
+    keys written."""
+    writer = _Writer(client, None, chunk_size, None)
+    for key, value in pairs:
+        writer.set(key, value)
+    writer.flush()
+    return writer.written
 
 
 def publish(

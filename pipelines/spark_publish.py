@@ -12,7 +12,6 @@ the version being built is harmless.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +20,7 @@ from models.base import Recommender
 from models.registry import ModelRef
 from shopflow import embedded
 from shopflow.online_store import connect, keys
-
-#: Keys per MSET written by a task.
-MSET_KEYS = 1_000
+from shopflow.repeating import repeating
 
 
 @dataclass
@@ -62,7 +59,7 @@ class SparkLists:
         )
         slices = self.partitions or context.defaultParallelism
         try:
-            with _refreshing(refresh, every_s):
+            with repeating(refresh, every_s, "publish-lock"):
                 results = (
                     context.parallelize(self.users, max(1, min(slices, len(self.users))))
                     .mapPartitions(lambda users: _write_slice(shared.value, users))
@@ -90,7 +87,7 @@ def _write_slice(shared: dict[str, Any], users: Iterable[str]) -> Iterator[tuple
     """One Spark task: score its users, encode their lists, write them; yields (owners
     written, dropped scores)."""
     from models.served import publish_lists
-    from pipelines.publish import RankedLists, ranked_json
+    from pipelines.publish import RankedLists, ranked_json, write_strings
 
     chunk = list(users)
     if not chunk:
@@ -104,43 +101,8 @@ def _write_slice(shared: dict[str, Any], users: Iterable[str]) -> Iterator[tuple
     version, strategy = shared["version"], shared["strategy"]
     client = connect.connect(shared["url"])
     try:
-        pipe = client.pipeline(transaction=False)
-        for start in range(0, len(owners), MSET_KEYS):
-            pairs: list[Any] = []
-            for owner, value in zip(
-                owners[start : start + MSET_KEYS], values[start : start + MSET_KEYS], strict=True
-            ):
-                pairs += (keys.user_recs(version, owner, strategy), value)
-            pipe.execute_command("MSET", *pairs)
-        pipe.execute()
+        write_strings(client, ((keys.user_recs(version, o, strategy), v)
+                               for o, v in zip(owners, values, strict=True)))  # fmt: skip
     finally:
         client.close()
     yield owners, dropped
-
-
-class _refreshing:
-    """Call ``refresh`` every ``every_s`` seconds on a thread while the block runs; an error
-    it raises (the lock was lost) is raised when the block ends."""
-
-    def __init__(self, refresh: Callable[[], None], every_s: float) -> None:
-        self.refresh, self.every_s = refresh, every_s
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="publish-lock", daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.every_s):
-            try:
-                self.refresh()
-            except Exception as exc:  # noqa: BLE001  # reported when the block ends
-                self.error = exc
-                return
-
-    def __enter__(self) -> None:
-        self.thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.error is not None and exc[0] is None:
-            raise self.error

@@ -320,7 +320,7 @@ class EventProducer:
         """Produce again, as they were, messages reported delivered without a place."""
         KAFKA_LOG.warning("%d message(s) reported delivered with no offset; producing them "
                           "again", len(msgs))  # fmt: skip
-        pending.generation = self._generation
+        pending.generation, pending.resent = self._generation, True
         produced = 0
         try:
             for msg in msgs:  # a delivery report always names its topic and partition
@@ -359,11 +359,9 @@ class EventProducer:
             self._healthy = False
             raise BusUnavailable(f"the broker rejected events: {pending.errors[0]}")
 
-    def _pending(
-        self, count: int, loop: asyncio.AbstractEventLoop | None = None, resent: bool = False
-    ) -> _Pending:
+    def _pending(self, count: int, loop: asyncio.AbstractEventLoop | None = None) -> _Pending:
         future = loop.create_future() if loop is not None else None
-        return _Pending(count, self._watch, resent, loop=loop, future=future)
+        return _Pending(count, self._watch, loop=loop, future=future)
 
     def send(self, evs: Sequence[events.Envelope]) -> list[str]:
         """Produce and wait for every delivery report. Returns the event ids."""
@@ -373,13 +371,7 @@ class EventProducer:
             pending = self._pending(len(evs))
             self._produce(evs, pending)
             self._check(pending, pending.done.wait(self.timeout_s + 2.0))
-            for _ in range(RESEND_ATTEMPTS):
-                if not pending.unconfirmed:
-                    break
-                again = self._pending(len(pending.unconfirmed), resent=True)
-                pending = self._resend(pending.unconfirmed, again)
-                self._check(pending, pending.done.wait(self.timeout_s + 2.0))
-            _require_confirmed(pending)
+            self._settle(pending)
         return [e.event_id for e in evs]
 
     async def asend(self, evs: Sequence[events.Envelope]) -> list[str]:
@@ -393,23 +385,30 @@ class EventProducer:
                 await asyncio.to_thread(self._produce, evs, pending)
             else:
                 self._produce(evs, pending)
-            self._check(pending, await self._delivered(pending))
-            for _ in range(RESEND_ATTEMPTS):
-                if not pending.unconfirmed:
-                    break
-                again = self._pending(len(pending.unconfirmed), loop, resent=True)
-                pending = self._resend(pending.unconfirmed, again)
-                self._check(pending, await self._delivered(pending))
-            _require_confirmed(pending)
+            finished = pending.done.is_set()
+            if not finished:
+                assert pending.future is not None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
+                finished = pending.done.is_set()
+            self._check(pending, finished)
+            if pending.unconfirmed:  # only after a broker crash: off the event loop
+                await asyncio.to_thread(self._settle, pending)
         return [e.event_id for e in evs]
 
-    async def _delivered(self, pending: _Pending) -> bool:
-        """Whether every report of ``pending`` came within the delivery timeout."""
-        if not pending.done.is_set():
-            assert pending.future is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(pending.future), self.timeout_s + 2.0)
-        return pending.done.is_set()
+    def _settle(self, pending: _Pending) -> None:
+        """Produce again what was reported delivered without a place, until the broker gives
+        every message one; raises BusUnavailable after ``RESEND_ATTEMPTS`` sends."""
+        for _ in range(RESEND_ATTEMPTS):
+            if not pending.unconfirmed:
+                return
+            pending = self._resend(pending.unconfirmed, self._pending(len(pending.unconfirmed)))
+            self._check(pending, pending.done.wait(self.timeout_s + 2.0))
+        if pending.unconfirmed:
+            raise BusUnavailable(
+                f"the broker reported {len(pending.unconfirmed)} message(s) delivered with no "
+                f"offset after {RESEND_ATTEMPTS} sends"
+            )
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait up to ``timeout`` for messages in flight, then drop the rest (their senders
@@ -419,14 +418,6 @@ class EventProducer:
         self._producer.purge()
         self._stop.set()
         self._poller.join(max(0.0, deadline - time.monotonic()))
-
-
-def _require_confirmed(pending: _Pending) -> None:
-    if pending.unconfirmed:
-        raise BusUnavailable(
-            f"the broker reported {len(pending.unconfirmed)} message(s) delivered with no "
-            f"offset after {RESEND_ATTEMPTS} sends"
-        )
 
 
 def _publish_span(count: int) -> Any:
