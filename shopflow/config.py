@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     warehouse_engine: Literal["duckdb", "spark"] = "duckdb"
     """Engine dbt builds the warehouse on: duckdb (the file) or spark (dbt-spark)."""
     spark_master: str = Field(default="local[2]", description="Spark master URL.")
+    spark_checkpoint_dir: str | None = None
+    """Where Spark jobs checkpoint (MLlib ALS cuts its lineage there every 10 iterations); on a
+    cluster, a path every executor reaches (HDFS, S3). Default: spark_dir/checkpoints."""
 
     # ---- reviews, media, wishlists -------------------------------------------------------
     review_rate_limit: int = Field(default=10, description="Review submissions per window.")
@@ -296,7 +299,7 @@ class Settings(BaseSettings):
     notify_admin_user_ids: list[str] = Field(
         default_factory=list,
         description="The shop's admins: recipients of workflows with audience 'admins' "
-        '(e.g. disputes); SHOPFLOW_NOTIFY_ADMIN_USER_IDS=\'["admin-1"]\'.',
+        "(e.g. disputes); SHOPFLOW_NOTIFY_ADMIN_USER_IDS='[\"admin-1\"]'.",
     )
     sendgrid_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("SENDGRID_API_KEY")

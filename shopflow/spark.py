@@ -78,4 +78,8 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
     except Exception as exc:  # the JVM did not start: py4j's error names no cause
         raise SparkUnavailable(f"the Spark session did not start ({exc}). {JAVA_HINT}") from exc
     session.sparkContext.setLogLevel("ERROR")
+    # without a checkpoint directory, MLlib's ALS lineage grows with each iteration until a
+    # task's deserialisation overflows the stack (about 40 iterations on MovieLens 100K)
+    checkpoints = settings.spark_checkpoint_dir or str(settings.spark_dir / "checkpoints")
+    session.sparkContext.setCheckpointDir(checkpoints)
     return session
