@@ -1,11 +1,12 @@
 """Publish throughput (keys/s) of ``pipelines.publish.publish`` against a raw pipelined redis-py
 SET loop writing the same number of keys with values of the same size, both against a real
-Redis this script starts. Target ratio >= 0.7.
+Redis this script starts. Target ratio >= 0.8 (issue 17).
 
 The bundle has the shape the pipeline builds (``RankedLists`` arrays straight from the models:
 two strategies x 20k users x top-50, 5k items x 30 neighbours). ``publish`` also encodes every
 list (the raw loop sends ready-made bytes), takes the lock, writes the meta hash, flips the
-pointer and expires the previous version. Each side runs once to warm up, then best of 3.
+pointer and expires the previous version. Each side runs once to warm up, then best of 5
+interleaved rounds; the range is of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pipelines.publish import PublishBundle, RankedLists, publish
 from shopflow import embedded
 from shopflow.config import Settings
 
-N_USERS, N_ITEMS, TOP_N, SIMILAR_N, CHUNK, REPEATS = 20_000, 5_000, 50, 30, 10_000, 3
+N_USERS, N_ITEMS, TOP_N, SIMILAR_N, CHUNK, REPEATS = 20_000, 5_000, 50, 30, 10_000, 5
 
 
 def _ranked(owners: list[str], items: np.ndarray, n: int, rng: np.random.Generator) -> RankedLists:
@@ -96,7 +97,9 @@ def main() -> None:
             print(f"reference raw MSET of ready values: {n_keys / min(mset):,.0f} keys/s")
             print(f"publish (encode + write + flip + expire): {ours_rate:,.0f} keys/s "
                   f"({min(ours):.2f} s)")  # fmt: skip
-            print(f"ratio publish/raw SET loop: {ours_rate / raw_rate:.2f} (target >= 0.7)")
+            rounds = [r / o for o, r in zip(ours, raw, strict=True)]
+            print(f"ratio publish/raw SET loop: {ours_rate / raw_rate:.2f} "
+                  f"(rounds {min(rounds):.2f}-{max(rounds):.2f}; target >= 0.8)")  # fmt: skip
             client.close()
         finally:
             embedded.stop("redis", settings)

@@ -33,6 +33,7 @@ from shopflow.online_store import codec, connect, keys
 
 Scored = list[tuple[str, float]]
 MSET_PAIRS = 1_000  # key-value pairs per MSET command
+ENCODE_ROWS = 4_096  # rows of a RankedLists one encoding job takes
 
 # The lock's holder refreshes it, flips the pointer and releases it only while it still holds it.
 _REFRESH = """if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -236,12 +237,27 @@ def ranked_json(
 ) -> tuple[list[str], list[bytes], int]:
     """(owners, JSON lists, dropped non-finite scores) of the rows with any item, by the
     codec's bulk encoder; ``exclude`` maps owner -> items to leave out."""
-    idx = np.asarray(lists.idx, dtype=np.int64)
-    drop = _excluded(lists, idx, exclude) if exclude else None
-    rows, values, dropped = codec.encode_scored_rows(
-        lists.item_ids.tolist(), idx, lists.scores, drop
-    )
-    return [lists.owners[r] for r in rows], values, dropped
+    return _RankedEncoding(lists, exclude).rows(0, len(lists.owners))
+
+
+class _RankedEncoding:
+    """``ranked_json`` of a :class:`RankedLists` in row slices: the item heads and the
+    exclusion mask are computed once, then each slice is encoded on its own (so writes can
+    start after the first slice)."""
+
+    def __init__(self, lists: RankedLists, exclude: dict[str, set[str]] | None) -> None:
+        self.lists = lists
+        self.idx = np.asarray(lists.idx, dtype=np.int64)
+        self.drop = _excluded(lists, self.idx, exclude) if exclude else None
+        self.heads = codec.item_heads(lists.item_ids.tolist())
+
+    def rows(self, start: int, stop: int) -> tuple[list[str], list[bytes], int]:
+        drop = None if self.drop is None else self.drop[start:stop]
+        rows, values, dropped = codec.encode_scored_rows(
+            self.heads, self.idx[start:stop], self.lists.scores[start:stop], drop
+        )
+        owners = self.lists.owners
+        return [owners[start + r] for r in rows], values, dropped
 
 
 def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]]) -> np.ndarray:
@@ -263,9 +279,11 @@ def _excluded(lists: RankedLists, idx: np.ndarray, exclude: dict[str, set[str]])
     return np.isin(entries, banned) & (idx >= 0)
 
 
-def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator[tuple]:
-    """(key, JSON) of every string key. Array lists are encoded in a worker thread, one
-    strategy ahead of the writes."""
+def _string_keys(
+    bundle: PublishBundle, version: str, enc: _Encoder
+) -> Iterator[tuple[list[str], list[bytes]]]:
+    """Every string key and its JSON, in batches. Array lists are encoded in a worker thread,
+    ``ENCODE_ROWS`` rows a job, ahead of the writes (Arrow releases the GIL)."""
     ranked: list[tuple[str | None, RankedLists]] = [
         (s, v) for s, v in bundle.recs.items() if isinstance(v, RankedLists)
     ]
@@ -276,32 +294,41 @@ def _string_keys(bundle: PublishBundle, version: str, enc: _Encoder) -> Iterator
         exclude = {u: exclude.get(u, set()) | bundle.disliked.get(u, set())
                    for u in exclude.keys() | bundle.disliked.keys()}  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as pool:
-        jobs = {
-            name: pool.submit(ranked_json, lists, exclude if name else None)
-            for name, lists in ranked
-        }
+        jobs = {name: _slice_jobs(pool, lists, exclude if name else None) for name, lists in ranked}
         for strategy, per_user in bundle.recs.items():
             if isinstance(per_user, SelfWritingLists):
                 continue  # written by publish() before these
-            for user_id, value in _encoded(per_user, jobs.get(strategy), enc, exclude):
-                enc.users.add(user_id)
-                yield keys.user_recs(version, user_id, strategy), value
-        for item_id, value in _encoded(bundle.similar, jobs.get(None), enc, None):
-            yield keys.similar_items(version, item_id), value
-    yield keys.popular(version), enc.encode(bundle.popular)
+            for users, values in _encoded(per_user, jobs.get(strategy), enc, exclude):
+                enc.users.update(users)
+                yield [keys.user_recs(version, u, strategy) for u in users], values
+        for items, values in _encoded(bundle.similar, jobs.get(None), enc, None):
+            yield [keys.similar_items(version, i) for i in items], values
+    yield [keys.popular(version)], [enc.encode(bundle.popular)]
     for category, recs in bundle.popular_by_category.items():
-        yield keys.popular(version, category), enc.encode(recs)
+        yield [keys.popular(version, category)], [enc.encode(recs)]
+
+
+def _slice_jobs(
+    pool: ThreadPoolExecutor, lists: RankedLists, exclude: dict[str, set[str]] | None
+) -> list[Future]:
+    prepared = pool.submit(_RankedEncoding, lists, exclude)
+    return [
+        pool.submit(lambda start: prepared.result().rows(start, start + ENCODE_ROWS), start)
+        for start in range(0, len(lists.owners), ENCODE_ROWS)
+    ]
 
 
 def _encoded(
-    lists: Lists, job: Future | None, enc: _Encoder, exclude: dict[str, set[str]] | None
-) -> Iterator[tuple[str, bytes]]:
-    if job is None:
-        yield from enc.lists(lists, exclude)  # type: ignore[arg-type]  # no job: the dict form (RankedLists get one)
+    lists: Lists, jobs: list[Future] | None, enc: _Encoder, exclude: dict[str, set[str]] | None
+) -> Iterator[tuple[list[str], list[bytes]]]:
+    if jobs is None:  # the dict form (RankedLists get jobs)
+        pairs = list(enc.lists(lists, exclude))  # type: ignore[arg-type]  # not RankedLists here
+        yield [owner for owner, _ in pairs], [value for _, value in pairs]
         return
-    owners, values, dropped = job.result()
-    enc.dropped += dropped
-    yield from zip(owners, values, strict=True)
+    for job in jobs:
+        owners, values, dropped = job.result()
+        enc.dropped += dropped
+        yield owners, values
 
 
 def _other_keys(bundle: PublishBundle, version: str, admin_blocked: set[str]) -> Iterator[tuple]:
@@ -338,11 +365,17 @@ class _Writer:
         self.pending = 0
         self.written = 0
 
-    def set(self, key: str, value: bytes) -> None:
-        self.mset += (key, value)
-        if len(self.mset) >= 2 * MSET_PAIRS:
-            self._queue_mset()
-        self._count()
+    def set_many(self, names: list[str], values: list[bytes]) -> None:
+        """SET each name to its value (MSETs of ``MSET_PAIRS`` pairs)."""
+        for start in range(0, len(names), self.chunk_size):
+            stop = min(start + self.chunk_size, len(names))
+            pairs: list[Any] = [None] * (2 * (stop - start))
+            pairs[0::2], pairs[1::2] = names[start:stop], values[start:stop]
+            self.mset += pairs
+            while len(self.mset) >= 2 * MSET_PAIRS:
+                self.pipe.execute_command("MSET", *self.mset[: 2 * MSET_PAIRS])
+                del self.mset[: 2 * MSET_PAIRS]
+            self._count(stop - start)
 
     def command(self, op: str, key: str, value: Any) -> None:
         if op == "zadd":
@@ -369,8 +402,8 @@ class _Writer:
             self.pipe.execute_command("MSET", *self.mset)
             self.mset = []
 
-    def _count(self) -> None:
-        self.pending += 1
+    def _count(self, n: int = 1) -> None:
+        self.pending += n
         if self.pending >= self.chunk_size:
             self.flush()
 
@@ -382,8 +415,11 @@ def write_strings(
     trip), for a writer that holds no lock (a Spark task of a running publish). Returns the
     keys written."""
     writer = _Writer(client, None, chunk_size, None)
+    names, values = [], []
     for key, value in pairs:
-        writer.set(key, value)
+        names.append(key)
+        values.append(value)
+    writer.set_many(names, values)
     writer.flush()
     return writer.written
 
@@ -407,8 +443,8 @@ def publish(
         elsewhere = _write_self_writing(bundle, version, lock, enc)
         admin_blocked = {_text(i) for i in client.smembers(keys.BLOCKED_ITEMS)}
         writer = _Writer(client, lock, chunk_size, progress)
-        for key, value in _string_keys(bundle, version, enc):
-            writer.set(key, value)
+        for names, values in _string_keys(bundle, version, enc):
+            writer.set_many(names, values)
         for op, key, value in _other_keys(bundle, version, admin_blocked):
             writer.command(op, key, value)
         writer.flush()

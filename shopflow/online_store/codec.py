@@ -31,6 +31,7 @@ from shopflow.online_store import keys
 
 if TYPE_CHECKING:
     import numpy as np
+    import pyarrow as pa
 
 Scored = tuple[str, float]
 """An item id with a score (model score, similarity, popularity, weight or time)."""
@@ -159,14 +160,26 @@ def encode_scored(
     return orjson.dumps(clean), dropped
 
 
+def item_heads(item_ids: Sequence[Any]) -> pa.Array:
+    """``["item_id",`` of every item, JSON-escaped: what ``encode_scored_rows`` takes by index
+    (compute it once to encode many row slices over one catalog)."""
+    import pyarrow as pa  # the bulk path only: readers import this module without it
+
+    return pa.array([b"[" + orjson.dumps(i) + b"," for i in item_ids], pa.binary())
+
+
 def encode_scored_rows(
-    item_ids: Sequence[Any], idx: np.ndarray, scores: np.ndarray, drop: np.ndarray | None = None
+    item_ids: Sequence[Any] | pa.Array,
+    idx: np.ndarray,
+    scores: np.ndarray,
+    drop: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[bytes], int]:
     """``encode_scored`` of many lists given as arrays: row r of ``idx`` (indices into
-    ``item_ids``; -1 pads) and ``scores`` is one list, best first; entries where ``drop`` is
-    true are left out (like ``exclude``). Returns (the rows with any item, their JSON values,
-    how many non-finite scores were dropped). Built by Arrow kernels without a Python object
-    per item (and without holding the GIL for long); the publisher's bulk path."""
+    ``item_ids``, or into their ``item_heads``; -1 pads) and ``scores`` is one list, best
+    first; entries where ``drop`` is true are left out (like ``exclude``). Returns (the rows
+    with any item, their JSON values, how many non-finite scores were dropped). Built by Arrow
+    kernels without a Python object per item (and without holding the GIL for long); the
+    publisher's bulk path."""
     import numpy as np  # the bulk path only: readers import this module without them
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -182,9 +195,7 @@ def encode_scored_rows(
     kept = keep[rows]
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(kept.sum(axis=1), out=offsets[1:])
-    heads = pa.array(  # '["item_id",' with the id JSON-escaped, once per item
-        [b"[" + orjson.dumps(i) + b"," for i in item_ids], pa.binary()
-    )
+    heads = item_ids if isinstance(item_ids, pa.Array) else item_heads(item_ids)
     score_text = pc.cast(pa.array(np.round(scores[rows][kept], SCORE_DIGITS)), pa.string())
     pairs = pc.binary_join_element_wise(
         heads.take(idx[rows][kept]), score_text.cast(pa.binary()), b"]", b""

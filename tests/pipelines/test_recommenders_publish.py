@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from pipelines import publish as publish_module
 from pipelines.publish import (
     PublishBundle,
     PublishLockedError,
@@ -114,6 +115,31 @@ def test_array_lists_publish_the_same_json_as_python_lists(redis_client):
     assert read_recs(redis_client, "u3", "als") == [("ünï", 3.0), ('say "hi"', 1.0)]  # bought
     assert read_recs(redis_client, "u2", "als") is None  # an empty row is not published
     assert by_arrays.dropped_scores == 1 and by_arrays.users == 3
+
+
+def test_lists_longer_than_one_encoding_slice_publish_every_row(redis_client, monkeypatch):
+    """Array lists are encoded in slices of ``ENCODE_ROWS`` rows ahead of the writes: every
+    row of every slice lands once, under its own owner, with its owner's exclusions."""
+    monkeypatch.setattr(publish_module, "ENCODE_ROWS", 7)
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 12
+    idx = rng.integers(-1, n_items, (n_users, 5))
+    idx[9] = -1  # an empty row inside the second slice
+    scores = np.sort(rng.random((n_users, 5)), axis=1)[:, ::-1]
+    ranked = RankedLists([f"u{u}" for u in range(n_users)], [f"i{i}" for i in range(n_items)],
+                         idx, scores)  # fmt: skip
+    purchased = {"u8": {f"i{i}" for i in range(0, n_items, 2)}, "u33": {"i1"}}
+    report = publish(redis_client, PublishBundle(recs={"als": ranked}, purchased=purchased),
+                     chunk_size=5)  # fmt: skip
+    expected = ranked.as_dict()
+    for user, bought in purchased.items():
+        expected[user] = [(i, s) for i, s in expected[user] if i not in bought]
+    expected = {u: recs for u, recs in expected.items() if recs}
+    assert report.users == len(expected) and "u9" not in expected
+    for user in ranked.owners:
+        got = read_recs(redis_client, user, "als")
+        want = [(i, round(s, 6)) for i, s in expected[user]] if user in expected else None
+        assert got == want, user
 
 
 def test_blocked_is_written_0_or_1_and_an_admin_block_is_never_undone(redis_client):
