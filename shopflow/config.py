@@ -26,6 +26,14 @@ the API refused (401), per client IP."""
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
+@lru_cache(maxsize=64)
+def _resolved(path: Path, cwd: Path | None) -> Path:
+    """``path`` made absolute, ``~`` and links resolved; cached (a request opening a database
+    session asks for the home, and ``resolve`` costs a system call per path part). ``cwd``
+    keys a relative path."""
+    return path.expanduser().resolve()
+
+
 class Settings(BaseSettings):
     """Runtime settings. Unset service URLs mean "use the embedded service"."""
 
@@ -592,7 +600,7 @@ class Settings(BaseSettings):
     # ---- derived paths -------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:
-        return self.home.expanduser().resolve()
+        return _resolved(self.home, None if self.home.is_absolute() else Path.cwd())
 
     @property
     def landing_dir(self) -> Path:
