@@ -1,5 +1,14 @@
 """Rate limits on the whole API, counted in Redis by the ``limits`` library (sliding window
-counter: one Lua call per request).
+counter).
+
+Each worker takes a budget's tokens from Redis in leases (``lease_size``: 1 % of the budget,
+at most ``LEASE_MAX``; 1 for budgets under 200) and spends them locally for up to
+``LEASE_S``; unspent tokens are dropped then. A refusal is also answered locally, for up to
+``LEASE_S`` (never past its Retry-After). So a busy caller costs one Lua call per lease, not
+one per request. Every token is counted in Redis when leased, so the workers together never
+admit more than the budget (a token spent up to ``LEASE_S`` after it was counted is the only
+slack of the sliding window); near the end of a budget the last tokens are taken one at a
+time, and a caller may be refused at most one lease per worker early.
 
 Every request is put in a route class (``route_class``: read, write, sensitive; probes are
 exempt) and charged to its caller (``identity.Caller.key``: the user id, else the client IP),
@@ -41,6 +50,12 @@ from shopflow.online_store import connect, keys
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LEASE_MAX = 32
+"""Most tokens a worker leases per Redis call."""
+LEASE_S = 1.0
+"""A lease's unspent tokens are dropped after this long."""
+MAX_HELD = 10_000
+"""Expired leases and refusals are pruned when a worker holds more than this many."""
 REDIS_TIMEOUT_S = 0.25
 """A limiter call that waits longer on Redis gives up and lets the request pass."""
 FAIL_OPEN_LOG_EVERY_S = 10.0
@@ -62,11 +77,26 @@ def route_class(method: str, path: str, settings: Settings) -> str | None:
     return "write" if method in WRITE_METHODS else "read"
 
 
+def lease_size(item: RateLimitItem) -> int:
+    """Tokens leased per Redis call for a budget: 1 % of it, 1 to ``LEASE_MAX``."""
+    return max(1, min(LEASE_MAX, item.amount // 100))
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     budget: str
     """The spent budget: a route class, or auth_failure."""
     retry_after_s: int
+
+
+@dataclass(slots=True)
+class _Held:
+    """What a worker holds for a (budget, caller) until ``until`` (``time.monotonic()``):
+    leased tokens, or the refusal Redis gave (answered locally meanwhile)."""
+
+    tokens: int
+    until: float
+    refusal: Refusal | None = None
 
 
 class RateLimiter:
@@ -79,6 +109,8 @@ class RateLimiter:
         }
         storage, self._client = _storage(settings, redis_url)
         self.strategy = SlidingWindowCounterRateLimiter(storage)
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._prune_above = MAX_HELD
         self._last_fail_log = -math.inf
 
     async def admit(self, caller: Caller, klass: str) -> Refusal | None:
@@ -88,13 +120,38 @@ class RateLimiter:
                 failures = self.items["auth_failure"]
                 if not await self.strategy.test(failures, "auth_failure", f"ip:{caller.ip}"):
                     return await self._refusal(failures, "auth_failure", f"ip:{caller.ip}")
+            held = self._held.get((klass, caller.key))
+            if held is not None and held.until >= time.monotonic():
+                if held.refusal is not None:
+                    return held.refusal
+                if held.tokens > 0:
+                    held.tokens -= 1
+                    return None
             item = self.items[klass]
+            size = lease_size(item)
+            if size > 1 and await self.strategy.hit(item, klass, caller.key, cost=size):
+                self._hold(klass, caller.key, _Held(size - 1, time.monotonic() + LEASE_S))
+                return None
             if await self.strategy.hit(item, klass, caller.key):
                 return None
-            return await self._refusal(item, klass, caller.key)
+            refusal = await self._refusal(item, klass, caller.key)
+            until = time.monotonic() + min(LEASE_S, refusal.retry_after_s)
+            self._hold(klass, caller.key, _Held(0, until, refusal))
+            return refusal
         except (StorageError, RedisError, OSError) as exc:
             self._failed_open(exc)
             return None
+
+    def _hold(self, klass: str, key: str, new: _Held) -> None:
+        now = time.monotonic()
+        held = self._held.get((klass, key))
+        if held is not None and held.until >= now and held.refusal is None is new.refusal:
+            held.tokens += new.tokens  # a concurrent lease of the same caller (both leases)
+            return
+        self._held[(klass, key)] = new
+        if len(self._held) > self._prune_above:
+            self._held = {k: v for k, v in self._held.items() if v.until >= now}
+            self._prune_above = max(MAX_HELD, 2 * len(self._held))
 
     async def note_failure(self, caller: Caller) -> None:
         """Charge a refused credential (a 401) to the client IP's ``auth_failure`` budget."""
