@@ -2,14 +2,20 @@
 in the same transaction as every change to it. A cache entry is stored with the version it
 was read under and served only while that is still the current one, so neither a lost
 invalidation nor a Redis restored from an older snapshot can serve data older than the
-database. Reading the current versions is one primary-key query."""
+database. Reading the current versions is one primary-key query; ``read_async`` runs it
+on the event loop's own SQLite connection (microseconds, less than a hop to the thread pool),
+and in the thread pool on PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import weakref
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from commerce.db import get_engine, upsert
 from commerce.db.models.core import CacheVersion
@@ -37,3 +43,39 @@ def read(names: Sequence[str]) -> list[int]:
     """``current`` on a plain connection (no ORM session: a cache hit's only database cost)."""
     with get_engine().connect() as connection:
         return current(connection, names)
+
+
+async def read_async(names: Sequence[str]) -> list[int]:
+    """``read`` from the event loop: inline on SQLite (a WAL reader is never blocked by
+    writers; if the file is busy anyway, e.g. in recovery, it waits in the thread pool), in
+    the thread pool elsewhere."""
+    engine = get_engine()
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        try:
+            return _read_sqlite(engine, names)
+        except sqlite3.OperationalError:
+            pass
+    return await run_in_threadpool(read, names)
+
+
+_SQLITE_BUSY_S = 0.02
+"""How long an inline SQLite read waits for a lock before it moves to the thread pool."""
+_sqlite_readers: weakref.WeakKeyDictionary[Engine, threading.local] = weakref.WeakKeyDictionary()
+
+
+def _read_sqlite(engine: Engine, names: Sequence[str]) -> list[int]:
+    """``current`` on this thread's own autocommit connection to the engine's SQLite file
+    (each query sees the latest commit)."""
+    local = _sqlite_readers.get(engine)
+    if local is None:
+        local = _sqlite_readers.setdefault(engine, threading.local())
+    connection: sqlite3.Connection | None = getattr(local, "connection", None)
+    if connection is None:
+        path = str(engine.url.database)
+        connection = sqlite3.connect(path, timeout=_SQLITE_BUSY_S, isolation_level=None)
+        local.connection = connection
+    table = CacheVersion.__table__
+    marks = ",".join("?" * len(names))
+    query = f"SELECT name, version FROM {table.name} WHERE name IN ({marks})"  # names are bound
+    found = dict(connection.execute(query, list(names)).fetchall())
+    return [found.get(name, 0) for name in names]

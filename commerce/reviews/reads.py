@@ -1,8 +1,8 @@
 """The public review reads the API serves from Redis: a product's rating summary and the
 first page of its default listings (no filters, no cursor). A hit costs one primary-key
-read of the cache versions (``commerce.cache_versions``) and one Redis command; a miss reads
-the versions, then the data, in one session in the thread pool and fills the cache with
-them (``commerce.reviews.cache``)."""
+read of the cache versions (``commerce.cache_versions.read_async``) and one Redis command;
+a miss reads the versions, then the data, in one session in the thread pool and fills the
+cache with them (``commerce.reviews.cache``)."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def _rating_parts(product_id: str) -> tuple[list[int], dict[str, Any], dict[str,
 async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -> dict[str, Any]:
     """The rating summary of a product (NotFound for an unknown product)."""
     agg_key = keys.review_rating_cache(product_id)
-    product_v, catalog_v = await run_in_threadpool(
-        cache_versions.read, [cache.product_version(product_id), cache.CATALOG_VERSION]
+    product_v, catalog_v = await cache_versions.read_async(
+        [cache.product_version(product_id), cache.CATALOG_VERSION]
     )
     cached = await cache.read(client, "mget", agg_key, keys.REVIEW_CATALOG_CACHE)
     agg_raw, totals_raw = cached if cached is not None else (None, None)
@@ -77,7 +77,7 @@ def _first_page(product_id: str, sort: str, limit: int) -> tuple[int, str, bool]
 async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> str:
     """The JSON body of the first page of a product's approved reviews in ``sort`` order."""
     key, field = keys.review_cache(product_id), page_field(sort, limit)
-    [version] = await run_in_threadpool(cache_versions.read, [cache.product_version(product_id)])
+    [version] = await cache_versions.read_async([cache.product_version(product_id)])
     cached = cache.unversioned(await cache.read(client, "hget", key, field), [version])
     if cached is not None:
         return cached
