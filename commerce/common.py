@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from commerce.db import get_engine, session_scope
 from commerce.errors import Conflict, DomainError
 from commerce.idempotency import Once
 from commerce.payments.gateways.card_data import find_card_data
+from shopflow import ids
 from shopflow.events import SUPPORTED_CURRENCIES
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class RequestModel(BaseModel):
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{ids.uuid4_hex()}"
 
 
 def transact(

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ import orjson
 
 from commerce import client_keys
 from commerce.errors import NotFound, Unavailable
-from shopflow import embedded, events, landing
+from shopflow import embedded, events, ids, landing
 from shopflow.config import Settings
 from shopflow.experiments import (
     Assignment,
@@ -203,7 +202,7 @@ def feature_exposure_event(result: Evaluation) -> events.Envelope:
     assert result.experiment is not None
     e = result.experiment
     payload = events.RecImpression(
-        request_id=uuid.uuid4().hex,
+        request_id=ids.uuid4_hex(),
         item_ids=[],
         model_name="feature",
         model_version="-",

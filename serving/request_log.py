@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopflow import logs
+from shopflow import ids, logs
 
 log = logging.getLogger("shopflow.request")
 HEADER = b"x-request-id"
@@ -42,7 +41,7 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_id(scope) or uuid.uuid4().hex
+        request_id = incoming_id(scope) or ids.uuid4_hex()
         echo = (HEADER, request_id.encode())
         status = 500
         start = time.perf_counter()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import types
 import typing
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -21,7 +20,7 @@ import annotated_types
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from shopflow import currency
+from shopflow import currency, ids
 
 SCHEMA_VERSION = 1
 
@@ -406,7 +405,7 @@ class Envelope(BaseModel):
         "session_id",
     )
 
-    event_id: Id = Field(default_factory=lambda: uuid.uuid4().hex)
+    event_id: Id = Field(default_factory=ids.uuid4_hex)
     event_type: str
     schema_version: int = SCHEMA_VERSION
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

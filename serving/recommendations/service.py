@@ -13,7 +13,6 @@ response models, ready to serialize.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from serving.recommendations.query import CandidateSource, RecQuery
 from serving.recommendations.read_ahead import Read, ReadAhead
 from serving.recommendations.reader import Availability, OnlineStore, Publication
 from serving.recommendations.realtime import RealtimeSource, TrendingSource
+from shopflow import ids
 from shopflow.online_store import keys
 from shopflow.online_store.codec import ItemInfo, Scored
 
@@ -251,7 +251,7 @@ async def recommend(store: OnlineStore, query: RecQuery) -> dict[str, object]:
     model, model_version = pub.model_of(POPULARITY if fallback else query.strategy)
     return {
         "user_id": query.user_id,
-        "request_id": str(uuid.uuid4()),
+        "request_id": str(ids.uuid4()),
         "strategy": query.strategy,
         "variant": None,
         "model": model or (POPULARITY if fallback else None),
@@ -290,7 +290,7 @@ async def similar(store: OnlineStore, item_id: str, limit: int = 10) -> dict[str
     await fill(store, picks, one_source(name, neighbours or []), user_id=None)
     return {
         "item_id": item_id,
-        "request_id": str(uuid.uuid4()),
+        "request_id": str(ids.uuid4()),
         "published_version": pub.version,
         "sources": _sources_of(picks),
         "fallback": fallback,

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from commerce.errors import Unavailable
 from serving.recommendations.query import RecQuery
 from serving.recommendations.reader import OnlineStore, Publication
+from shopflow import ids
 from shopflow.online_store.codec import ItemInfo
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def answer(snapshot: PopularSnapshot | None, query: RecQuery) -> dict[str, objec
     model, model_version = pub.model_of("popularity")
     return {
         "user_id": query.user_id,
-        "request_id": str(uuid.uuid4()),
+        "request_id": str(ids.uuid4()),
         "strategy": query.strategy,
         "variant": None,
         "experiment_key": None,

@@ -32,16 +32,26 @@ from tests.serving.test_reviews_fixtures import (
 
 @contextmanager
 def count_sql() -> Iterator[list[str]]:
+    """The statements run meanwhile, through the engine or by the inline version reader
+    (``cache_versions.read_async`` on SQLite reads on its own connection)."""
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
         statements.append(statement)
 
+    inline = cache_versions._read_sqlite
+
+    def read_inline(engine, names):  # noqa: ANN001, ANN202
+        statements.append("SELECT name, version FROM cache_versions (inline)")
+        return inline(engine, names)
+
     engine = get_engine()
     event.listen(engine, "before_cursor_execute", record)
+    cache_versions._read_sqlite = read_inline
     try:
         yield statements
     finally:
+        cache_versions._read_sqlite = inline
         event.remove(engine, "before_cursor_execute", record)
 
 
