@@ -115,6 +115,17 @@ def test_cors_allows_only_listed_origins(make_client: Factory) -> None:
     assert simple.status_code == 200 and "Access-Control-Allow-Origin" not in simple.headers
 
 
+def test_answers_vary_on_origin_with_or_without_one(make_client: Factory) -> None:
+    """A shared cache must not hand a response made without CORS headers to a browser page
+    of a listed origin (or the other way round): every answer varies on Origin, once."""
+    client = make_client()
+    for headers in ({}, {"Origin": ORIGIN}, {"Origin": "https://evil.test"}):
+        response = client.get("/openapi.json", headers=headers)
+        varies = [v.strip().lower() for v in response.headers.get("vary", "").split(",")]
+        assert varies.count("origin") == 1, (headers, response.headers.get("vary"))
+    assert client.get("/nope").headers["vary"].lower() == "origin"  # a 404 too
+
+
 def test_no_origin_is_allowed_by_default(make_client: Factory) -> None:
     client = make_client(SHOPFLOW_CORS_ORIGINS="[]")
     response = client.get("/openapi.json", headers={"Origin": ORIGIN})
