@@ -360,7 +360,9 @@ class Settings(BaseSettings):
     rate_limits: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
         description="Route class -> budget, e.g. 1200/minute; an env JSON object (SHOPFLOW_"
-        "RATE_LIMITS) overrides the classes it names, the others keep their defaults.",
+        "RATE_LIMITS) overrides the classes it names, the others keep their defaults. Each "
+        "worker leases a budget's tokens in parts of 1 % (at most 32, kept up to 1 s); "
+        "budgets under 200 are counted one request at a time.",
     )
     rate_limit_sensitive_paths: tuple[str, ...] = Field(
         default=("/api/auth/", "/api/token", "/api/shared/wishlists/"),
