@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import NoneType, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import orjson
@@ -52,10 +52,27 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 _SCALARS = (str, int, float, bool, NoneType)
 
 
-def _scalar(annotation: Any) -> bool:
-    """Whether a parameter is one plain value (str, int, float, bool, optional or not)."""
+def _options(annotation: Any) -> tuple[Any, ...]:
+    """The types a parameter may take: a union's members, each without ``Annotated``."""
     args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
-    return all(arg in _SCALARS for arg in args)
+    return tuple(get_args(a)[0] if get_origin(a) is Annotated else a for a in args)
+
+
+def _scalar(annotation: Any) -> bool:
+    """Whether a parameter is one plain value (str, int, float, bool, or a ``Literal`` of
+    them; optional or not)."""
+    return all(
+        arg in _SCALARS
+        or (get_origin(arg) is Literal and all(type(v) in _SCALARS for v in get_args(arg)))
+        for arg in _options(annotation)
+    )
+
+
+def _scalar_list(annotation: Any) -> bool:
+    """Whether a parameter is a list of plain values, optional or not (a query parameter
+    given once per value, as FastAPI reads it)."""
+    options = [arg for arg in _options(annotation) if arg is not NoneType]
+    return len(options) == 1 and get_origin(options[0]) is list and _scalar(options[0].__args__[0])
 
 
 def _json_body(content_type: bytes | None) -> bool:
@@ -88,6 +105,9 @@ class Lane:
             (f, f.alias, ("query", f.alias), f.field_info.is_required(), f.default)
             for f in dependant.query_params
         ]
+        self._lists = frozenset(
+            f.alias for f in dependant.query_params if _scalar_list(f.field_info.annotation)
+        )
 
     def problems(self, app: FastAPI) -> list[str]:
         """Why this lane would answer differently from the route (empty: it may serve it)."""
@@ -102,8 +122,9 @@ class Lane:
             found.append("a body other than one JSON model")
         for f in [*dependant.path_params, *dependant.query_params]:
             info = f.field_info
-            if not _scalar(info.annotation) or f.validation_alias or info.validate_default:
-                found.append(f"parameter {f.name!r} is not a plain value")
+            plain = _scalar(info.annotation) or f.alias in self._lists
+            if not plain or f.validation_alias or info.validate_default:
+                found.append(f"parameter {f.name!r} is not a plain value or a list of them")
         calls = {d.call for d in dependant.dependencies}
         if not calls <= self.provides or app.router.dependencies or app.dependency_overrides:
             found.append("dependencies the lane does not provide")
@@ -148,10 +169,14 @@ class Lane:
             if errors:
                 return None
             values[f.name] = value
-        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-        query = dict(pairs)
-        if len(query) != len(pairs):
-            return None  # a repeated parameter
+        query: dict[str, Any] = {}
+        for key, text in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            if key in self._lists:
+                query.setdefault(key, []).append(text)
+            elif key in query:
+                return None  # a repeated parameter
+            else:
+                query[key] = text
         for f, alias, loc, required, default in self._query:
             given = query.get(alias)
             if given is None:

@@ -180,11 +180,23 @@ async def list_reviews(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> Response:
-    if not (stars or verified or with_media or cursor):  # a first page: served from the cache
-        body = await reviews_reads.first_page(redis, product_id, sort, limit)
-        return Response(body, media_type="application/json")
+    body = await _reviews_page(redis, product_id, stars, verified, with_media, sort, cursor, limit)
+    return Response(body, media_type="application/json")
 
-    body = await run_in_threadpool(
+
+async def _reviews_page(
+    redis: Any,
+    product_id: str,
+    stars: list[int] | None,
+    verified: bool,
+    with_media: bool,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> str:
+    if not (stars or verified or with_media or cursor):  # a first page: served from the cache
+        return await reviews_reads.first_page(redis, product_id, sort, limit)
+    return await run_in_threadpool(
         lambda: reviews_reads.product_reviews_page(
             product_id,
             stars=stars,
@@ -195,7 +207,17 @@ async def list_reviews(
             limit=limit,
         )
     )
-    return Response(body, media_type="application/json")
+
+
+async def _reviews_fast(state: State, values: dict[str, Any]) -> bytes:
+    """``GET /api/products/{product_id}/reviews`` on the fast lane: the same body."""
+    return (await _reviews_page(state.clients.redis, **values)).encode()
+
+
+def reviews_lane() -> fastlane.Lane:
+    """The fast lane of a product's review listing (product pages show its first page)."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is list_reviews)
+    return fastlane.Lane(route, _reviews_fast, frozenset({get_redis}))
 
 
 @router.get(

@@ -52,3 +52,38 @@ def test_a_parameter_the_lane_refuses_gets_the_routes_error(
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert lane_calls == []
+
+
+@pytest.fixture
+def listing_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    return spy_on_handler(monkeypatch, reviews, "_reviews_fast")
+
+
+def test_the_listing_lane_serves_first_and_filtered_pages(
+    listing_calls: list, api_client: Any
+) -> None:
+    put_product(api_client, "lane-p2")
+    for n, stars in enumerate((5, 3, 4, 5)):
+        review(api_client, f"w{n}", "lane-p2", rating=stars)
+    first = api_client.get("/api/products/lane-p2/reviews?sort=helpful&limit=3")
+    cached = api_client.get("/api/products/lane-p2/reviews?sort=helpful&limit=3")
+    assert first.status_code == cached.status_code == 200
+    assert first.json() == cached.json() == truth("lane-p2", sort="helpful", limit=3)[1]
+    picked = api_client.get("/api/products/lane-p2/reviews?stars=5&stars=4")  # a list, repeated
+    assert picked.status_code == 200
+    assert sorted(r["rating"] for r in picked.json()["items"]) == [4, 5, 5]
+    assert [c["stars"] for c in listing_calls] == [None, None, [5, 4]]
+    assert listing_calls[0]["sort"] == "helpful" and listing_calls[0]["limit"] == 3
+
+
+def test_parameters_the_listing_lane_refuses_get_the_routes_answer(
+    listing_calls: list, api_client: Any
+) -> None:
+    put_product(api_client, "lane-p3")
+    review(api_client, "v1", "lane-p3", rating=2)
+    bad = api_client.get("/api/products/lane-p3/reviews?stars=9")
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    twice = api_client.get("/api/products/lane-p3/reviews?sort=newest&sort=rating_desc")
+    assert twice.status_code == 200 and twice.json()["items"][0]["rating"] == 2  # FastAPI's
+    assert listing_calls == []
