@@ -1,6 +1,7 @@
 """What rate limits cost on the hot path: ``GET /recommendations/{user}`` of the real app with
-the limiter on (one Lua call to Redis per request, ``serving.security.ratelimit``; budgets
-raised so that the load, all from one address, is counted but never refused) against the same
+the limiter on (``serving.security.ratelimit``: one Lua call to Redis per lease of a worker's
+tokens, 32 requests at these budgets; budgets raised so that the load, all from one address,
+is counted but never refused) against the same
 app with ``SHOPFLOW_RATE_LIMITS_ENABLED=false``, under the load and settings of
 ``bench_recommendations`` (wrk from another process, interleaved rounds)."""
 
