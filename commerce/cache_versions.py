@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -70,9 +71,9 @@ def _read_sqlite(engine: Engine, names: Sequence[str]) -> list[int]:
     if local is None:
         local = _sqlite_readers.setdefault(engine, threading.local())
     connection: sqlite3.Connection | None = getattr(local, "connection", None)
-    if connection is None:
-        path = str(engine.url.database)
-        connection = sqlite3.connect(path, timeout=_SQLITE_BUSY_S, isolation_level=None)
+    if connection is None:  # mode=rw: a missing file is an error here, never created
+        uri = Path(str(engine.url.database)).resolve().as_uri() + "?mode=rw"
+        connection = sqlite3.connect(uri, timeout=_SQLITE_BUSY_S, isolation_level=None, uri=True)
         local.connection = connection
     table = CacheVersion.__table__
     marks = ",".join("?" * len(names))

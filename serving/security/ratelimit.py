@@ -145,8 +145,8 @@ class RateLimiter:
     def _hold(self, klass: str, key: str, new: _Held) -> None:
         now = time.monotonic()
         held = self._held.get((klass, key))
-        if held is not None and held.until >= now and held.refusal is None is new.refusal:
-            held.tokens += new.tokens  # a concurrent lease of the same caller (both leases)
+        if held is not None and held.until >= now and held.refusal is None and not new.refusal:
+            held.tokens += new.tokens  # a concurrent lease of the same caller
             return
         self._held[(klass, key)] = new
         if len(self._held) > self._prune_above:
