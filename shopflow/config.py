@@ -227,6 +227,12 @@ class Settings(BaseSettings):
     review_burst_window_s: int = 600
     """Window of review_burst_count, in seconds."""
     review_bayes_prior_weight: float = Field(default=5.0, description="Prior pseudo-reviews.")
+    review_local_cache_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Memory per API worker for review ratings and first pages it served, "
+        "kept under their cache versions (checked against the database on every read).",
+    )
     media_max_image_bytes: int = 8 * 1024 * 1024
     """Largest uploaded image."""
     media_max_video_bytes: int = 20 * 1024 * 1024

@@ -1,8 +1,10 @@
-"""The public review reads the API serves from Redis: a product's rating summary and the
-first page of its default listings (no filters, no cursor). A hit costs one primary-key
-read of the cache versions (``commerce.cache_versions.read_async``) and one Redis command;
-a miss reads the versions, then the data, in one session in the thread pool and fills the
-cache with them (``commerce.reviews.cache``)."""
+"""The public review reads the API serves from its caches: a product's rating summary and the
+first page of its default listings (no filters, no cursor). Every read first reads the
+current cache versions (one primary-key query, ``commerce.cache_versions.read_async``); a
+body this process served under them is answered from memory (``local_cache``), else an
+entry of the shared Redis cache read under them (one command), else the versions and the
+data are read in one session in the thread pool and both caches filled
+(``commerce.reviews.cache``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from commerce import cache_versions
 from commerce.db import session_scope
 from commerce.db.models.commerce import Product
 from commerce.db.models.reviews import ReviewStatus
-from commerce.reviews import cache, listing
+from commerce.reviews import cache, listing, local_cache
 from commerce.reviews.ratings import rating_parts, rating_summary
 from shopflow.online_store import keys
 
@@ -39,19 +41,35 @@ def _rating_parts(product_id: str) -> tuple[list[int], dict[str, Any], dict[str,
         return versions, *rating_parts(session, product_id)
 
 
-async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -> dict[str, Any]:
-    """The rating summary of a product (NotFound for an unknown product)."""
-    agg_key = keys.review_rating_cache(product_id)
-    product_v, catalog_v = await cache_versions.read_async(
+async def rating_body(client: aioredis.Redis, product_id: str, prior_weight: float) -> bytes:
+    """The JSON body of a product's rating summary (NotFound for an unknown product)."""
+    versions = await cache_versions.read_async(
         [cache.product_version(product_id), cache.CATALOG_VERSION]
     )
+    local = local_cache.bodies()
+    key = ("rating", product_id, *versions, prior_weight)
+    body = local.get(key)
+    if body is None:
+        versions, summary = await _rating(client, product_id, prior_weight, versions)
+        body = dumps(summary).encode()
+        local.put(("rating", product_id, *versions, prior_weight), body)
+    return body
+
+
+async def _rating(
+    client: aioredis.Redis, product_id: str, prior_weight: float, versions: list[int]
+) -> tuple[list[int], dict[str, Any]]:
+    """(the versions it was read under, the rating summary), from Redis or the database."""
+    product_v, catalog_v = versions
+    agg_key = keys.review_rating_cache(product_id)
     cached = await cache.read(client, "mget", agg_key, keys.REVIEW_CATALOG_CACHE)
     agg_raw, totals_raw = cached if cached is not None else (None, None)
     agg_json = cache.unversioned(agg_raw, [product_v])
     totals_json = cache.unversioned(totals_raw, [catalog_v])
     if agg_json is not None and totals_json is not None:
-        return rating_summary(product_id, json.loads(agg_json), json.loads(totals_json),
-                              prior_weight)  # fmt: skip
+        return versions, rating_summary(
+            product_id, json.loads(agg_json), json.loads(totals_json), prior_weight
+        )
     versions, aggregate, totals = await run_in_threadpool(_rating_parts, product_id)
     product_v, catalog_v = versions
     await cache.fill(
@@ -61,7 +79,7 @@ async def rating(client: aioredis.Redis, product_id: str, prior_weight: float) -
             (keys.REVIEW_CATALOG_CACHE, "", cache.versioned([catalog_v], dumps(totals))),
         ],
     )
-    return rating_summary(product_id, aggregate, totals, prior_weight)
+    return versions, rating_summary(product_id, aggregate, totals, prior_weight)
 
 
 def _first_page(product_id: str, sort: str, limit: int) -> tuple[int, str, bool]:
@@ -74,16 +92,24 @@ def _first_page(product_id: str, sort: str, limit: int) -> tuple[int, str, bool]
         return version, dumps(body), worth
 
 
-async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> str:
+async def first_page(client: aioredis.Redis, product_id: str, sort: str, limit: int) -> bytes:
     """The JSON body of the first page of a product's approved reviews in ``sort`` order."""
-    key, field = keys.review_cache(product_id), page_field(sort, limit)
     [version] = await cache_versions.read_async([cache.product_version(product_id)])
+    local = local_cache.bodies()
+    body = local.get(("page", product_id, sort, limit, version))
+    if body is not None:
+        return body
+    key, field = keys.review_cache(product_id), page_field(sort, limit)
     cached = cache.unversioned(await cache.read(client, "hget", key, field), [version])
     if cached is not None:
-        return cached
-    version, body, worth = await run_in_threadpool(_first_page, product_id, sort, limit)
-    if worth:
-        await cache.fill(client, [(key, field, cache.versioned([version], body))])
+        body = cached.encode()
+    else:
+        version, text, worth = await run_in_threadpool(_first_page, product_id, sort, limit)
+        body = text.encode()
+        if not worth:
+            return body
+        await cache.fill(client, [(key, field, cache.versioned([version], text))])
+    local.put(("page", product_id, sort, limit, version), body)
     return body
 
 

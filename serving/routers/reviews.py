@@ -193,10 +193,10 @@ async def _reviews_page(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> str:
+) -> bytes:
     if not (stars or verified or with_media or cursor):  # a first page: served from the cache
         return await reviews_reads.first_page(redis, product_id, sort, limit)
-    return await run_in_threadpool(
+    page = await run_in_threadpool(
         lambda: reviews_reads.product_reviews_page(
             product_id,
             stars=stars,
@@ -207,11 +207,12 @@ async def _reviews_page(
             limit=limit,
         )
     )
+    return page.encode()
 
 
 async def _reviews_fast(state: State, values: dict[str, Any]) -> bytes:
     """``GET /api/products/{product_id}/reviews`` on the fast lane: the same body."""
-    return (await _reviews_page(state.clients.redis, **values)).encode()
+    return await _reviews_page(state.clients.redis, **values)
 
 
 def reviews_lane() -> fastlane.Lane:
@@ -230,8 +231,7 @@ async def get_rating(product_id: ProductId, redis: RedisDep, settings: SettingsD
 
 
 async def _rating(redis: Any, settings: Settings, product_id: str) -> bytes:
-    summary = await reviews_reads.rating(redis, product_id, settings.review_bayes_prior_weight)
-    return reviews_reads.dumps(summary).encode()
+    return await reviews_reads.rating_body(redis, product_id, settings.review_bayes_prior_weight)
 
 
 async def _rating_fast(state: State, values: dict[str, Any]) -> bytes:

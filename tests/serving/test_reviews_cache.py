@@ -15,7 +15,7 @@ from sqlalchemy import event
 from commerce import cache_versions
 from commerce.db import get_engine, session_scope
 from commerce.reviews import cache as reviews_cache
-from commerce.reviews import listing
+from commerce.reviews import listing, local_cache
 from commerce.reviews import reads as reviews_reads
 from commerce.reviews.ratings import product_rating
 from shopflow.config import get_settings
@@ -134,6 +134,33 @@ def test_cached_reads_follow_every_change(api_client) -> None:
     api_client.post(f"/api/admin/reviews/{pending}/reject", json={"reason": "rude"}, headers=ADMIN)
     fresh()
     assert served(api_client, "p1")[0]["count"] == 0
+
+
+def test_bodies_in_memory_are_served_only_under_the_current_versions(api_client) -> None:
+    """The first level: a body this process served is answered from its memory (Redis
+    emptied and not refilled), and never once the database's versions moved."""
+    put_product(api_client, "p1")
+    review(api_client, "a", "p1", rating=5)
+    first = served(api_client, "p1")
+    redis = reviews_cache.sync_client()
+    redis.delete(keys.review_cache("p1"), keys.review_rating_cache("p1"))
+    with count_sql() as statements:
+        assert served(api_client, "p1") == first
+    assert len(statements) == 2 and all("cache_versions" in s for s in statements)  # each time
+    assert not redis.exists(keys.review_cache("p1"), keys.review_rating_cache("p1"))
+    review(api_client, "b", "p1", rating=1)
+    assert served(api_client, "p1") == truth("p1") and truth("p1")[0]["count"] == 2
+
+
+def test_the_memory_level_keeps_the_latest_bodies_within_its_bytes() -> None:
+    bodies = local_cache.LocalBodies(max_bytes=10)
+    bodies.put("a", b"1234")
+    bodies.put("b", b"5678")
+    assert bodies.get("a") == b"1234"  # now the latest used
+    bodies.put("c", b"90ab")  # over 10 bytes: the least recently used ("b") goes
+    assert bodies.get("b") is None and bodies.get("a") == b"1234" and bodies.size == 8
+    bodies.put("huge", b"x" * 11)  # larger than the whole budget: not kept
+    assert bodies.get("huge") is None and len(bodies) == 2
 
 
 def test_an_entry_older_than_the_database_is_not_served(api_client) -> None:
