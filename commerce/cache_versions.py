@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import weakref
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, bindparam, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from commerce.db import get_engine, upsert
+from commerce.db import beside_engine, get_engine, upsert
 from commerce.db.models.core import CacheVersion
 
 
@@ -35,8 +37,7 @@ def bump(session: Session, name: str) -> None:
 
 def current(db: Session | Connection, names: Sequence[str]) -> list[int]:
     """The versions of ``names``, in order (0 for one never bumped)."""
-    query = select(CacheVersion.name, CacheVersion.version).where(CacheVersion.name.in_(names))
-    found = {name: version for name, version in db.execute(query)}
+    found = {name: version for name, version in db.execute(_query(names))}
     return [found.get(name, 0) for name in names]
 
 
@@ -59,24 +60,29 @@ async def read_async(names: Sequence[str]) -> list[int]:
     return await run_in_threadpool(read, names)
 
 
+def _query(names: Sequence[Any]) -> Select[str, int]:
+    return select(CacheVersion.name, CacheVersion.version).where(CacheVersion.name.in_(names))
+
+
+@lru_cache(maxsize=8)
+def _sqlite_text(count: int) -> str:
+    """``_query`` of ``count`` names as SQLite text with positional marks (compiled once)."""
+    marks: list[Any] = [bindparam(f"n{i}") for i in range(count)]
+    return str(_query(marks).compile(dialect=sqlite_dialect.dialect()))
+
+
 _SQLITE_BUSY_S = 0.02
 """How long an inline SQLite read waits for a lock before it moves to the thread pool."""
-_sqlite_readers: weakref.WeakKeyDictionary[Engine, threading.local] = weakref.WeakKeyDictionary()
 
 
 def _read_sqlite(engine: Engine, names: Sequence[str]) -> list[int]:
     """``current`` on this thread's own autocommit connection to the engine's SQLite file
     (each query sees the latest commit)."""
-    local = _sqlite_readers.get(engine)
-    if local is None:
-        local = _sqlite_readers.setdefault(engine, threading.local())
+    local = beside_engine("cache_versions.sqlite_readers", threading.local)
     connection: sqlite3.Connection | None = getattr(local, "connection", None)
     if connection is None:  # mode=rw: a missing file is an error here, never created
         uri = Path(str(engine.url.database)).resolve().as_uri() + "?mode=rw"
         connection = sqlite3.connect(uri, timeout=_SQLITE_BUSY_S, isolation_level=None, uri=True)
         local.connection = connection
-    table = CacheVersion.__table__
-    marks = ",".join("?" * len(names))
-    query = f"SELECT name, version FROM {table.name} WHERE name IN ({marks})"  # names are bound
-    found = dict(connection.execute(query, list(names)).fetchall())
+    found = dict(connection.execute(_sqlite_text(len(names)), list(names)).fetchall())
     return [found.get(name, 0) for name in names]

@@ -4,10 +4,10 @@ created by Alembic migrations (``commerce/db/migrate.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import sqlalchemy
 from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, event
@@ -61,8 +61,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+T = TypeVar("T")
+
 _engines: dict[str, Engine] = {}
 _sessions: dict[str, sessionmaker[Session]] = {}
+_beside: dict[tuple[str, str], Any] = {}
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -133,3 +136,15 @@ def reset_engines() -> None:
         engine.dispose()
     _engines.clear()
     _sessions.clear()
+    _beside.clear()
+
+
+def beside_engine(name: str, make: Callable[[], T]) -> T:
+    """Process state kept for the current database under ``name`` (made by ``make`` on first
+    use): it lives as long as the engine, so another database or ``reset_engines`` starts
+    it afresh."""
+    key = (str(get_engine().url), name)
+    found = _beside.get(key)
+    if found is None:
+        found = _beside[key] = make()
+    return cast(T, found)

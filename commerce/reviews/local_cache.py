@@ -9,13 +9,10 @@ beyond ``Settings.review_local_cache_bytes``. Used from the event loop only."""
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from sqlalchemy import Engine
-
-from commerce.db import get_engine
+from commerce.db import beside_engine
 from shopflow.config import get_settings
 
 
@@ -47,13 +44,8 @@ class LocalBodies:
         return len(self._items)
 
 
-_by_engine: weakref.WeakKeyDictionary[Engine, LocalBodies] = weakref.WeakKeyDictionary()
-
-
 def bodies() -> LocalBodies:
     """This process's cache for the current database."""
-    engine = get_engine()
-    found = _by_engine.get(engine)
-    if found is None:
-        found = _by_engine[engine] = LocalBodies(get_settings().review_local_cache_bytes)
-    return found
+    return beside_engine(
+        "reviews.local_bodies", lambda: LocalBodies(get_settings().review_local_cache_bytes)
+    )

@@ -47,12 +47,11 @@ async def rating_body(client: aioredis.Redis, product_id: str, prior_weight: flo
         [cache.product_version(product_id), cache.CATALOG_VERSION]
     )
     local = local_cache.bodies()
-    key = ("rating", product_id, *versions, prior_weight)
-    body = local.get(key)
-    if body is None:
+    body = local.get(("rating", product_id, prior_weight, *versions))
+    if body is None:  # the versions the summary was read under key it
         versions, summary = await _rating(client, product_id, prior_weight, versions)
         body = dumps(summary).encode()
-        local.put(("rating", product_id, *versions, prior_weight), body)
+        local.put(("rating", product_id, prior_weight, *versions), body)
     return body
 
 
