@@ -31,9 +31,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Insert, Update, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,10 +129,9 @@ class Once:
         now = utcnow()
         try:
             session.execute(
-                insert(_TABLE).values(
-                    scope=self.scope, key=self.key, request_hash=self.digest,
-                    created_at=now, expires_at=now + TTL,
-                )
+                _claim(),
+                {"scope": self.scope, "key": self.key, "request_hash": self.digest,
+                 "created_at": now, "expires_at": now + TTL},
             )  # fmt: skip
         except IntegrityError as exc:
             raise KeyTaken(self.key) from exc
@@ -143,11 +143,23 @@ class Once:
         else:
             status, stored = ERROR_STATUS, {"__error__": _error_state(error)}
         session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.scope == self.scope, _TABLE.c.key == self.key)
-            .values(status_code=status, response_json=_encode(session, stored))
-        )
+            _complete(),
+            {"s": self.scope, "k": self.key, "status_code": status,
+             "response_json": _encode(session, stored)},
+        )  # fmt: skip
         self.completed = True
+
+
+# Built once: a reused statement skips SQLAlchemy's construction and cache-key work.
+@cache
+def _claim() -> Insert:
+    return insert(_TABLE)
+
+
+@cache
+def _complete() -> Update:
+    """Parameters: ``s`` and ``k`` name the record; the others are the columns it sets."""
+    return update(_TABLE).where(_TABLE.c.scope == bindparam("s"), _TABLE.c.key == bindparam("k"))
 
 
 def run_once(

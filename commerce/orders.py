@@ -5,10 +5,11 @@ PAID also refreshes the verified-purchase badge of the buyer's reviews
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from commerce import outbox
@@ -236,16 +237,23 @@ def mark_paid(session: Session, order: Order) -> None:
         _set_status(session, order, PLACED, PAID, "order_paid")
 
 
+@cache
+def _pay_placed() -> Update:
+    """``p_order`` PLACED -> PAID, returning what its event needs (built once)."""
+    table = Order.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("p_order"), table.c.status == PLACED)
+        .values(status=PAID)
+        .returning(table.c.user_id, table.c.total_minor, table.c.currency)
+    )
+
+
 def mark_paid_by_id(session: Session, order_id: str) -> bool:
     """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
     False when the order was not PLACED."""
-    table = Order.__table__
-    row = session.execute(
-        update(table)
-        .where(table.c.id == order_id, table.c.status == PLACED)
-        .values(status=PAID, updated_at=utcnow())
-        .returning(table.c.user_id, table.c.total_minor, table.c.currency)
-    ).one_or_none()
+    params = {"p_order": order_id, "updated_at": utcnow()}
+    row = session.execute(_pay_placed(), params).one_or_none()
     if row is None:
         return False
     verified.refresh_for_order(session, order_id, row.user_id, order_paid=True)
@@ -267,13 +275,20 @@ def mark_refunded(session: Session, order: Order) -> None:
 def mark_paid_if_covered(session: Session, order_id: str) -> bool:
     """PLACED -> PAID once the order's payments (split tender: several) have captured its
     total between them."""
-    total, captured = session.execute(
+    total, captured = session.execute(_total_and_captured(), {"p_order": order_id}).one()
+    return captured >= total and mark_paid_by_id(session, order_id)
+
+
+@cache
+def _total_and_captured() -> Select[tuple[int, int]]:
+    """``p_order``'s total and what its payments captured (built once: every confirmed
+    payment runs it)."""
+    return (
         select(Order.total_minor, func.coalesce(func.sum(Payment.captured_minor), 0))
         .join(Payment, Payment.order_id == Order.id, isouter=True)
-        .where(Order.id == order_id)
+        .where(Order.id == bindparam("p_order"))
         .group_by(Order.id, Order.total_minor)
-    ).one()
-    return captured >= total and mark_paid_by_id(session, order_id)
+    )
 
 
 def mark_refunded_if_all(session: Session, order_id: str) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert, insert
 from sqlalchemy.orm import Session
 
+from commerce.db import utcnow
 from commerce.db.models.core import OutboxEvent
 from shopflow import events
+
+
+@cache
+def _insert() -> Insert:
+    """Built once: a reused statement skips SQLAlchemy's construction and cache-key work."""
+    return insert(OutboxEvent.__table__)
 
 
 def enqueue(
@@ -20,12 +29,14 @@ def enqueue(
     """Validate an event against the contract and add it to the outbox in ``session``'s
     transaction, so it is published if and only if the state change commits."""
     event = events.make_event(event_type, payload, **envelope)
-    session.add(
-        OutboxEvent(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            aggregate_id=aggregate_id,
-            envelope_json=event.model_dump_json(),
-        )
+    session.execute(
+        _insert(),
+        {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "aggregate_id": aggregate_id,
+            "envelope_json": event.model_dump_json(),
+            "created_at": utcnow(),
+        },
     )
     return event

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import case, func, insert, select, text, update
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,7 +32,7 @@ from commerce.db import rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
-from commerce.payments import authentication, gateways
+from commerce.payments import authentication, gateways, sql
 from commerce.payments.gateways import GatewayError, GatewayResult, Outcome
 from commerce.payments.gateways.testing import THREE_D_SECURE
 from commerce.payments.ledger import (
@@ -67,8 +67,6 @@ _EVENTS = {
     Kind.dispute_won: "payment.dispute_closed",
     Kind.dispute_lost: "payment.dispute_closed",
 }
-#: statuses whose payment still counts toward its order's total (open, held or captured)
-_OPEN = (Status.PENDING.value, Status.PROCESSING.value)
 DecimalAmount = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,8})?$")]
 
 
@@ -230,10 +228,7 @@ def _append(
     }
     # a concurrent append of the same seq failed on the unique constraint above; the
     # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
-    table = Payment.__table__
-    result = session.execute(
-        update(table).where(table.c.id == payment.id, table.c.version == state.seq).values(**values)
-    )
+    result = session.execute(sql.set_payment(), {**values, "p_id": payment.id, "p_seen": state.seq})
     if rowcount(result) != 1:
         raise StaleWrite(payment.id)
     for key, value in values.items():
@@ -246,7 +241,7 @@ def _open_state(payment: Payment) -> LedgerState:
     """The ledger state of a PENDING or PROCESSING payment from its row: the row caches the
     status, amounts and ``version`` (= last seq) written with every append, and an open
     payment has no refund reserved. A stale row fails the append's compare-and-set."""
-    assert payment.status in _OPEN
+    assert payment.status in sql.OPEN
     return LedgerState(
         Status(payment.status),
         amount_minor=payment.amount_minor,
@@ -268,10 +263,9 @@ def _insert_entry(
     source: str,
 ) -> None:
     session.execute(
-        insert(PaymentLedgerEntry.__table__).values(
-            payment_id=payment_id, seq=seq, kind=kind.value, amount_minor=amount,
-            gateway_ref=gateway_ref, reason=reason, source=source, created_at=utcnow(),
-        )
+        sql.insert_entry(),
+        {"payment_id": payment_id, "seq": seq, "kind": kind.value, "amount_minor": amount,
+         "gateway_ref": gateway_ref, "reason": reason, "source": source, "created_at": utcnow()},
     )  # fmt: skip
 
 
@@ -305,11 +299,7 @@ def _enqueue(session: Session, payment: Payment, kind: Kind, amount: int = 0) ->
 
 
 def _release_order(session: Session, payment: Payment) -> None:
-    session.execute(
-        update(Order)
-        .where(Order.id == payment.order_id, Order.active_payment_id == payment.id)
-        .values(active_payment_id=None)
-    )
+    session.execute(sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id})
 
 
 def apply_outcome(
@@ -436,11 +426,7 @@ def _gateway_call(fn: Callable[..., GatewayResult], *args: Any, **kwargs: Any) -
 def _payable_order(principal: Principal, data: PaymentIn) -> str:
     """Check the order can be paid with ``data``; returns its owner's user id."""
     with session_scope() as session:
-        order = session.execute(
-            select(Order.user_id, Order.status, Order.total_minor, Order.currency).where(
-                Order.id == data.order_id
-            )
-        ).one_or_none()
+        order = _order_to_pay(session, data.order_id)
     if order is None or not principal.can_access(order.user_id):
         raise NotFound(f"order {data.order_id} not found", order_id=data.order_id)
     if order.status != order_service.PLACED:
@@ -452,27 +438,20 @@ def _payable_order(principal: Principal, data: PaymentIn) -> str:
         raise Invalid(
             f"currency must be the order's {order.currency}", order_currency=order.currency
         )
-    with session_scope() as session:
-        _check_outstanding(session, data.order_id, order.total_minor, data.minor)
+    _check_outstanding(order, data.minor)
     return str(order.user_id)
 
 
-def _committed_minor(session: Session, order_id: str) -> int:
-    """What the order's payments already cover: captured amounts, held authorizations and
-    the amounts of payments still running."""
-    p = Payment
-    held = case(
-        (p.status.in_(_OPEN), p.amount_minor),
-        (p.status == Status.AUTHORIZED.value, p.authorized_minor),
-        else_=p.captured_minor,
-    )
-    committed = session.scalar(select(func.sum(held)).where(p.order_id == order_id))
-    return int(committed or 0)
+def _order_to_pay(session: Session, order_id: str) -> Row[Any] | None:
+    """The order's owner, status, total and currency, and what its payments already cover
+    (``committed_minor``: captured amounts, held authorizations, payments still running)."""
+    return session.execute(sql.payable_order(), {"p_order": order_id}).one_or_none()
 
 
-def _check_outstanding(session: Session, order_id: str, total: int, amount: int) -> None:
+def _check_outstanding(order: Row[Any], amount: int) -> None:
     """Split tender: a payment may cover at most what the order's other payments leave."""
-    outstanding = total - _committed_minor(session, order_id)
+    total = order.total_minor
+    outstanding = total - int(order.committed_minor)  # PostgreSQL sums to a Decimal
     if amount > outstanding:
         raise Invalid(
             f"amount {amount} exceeds the {outstanding} still to pay on the order (total {total})",
@@ -513,14 +492,10 @@ def create_payment(
 
     def work(session: Session) -> dict[str, Any]:
         claimed = session.execute(
-            update(Order)
-            .where(
-                Order.id == data.order_id,
-                Order.status == order_service.PLACED,
-                Order.active_payment_id.is_(None),
-            )
-            .values(active_payment_id=payment_id)
-        )
+            sql.claim_order(),
+            {"p_order": data.order_id, "p_status": order_service.PLACED,
+             "active_payment_id": payment_id},
+        )  # fmt: skip
         if rowcount(claimed) != 1:
             current = session.get(Order, data.order_id)
             raise Conflict(
@@ -529,8 +504,9 @@ def create_payment(
                 payment_id=current.active_payment_id if current else None,
                 current_status=current.status if current else None,
             )
-        total = session.scalar(select(Order.total_minor).where(Order.id == data.order_id))
-        _check_outstanding(session, data.order_id, int(total or 0), data.minor)
+        order = _order_to_pay(session, data.order_id)
+        assert order is not None  # claimed above
+        _check_outstanding(order, data.minor)
         first = apply(LedgerState(), Kind.created, data.minor)
         payment = Payment(
             id=payment_id,
@@ -564,11 +540,8 @@ def create_payment(
         payment.updated_at = payment.created_at
         # a Core insert (the row before its ledger entry's foreign key); the object stays
         # transient and only feeds the event and the response
-        session.execute(
-            insert(Payment.__table__).values(
-                {c.key: getattr(payment, c.key) for c in Payment.__table__.columns}
-            )
-        )
+        columns = Payment.__table__.columns
+        session.execute(sql.insert_payment(), {c.key: getattr(payment, c.key) for c in columns})
         _insert_entry(
             session, payment_id, first.seq, Kind.created, data.minor, result.txn_id,
             None, "api",

@@ -8,7 +8,9 @@ clears it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from commerce.db.models.commerce import Order, OrderLine
@@ -31,18 +33,26 @@ def has_paid_order(
     return session.scalar(query) is not None
 
 
+@cache
+def _reviews_of_order() -> Select[tuple[Review]]:
+    """``p_user``'s reviews of the products in order ``p_order`` (built once: the payment
+    path runs it on every paid order)."""
+    return (
+        select(Review)
+        .join(
+            OrderLine,
+            (OrderLine.product_id == Review.product_id)
+            & (OrderLine.order_id == bindparam("p_order")),
+        )
+        .where(Review.user_id == bindparam("p_user"))
+    )
+
+
 def refresh_for_order(session: Session, order_id: str, user_id: str, order_paid: bool) -> int:
     """Recompute the badge of ``user_id``'s reviews of the products in order ``order_id``,
     whose status just became paid (``order_paid``) or left paid. One query when the user has
     not reviewed them. Returns how many reviews changed."""
-    reviews = session.scalars(
-        select(Review)
-        .join(
-            OrderLine,
-            (OrderLine.product_id == Review.product_id) & (OrderLine.order_id == order_id),
-        )
-        .where(Review.user_id == user_id)
-    ).all()
+    reviews = session.scalars(_reviews_of_order(), {"p_order": order_id, "p_user": user_id}).all()
     changed = 0
     for review in reviews:
         verified = order_paid or has_paid_order(session, user_id, review.product_id, order_id)

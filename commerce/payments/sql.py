@@ -1,0 +1,84 @@
+"""The payment write path's statements, each built once and reused with parameters: a
+reused statement skips SQLAlchemy's construction and cache-key work, which otherwise cost
+more than the database round trip. Bound names (``p_*``) never shadow a column, since an
+UPDATE's other parameters name the columns it sets."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, select, update
+
+from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
+from commerce.payments.ledger import Status
+
+#: statuses whose payment still counts toward its order's total (open, held or captured)
+OPEN = (Status.PENDING.value, Status.PROCESSING.value)
+
+_payments = Payment.__table__
+_orders = Order.__table__
+
+
+@cache
+def insert_payment() -> Insert:
+    return insert(_payments)
+
+
+@cache
+def insert_entry() -> Insert:
+    return insert(PaymentLedgerEntry.__table__)
+
+
+@cache
+def set_payment() -> Update:
+    """Compare-and-set a payment's columns: ``p_id`` at ``p_seen`` (its ``version``)."""
+    return update(_payments).where(
+        _payments.c.id == bindparam("p_id"), _payments.c.version == bindparam("p_seen")
+    )
+
+
+@cache
+def claim_order() -> Update:
+    """``p_order`` becomes ``active_payment_id``'s while PLACED and no payment runs on it."""
+    return update(_orders).where(
+        _orders.c.id == bindparam("p_order"),
+        _orders.c.status == bindparam("p_status"),
+        _orders.c.active_payment_id.is_(None),
+    )
+
+
+@cache
+def release_order() -> Update:
+    """Clear ``p_order``'s running payment if it is still ``p_payment``."""
+    return (
+        update(_orders)
+        .where(
+            _orders.c.id == bindparam("p_order"),
+            _orders.c.active_payment_id == bindparam("p_payment"),
+        )
+        .values(active_payment_id=None)
+    )
+
+
+@cache
+def payable_order() -> Select[tuple[str, str, int, str, int]]:
+    """``p_order``'s owner, status, total and currency, with what its payments already cover:
+    captured amounts, held authorizations and the amounts of payments still running."""
+    p = Payment
+    held = case(
+        (p.status.in_(OPEN), p.amount_minor),
+        (p.status == Status.AUTHORIZED.value, p.authorized_minor),
+        else_=p.captured_minor,
+    )
+    committed = (
+        select(func.coalesce(func.sum(held), 0))
+        .where(p.order_id == bindparam("p_order"))
+        .scalar_subquery()
+    )
+    return select(
+        Order.user_id,
+        Order.status,
+        Order.total_minor,
+        Order.currency,
+        committed.label("committed_minor"),
+    ).where(Order.id == bindparam("p_order"))
