@@ -349,7 +349,7 @@ def apply_outcome(
 
 # ---- reads ------------------------------------------------------------------------------
 def _load(session: Session, principal: Principal, payment_id: str) -> Payment:
-    payment = session.get(Payment, payment_id)
+    payment = session.scalars(sql.payment_by_id(), {"p_id": payment_id}).one_or_none()
     if payment is None or not principal.can_access(payment.user_id):
         raise NotFound(f"payment {payment_id} not found", payment_id=payment_id)
     return payment

@@ -25,6 +25,12 @@ def insert_payment() -> Insert:
 
 
 @cache
+def payment_by_id() -> Select[tuple[Payment]]:
+    """The payment ``p_id`` (a prebuilt query costs less than ``Session.get``'s own)."""
+    return select(Payment).where(Payment.id == bindparam("p_id"))
+
+
+@cache
 def insert_entry() -> Insert:
     return insert(PaymentLedgerEntry.__table__)
 
