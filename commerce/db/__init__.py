@@ -130,6 +130,23 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """A session for a read that needs no transaction (one statement, or reads that need not
+    agree). On PostgreSQL its connection runs in autocommit, which saves the BEGIN and COMMIT
+    round trips; on SQLite it is an ordinary session (its reads take no lock)."""
+    engine = get_engine(url)
+    if engine.dialect.name != "postgresql":
+        with session_scope(url) as session:
+            yield session
+        return
+    with (
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+        Session(bind=connection, expire_on_commit=False) as session,
+    ):
+        yield session
+
+
 def reset_engines() -> None:
     """Dispose cached engines (tests switching DATABASE_URL or SHOPFLOW_HOME)."""
     for engine in _engines.values():

@@ -28,7 +28,7 @@ from commerce.common import (
     new_id,
     transact,
 )
-from commerce.db import rowcount, session_scope, utcnow
+from commerce.db import read_scope, rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
@@ -356,7 +356,7 @@ def _load(session: Session, principal: Principal, payment_id: str) -> Payment:
 
 
 def get_payment(principal: Principal, payment_id: str) -> dict[str, Any]:
-    with session_scope() as session:
+    with read_scope() as session:
         return payment_dict(session, _load(session, principal, payment_id))
 
 
@@ -425,7 +425,7 @@ def _gateway_call(fn: Callable[..., GatewayResult], *args: Any, **kwargs: Any) -
 
 def _payable_order(principal: Principal, data: PaymentIn) -> str:
     """Check the order can be paid with ``data``; returns its owner's user id."""
-    with session_scope() as session:
+    with read_scope() as session:
         order = _order_to_pay(session, data.order_id)
     if order is None or not principal.can_access(order.user_id):
         raise NotFound(f"order {data.order_id} not found", order_id=data.order_id)
@@ -572,7 +572,7 @@ def confirm_payment(
     and the outcome (both ledger entries and events), so a crash in between leaves the
     payment PENDING with its order claimed, and a retried confirm or the gateway's webhook
     completes it."""
-    with session_scope() as session:
+    with read_scope() as session:
         payment = _load(session, principal, payment_id)
     if payment.status not in (Status.PENDING.value, Status.PROCESSING.value):
         raise Conflict(
