@@ -280,7 +280,7 @@ def mark_paid_if_covered(session: Session, order_id: str) -> bool:
 
 
 @cache
-def _total_and_captured() -> Select[tuple[int, int]]:
+def _total_and_captured() -> Select[int, int]:
     """``p_order``'s total and what its payments captured (built once: every confirmed
     payment runs it)."""
     return (

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -442,13 +442,13 @@ def _payable_order(principal: Principal, data: PaymentIn) -> str:
     return str(order.user_id)
 
 
-def _order_to_pay(session: Session, order_id: str) -> Row[Any] | None:
+def _order_to_pay(session: Session, order_id: str) -> sql.PayableOrder | None:
     """The order's owner, status, total and currency, and what its payments already cover
     (``committed_minor``: captured amounts, held authorizations, payments still running)."""
     return session.execute(sql.payable_order(), {"p_order": order_id}).one_or_none()
 
 
-def _check_outstanding(order: Row[Any], amount: int) -> None:
+def _check_outstanding(order: sql.PayableOrder, amount: int) -> None:
     """Split tender: a payment may cover at most what the order's other payments leave."""
     total = order.total_minor
     outstanding = total - int(order.committed_minor)  # PostgreSQL sums to a Decimal

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import Insert, Row, Select, Update, bindparam, case, func, insert, select, update
 
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.payments.ledger import Status
 
 #: statuses whose payment still counts toward its order's total (open, held or captured)
 OPEN = (Status.PENDING.value, Status.PROCESSING.value)
+
+#: ``payable_order``'s row: owner, status, total, currency and ``committed_minor``
+PayableOrder = Row[str, str, int, str, int]
 
 _payments = Payment.__table__
 _orders = Order.__table__
@@ -25,7 +28,7 @@ def insert_payment() -> Insert:
 
 
 @cache
-def payment_by_id() -> Select[tuple[Payment]]:
+def payment_by_id() -> Select[Payment]:
     """The payment ``p_id`` (a prebuilt query costs less than ``Session.get``'s own)."""
     return select(Payment).where(Payment.id == bindparam("p_id"))
 
@@ -67,7 +70,7 @@ def release_order() -> Update:
 
 
 @cache
-def payable_order() -> Select[tuple[str, str, int, str, int]]:
+def payable_order() -> Select[str, str, int, str, int]:
     """``p_order``'s owner, status, total and currency, with what its payments already cover:
     captured amounts, held authorizations and the amounts of payments still running."""
     p = Payment

@@ -34,7 +34,7 @@ def has_paid_order(
 
 
 @cache
-def _reviews_of_order() -> Select[tuple[Review]]:
+def _reviews_of_order() -> Select[Review]:
     """``p_user``'s reviews of the products in order ``p_order`` (built once: the payment
     path runs it on every paid order)."""
     return (
