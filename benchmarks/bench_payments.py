@@ -25,12 +25,12 @@ from typing import IO, Any
 
 import httpx
 
-from benchmarks.loadgen import api_env
+from benchmarks.loadgen import api_env, bench_workers
 
 CLIENTS = 32
 DURATION_S = 6.0
 ORDERS = 8_000
-WORKERS = int(os.environ.get("SHOPFLOW_BENCH_WORKERS", "2"))
+WORKERS = bench_workers(2)
 SEED_TPS, SEED_LATENCY_MS = 100, 500
 
 

@@ -88,17 +88,31 @@ def ensure_wrk(install: bool = True) -> str | None:
 
 
 def process_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) a process has used so far; None off Linux. CPU per request
-    is a steadier figure than requests/s on a machine shared with other work."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    """CPU seconds (user + system) a process and its live children (uvicorn's workers) have
+    used so far; None off Linux. CPU per request is a steadier figure than requests/s on a
+    machine shared with other work."""
+    stats = {}  # pid -> (parent pid, CPU ticks)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:  # gone meanwhile
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    if pid not in stats:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = stats[pid][1] + sum(t for parent, t in stats.values() if parent == pid)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 ROOT = Path(__file__).resolve().parent.parent
-UVICORN_FLAGS = ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+def bench_workers(default: int = 1) -> int:
+    """uvicorn worker processes of each server under test, baseline included:
+    ``SHOPFLOW_BENCH_WORKERS``, else ``default`` (to see how a figure scales with workers)."""
+    return int(os.environ.get("SHOPFLOW_BENCH_WORKERS", default))
+
+
+UVICORN_FLAGS = ["--workers", str(bench_workers()), "--no-access-log", "--log-level", "warning"]
 
 
 BASELINE_BODY: dict[str, object] = {

@@ -59,3 +59,29 @@ def test_compare_prints_every_target_and_its_ratio_to_the_first(server: str, cap
     assert out.startswith("base ") and "server CPU" in out
     assert "WARNING: " in out and " errors during gone" in out
     assert "ratio gone / base: " in out and "(rounds " in out
+
+
+def test_server_cpu_counts_the_workers_a_server_forked() -> None:
+    """uvicorn --workers N serves from child processes: their CPU is the server's."""
+    from benchmarks.loadgen import process_cpu_s
+
+    burn = (
+        "import time, sys\n"
+        "while time.process_time() < 0.5: pass\n"  # 0.5 s of CPU, however long it takes
+        "print('burnt', flush=True); time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "burnt"  # the child's line, inherited
+        used = process_cpu_s(parent.pid)
+        assert used is not None and used >= 0.4  # /proc counts in clock ticks
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
+        parent.kill()
+        parent.wait()
