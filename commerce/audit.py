@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 
 from commerce.db import session_scope, utcnow
 from commerce.db.models.audit import AuditEntry
+from commerce.db.writer import sqlite_writer
 from commerce.errors import Invalid
 
 ACTOR_KINDS = ("admin", "service", "cli")
@@ -44,7 +45,7 @@ class Fields(TypedDict):
 def record(*, url: str | None = None, **fields: Unpack[Fields]) -> int:
     """Append one entry; returns its id."""
     entry = _entry(fields)
-    with session_scope(url) as session:
+    with sqlite_writer(url), session_scope(url) as session:
         session.add(entry)
         session.flush()
         return entry.id
@@ -54,7 +55,7 @@ def record_many(entries: list[Fields], url: str | None = None) -> None:
     """Append several entries in one transaction (one multi-row INSERT, no ids read back):
     all of them or, on an error, none."""
     rows = [_row(fields) for fields in entries]
-    with session_scope(url) as session:
+    with sqlite_writer(url), session_scope(url) as session:  # SQLite: in turn with the rest
         session.connection().execute(insert(AuditEntry.__table__), rows)
 
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from commerce.db import get_engine, session_scope
+from commerce.db import session_scope
+from commerce.db.writer import sqlite_writer
 from commerce.errors import Conflict, DomainError
 from commerce.idempotency import Once
 from commerce.payments.gateways.card_data import find_card_data
@@ -94,58 +90,6 @@ def transact(
                 raise
             last = exc
     raise Conflict(f"too much contention, retry: {type(last).__name__}")
-
-
-class _WriterLock:
-    """A thread lock plus an ``flock`` on a file beside the SQLite database."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.RLock()
-        self.depth = threading.local()
-        self.fd: int | None = None
-
-
-_writers: dict[str, _WriterLock | None] = {}
-_writers_guard = threading.Lock()
-
-
-def _writer_lock() -> _WriterLock | None:
-    url = get_engine().url
-    key = str(url)
-    if key not in _writers:
-        with _writers_guard:
-            if key not in _writers:
-                db = url.database if url.get_backend_name() == "sqlite" else None
-                _writers[key] = (
-                    _WriterLock(Path(db + ".writer-lock")) if db and db != ":memory:" else None
-                )
-    return _writers[key]
-
-
-@contextmanager
-def sqlite_writer() -> Iterator[None]:
-    """Queue SQLite write transactions, in this process and across processes on the same
-    file. SQLite admits one writer and makes the others poll with growing sleeps (up to
-    100 ms each) while it is busy, which under contention wastes most of the time and
-    stretches the tail; a queue hands the database over at once. No-op on PostgreSQL."""
-    writer = _writer_lock()
-    if writer is None:
-        yield
-        return
-    with writer.lock:
-        depth = getattr(writer.depth, "n", 0)
-        if depth == 0:
-            if writer.fd is None:
-                writer.fd = os.open(writer.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(writer.fd, fcntl.LOCK_EX)
-        writer.depth.n = depth + 1
-        try:
-            yield
-        finally:
-            writer.depth.n = depth
-            if depth == 0 and writer.fd is not None:
-                fcntl.flock(writer.fd, fcntl.LOCK_UN)
 
 
 class StaleWrite(Exception):

@@ -172,3 +172,41 @@ def test_a_bad_entry_fails_alone_and_queued_entries_survive_close(database: str)
     outcomes = asyncio.run(mixed())
     assert [type(o).__name__ for o in outcomes] == ["NoneType", "Invalid", "NoneType", "NoneType"]
     assert _count(database, "GET /x") == 3
+
+
+def test_audit_writes_on_sqlite_take_their_turn_in_the_writer_queue(shopflow_home) -> None:
+    """Another process's audit write waits while this one holds SQLite's writer queue (and
+    so never busy-polls the database), then lands once it is released."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from commerce.db import migrate, reset_engines
+    from commerce.db.writer import sqlite_writer
+
+    reset_engines()
+    url = str(get_engine().url)
+    assert url.startswith("sqlite")
+    migrate.upgrade(url)
+    child = (
+        "from commerce import audit\n"
+        "print('writing', flush=True)\n"
+        "audit.record(actor_id='ops', actor_kind='cli', action='cli:queued', status=0)\n"
+    )
+
+    def queued() -> int:
+        with get_engine().connect() as con:
+            query = sa.text("SELECT count(*) FROM audit_log WHERE action = 'cli:queued'")
+            return int(con.scalar(query) or 0)
+
+    with sqlite_writer():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=os.environ
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+        time.sleep(0.5)
+        assert queued() == 0  # still waiting for its turn
+    assert proc.wait(timeout=60) == 0
+    assert queued() == 1
+    reset_engines()
