@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from commerce.db import beside_engine, get_engine, upsert
+from commerce.db import beside_engine, get_engine, read_connection, upsert
 from commerce.db.models.core import CacheVersion
 
 
@@ -43,7 +43,7 @@ def current(db: Session | Connection, names: Sequence[str]) -> list[int]:
 
 def read(names: Sequence[str]) -> list[int]:
     """``current`` on a plain connection (no ORM session: a cache hit's only database cost)."""
-    with get_engine().connect() as connection:
+    with read_connection() as connection:
         return current(connection, names)
 
 

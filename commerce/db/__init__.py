@@ -131,19 +131,27 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 @contextmanager
-def read_scope(url: str | None = None) -> Iterator[Session]:
-    """A session for a read that needs no transaction (one statement, or reads that need not
-    agree). On PostgreSQL its connection runs in autocommit, which saves the BEGIN and COMMIT
-    round trips; on SQLite it is an ordinary session (its reads take no lock)."""
+def read_connection(url: str | None = None) -> Iterator[sqlalchemy.Connection]:
+    """A connection for reads that need no transaction (one statement, or reads that need not
+    agree). On PostgreSQL it runs in autocommit, which saves the BEGIN and the closing round
+    trips (psycopg switches on the client; the pool switches back on check-in); on SQLite it
+    is an ordinary connection (its reads take no lock)."""
     engine = get_engine(url)
-    if engine.dialect.name != "postgresql":
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with connection:
+        yield connection
+
+
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """An ORM session on a ``read_connection``: no transaction on PostgreSQL."""
+    if get_engine(url).dialect.name != "postgresql":
         with session_scope(url) as session:
             yield session
         return
-    with (
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
-        Session(bind=connection, expire_on_commit=False) as session,
-    ):
+    with read_connection(url) as connection, Session(bind=connection) as session:
         yield session
 
 

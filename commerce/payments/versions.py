@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from commerce.auth import Principal
-from commerce.db import get_engine, session_scope
+from commerce.db import read_connection, session_scope
 from commerce.db.models.commerce import Payment
 from commerce.errors import NotFound
 from commerce.payments.service import payment_dict
@@ -17,7 +17,7 @@ from commerce.payments.service import payment_dict
 
 def current_version(payment_id: str) -> int | None:
     """The payment's version (one primary-key read), None when there is no such payment."""
-    with get_engine().connect() as connection:  # no ORM session: a cache hit's only read
+    with read_connection() as connection:  # no ORM session: a cache hit's only read
         return connection.scalar(select(Payment.version).where(Payment.id == payment_id))
 
 

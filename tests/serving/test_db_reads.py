@@ -68,3 +68,22 @@ def test_the_prebuilt_payable_order_query_answers_for_each_order(database: str) 
         (900, 0),
         (700, 0),
     ]
+
+
+def test_cache_versions_are_read_outside_a_transaction(database: str) -> None:
+    """A cached read's one database cost (the versions of what it shows) opens no
+    transaction on PostgreSQL, and reads a bump committed just before."""
+    from commerce import cache_versions
+    from commerce.db import read_connection
+
+    with session_scope() as session:
+        cache_versions.bump(session, "reviews:p1")
+    assert cache_versions.read(["reviews:p1", "reviews:never"]) == [1, 0]
+    with read_connection() as connection:
+        assert cache_versions.current(connection, ["reviews:p1"]) == [1]
+        raw = connection.connection.dbapi_connection
+        if database.startswith("postgresql"):
+            from psycopg.pq import TransactionStatus
+
+            assert raw is not None
+            assert raw.info.transaction_status == TransactionStatus.IDLE  # autocommit
