@@ -49,7 +49,8 @@ class Kind(StrEnum):
 
 
 S, K = Status, Kind
-_OPEN = (S.PENDING, S.PROCESSING)
+#: statuses of a payment still running (created or processing at the gateway)
+OPEN = (S.PENDING, S.PROCESSING)
 _SETTLED = (S.COMPLETED, S.PARTIALLY_REFUNDED)
 #: "by amount": refunded leads to REFUNDED when all is refunded, else PARTIALLY_REFUNDED;
 #: a won dispute returns to COMPLETED, or PARTIALLY_REFUNDED when part was refunded before.
@@ -62,12 +63,12 @@ TRANSITIONS: dict[tuple[Status | None, Kind], Status | tuple[Status, ...]] = {
     (None, K.created): S.PENDING,
     (S.PENDING, K.processing): S.PROCESSING,
     (S.PROCESSING, K.action_required): S.PROCESSING,
-    **{(s, K.authorized): S.AUTHORIZED for s in _OPEN},
-    **{(s, K.captured): S.COMPLETED for s in (*_OPEN, S.AUTHORIZED)},
+    **{(s, K.authorized): S.AUTHORIZED for s in OPEN},
+    **{(s, K.captured): S.COMPLETED for s in (*OPEN, S.AUTHORIZED)},
     (S.AUTHORIZED, K.released): S.CANCELLED,
     (S.AUTHORIZED, K.expired): S.EXPIRED,
-    **{(s, K.failed): S.FAILED for s in _OPEN},
-    **{(s, K.cancelled): S.CANCELLED for s in _OPEN},
+    **{(s, K.failed): S.FAILED for s in OPEN},
+    **{(s, K.cancelled): S.CANCELLED for s in OPEN},
     **{(s, K.refund_requested): s for s in _SETTLED},
     **{(s, K.refunded): BY_REFUNDS for s in _SETTLED},
     **{(s, K.refund_failed): s for s in _SETTLED},

@@ -574,7 +574,7 @@ def confirm_payment(
     completes it."""
     with read_scope() as session:
         payment = _load(session, principal, payment_id)
-    if payment.status not in (Status.PENDING.value, Status.PROCESSING.value):
+    if payment.status not in sql.OPEN:
         raise Conflict(
             f"payment is {payment.status}; cannot confirm it", current_status=payment.status
         )
@@ -584,7 +584,7 @@ def confirm_payment(
 
     def finish(session: Session) -> dict[str, Any]:
         current = _load(session, principal, payment_id)
-        if current.status in (Status.PENDING.value, Status.PROCESSING.value):
+        if current.status in sql.OPEN:
             state = _open_state(current)
             if current.status == Status.PENDING.value:
                 state = _append(session, current, Kind.processing, state=state, next_action=None)

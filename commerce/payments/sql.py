@@ -10,10 +10,11 @@ from functools import cache
 from sqlalchemy import Insert, Row, Select, Update, bindparam, case, func, insert, select, update
 
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
+from commerce.payments import ledger
 from commerce.payments.ledger import Status
 
-#: statuses whose payment still counts toward its order's total (open, held or captured)
-OPEN = (Status.PENDING.value, Status.PROCESSING.value)
+#: the running statuses (``ledger.OPEN``) as stored
+OPEN = tuple(status.value for status in ledger.OPEN)
 
 #: ``payable_order``'s row: owner, status, total, currency and ``committed_minor``
 PayableOrder = Row[str, str, int, str, int]

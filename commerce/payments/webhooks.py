@@ -15,12 +15,10 @@ from commerce import outbox
 from commerce.common import transact
 from commerce.db.models.commerce import Payment, ProcessedWebhook
 from commerce.errors import NotFound
-from commerce.payments import disputes
+from commerce.payments import disputes, sql
 from commerce.payments.gateways import GatewayResult, Outcome
 from commerce.payments.ledger import Kind, Status
 from commerce.payments.service import _append, apply_outcome, find_by_txn, ledger_state
-
-_OPEN = (Status.PENDING.value, Status.PROCESSING.value)
 
 
 class Report(NamedTuple):
@@ -126,20 +124,20 @@ def handle_stripe_event(event: dict[str, Any]) -> dict[str, Any]:
     def act(session: Session, payment: Payment) -> Report | None:
         if kind == "payment_intent.succeeded":
             amount = int(obj.get("amount_received") or obj.get("amount") or 0)
-            if payment.status in _OPEN:
+            if payment.status in sql.OPEN:
                 result = GatewayResult(Outcome.succeeded, obj["id"], captured_minor=amount)
                 apply_outcome(session, payment, result, source="webhook")
             return Report("captured", amount, True)
-        if kind == "payment_intent.payment_failed" and payment.status in _OPEN:
+        if kind == "payment_intent.payment_failed" and payment.status in sql.OPEN:
             error = obj.get("last_payment_error") or {}
             reason = error.get("code") or "payment_failed"
             result = GatewayResult(Outcome.failed, obj["id"], failure_reason=reason)
             apply_outcome(session, payment, result, source="webhook")
-        elif kind == "payment_intent.canceled" and payment.status in _OPEN:
+        elif kind == "payment_intent.canceled" and payment.status in sql.OPEN:
             apply_outcome(session, payment, GatewayResult(Outcome.cancelled, obj["id"]), "webhook")
         elif kind == "payment_intent.amount_capturable_updated":
             amount = int(obj.get("amount_capturable") or obj.get("amount") or 0)
-            if payment.status in _OPEN:
+            if payment.status in sql.OPEN:
                 result = GatewayResult(Outcome.authorized, obj["id"], authorized_minor=amount)
                 apply_outcome(session, payment, result, source="webhook")
             return Report("authorized", amount, True)
@@ -190,7 +188,7 @@ def handle_paypal_event(event: dict[str, Any]) -> dict[str, Any]:
             else payment.amount_minor
         )
         if kind == "PAYMENT.CAPTURE.COMPLETED":
-            if payment.status in _OPEN:
+            if payment.status in sql.OPEN:
                 result = GatewayResult(
                     Outcome.succeeded, payment.gateway_txn_id or "", captured_minor=value
                 )
@@ -198,7 +196,7 @@ def handle_paypal_event(event: dict[str, Any]) -> dict[str, Any]:
             return Report("captured", value, False)
         if (
             kind in ("PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED")
-            and payment.status in _OPEN
+            and payment.status in sql.OPEN
         ):
             result = GatewayResult(
                 Outcome.failed, "", failure_reason=kind.rsplit(".", 1)[-1].lower()
