@@ -14,7 +14,17 @@ from shopflow.config import get_settings
 PATH = "/api/payments/{payment_id}/authenticate"
 
 
+#: hex digits as letters: the form posts the token back, and a run of 13 or more digits
+#: in it could pass the Luhn check and be refused as a card number (``card_data``)
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def _token(payment_id: str) -> str:
+    return _hex_token(payment_id).translate(_LETTERS)
+
+
+def _hex_token(payment_id: str) -> str:
+    """The token's form in links issued before it became letters only (still accepted)."""
     key = get_settings().jwt_secret.encode()
     return hmac.new(key, f"3ds:{payment_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -29,7 +39,10 @@ def next_action(payment_id: str) -> dict[str, Any]:
 
 
 def verify(payment_id: str, token: str) -> bool:
-    return hmac.compare_digest(_token(payment_id).encode(), token.encode())  # any text
+    given = token.encode()  # any text
+    return any(
+        hmac.compare_digest(issued(payment_id).encode(), given) for issued in (_token, _hex_token)
+    )
 
 
 def awaits(payment: Payment) -> bool:

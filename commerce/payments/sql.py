@@ -49,7 +49,8 @@ def set_payment() -> Update:
 
 @cache
 def claim_order() -> Update:
-    """``p_order`` becomes ``active_payment_id``'s while PLACED and no payment runs on it."""
+    """Set ``p_order``'s ``active_payment_id`` while it is ``p_status`` (PLACED) and no
+    payment runs on it."""
     return update(_orders).where(
         _orders.c.id == bindparam("p_order"),
         _orders.c.status == bindparam("p_status"),

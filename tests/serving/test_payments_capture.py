@@ -205,3 +205,20 @@ def test_authenticate_link_with_any_text_is_a_404(api_client) -> None:
         resp = api_client.get("/api/payments/pay_x/authenticate", params={"token": token})
         assert resp.status_code == 404, token
         assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_3ds_tokens_never_read_as_card_numbers(shopflow_home) -> None:
+    """The 3-D Secure form posts its signed token back, and the card-data guard scans form
+    fields: a token holds no digits, so no payment's page is refused as card data. Links
+    issued in the older hex form still verify."""
+    from commerce.payments import authentication
+    from commerce.payments.gateways.card_data import find_card_data
+
+    ids = [f"pay_{n:032x}" for n in range(3000)]
+    tokens = [authentication.url(pid).split("?token=")[1] for pid in ids]
+    assert not any(ch.isdigit() for token in tokens for ch in token)
+    assert all(authentication.verify(pid, token) for pid, token in zip(ids, tokens, strict=True))
+    hex_tokens = [authentication._hex_token(pid) for pid in ids]
+    assert any(find_card_data({"token": token}) for token in hex_tokens)  # the old failure
+    assert all(authentication.verify(pid, t) for pid, t in zip(ids, hex_tokens, strict=True))
+    assert not authentication.verify(ids[0], tokens[1])
