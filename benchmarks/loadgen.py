@@ -91,7 +91,7 @@ def process_cpu_s(pid: int) -> float | None:
     """CPU seconds (user + system) a process and its live children (uvicorn's workers) have
     used so far; None off Linux. CPU per request is a steadier figure than requests/s on a
     machine shared with other work."""
-    stats = {}  # pid -> (parent pid, CPU ticks)
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent pid, CPU ticks)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -106,6 +106,8 @@ def process_cpu_s(pid: int) -> float | None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def bench_workers(default: int = 1) -> int:
     """uvicorn worker processes of each server under test, baseline included:
     ``SHOPFLOW_BENCH_WORKERS``, else ``default`` (to see how a figure scales with workers)."""

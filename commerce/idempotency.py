@@ -144,7 +144,7 @@ class Once:
             status, stored = ERROR_STATUS, {"__error__": _error_state(error)}
         session.execute(
             _complete(),
-            {"s": self.scope, "k": self.key, "status_code": status,
+            {"p_scope": self.scope, "p_key": self.key, "status_code": status,
              "response_json": _encode(session, stored)},
         )  # fmt: skip
         self.completed = True
@@ -158,8 +158,10 @@ def _claim() -> Insert:
 
 @cache
 def _complete() -> Update:
-    """Parameters: ``s`` and ``k`` name the record; the others are the columns it sets."""
-    return update(_TABLE).where(_TABLE.c.scope == bindparam("s"), _TABLE.c.key == bindparam("k"))
+    """``p_scope`` and ``p_key`` name the record; the other parameters, the columns it sets."""
+    return update(_TABLE).where(
+        _TABLE.c.scope == bindparam("p_scope"), _TABLE.c.key == bindparam("p_key")
+    )
 
 
 def run_once(
