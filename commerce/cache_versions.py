@@ -11,11 +11,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, bindparam, select
+from sqlalchemy import BindParameter, Connection, Engine, Select, bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -37,7 +36,7 @@ def bump(session: Session, name: str) -> None:
 
 def current(db: Session | Connection, names: Sequence[str]) -> list[int]:
     """The versions of ``names``, in order (0 for one never bumped)."""
-    found = {name: version for name, version in db.execute(_query(names))}
+    found = {name: version for name, version in db.execute(_query(), {"p_names": list(names)})}
     return [found.get(name, 0) for name in names]
 
 
@@ -60,15 +59,19 @@ async def read_async(names: Sequence[str]) -> list[int]:
     return await run_in_threadpool(read, names)
 
 
-def _query(names: Sequence[Any]) -> Select[str, int]:
+@cache
+def _query() -> Select[str, int]:
+    """The versions of the names in ``p_names`` (built once: every cached read runs it)."""
+    names: BindParameter[str] = bindparam("p_names", expanding=True)
     return select(CacheVersion.name, CacheVersion.version).where(CacheVersion.name.in_(names))
 
 
 @lru_cache(maxsize=8)
 def _sqlite_text(count: int) -> str:
-    """``_query`` of ``count`` names as SQLite text with positional marks (compiled once)."""
-    marks: list[Any] = [bindparam(f"n{i}") for i in range(count)]
-    return str(_query(marks).compile(dialect=sqlite_dialect.dialect()))
+    """``_query`` for ``count`` names as SQLite text with positional marks (compiled once)."""
+    expanded = _query().params(p_names=[""] * count)
+    sqlite = sqlite_dialect.dialect()
+    return str(expanded.compile(dialect=sqlite, compile_kwargs={"render_postcompile": True}))
 
 
 _SQLITE_BUSY_S = 0.02

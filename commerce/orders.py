@@ -239,7 +239,8 @@ def mark_paid(session: Session, order: Order) -> None:
 
 @cache
 def _pay_placed() -> Update:
-    """``p_order`` PLACED -> PAID, returning what its event needs (built once)."""
+    """``p_order`` PLACED -> PAID, returning what its event needs (built once; the column's
+    ``onupdate`` stamps ``updated_at``)."""
     table = Order.__table__
     return (
         update(table)
@@ -252,8 +253,7 @@ def _pay_placed() -> Update:
 def mark_paid_by_id(session: Session, order_id: str) -> bool:
     """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
     False when the order was not PLACED."""
-    params = {"p_order": order_id, "updated_at": utcnow()}
-    row = session.execute(_pay_placed(), params).one_or_none()
+    row = session.execute(_pay_placed(), {"p_order": order_id}).one_or_none()
     if row is None:
         return False
     verified.refresh_for_order(session, order_id, row.user_id, order_paid=True)

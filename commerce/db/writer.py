@@ -25,6 +25,8 @@ class _WriterLock:
         self.fd: int | None = None
 
 
+#: by database URL; not ``beside_engine`` state: a lock belongs to the file and outlives
+#: ``reset_engines`` (a new lock object for the same file would wait on the old one)
 _writers: dict[str, _WriterLock | None] = {}
 _writers_guard = threading.Lock()
 

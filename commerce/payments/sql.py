@@ -35,6 +35,12 @@ def payment_by_id() -> Select[Payment]:
 
 
 @cache
+def version_of() -> Select[int]:
+    """The payment ``p_id``'s ``version`` (a cached payment read's one database cost)."""
+    return select(Payment.version).where(Payment.id == bindparam("p_id"))
+
+
+@cache
 def insert_entry() -> Insert:
     return insert(PaymentLedgerEntry.__table__)
 

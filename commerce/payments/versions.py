@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from commerce.auth import Principal
 from commerce.db import read_connection, session_scope
 from commerce.db.models.commerce import Payment
 from commerce.errors import NotFound
+from commerce.payments import sql
 from commerce.payments.service import payment_dict
 
 
 def current_version(payment_id: str) -> int | None:
     """The payment's version (one primary-key read), None when there is no such payment."""
     with read_connection() as connection:  # no ORM session: a cache hit's only read
-        return connection.scalar(select(Payment.version).where(Payment.id == payment_id))
+        return connection.scalar(sql.version_of(), {"p_id": payment_id})
 
 
 def read_versioned(principal: Principal, payment_id: str) -> tuple[dict[str, Any], int]:
