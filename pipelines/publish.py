@@ -29,7 +29,7 @@ from typing import Any, Protocol, overload, runtime_checkable
 import numpy as np
 import redis
 
-from shopflow.online_store import codec, connect, keys
+from shopflow.online_store import codec, connect, keys, version_index
 
 Scored = list[tuple[str, float]]
 MSET_PAIRS = 1_000  # key-value pairs per MSET command
@@ -358,17 +358,23 @@ class _Writer:
         lock: PublishLock | None,
         chunk_size: int,
         progress: Callable[[int], None] | None,
+        version: str,
     ) -> None:
         self.pipe = client.pipeline(transaction=False)
         self.lock, self.chunk_size, self.progress = lock, max(1, chunk_size), progress
+        self.index = keys.version_index(version)
+        self.versioned = keys.version_pattern(version).removesuffix("*")
         self.mset: list[Any] = []
+        self.unindexed: list[str] = []  # versioned keys of ``command`` not in the index yet
         self.pending = 0
         self.written = 0
 
     def set_many(self, names: list[str], values: list[bytes]) -> None:
-        """SET each name to its value (MSETs of ``MSET_PAIRS`` pairs)."""
+        """SET each name (a key of the version) to its value (MSETs of ``MSET_PAIRS`` pairs),
+        naming each chunk in the version's index first."""
         for start in range(0, len(names), self.chunk_size):
             stop = min(start + self.chunk_size, len(names))
+            self.pipe.rpush(self.index, version_index.batch(names[start:stop]))
             pairs: list[Any] = [None] * (2 * (stop - start))
             pairs[0::2], pairs[1::2] = names[start:stop], values[start:stop]
             self.mset += pairs
@@ -378,6 +384,8 @@ class _Writer:
             self._count(stop - start)
 
     def command(self, op: str, key: str, value: Any) -> None:
+        if key.startswith(self.versioned):
+            self.unindexed.append(key)
         if op == "zadd":
             self.pipe.delete(key)  # the same version published twice: no stale members
             self.pipe.zadd(key, value)
@@ -389,6 +397,9 @@ class _Writer:
 
     def flush(self) -> None:
         self._queue_mset()
+        if self.unindexed:
+            self.pipe.rpush(self.index, version_index.batch(self.unindexed))
+            self.unindexed = []
         self.pipe.execute()
         if self.lock is not None:
             self.lock.refresh()
@@ -409,12 +420,15 @@ class _Writer:
 
 
 def write_strings(
-    client: connect.SyncClient, pairs: Iterable[tuple[str, bytes]], chunk_size: int = 10_000
+    client: connect.SyncClient,
+    version: str,
+    pairs: Iterable[tuple[str, bytes]],
+    chunk_size: int = 10_000,
 ) -> int:
-    """Write (key, value) pairs the way a publish does (MSETs, ``chunk_size`` keys a round
-    trip), for a writer that holds no lock (a Spark task of a running publish). Returns the
-    keys written."""
-    writer = _Writer(client, None, chunk_size, None)
+    """Write (key, value) pairs of ``version`` the way a publish does (MSETs, ``chunk_size``
+    keys a round trip, named in the version's index), for a writer that holds no lock (a Spark
+    task of a running publish). Returns the keys written."""
+    writer = _Writer(client, None, chunk_size, None, version)
     names, values = [], []
     for key, value in pairs:
         names.append(key)
@@ -442,7 +456,7 @@ def publish(
         enc = _Encoder()
         elsewhere = _write_self_writing(bundle, version, lock, enc)
         admin_blocked = {_text(i) for i in client.smembers(keys.BLOCKED_ITEMS)}
-        writer = _Writer(client, lock, chunk_size, progress)
+        writer = _Writer(client, lock, chunk_size, progress, version)
         for names, values in _string_keys(bundle, version, enc):
             writer.set_many(names, values)
         for op, key, value in _other_keys(bundle, version, admin_blocked):
@@ -487,6 +501,7 @@ def _meta(bundle: PublishBundle, written: int, enc: _Encoder) -> dict[str, str]:
         "categories": str(len(bundle.popular_by_category)),
         "dropped_scores": str(enc.dropped),
         "strategies": ",".join(sorted(bundle.recs)),
+        version_index.INDEXED_FIELD: "1",  # written after every key: the index is whole
     }
     for strategy, (model, model_version) in bundle.models.items():
         meta[f"{strategy}.model"] = model
@@ -500,13 +515,19 @@ def expire_old_versions(
     ttl_s: int = keys.OLD_VERSION_TTL_S,
     scan_count: int = 10_000,
 ) -> list[str]:
-    """Give every key of each other recorded version a TTL, then forget the version. The SCAN
-    and the EXPIREs run server-side, one script call per SCAN step."""
+    """Give every key of each other recorded version a TTL, then forget the version. An indexed
+    version by its index (``version_index``); any other by SCAN, the SCAN and the EXPIREs
+    server-side, one script call per SCAN step."""
     step = client.register_script(_EXPIRE_STEP)
     expired = []
     for raw in client.smembers(keys.PUBLISH_VERSIONS):
         old = _text(raw)
         if old == keep:
+            continue
+        if version_index.is_indexed(client, old):
+            version_index.expire(client, old, ttl_s)
+            client.srem(keys.PUBLISH_VERSIONS, old)
+            expired.append(old)
             continue
         cursor = "0"
         while True:

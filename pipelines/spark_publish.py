@@ -101,8 +101,8 @@ def _write_slice(shared: dict[str, Any], users: Iterable[str]) -> Iterator[tuple
     version, strategy = shared["version"], shared["strategy"]
     client = connect.connect(shared["url"])
     try:
-        write_strings(client, ((keys.user_recs(version, o, strategy), v)
-                               for o, v in zip(owners, values, strict=True)))  # fmt: skip
+        write_strings(client, version, ((keys.user_recs(version, o, strategy), v)
+                                        for o, v in zip(owners, values, strict=True)))  # fmt: skip
     finally:
         client.close()
     yield owners, dropped

@@ -48,7 +48,7 @@ from commerce.privacy.export import owned_keys
 from commerce.privacy.keyring import get_keyring
 from commerce.reviews import cache as reviews_cache
 from commerce.reviews import media_store
-from shopflow.online_store import keys
+from shopflow.online_store import keys, version_index
 
 RUNNING, PIPELINE_PENDING, DONE = "running", "pipeline_pending", "done"
 DOMAIN_STEPS = ("online_store", "reviews", "records", "data_key")
@@ -166,6 +166,7 @@ def _online_store(client: redis.Redis | None, session: Session, user_id: str) ->
     doomed = owned_keys(client, user_id)
     doomed += [keys.payment_cache(p.id) for p in records.payments(session, user_id)]
     removed = int(client.delete(*doomed)) if doomed else 0
+    version_index.scrub(client, doomed)  # publish indexes name the user's keys too
     for review in records.owned(session, Review, user_id):
         if review.text_hash:
             client.srem(keys.review_text_accounts(review.text_hash), user_id)

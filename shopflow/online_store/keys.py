@@ -60,6 +60,21 @@ def version_pattern(version: str) -> str:
     return f"{STORE}:pub:{version}:*"
 
 
+def version_of(key: str) -> str | None:
+    """The publish version a versioned key belongs to (None for any other key)."""
+    head = f"{STORE}:pub:"
+    if not key.startswith(head):
+        return None
+    version, sep, _ = key[len(head) :].partition(":")
+    return version if sep else None
+
+
+def version_index(version: str) -> str:
+    """List: the names of the version's keys, a JSON array per written batch
+    (``shopflow.online_store.version_index``)."""
+    return f"{STORE}:pub:{version}:index"
+
+
 #: Set: publish versions whose keys have no TTL yet (the current one and any unfinished one);
 #: after a pointer flip the publisher expires every other member's keys and removes it.
 PUBLISH_VERSIONS = f"{STORE}:pub:versions"

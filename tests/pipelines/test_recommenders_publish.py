@@ -86,6 +86,34 @@ def test_old_versions_get_a_ttl_and_the_current_one_none(redis_client):
     assert redis_client.smembers(keys.PUBLISH_VERSIONS) == {second.version}
 
 
+def _every_key(redis_client, version: str) -> set[str]:
+    return set(redis_client.scan_iter(keys.version_pattern(version), count=1000))
+
+
+def _scans(redis_client) -> int:
+    return int(redis_client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+
+def test_an_old_version_is_expired_through_its_index_without_scanning(redis_client):
+    first = publish(redis_client, _bundle("a"), chunk_size=7)
+    written = _every_key(redis_client, first.version)
+    assert keys.user_history(first.version, "u0") in written  # not only the lists
+    assert {keys.publish_meta(first.version), keys.version_index(first.version)} <= written
+    scans = _scans(redis_client)
+    publish(redis_client, _bundle("b"), chunk_size=7)
+    assert _scans(redis_client) == scans  # no walk over the keyspace
+    assert all(0 < redis_client.ttl(k) <= keys.OLD_VERSION_TTL_S for k in written)
+
+
+def test_a_version_published_without_an_index_is_expired_by_scan(redis_client):
+    first = publish(redis_client, _bundle("a"))
+    redis_client.hdel(keys.publish_meta(first.version), "indexed")  # as an older Shopflow wrote
+    redis_client.delete(keys.version_index(first.version))
+    written = _every_key(redis_client, first.version)
+    publish(redis_client, _bundle("b"))
+    assert all(0 < redis_client.ttl(k) <= keys.OLD_VERSION_TTL_S for k in written)
+
+
 def test_an_unfinished_publish_is_expired_by_the_next_one(redis_client):
     redis_client.sadd(keys.PUBLISH_VERSIONS, "crashed")
     redis_client.set(keys.user_recs("crashed", "u1"), "[]")

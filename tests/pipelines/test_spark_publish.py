@@ -4,6 +4,7 @@ on one machine writes, and the pointer flips once, after the tasks wrote."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,10 @@ def test_a_spark_model_is_scored_and_written_by_spark_tasks(
     assert all(popular[3] not in {item for item, _ in lists or []} for lists in got.values())
     meta = redis_client.hgetall(keys.publish_meta(report.version))
     assert meta["users"] == str(len(users))
+    # the tasks name what they wrote in the version's index: its expiry needs no SCAN
+    index = redis_client.lrange(keys.version_index(report.version), 0, -1)
+    named = {name for batch in index for name in json.loads(batch)}
+    assert {keys.user_recs(report.version, u, "als") for u in users} <= named
 
 
 def test_only_an_als_trained_on_spark_is_scored_there(

@@ -195,3 +195,24 @@ def test_seal_existing_seals_rows_written_in_the_clear(database: str) -> None:
         assert fields.unseal_json(session, "old", payment.customer) == {"name": "Olde Payer"}
     again = CliRunner().invoke(app, ["privacy", "seal-existing"])
     assert "notification_preferences: 0 sealed" in again.output  # idempotent
+
+
+def test_erasure_takes_the_users_published_lists_and_their_names_in_the_index(
+    database: str, redis_client
+) -> None:
+    from pipelines.publish import PublishBundle, publish
+    from shopflow.online_store import keys
+
+    with session_scope() as session:
+        preferences.save(session, "gus", preferences.Preferences(email="gus@example.org"))
+    lists = {"gus": [("i1", 1.0)], "hal": [("i2", 1.0)]}
+    report = publish(redis_client, PublishBundle(recs={"champion": lists},
+                                                 history={"gus": [("i1", 2.0)]}))  # fmt: skip
+    erasure.erase("gus", "ops", redis_client)
+    version = report.version
+    gone = (keys.user_recs(version, "gus"), keys.user_history(version, "gus"))
+    assert not redis_client.exists(*gone)
+    index = [json.loads(b) for b in redis_client.lrange(keys.version_index(version), 0, -1)]
+    named = {name for names in index for name in names}
+    assert keys.user_recs(version, "hal") in named  # everyone else's names stay
+    assert not any("gus" in name for name in named)
