@@ -11,8 +11,12 @@ from shopflow import ids
 def test_ids_are_version_4_uuids_and_never_repeat() -> None:
     drawn = [ids.uuid4_hex() for _ in range(20_000)]  # many buffers' worth
     assert len(set(drawn)) == len(drawn)
-    parsed = uuid.UUID(drawn[-1])
-    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == drawn[-1]
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == text
+    objects = [ids.uuid4() for _ in range(1_000)]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in objects)
+    assert len({u.hex for u in objects} | set(drawn)) == len(objects) + len(drawn)
 
 
 def test_a_forked_child_does_not_reuse_its_parents_buffer() -> None:
