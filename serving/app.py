@@ -150,7 +150,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             audit=audit_writer,
             readiness=Readiness(settings, online_store),
         )
-        lanes = [recommendations.lane(), features.lane()]
+        lanes = [recommendations.lane(), features.lane(), events.lane()]
         fastlane.install(app, [*lanes, reviews.rating_lane(), reviews.reviews_lane()])
         # Everything imported so far lives as long as the process: move it out of the cyclic
         # collector's reach, so collections stay short under load (a full one walks ~250k objects).

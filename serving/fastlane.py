@@ -8,7 +8,9 @@ route's own fields (so the endpoint signature stays the one home of the rules, a
 OpenAPI document) and calls a handler with the values and the app state.
 
 A POST route with one JSON body model gets a lane too: the lane reads the body, parses it and
-validates it with the route's own body field.
+validates it with the route's own body field. A POST route that reads its body itself
+(``Request.body()``, e.g. ``POST /events``) gets one with ``raw_body``: the handler gets the
+bytes as ``values["body"]``.
 
 Whatever a lane does not take as it is (an invalid or repeated parameter, a body that is not
 valid JSON for the model, a root path, another method) goes on to FastAPI, which answers exactly
@@ -83,7 +85,8 @@ def _json_body(content_type: bytes | None) -> bool:
 
 @dataclass
 class Lane:
-    """One GET route, or a POST route with one JSON body model, served by ``handler``;
+    """One GET route, or a POST route with one JSON body model (or raw bytes), served by
+    ``handler``;
     ``provides``: the route's dependencies the handler resolves itself from the app state (a
     route with any other dependency gets no lane)."""
 
@@ -92,12 +95,15 @@ class Lane:
     provides: frozenset[Callable[..., Any]] = frozenset()
     authorize: Authorizer | None = None
     """The route's auth dependency, done by the lane (the same rule, its own path)."""
+    raw_body: bool = False
+    """A POST route that reads its body itself: the handler gets the bytes, as they came."""
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.prefix = self.route.path_format.partition("{")[0]
         dependant = self.route.dependant
         self.method = next(iter(self.route.methods or {"GET"}))
+        self.status = self.route.status_code or 200
         self.body = dependant.body_params[0] if len(dependant.body_params) == 1 else None
         convertors = self.route.param_convertors
         self._path = [(f, convertors[f.alias], ("path", f.alias)) for f in dependant.path_params]
@@ -118,8 +124,9 @@ class Lane:
             found.append("header or cookie parameters")
         if self.route.methods == {"GET"} and dependant.body_params:
             found.append("a body on a GET")
-        if self.route.methods == {"POST"} and not self._one_model_body():
-            found.append("a body other than one JSON model")
+        raw = self.raw_body and not dependant.body_params
+        if self.route.methods == {"POST"} and not (raw or self._one_model_body()):
+            found.append("a body other than one JSON model (or raw bytes, with raw_body)")
         for f in [*dependant.path_params, *dependant.query_params]:
             info = f.field_info
             plain = _scalar(info.annotation) or f.alias in self._lists
@@ -208,7 +215,7 @@ class FastLanes:
                 values = lane.values(path, scope["query_string"])
                 if values is None:
                     continue
-                if lane.body is not None:
+                if lane.body is not None or lane.raw_body:
                     values, receive = await self._with_body(lane, values, scope, receive)
                     if values is None:
                         break  # the body is read: FastAPI answers from the replay
@@ -224,7 +231,7 @@ class FastLanes:
     ) -> tuple[dict[str, Any] | None, Receive]:
         """The values with the validated body (None: FastAPI answers) and a ``receive`` that
         hands FastAPI the body as it came."""
-        if not _json_body(_header(scope, b"content-type")):
+        if not lane.raw_body and not _json_body(_header(scope, b"content-type")):
             return None, receive
         chunks, more = [], True
         while more:
@@ -234,6 +241,9 @@ class FastLanes:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         raw = b"".join(chunks)
+        if lane.raw_body:
+            values["body"] = raw
+            return values, receive
         if lane.body_value(raw, values):
             return values, receive
         return None, _replay([raw], None, receive)
@@ -257,7 +267,7 @@ class FastLanes:
             )
             return
         headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": lane.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

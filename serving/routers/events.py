@@ -5,16 +5,23 @@ user token its own user's too; an admin or a secret key anyone's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 
+from commerce.auth import Principal
 from commerce.errors import Forbidden
+from serving import deps, fastlane
 from serving import events_ingest as realtime_ingest
 from serving.deps import EventProducerDep, SettingsDep, VisitorUser
+from serving.events_ingest import LazyProducer
+from shopflow.config import Settings
 
 router = APIRouter(tags=["events"])
 
@@ -56,6 +63,14 @@ async def post_events(
         raw = await request.body()
     except ClientDisconnect:  # the client went away: nothing to answer, nothing published
         return Response(status_code=499)
+    body = await _accept(raw, settings, event_producer, caller)
+    return Response(body, status_code=202, media_type="application/json")
+
+
+async def _accept(
+    raw: bytes, settings: Settings, event_producer: LazyProducer, caller: Principal
+) -> bytes:
+    """Validate, check the caller may send each event, publish; the 202 body."""
     evs, _ = realtime_ingest.parse_body(raw, settings.events_max_batch)
     for index, event in enumerate(evs):
         if not caller.may_act_for(event.user_id):
@@ -66,5 +81,33 @@ async def post_events(
             )
     producer = await event_producer.get()
     ids = await realtime_ingest.publish(producer, evs)
-    body = orjson.dumps({"accepted": len(ids), "event_ids": ids})
-    return Response(body, status_code=202, media_type="application/json")
+    return orjson.dumps({"accepted": len(ids), "event_ids": ids})
+
+
+async def _authorize_fast(
+    state: State, authorization: str | None, values: dict[str, Any]
+) -> Principal:
+    """The fast lane's ``VisitorUser`` (any credential); the handler gets the caller in the
+    values, for the per-event check."""
+    values["caller"] = await deps.visitor_principal(
+        await deps.authenticate_header(authorization, state.clients.settings)
+    )
+    return values["caller"]
+
+
+async def _events_fast(state: State, values: dict[str, Any]) -> bytes:
+    """``POST /events`` on the fast lane (``serving.fastlane``): the same checks and body."""
+    clients = state.clients
+    return await _accept(values["body"], clients.settings, clients.event_producer, values["caller"])
+
+
+def lane() -> fastlane.Lane:
+    """The fast lane of ``POST /events`` (installed by the app's lifespan): a storefront sends
+    one per behaviour event, the API's busiest write."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is post_events)
+    provides: set[Callable[..., Any]] = {
+        deps.get_settings_dep,
+        deps.get_event_producer,
+        deps.visitor_principal,
+    }
+    return fastlane.Lane(route, _events_fast, frozenset(provides), _authorize_fast, raw_body=True)

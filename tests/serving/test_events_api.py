@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
@@ -142,6 +143,27 @@ def test_malformed_bodies_get_problem_details(
     answer = client.post("/events", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422
     assert fragment in answer.text
+
+
+def test_post_events_has_a_fast_lane_that_keeps_the_route_rules(client: TestClient) -> None:
+    """The lane answers as the route would: the credential check, the per-event check, any
+    content type (the route reads raw bytes), 202 and the route's template in /metrics."""
+    from serving.routers import events as events_router
+
+    assert events_router.lane().problems(client.app) == []  # type: ignore[arg-type]  # a FastAPI app
+    nobody = client.post("/events", json=view("u1", "i1"), headers={"Authorization": ""})
+    assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer"
+    others = client.post("/events", json=[view("u1", "i1"), view("u2", "i1")], headers=auth("u1"))
+    assert others.status_code == 403 and others.json()["index"] == 1
+    mine = view("u1", "i1")
+    plain = client.post(
+        "/events", content=json.dumps(mine),
+        headers={**auth("u1"), "content-type": "text/plain"},
+    )  # fmt: skip
+    assert plain.status_code == 202 and plain.json()["event_ids"] == [mine["event_id"]]
+    assert plain.headers["content-type"] == "application/json"
+    metrics = client.get("/metrics").text
+    assert 'route="/events",status="202"' in metrics and 'route="/events",status="403"' in metrics
 
 
 def test_more_than_500_events_are_refused(client: TestClient) -> None:
