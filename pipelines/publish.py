@@ -363,18 +363,17 @@ class _Writer:
         self.pipe = client.pipeline(transaction=False)
         self.lock, self.chunk_size, self.progress = lock, max(1, chunk_size), progress
         self.index = keys.version_index(version)
-        self.versioned = keys.version_pattern(version).removesuffix("*")
+        self.versioned = keys.version_prefix(version)
         self.mset: list[Any] = []
-        self.unindexed: list[str] = []  # versioned keys of ``command`` not in the index yet
+        self.unindexed: list[str] = []  # the version's keys of this round trip
         self.pending = 0
         self.written = 0
 
     def set_many(self, names: list[str], values: list[bytes]) -> None:
-        """SET each name (a key of the version) to its value (MSETs of ``MSET_PAIRS`` pairs),
-        naming each chunk in the version's index first."""
+        """SET each name (a key of the version) to its value (MSETs of ``MSET_PAIRS`` pairs)."""
         for start in range(0, len(names), self.chunk_size):
             stop = min(start + self.chunk_size, len(names))
-            self.pipe.rpush(self.index, version_index.batch(names[start:stop]))
+            self.unindexed += names[start:stop]
             pairs: list[Any] = [None] * (2 * (stop - start))
             pairs[0::2], pairs[1::2] = names[start:stop], values[start:stop]
             self.mset += pairs
@@ -396,6 +395,7 @@ class _Writer:
         self._count()
 
     def flush(self) -> None:
+        """One round trip; its keys of the version are named in the version's index in it."""
         self._queue_mset()
         if self.unindexed:
             self.pipe.rpush(self.index, version_index.batch(self.unindexed))

@@ -91,6 +91,11 @@ async def visitor_principal(
     return principal
 
 
+async def lane_visitor(authorization: str | None, settings: Settings) -> Principal:
+    """``VisitorUser`` from a raw ``Authorization`` header (the fast lanes' path)."""
+    return await visitor_principal(await authenticate_header(authorization, settings))
+
+
 async def current_principal(
     principal: Annotated[Principal, Depends(visitor_principal)],
 ) -> Principal:

@@ -89,9 +89,7 @@ async def _authorize_fast(
 ) -> Principal:
     """The fast lane's ``VisitorUser`` (any credential); the handler gets the caller in the
     values, for the per-event check."""
-    values["caller"] = await deps.visitor_principal(
-        await deps.authenticate_header(authorization, state.clients.settings)
-    )
+    values["caller"] = await deps.lane_visitor(authorization, state.clients.settings)
     return values["caller"]
 
 

@@ -149,9 +149,7 @@ async def _authorize_fast(
 ) -> Principal:
     """The fast lane's ``CurrentUser`` and the own-id rule: the endpoint's checks."""
     caller = await deps.current_principal(
-        await deps.visitor_principal(
-            await deps.authenticate_header(authorization, state.clients.settings)
-        )
+        await deps.lane_visitor(authorization, state.clients.settings)
     )
     _check_subject(caller, values["body"])
     return caller

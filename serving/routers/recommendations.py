@@ -226,9 +226,7 @@ async def _authorize_fast(
     state: State, authorization: str | None, values: dict[str, Any]
 ) -> Principal:
     """The fast lane's ``VisitorUser`` and ``_check_reader``: the endpoint's rule."""
-    caller = await deps.visitor_principal(
-        await deps.authenticate_header(authorization, state.clients.settings)
-    )
+    caller = await deps.lane_visitor(authorization, state.clients.settings)
     _check_reader(caller, values["user_id"])
     return caller
 

@@ -55,14 +55,19 @@ def user_history(version: str, user_id: str) -> str:
     return f"{STORE}:pub:{version}:hist:{user_id}"
 
 
+def version_prefix(version: str) -> str:
+    """What every key of one publish version starts with."""
+    return f"{STORE}:pub:{version}:"
+
+
 def version_pattern(version: str) -> str:
     """SCAN pattern of every key of one publish version."""
-    return f"{STORE}:pub:{version}:*"
+    return version_prefix(version) + "*"
 
 
 def version_of(key: str) -> str | None:
     """The publish version a versioned key belongs to (None for any other key)."""
-    head = f"{STORE}:pub:"
+    head = version_prefix("")[:-1]
     if not key.startswith(head):
         return None
     version, sep, _ = key[len(head) :].partition(":")
@@ -70,9 +75,9 @@ def version_of(key: str) -> str | None:
 
 
 def version_index(version: str) -> str:
-    """List: the names of the version's keys, a JSON array per written batch
+    """List: the names of the version's keys, a JSON array per round trip that wrote them
     (``shopflow.online_store.version_index``)."""
-    return f"{STORE}:pub:{version}:index"
+    return version_prefix(version) + "index"
 
 
 #: Set: publish versions whose keys have no TTL yet (the current one and any unfinished one);

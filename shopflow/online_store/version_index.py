@@ -1,8 +1,8 @@
 """The index of a publish version's keys: expiring an old version touches its own keys only,
 instead of scanning the whole keyspace.
 
-Each writer of a version appends the names of every batch it writes to ``keys.version_index``
-(one JSON array per batch, in the pipeline that writes the batch), and a finished publish marks
+Each writer of a version appends the names it writes to ``keys.version_index``
+(one JSON array per round trip, in the pipeline that writes them), and a finished publish marks
 its meta hash (``INDEXED_FIELD``). Expiring a version reads its index a batch per script call
 and gives each named key the TTL: the work follows the version's size, where a SCAN of
 ``keys.version_pattern`` walks every key in Redis (features, sessions, caches and the older
