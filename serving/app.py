@@ -151,7 +151,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             readiness=Readiness(settings, online_store),
         )
         lanes = [recommendations.lane(), features.lane(), events.lane()]
-        fastlane.install(app, [*lanes, reviews.rating_lane(), reviews.reviews_lane()])
+        lanes += [reviews.rating_lane(), reviews.reviews_lane(), *payments.lanes()]
+        fastlane.install(app, lanes)
         # Everything imported so far lives as long as the process: move it out of the cyclic
         # collector's reach, so collections stay short under load (a full one walks ~250k objects).
         gc.freeze()

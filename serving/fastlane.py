@@ -7,10 +7,13 @@ handler: it matches the route's own path regex, validates the path and query par
 route's own fields (so the endpoint signature stays the one home of the rules, and of the
 OpenAPI document) and calls a handler with the values and the app state.
 
-A POST route with one JSON body model gets a lane too: the lane reads the body, parses it and
-validates it with the route's own body field. A POST route that reads its body itself
-(``Request.body()``, e.g. ``POST /events``) gets one with ``raw_body``: the handler gets the
-bytes as ``values["body"]``.
+A POST route with one JSON body model (optional or not) gets a lane too: the lane reads the
+body, parses it and validates it with the route's own body field. A POST route that reads its
+body itself (``Request.body()``, e.g. ``POST /events``) gets one with ``raw_body``: the handler
+gets the bytes as ``values["body"]``. Header parameters (e.g. ``Idempotency-Key``) are read
+and validated by FastAPI's own function, so their aliases and rules stay FastAPI's. A handler
+answers with the JSON body (the route's status) or a whole ``Response`` (its own status and
+headers).
 
 Whatever a lane does not take as it is (an invalid or repeated parameter, a body that is not
 valid JSON for the model, a root path, another method) goes on to FastAPI, which answers exactly
@@ -31,12 +34,14 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
 from starlette._exception_handler import wrap_app_handling_exceptions
-from starlette.datastructures import State
+from starlette.datastructures import Headers, State
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce.auth import Principal
@@ -44,8 +49,9 @@ from serving.security import identity
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[State, dict[str, Any]], Awaitable[bytes]]
-"""Takes the app state and the validated parameters by name; returns the JSON body."""
+Handler = Callable[[State, dict[str, Any]], Awaitable[bytes | Response]]
+"""Takes the app state and the validated parameters by name; returns the JSON body (sent with
+the route's status) or a whole response."""
 Authorizer = Callable[[State, str | None, dict[str, Any]], Awaitable[Principal]]
 """Takes the app state, the ``Authorization`` header and the parameters; raises a domain error
 (401/403) when the caller may not have the answer. Runs before the handler."""
@@ -114,14 +120,18 @@ class Lane:
         self._lists = frozenset(
             f.alias for f in dependant.query_params if _scalar_list(f.field_info.annotation)
         )
+        self.header_params = dependant.header_params
 
     def problems(self, app: FastAPI) -> list[str]:
         """Why this lane would answer differently from the route (empty: it may serve it)."""
         dependant, found = self.route.dependant, []
         if self.route.methods not in ({"GET"}, {"POST"}):
             found.append(f"methods {sorted(self.route.methods or [])}")
-        if dependant.header_params or dependant.cookie_params:
-            found.append("header or cookie parameters")
+        if dependant.cookie_params:
+            found.append("cookie parameters")
+        for f in dependant.header_params:
+            if not _scalar(f.field_info.annotation):
+                found.append(f"header {f.alias!r} is not one plain value")
         if self.route.methods == {"GET"} and dependant.body_params:
             found.append("a body on a GET")
         raw = self.raw_body and not dependant.body_params
@@ -145,15 +155,32 @@ class Lane:
         return found
 
     def _one_model_body(self) -> bool:
+        """One body parameter, a model or an optional model, not embedded."""
         if self.body is None or self.route.body_field is None:
             return False
-        annotation = self.body.field_info.annotation
+        models = [a for a in _options(self.body.field_info.annotation) if a is not NoneType]
         embedded = getattr(self.body.field_info, "embed", False)
-        return isinstance(annotation, type) and issubclass(annotation, BaseModel) and not embedded
+        one = len(models) == 1 and isinstance(models[0], type)
+        return one and issubclass(models[0], BaseModel) and not embedded
+
+    def header_values(self, scope: Scope, values: dict[str, Any]) -> bool:
+        """Put the validated header parameters in ``values`` (FastAPI's own reading); False
+        when FastAPI should answer instead."""
+        found, errors = request_params_to_args(self.header_params, Headers(scope=scope))
+        if errors:
+            return False
+        values.update(found)
+        return True
 
     def body_value(self, raw: bytes, values: dict[str, Any]) -> bool:
         """Put the validated body in ``values``; False when FastAPI should answer instead."""
         assert self.body is not None
+        if not raw:  # no body: an optional one takes its default, as FastAPI gives it
+            info = self.body.field_info
+            if info.is_required() or type(info.default) not in _SCALARS:
+                return False
+            values[self.body.name] = info.default
+            return True
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -215,6 +242,8 @@ class FastLanes:
                 values = lane.values(path, scope["query_string"])
                 if values is None:
                     continue
+                if lane.header_params and not lane.header_values(scope, values):
+                    continue
                 if lane.body is not None or lane.raw_body:
                     values, receive = await self._with_body(lane, values, scope, receive)
                     if values is None:
@@ -231,7 +260,9 @@ class FastLanes:
     ) -> tuple[dict[str, Any] | None, Receive]:
         """The values with the validated body (None: FastAPI answers) and a ``receive`` that
         hands FastAPI the body as it came."""
-        if not lane.raw_body and not _json_body(_header(scope, b"content-type")):
+        content_type = _header(scope, b"content-type")
+        json_body = _json_body(content_type)
+        if not lane.raw_body and not json_body and content_type is not None:
             return None, receive
         chunks, more = [], True
         while more:
@@ -244,7 +275,8 @@ class FastLanes:
         if lane.raw_body:
             values["body"] = raw
             return values, receive
-        if lane.body_value(raw, values):
+        # no content type: only an absent body (FastAPI reads any other as JSON)
+        if (json_body or not raw) and lane.body_value(raw, values):
             return values, receive
         return None, _replay([raw], None, receive)
 
@@ -255,7 +287,7 @@ class FastLanes:
             if lane.authorize is not None:
                 principal = await lane.authorize(self.state, _authorization(scope), values)
                 identity.remember(scope, principal)
-            body = await lane.handler(self.state, values)
+            answer = await lane.handler(self.state, values)
         except Exception as exc:
             error = exc
 
@@ -266,9 +298,12 @@ class FastLanes:
                 scope, receive, send
             )
             return
-        headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        if isinstance(answer, Response):
+            await answer(scope, receive, send)
+            return
+        headers = [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
         await send({"type": "http.response.start", "status": lane.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": answer})
 
 
 def _secured(dependant: Dependant) -> bool:

@@ -4,6 +4,7 @@ created by Alembic migrations (``commerce/db/migrate.py``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from shopflow.config import get_settings
+from shopflow.config import Settings, get_settings
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -66,11 +67,24 @@ T = TypeVar("T")
 _engines: dict[str, Engine] = {}
 _sessions: dict[str, sessionmaker[Session]] = {}
 _beside: dict[tuple[str, str], Any] = {}
+_default: dict[str, tuple[Settings, str, str]] = {}
+
+
+def default_url() -> str:
+    """``Settings.sqlalchemy_url`` of the current settings, worked out once per settings
+    object (and working directory, which a relative home depends on): every session asks."""
+    settings, cwd = get_settings(), os.getcwd()
+    known = _default.get("url")
+    if known is not None and known[0] is settings and known[1] == cwd:
+        return known[2]
+    url = settings.sqlalchemy_url
+    _default["url"] = (settings, cwd, url)
+    return url
 
 
 def get_engine(url: str | None = None) -> Engine:
     """One engine per URL (default: Settings.sqlalchemy_url)."""
-    url = url or get_settings().sqlalchemy_url
+    url = url or default_url()
     if url not in _engines:
         _engines[url] = _create_engine(url)
     return _engines[url]
@@ -110,7 +124,7 @@ def _create_engine(url: str) -> Engine:
 
 
 def _sessionmaker(url: str | None) -> sessionmaker[Session]:
-    url = url or get_settings().sqlalchemy_url
+    url = url or default_url()
     if url not in _sessions:
         _sessions[url] = sessionmaker(bind=get_engine(url), expire_on_commit=False)
     return _sessions[url]

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
+from commerce.auth import Principal
 from commerce.errors import NotFound
 from commerce.payments import authentication, gateways
 from commerce.payments import service as payments
 from commerce.payments.ledger import Status
-from serving import three_d_secure
+from serving import deps, fastlane, three_d_secure
 from serving.commerce_http import (
     cached_payment,
     idempotent,
@@ -82,6 +86,11 @@ async def create_payment(
     )
 
 
+async def _create_fast(state: State, values: dict[str, Any]) -> JSONResponse:
+    """``POST /api/payments`` on the fast lane (``serving.fastlane``)."""
+    return await create_payment(values["body"], values["caller"], values["idempotency_key"])
+
+
 async def _command(
     redis: Any, payment_id: str, key: str | None, scope: str, payload: Any, fn: Any
 ) -> JSONResponse:
@@ -111,6 +120,35 @@ async def confirm_payment(
         )  # fmt: skip
     finally:
         await invalidate_payment(redis, payment_id)
+
+
+async def _confirm_fast(state: State, values: dict[str, Any]) -> JSONResponse:
+    """``POST /api/payments/{id}/confirm`` on the fast lane."""
+    return await confirm_payment(
+        values["payment_id"], values["caller"], state.clients.redis,
+        values["body"], values["idempotency_key"],
+    )  # fmt: skip
+
+
+async def _authorize_fast(
+    state: State, authorization: str | None, values: dict[str, Any]
+) -> Principal:
+    """The lanes' ``CurrentUser``; the handler gets the caller in the values."""
+    values["caller"] = await deps.lane_current(authorization, state.clients.settings)
+    return values["caller"]
+
+
+def lanes() -> list[fastlane.Lane]:
+    """The fast lanes of create and confirm (installed by the app's lifespan): a checkout
+    sends both for every order."""
+    provides: frozenset[Callable[..., Any]] = frozenset({deps.current_principal, deps.get_redis})
+    return [
+        fastlane.Lane(route, handler, provides, _authorize_fast)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for endpoint, handler in ((create_payment, _create_fast), (confirm_payment, _confirm_fast))
+        if route.endpoint is endpoint
+    ]
 
 
 @router.post(
