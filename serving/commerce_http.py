@@ -7,11 +7,9 @@ import asyncio
 import contextlib
 import json
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from commerce.auth import Principal
 from commerce.idempotency import InProgress, Once, run_idempotent, run_once
 from commerce.payments import versions as payment_versions
+from serving import command_threads
 from serving.locations import locate
 from shopflow.config import get_settings
 from shopflow.online_store import keys
@@ -26,20 +25,9 @@ from shopflow.online_store import keys
 T = TypeVar("T")
 
 
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run a commerce command in a worker thread, at most ``commerce_write_threads`` at once
-    per process: more threads only contend for the GIL and the database's write lock (on
-    SQLite one writer at a time), which stretches every transaction they hold."""
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(get_settings().commerce_write_threads)
-    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+    """Run a commerce command in a worker thread (``serving.command_threads``)."""
+    return await command_threads.run(fn, *args)
 
 
 async def idempotent(

@@ -100,8 +100,11 @@ class Settings(BaseSettings):
     relay_lease_s: float = 30.0
     """A relay that stops renewing its lease for this long is replaced by another."""
     commerce_write_threads: int = Field(default=8, ge=1, le=256)
-    """Commerce commands run at once per API process (more only contend for the GIL and
-    the database's write lock)."""
+    """Commerce commands under way at once per API process, each in its own thread."""
+    commerce_work_slots: int | None = Field(default=None, ge=1, le=256)
+    """Of those, how many run their Python at once (a thread waiting on a payment gateway
+    holds none); unset: 2 on SQLite, 4 on PostgreSQL. More only contend for the GIL and the
+    database's write lock."""
     idempotency_lease_s: float = Field(default=10.0, gt=0)
     """An Idempotency-Key "in progress" for this long without its owner renewing it is taken
     over by a retry (the owner died); live owners renew it every third of the lease."""

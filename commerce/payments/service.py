@@ -8,6 +8,7 @@ from the payment (and the ledger step), so a retried request never charges twice
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce import orders as order_service
-from commerce import outbox
+from commerce import outbox, work_slots
 from commerce.auth import Principal
 from commerce.common import (
     AmountMinor,
@@ -416,9 +417,16 @@ def ledger(principal: Principal, payment_id: str) -> list[dict[str, Any]]:
 
 
 # ---- commands ---------------------------------------------------------------------------
+def _waiting_on(gateway: object) -> AbstractContextManager[None]:
+    """Around a gateway call: a remote gateway's wait holds no work slot
+    (``commerce.work_slots``); an in-process one answers at once and keeps it."""
+    return work_slots.waiting() if getattr(gateway, "remote", True) else nullcontext()
+
+
 def _gateway_call(fn: Callable[..., GatewayResult], *args: Any, **kwargs: Any) -> GatewayResult:
     try:
-        return fn(*args, **kwargs)
+        with _waiting_on(getattr(fn, "__self__", None)):
+            return fn(*args, **kwargs)
     except GatewayError as exc:
         raise Unavailable(f"payment gateway unavailable: {exc}") from exc
 
@@ -777,12 +785,13 @@ def refund_payment(principal: Principal, payment_id: str, data: RefundIn) -> dic
     gateway = gateways.by_name(payment.gateway)
     assert payment.gateway_txn_id is not None
     try:
-        result = gateway.refund(
-            payment.gateway_txn_id,
-            amount,
-            payment.currency,
-            idempotency_key=f"{payment_id}-r{seq}",
-        )
+        with _waiting_on(gateway):
+            result = gateway.refund(
+                payment.gateway_txn_id,
+                amount,
+                payment.currency,
+                idempotency_key=f"{payment_id}-r{seq}",
+            )
     except GatewayError as exc:
         result = GatewayResult(Outcome.failed, payment.gateway_txn_id, failure_reason=str(exc))
 

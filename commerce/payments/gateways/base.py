@@ -44,6 +44,8 @@ class GatewayError(Exception):
 
 class Gateway(Protocol):
     name: str
+    remote: bool
+    """Whether a call waits on the network (the caller gives its work slot back meanwhile)."""
 
     def create(
         self,

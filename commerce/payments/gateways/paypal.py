@@ -31,6 +31,7 @@ WEBHOOK_HEADERS = {
 
 class PayPalGateway:
     name = "paypal"
+    remote = True
 
     def __init__(
         self, base_url: str, client_id: str, client_secret: str, timeout_s: float = 10.0

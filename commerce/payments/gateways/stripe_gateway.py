@@ -24,6 +24,7 @@ _STATUS = {
 
 class StripeGateway:
     name = "stripe"
+    remote = True
 
     def __init__(self, api_key: str, api_base: str | None = None, timeout_s: float = 10.0):
         self._client = stripe.StripeClient(

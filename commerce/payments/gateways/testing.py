@@ -39,6 +39,7 @@ class TestGateway:
 
     __test__ = False  # not a pytest class
     name = "test"
+    remote = False  # answers in-process
 
     def create(
         self,
