@@ -84,7 +84,8 @@ def _response(status: int, body: Any, replayed: bool) -> JSONResponse:
 
 # ---- the payment cache: entries carry the payment's database ``version`` (bumped in the
 # transaction of every change) and are served only while it is still the database's, so no
-# Redis outage or lost invalidation can serve a payment older than the database.
+# Redis outage can serve a payment older than the database, and a change needs no
+# invalidation round trip (the next read replaces the entry; erasure deletes it).
 async def cached_payment(
     redis: aioredis.Redis, principal: Principal, payment_id: str
 ) -> tuple[dict[str, Any], bool]:
@@ -107,11 +108,3 @@ async def cached_payment(
             keys.payment_cache(payment_id), entry_json, ex=get_settings().payment_cache_ttl_s
         )
     return body, False
-
-
-async def invalidate_payment(redis: aioredis.Redis, payment_id: str | None) -> None:
-    """After a payment change commits: drop its cached body early (reads check the version
-    anyway, so a failure here serves nothing stale)."""
-    if payment_id:
-        with contextlib.suppress(Exception):
-            await redis.delete(keys.payment_cache(payment_id))

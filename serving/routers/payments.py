@@ -22,7 +22,6 @@ from serving.commerce_http import (
     cached_payment,
     idempotent,
     idempotent_once,
-    invalidate_payment,
 )
 from serving.deps import (
     AdminUser,
@@ -91,13 +90,8 @@ async def _create_fast(state: State, values: dict[str, Any]) -> JSONResponse:
     return await create_payment(values["body"], values["caller"], values["idempotency_key"])
 
 
-async def _command(
-    redis: Any, payment_id: str, key: str | None, scope: str, payload: Any, fn: Any
-) -> JSONResponse:
-    try:
-        return await idempotent(key, scope, payload, lambda: (200, fn()))
-    finally:
-        await invalidate_payment(redis, payment_id)
+async def _command(key: str | None, scope: str, payload: Any, fn: Any) -> JSONResponse:
+    return await idempotent(key, scope, payload, lambda: (200, fn()))
 
 
 @router.post(
@@ -108,25 +102,20 @@ async def _command(
 async def confirm_payment(
     payment_id: PaymentId,
     user: CurrentUser,
-    redis: RedisDep,
     body: payments.ConfirmIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    try:
-        return await idempotent_once(
-            idempotency_key, f"payments.confirm:{user.user_id}",
-            {"payment_id": payment_id, **(body.model_dump() if body else {})},
-            lambda once: payments.confirm_payment(user, payment_id, once),
-        )  # fmt: skip
-    finally:
-        await invalidate_payment(redis, payment_id)
+    return await idempotent_once(
+        idempotency_key, f"payments.confirm:{user.user_id}",
+        {"payment_id": payment_id, **(body.model_dump() if body else {})},
+        lambda once: payments.confirm_payment(user, payment_id, once),
+    )  # fmt: skip
 
 
 async def _confirm_fast(state: State, values: dict[str, Any]) -> JSONResponse:
     """``POST /api/payments/{id}/confirm`` on the fast lane."""
     return await confirm_payment(
-        values["payment_id"], values["caller"], state.clients.redis,
-        values["body"], values["idempotency_key"],
+        values["payment_id"], values["caller"], values["body"], values["idempotency_key"],
     )  # fmt: skip
 
 
@@ -141,7 +130,7 @@ async def _authorize_fast(
 def lanes() -> list[fastlane.Lane]:
     """The fast lanes of create and confirm (installed by the app's lifespan): a checkout
     sends both for every order."""
-    provides: frozenset[Callable[..., Any]] = frozenset({deps.current_principal, deps.get_redis})
+    provides: frozenset[Callable[..., Any]] = frozenset({deps.current_principal})
     return [
         fastlane.Lane(route, handler, provides, _authorize_fast)
         for route in router.routes
@@ -159,13 +148,12 @@ def lanes() -> list[fastlane.Lane]:
 async def cancel_payment(
     payment_id: PaymentId,
     user: CurrentUser,
-    redis: RedisDep,
     body: payments.CancelIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     reason = body.reason if body else None
     return await _command(
-        redis, payment_id, idempotency_key, f"payments.cancel:{user.user_id}",
+        idempotency_key, f"payments.cancel:{user.user_id}",
         {"payment_id": payment_id, "reason": reason},
         lambda: payments.cancel_payment(user, payment_id, reason),
     )  # fmt: skip
@@ -179,13 +167,12 @@ async def cancel_payment(
 async def capture_payment(
     payment_id: PaymentId,
     user: ServiceUser,
-    redis: RedisDep,
     body: payments.CaptureIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     data = body or payments.CaptureIn()
     return await _command(
-        redis, payment_id, idempotency_key, f"payments.capture:{user.user_id}",
+        idempotency_key, f"payments.capture:{user.user_id}",
         {"payment_id": payment_id, **data.model_dump()},
         lambda: payments.capture_payment(user, payment_id, data),
     )  # fmt: skip
@@ -211,15 +198,11 @@ async def authenticate_page(
 )
 async def authenticate(
     payment_id: PaymentId,
-    redis: RedisDep,
     form: Annotated[payments.AuthenticateIn, Form()],
 ) -> HTMLResponse:
-    try:
-        done = await run_in_threadpool(
-            payments.authenticate_payment, payment_id, form.token, form.result == "approve"
-        )
-    finally:
-        await invalidate_payment(redis, payment_id)
+    done = await run_in_threadpool(
+        payments.authenticate_payment, payment_id, form.token, form.result == "approve"
+    )
     return HTMLResponse(three_d_secure.done(done["status"]))
 
 
@@ -231,13 +214,12 @@ async def authenticate(
 async def refund_payment(
     payment_id: PaymentId,
     user: AdminUser,
-    redis: RedisDep,
     body: payments.RefundIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     data = body or payments.RefundIn()
     return await _command(
-        redis, payment_id, idempotency_key, f"payments.refund:{user.user_id}",
+        idempotency_key, f"payments.refund:{user.user_id}",
         {"payment_id": payment_id, **data.model_dump()},
         lambda: payments.refund_payment(user, payment_id, data),
     )  # fmt: skip

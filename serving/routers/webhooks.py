@@ -14,8 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from commerce.errors import DomainError, NotFound, Unavailable
 from commerce.payments import gateways
 from commerce.payments import webhooks as payment_webhooks
-from serving.commerce_http import invalidate_payment
-from serving.deps import RedisDep, SettingsDep
+from serving.deps import SettingsDep
 from serving.schemas_shop import WebhookAck
 
 router = APIRouter(prefix="/api/payments/webhooks", tags=["payments"])
@@ -27,7 +26,7 @@ class BadWebhook(DomainError):
 
 
 @router.post("/stripe", summary="Stripe events (signed)", response_model=WebhookAck)
-async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
+async def stripe_webhook(request: Request, settings: SettingsDep) -> Any:
     raw = await request.body()
     signature = request.headers.get("Stripe-Signature")
     try:
@@ -44,13 +43,11 @@ async def stripe_webhook(request: Request, settings: SettingsDep, redis: RedisDe
     data = event.to_dict()
     if not isinstance(data.get("data", {}).get("object"), dict) or not data.get("id"):
         raise BadWebhook("malformed webhook payload: no id or data.object")
-    result = await run_in_threadpool(payment_webhooks.handle_stripe_event, data)
-    await invalidate_payment(redis, result.get("payment_id"))
-    return result
+    return await run_in_threadpool(payment_webhooks.handle_stripe_event, data)
 
 
 @router.post("/paypal", summary="PayPal events (verified by postback)", response_model=WebhookAck)
-async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDep) -> Any:
+async def paypal_webhook(request: Request, settings: SettingsDep) -> Any:
     gateway = gateways.paypal(settings)
     if gateway is None:
         raise NotFound("PayPal is not configured (PAYPAL_BASE_URL, PAYPAL_CLIENT_ID/SECRET)")
@@ -73,5 +70,4 @@ async def paypal_webhook(request: Request, settings: SettingsDep, redis: RedisDe
         result = await run_in_threadpool(payment_webhooks.handle_paypal_event, event)
     except ValueError as exc:  # e.g. an amount with more decimals than its currency has
         raise BadWebhook(f"malformed webhook payload: {exc}") from exc
-    await invalidate_payment(redis, result.get("payment_id"))
     return result
