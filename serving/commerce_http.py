@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import orjson
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -77,9 +78,16 @@ async def _waiting(fn: Callable[..., T], *args: Any) -> T:
         delay = min(delay * 2, 0.5)
 
 
+class _OrjsonResponse(JSONResponse):
+    """Rendered by orjson: the same compact JSON, several times faster than ``json``."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _response(status: int, body: Any, replayed: bool) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _OrjsonResponse(body, status_code=status, headers=headers)
 
 
 # ---- the payment cache: entries carry the payment's database ``version`` (bumped in the
