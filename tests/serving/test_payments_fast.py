@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from commerce import api_keys
 from serving.routers import payments
 from tests.lane_spy import spy_on_handler
-from tests.serving.fakes.commerce import auth, payment_body, place_order, put_product
+from tests.serving.fakes.commerce import ADMIN, auth, payment_body, place_order, put_product
 
 
 @pytest.fixture
@@ -105,3 +105,17 @@ def test_what_the_lanes_do_not_take_gets_fastapis_answer(
     bad_confirm = client.post("/api/payments/pay_x/confirm", json={"unknown": 1}, headers=alice)
     assert bad_confirm.status_code == 422 and bad_confirm.json()["errors"]
     assert lane_calls == {"create": [], "confirm": []}
+
+
+def test_an_admins_confirm_on_the_lane_is_audited_as_the_route(
+    client: Any, order: dict, lane_calls: dict
+) -> None:
+    pay = client.post("/api/payments", json=payment_body(order), headers=auth("alice")).json()
+    admin = auth(ADMIN, "admin")
+    done = client.post(f"/api/payments/{pay['id']}/confirm", headers=admin)
+    assert done.status_code == 200 and len(lane_calls["confirm"]) == 1
+    audited = client.get("/api/admin/audit", headers=admin).json()["items"]
+    confirm = next(e for e in audited if e["action"].endswith("/confirm"))
+    assert confirm["action"] == "POST /api/payments/{payment_id}/confirm"
+    assert confirm["actor_id"] == ADMIN and confirm["status"] == 200
+    assert confirm["target_ids"] == {"payment_id": pay["id"]}
