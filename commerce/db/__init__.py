@@ -67,18 +67,18 @@ T = TypeVar("T")
 _engines: dict[str, Engine] = {}
 _sessions: dict[str, sessionmaker[Session]] = {}
 _beside: dict[tuple[str, str], Any] = {}
-_default: dict[str, tuple[Settings, str, str]] = {}
+_default: tuple[Settings, str, str] | None = None
 
 
 def default_url() -> str:
     """``Settings.sqlalchemy_url`` of the current settings, worked out once per settings
     object (and working directory, which a relative home depends on): every session asks."""
-    settings, cwd = get_settings(), os.getcwd()
-    known = _default.get("url")
+    global _default
+    settings, cwd, known = get_settings(), os.getcwd(), _default
     if known is not None and known[0] is settings and known[1] == cwd:
         return known[2]
     url = settings.sqlalchemy_url
-    _default["url"] = (settings, cwd, url)
+    _default = (settings, cwd, url)
     return url
 
 

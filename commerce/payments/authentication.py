@@ -20,7 +20,11 @@ _LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 
 def _token(payment_id: str) -> str:
-    return _hex_token(payment_id).translate(_LETTERS)
+    return _letters(_hex_token(payment_id))
+
+
+def _letters(hex_token: str) -> str:
+    return hex_token.translate(_LETTERS)
 
 
 def _hex_token(payment_id: str) -> str:
@@ -41,8 +45,7 @@ def next_action(payment_id: str) -> dict[str, Any]:
 def verify(payment_id: str, token: str) -> bool:
     given, hex_form = token.encode(), _hex_token(payment_id)  # any text; one HMAC
     return any(
-        hmac.compare_digest(issued.encode(), given)
-        for issued in (hex_form.translate(_LETTERS), hex_form)
+        hmac.compare_digest(issued.encode(), given) for issued in (_letters(hex_form), hex_form)
     )
 
 

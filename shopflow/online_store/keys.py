@@ -55,9 +55,12 @@ def user_history(version: str, user_id: str) -> str:
     return f"{STORE}:pub:{version}:hist:{user_id}"
 
 
+_PUBLISHED = f"{STORE}:pub:"
+
+
 def version_prefix(version: str) -> str:
     """What every key of one publish version starts with."""
-    return f"{STORE}:pub:{version}:"
+    return f"{_PUBLISHED}{version}:"
 
 
 def version_pattern(version: str) -> str:
@@ -67,10 +70,9 @@ def version_pattern(version: str) -> str:
 
 def version_of(key: str) -> str | None:
     """The publish version a versioned key belongs to (None for any other key)."""
-    head = version_prefix("")[:-1]
-    if not key.startswith(head):
+    if not key.startswith(_PUBLISHED):
         return None
-    version, sep, _ = key[len(head) :].partition(":")
+    version, sep, _ = key[len(_PUBLISHED) :].partition(":")
     return version if sep else None
 
 

@@ -112,11 +112,6 @@ def test_the_gates_do_not_deadlock(home: None, monkeypatch: pytest.MonkeyPatch) 
     assert len(done) == 8
 
 
-def test_waiting_outside_a_command_is_a_no_op(home: None) -> None:
-    with work_slots.waiting():
-        pass
-
-
 def test_the_default_follows_the_database(home: None, monkeypatch: pytest.MonkeyPatch) -> None:
     _settings(monkeypatch)
     assert work_slots.count() == 2
