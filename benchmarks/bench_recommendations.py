@@ -5,8 +5,11 @@ duration, so that both see the same load of a shared machine.
 
 The recommendations app is the real one (every router, the shipped experiments.yaml: half the
 users get the ALS list, exposures logged). It reads a synthetic publish (20k users x 50 recs
-for the champion and ALS, 5k items in 20 categories, purchases, blocked and out-of-stock items)
-from a real Redis this script starts.
+for the champion and ALS, 5k items in 20 categories with 20 neighbours each, purchases, blocked
+and out-of-stock items) and real-time state as the features consumer writes it (every fifth
+user active, with 3-10 items touched in the last minutes; session co-views; trending) from a
+real Redis this script starts. Two rows: the usual mix of users, and active users alone (their
+answers merge real-time neighbours with the batch list).
 """
 
 from __future__ import annotations
@@ -14,12 +17,18 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
+from typing import TYPE_CHECKING
 
 from benchmarks.loadgen import BASELINE_APP, Target, bearer, compare, redis_home, rounds_header
 from benchmarks.loadgen import uvicorn_server as serve
 from shopflow.online_store import keys
 
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
 N_USERS, N_ITEMS, N_CATEGORIES, RECS_PER_USER = 20_000, 5_000, 20, 50
+ACTIVE_EVERY, NEIGHBOURS, COVIEWS = 5, 20, 20  # every fifth user has touched items lately
 STRATEGIES = (keys.CHAMPION, "als")  # the shipped experiments.yaml serves ALS to half the users
 ROUNDS, ROUND_S, WARMUP_S, CONNECTIONS = 5, 2, 2, 50
 
@@ -74,7 +83,30 @@ def publish_synthetic(redis_url: str, version: str = "bench", seed: int = 7) -> 
     )
     pipe.set(keys.PUBLISH_POINTER, version)
     pipe.execute()
+    _realtime_state(pipe, version, items, cumulative, rng)
     client.close()
+
+
+def _realtime_state(
+    pipe: Pipeline, version: str, items: list[str], cumulative: list[float], rng: random.Random
+) -> None:
+    """Neighbours, co-views, trending and active users' recent items, as the pipelines write
+    them."""
+    for item in items:
+        near = list(dict.fromkeys(rng.choices(items, cum_weights=cumulative, k=NEIGHBOURS * 2)))
+        scored = [[other, round(1 - rank / 50, 4)] for rank, other in enumerate(near[:NEIGHBOURS])]
+        pipe.set(keys.similar_items(version, item), json.dumps(scored))
+        coviewed = rng.choices(items, cum_weights=cumulative, k=COVIEWS)
+        pipe.zadd(keys.coviews(item), {o: rng.randrange(1, 50) for o in coviewed})
+    pipe.zadd(keys.TRENDING, {i: round(100 / (n + 1), 3) for n, i in enumerate(items[:300])})
+    now = time.time()
+    for user in range(0, N_USERS, ACTIVE_EVERY):
+        touched = rng.sample(items, rng.randrange(3, 11))
+        recent = {item: now - rng.uniform(0, 600) for item in touched}
+        pipe.zadd(keys.user_recent_items(f"u{user}"), recent)
+        if user % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
 
 
 def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
@@ -86,6 +118,13 @@ def _recommendation_paths(n: int = 5000, seed: int = 11) -> list[str]:
         else f"/recommendations/new{rng.randrange(10**6)}?limit=10"
         for _ in range(n)
     ]
+
+
+def _active_paths(n: int = 5000, seed: int = 13) -> list[str]:
+    """Users with items touched in the last minutes (real-time candidates)."""
+    rng = random.Random(seed)
+    active = range(0, N_USERS, ACTIVE_EVERY)
+    return [f"/recommendations/u{rng.choice(active)}?limit=10" for _ in range(n)]
 
 
 def main() -> None:
@@ -103,6 +142,13 @@ def main() -> None:
             targets = [
                 Target("bare FastAPI constant JSON", base_url, base_pid, ["/constant"]),
                 Target("GET /recommendations/{user}", recs_url, recs_pid, recs_paths, auth),
+                Target(
+                    "GET /recommendations/{user}, active users",
+                    recs_url,
+                    recs_pid,
+                    _active_paths(),
+                    auth,
+                ),
             ]
             compare(
                 targets, rounds=ROUNDS, round_s=ROUND_S, warmup_s=WARMUP_S, connections=CONNECTIONS

@@ -12,7 +12,7 @@ out. An item viewed a moment ago leads the next response.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from operator import itemgetter
 
 from serving.recommendations.query import RecQuery
 from serving.recommendations.read_ahead import Read
@@ -47,18 +47,19 @@ class RealtimeSource:
             return None
         touched = [item for item, _ in recent]
         similar, coviews = await store.neighbours(pub, touched, NEIGHBOURS_N)
-        scores: dict[str, float] = defaultdict(float)
+        scores: dict[str, float] = {}
+        score_of = scores.get
         for (_, at), neighbours, coviewed in zip(recent, similar, coviews, strict=True):
             weight = 2 ** (-max(0.0, now - float(at)) / RECENCY_HALF_LIFE_S)
             for item, score in (neighbours or [])[:NEIGHBOURS_N]:
-                scores[item] += weight * score
+                scores[item] = score_of(item, 0.0) + weight * score
             top = max((n for _, n in coviewed), default=0.0)
             for item, n in coviewed:
-                scores[item] += weight * COVIEW_WEIGHT * n / top
+                scores[item] = score_of(item, 0.0) + weight * COVIEW_WEIGHT * n / top
         for item in touched:
             scores.pop(item, None)
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        return [(item, round(score, 6)) for item, score in ranked] or None
+        # unrounded: the answer rounds the scores it shows (service.SCORE_DIGITS)
+        return sorted(scores.items(), key=itemgetter(1), reverse=True) or None
 
 
 class TrendingSource:

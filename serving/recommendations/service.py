@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from commerce.errors import Invalid, NotFound, Unavailable
@@ -26,7 +27,7 @@ from serving.recommendations.reader import Availability, OnlineStore, Publicatio
 from serving.recommendations.realtime import RealtimeSource, TrendingSource
 from shopflow import ids
 from shopflow.online_store import keys
-from shopflow.online_store.codec import ItemInfo, Scored
+from shopflow.online_store.codec import SCORE_DIGITS, ItemInfo, Scored
 
 NOT_PUBLISHED = "no recommendations published yet; run shopflow materialize"
 NO_HISTORY = "no published recommendations for this user (no history): popular items instead"
@@ -86,24 +87,35 @@ class Candidate:
     sources: list[str]
 
 
-def merge(lists: list[tuple[str, list[Scored]]]) -> list[Candidate]:
-    """Interleave the sources' lists round-robin, keeping each item once with every source that
-    proposed it (its score is the one from the first source that proposed it)."""
+def merge(lists: list[tuple[str, list[Scored]]]) -> Iterator[Candidate]:
+    """Interleave the sources' lists round-robin, lazily (a request usually needs only the first
+    candidates), each item once with every source that proposes it, in the order the walk
+    meets them; its score is the one from the first source that proposed it."""
     if len(lists) == 1:
-        return list(one_source(*lists[0]))
-    merged: dict[str, Candidate] = {}
-    longest = max((len(items) for _, items in lists), default=0)
-    for rank in range(longest):
+        yield from one_source(*lists[0])
+        return
+    first_ranks = [_first_ranks(items) for _, items in lists]
+    seen: set[str] = set()
+    for rank in range(max((len(items) for _, items in lists), default=0)):
         for name, items in lists:
             if rank >= len(items):
                 continue
             item_id, score = items[rank]
-            if item_id in merged:
-                if name not in merged[item_id].sources:
-                    merged[item_id].sources.append(name)
-            else:
-                merged[item_id] = Candidate(item_id, score, [name])
-    return list(merged.values())
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            proposing = [n for n, ranks in enumerate(first_ranks) if item_id in ranks]
+            if len(proposing) == 1:
+                yield Candidate(item_id, score, [name])
+                continue
+            met = sorted((first_ranks[n][item_id], n) for n in proposing)
+            yield Candidate(item_id, score, [lists[n][0] for _, n in met])
+
+
+def _first_ranks(items: list[Scored]) -> dict[str, int]:
+    """Each item's first rank in ``items``."""
+    ids = list(map(itemgetter(0), items))
+    return dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
 
 
 def one_source(name: str, items: list[Scored]) -> Iterator[Candidate]:
@@ -201,7 +213,7 @@ def _check_strategy(pub: Publication, strategy: str) -> None:
 def _item_body(candidate: Candidate, info: ItemInfo) -> dict[str, object]:
     return {
         "item_id": candidate.item_id,
-        "score": candidate.score,
+        "score": round(candidate.score, SCORE_DIGITS),
         "title": info.title,
         "category": info.category,
         "brand": info.brand,
@@ -239,9 +251,7 @@ async def recommend(store: OnlineStore, query: RecQuery) -> dict[str, object]:
     # would cost more than the source
     found = [(s.name, items) for s in list(SOURCES) if (items := await s.fetch(store, pub, query))]
     picks = Picks(query)
-    await fill(
-        store, picks, one_source(*found[0]) if len(found) == 1 else merge(found), query.user_id
-    )
+    await fill(store, picks, merge(found), query.user_id)
     for backfill in (*FALLBACKS, BACKFILL):
         if picks.missing <= 0:
             break

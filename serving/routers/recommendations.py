@@ -47,7 +47,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 class RecommendedItem(BaseModel):
     item_id: str
-    score: float = Field(description="Score from the first source that proposed the item.")
+    score: float = Field(
+        description="Score from the first source that proposed the item (6 decimals)."
+    )
     title: str | None
     category: str | None
     brand: str | None

@@ -219,7 +219,10 @@ def decode_zset(rows: Iterable[Any]) -> list[Scored]:
 
 def decode_flat_zset(flat: Sequence[Any]) -> list[Scored]:
     """A script's ``WITHSCORES`` reply ([member, score, ...]) as (member, score) pairs."""
-    return [(_str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+    members = flat[0::2]
+    if members and not isinstance(members[0], str):  # bytes: a client that does not decode
+        members = [_str(member) for member in members]
+    return list(zip(members, map(float, flat[1::2]), strict=True))
 
 
 def _str(value: Any) -> str:

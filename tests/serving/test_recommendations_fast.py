@@ -80,6 +80,9 @@ def test_recent_items_and_their_neighbours_come_with_the_read_ahead(
     assert ids(body) == ["i1", "i19", "i6", "i7"]  # i3 out of stock, i13 itself left out
     assert body["items"][0]["sources"] == ["batch", "realtime"]
     assert body["items"][1]["sources"] == ["realtime"]
+    # i19: a co-view of an item touched a moment ago: about half a similarity, 6 decimals
+    assert body["items"][1]["score"] == pytest.approx(0.5, abs=1e-3)
+    assert all(item["score"] == round(item["score"], 6) for item in body["items"])
     assert sent == ["EVALSHA", "EVALSHA"]  # read-ahead, then the new candidates'
     # availability
 
