@@ -191,6 +191,27 @@ Neighbours = tuple[list[list[Scored] | None], list[list[Scored]]]
 """Per item: its published similar items (None: none published) and its session co-views."""
 
 
+class ItemInfos(dict[str, ItemInfo | None]):
+    """Item info by id, each decoded from its hash's values on first use (a request shows
+    fewer items than it reads); ``in`` and ``get`` know every item read."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, list[str | None]] = {}
+
+    def __missing__(self, item_id: str) -> ItemInfo | None:
+        info = self[item_id] = decode_item(item_id, self.rows[item_id])
+        return info
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.rows
+
+    def get(self, item_id: str, default: ItemInfo | None = None) -> ItemInfo | None:  # type: ignore[override]
+        return self[item_id] if item_id in self.rows else default
+
+
 @dataclass(slots=True)
 class Prefetched:
     """What a read-ahead read: raw lists by key, sorted-set tops by key (with the lowest score
@@ -201,7 +222,7 @@ class Prefetched:
     lists: dict[str, str | None] = field(default_factory=dict)
     tops: dict[str, tuple[float | None, int, list[Scored]]] = field(default_factory=dict)
     neighbours: dict[str, tuple[int, list[str], Neighbours]] = field(default_factory=dict)
-    info: dict[str, ItemInfo | None] = field(default_factory=dict)
+    info: ItemInfos = field(default_factory=ItemInfos)
     purchased: set[str] = field(default_factory=set)
     disliked: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
@@ -226,8 +247,7 @@ class Prefetched:
     def collect(self, item_ids: list[str], reply: list[list]) -> None:
         """Add an availability reply ({fields} per item, blocked, bought and disliked flags)."""
         rows, blocked_flags, bought_flags, disliked_flags = reply
-        for item_id, values in zip(item_ids, rows, strict=True):
-            self.info[item_id] = decode_item(item_id, values)
+        self.info.rows.update(zip(item_ids, rows, strict=True))
         self.blocked.update(i for i, flag in zip(item_ids, blocked_flags, strict=True) if flag)
         self.purchased.update(i for i, flag in zip(item_ids, bought_flags, strict=False) if flag)
         self.disliked.update(i for i, flag in zip(item_ids, disliked_flags, strict=False) if flag)
