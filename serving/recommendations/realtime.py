@@ -58,7 +58,7 @@ class RealtimeSource:
                 scores[item] = score_of(item, 0.0) + weight * COVIEW_WEIGHT * n / top
         for item in touched:
             scores.pop(item, None)
-        # unrounded: the answer rounds the scores it shows (service.SCORE_DIGITS)
+        # unrounded: the answer rounds the scores it shows (codec.SCORE_DIGITS)
         return sorted(scores.items(), key=itemgetter(1), reverse=True) or None
 
 

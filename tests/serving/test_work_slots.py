@@ -15,8 +15,10 @@ from commerce import work_slots
 from commerce.db import reset_engines
 from commerce.payments import service
 from commerce.payments.gateways import testing
+from commerce.payments.gateways.stripe_gateway import StripeGateway
 from serving import command_threads
 from shopflow.config import get_settings
+from tests.serving.fakes.commerce import localstripe_url  # noqa: F401  (fixture)
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
@@ -117,3 +119,35 @@ def test_the_default_follows_the_database(home: None, monkeypatch: pytest.Monkey
     assert work_slots.count() == 2
     _settings(monkeypatch, DATABASE_URL="postgresql://shop@localhost/shop")
     assert work_slots.count() == 4
+
+
+class _Recorder:
+    """A slot that records what its thread does with it."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def give_back(self) -> None:
+        self.steps.append("give_back")
+
+    def take_again(self) -> None:
+        self.steps.append("take_again")
+
+
+def _create(gateway: testing.TestGateway | StripeGateway, payment_id: str) -> str:
+    slot = _Recorder()
+    with work_slots.holding(slot):
+        result = service._gateway_call(
+            gateway.create, payment_id=payment_id, amount_minor=1999, currency="EUR",
+            payment_method="pm_card_visa", idempotency_key=payment_id,
+        )  # fmt: skip
+    assert result.txn_id
+    return " ".join(slot.steps)
+
+
+def test_a_stripe_call_gives_the_slot_back_and_the_test_gateway_keeps_it(
+    localstripe_url: str,  # noqa: F811
+) -> None:
+    stripe = StripeGateway("sk_test_shopflow", api_base=localstripe_url)
+    assert _create(stripe, "pay_slots_1") == "give_back take_again"  # a real Stripe API peer
+    assert _create(testing.TestGateway(), "pay_slots_2") == ""
