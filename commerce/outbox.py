@@ -29,14 +29,23 @@ def enqueue(
     """Validate an event against the contract and add it to the outbox in ``session``'s
     transaction, so it is published if and only if the state change commits."""
     event = events.make_event(event_type, payload, **envelope)
-    session.execute(
-        _insert(),
-        {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "aggregate_id": aggregate_id,
-            "envelope_json": event.model_dump_json(),
-            "created_at": utcnow(),
-        },
-    )
+    session.execute(_insert(), row(event, aggregate_id))
     return event
+
+
+def row(event: events.Envelope, aggregate_id: str) -> dict[str, Any]:
+    """``event``'s outbox row, for ``enqueue_rows``."""
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "aggregate_id": aggregate_id,
+        "envelope_json": event.model_dump_json(),
+        "created_at": utcnow(),
+    }
+
+
+def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add several events' rows (``row``) in one statement, in order, in ``session``'s
+    transaction."""
+    if rows:
+        session.execute(_insert(), rows if len(rows) > 1 else rows[0])

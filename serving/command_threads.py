@@ -5,7 +5,8 @@ own thread, and of those only ``work_slots.count()`` work at once (``commerce.wo
 command waiting on a remote gateway gives its slot back. Both gates are asyncio semaphores, so
 a command waits for its turn on the event loop, holding no thread (waiting in threads cost more).
 On 2 cores at 32 clients, SQLite payments went from 143-249 a second (8 commands at once) to
-210-271 (2 slots); PostgreSQL stayed at 110-149.
+210-271 (2 slots), and later from 258-276 (2 slots) to 328-353 (1 slot); PostgreSQL stayed at
+110-149 (4 slots against 8; 2 or 4 slots made no clear difference).
 
 Commands take their place first and their slot second, and a place always has a thread, so a
 slot's holder always runs and gives it back: the gates cannot deadlock.

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     """Commerce commands under way at once per API process, each in its own thread."""
     commerce_work_slots: int | None = Field(default=None, ge=1, le=256)
     """Of those, how many run their Python at once (a thread waiting on a payment gateway
-    holds none); unset: 2 on SQLite, 4 on PostgreSQL. More only contend for the GIL and the
+    holds none); unset: 1 on SQLite, 4 on PostgreSQL. More only contend for the GIL and the
     database's write lock."""
     idempotency_lease_s: float = Field(default=10.0, gt=0)
     """An Idempotency-Key "in progress" for this long without its owner renewing it is taken

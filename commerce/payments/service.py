@@ -46,7 +46,7 @@ from commerce.payments.ledger import (
     derive,
 )
 from commerce.privacy import fields
-from shopflow import currency
+from shopflow import currency, events
 from shopflow.config import get_settings
 from shopflow.events import PaymentMethod
 
@@ -209,33 +209,83 @@ def _append(
     """Append one ledger entry, update the cached status (compare-and-set on ``version``)
     and write the outbox event, all in ``session``'s transaction. ``state``: the ledger
     state already read in this transaction (saves replaying the ledger again)."""
-    if state is None:
-        state = ledger_state(session, payment.id)
-    try:
-        new = apply(state, kind, amount)
-    except IllegalTransition as exc:
-        raise Conflict(str(exc), current_status=str(exc.current)) from exc
-    _insert_entry(session, payment.id, new.seq, kind, amount, gateway_ref, reason, source)
-    values = {
-        "status": new.status.value if new.status else None,
-        "authorized_minor": new.authorized_minor,
-        "captured_minor": new.captured_minor,
-        "refunded_minor": new.refunded_minor,
-        "disputed_minor": new.disputed_minor,
-        "dispute_fee_minor": new.dispute_fee_minor,
-        "version": new.seq,
-        "updated_at": utcnow(),
-        **fields,
-    }
-    # a concurrent append of the same seq failed on the unique constraint above; the
-    # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
-    result = session.execute(sql.set_payment(), {**values, "p_id": payment.id, "p_seen": state.seq})
-    if rowcount(result) != 1:
-        raise StaleWrite(payment.id)
-    for key, value in values.items():
-        set_committed_value(payment, key, value)
-    _enqueue(session, payment, kind, amount)
-    return new
+    appends = _Appends(session, payment, state)
+    appends.add(kind, amount, gateway_ref=gateway_ref, reason=reason, source=source, **fields)
+    return appends.write()
+
+
+class _Appends:
+    """Ledger entries of one payment appended in one write: the entries in one statement, one
+    compare-and-set of the payment row from the state read to the last entry's, and their
+    outbox events in one statement (a confirm records processing and its outcome at once)."""
+
+    def __init__(
+        self, session: Session, payment: Payment, state: LedgerState | None = None
+    ) -> None:
+        self.session, self.payment = session, payment
+        self.read = state if state is not None else ledger_state(session, payment.id)
+        self.state = self.read
+        self.entries: list[dict[str, Any]] = []
+        self.values: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        kind: Kind,
+        amount: int = 0,
+        *,
+        gateway_ref: str | None = None,
+        reason: str | None = None,
+        source: str = "api",
+        **fields: Any,
+    ) -> None:
+        """Apply one entry to the payment in memory (written by ``write``); an illegal step
+        raises a 409 and writes nothing."""
+        try:
+            new = apply(self.state, kind, amount)
+        except IllegalTransition as exc:
+            raise Conflict(str(exc), current_status=str(exc.current)) from exc
+        now = utcnow()
+        self.entries.append(
+            {"payment_id": self.payment.id, "seq": new.seq, "kind": kind.value,
+             "amount_minor": amount, "gateway_ref": gateway_ref, "reason": reason,
+             "source": source, "created_at": now},
+        )  # fmt: skip
+        values = {
+            "status": new.status.value if new.status else None,
+            "authorized_minor": new.authorized_minor,
+            "captured_minor": new.captured_minor,
+            "refunded_minor": new.refunded_minor,
+            "disputed_minor": new.disputed_minor,
+            "dispute_fee_minor": new.dispute_fee_minor,
+            "version": new.seq,
+            "updated_at": now,
+            **fields,
+        }
+        self.values.update(values)
+        for key, value in values.items():
+            set_committed_value(self.payment, key, value)
+        event = _event(self.payment, kind, amount)
+        if event is not None:
+            self.events.append(event)
+        self.state = new
+
+    def write(self) -> LedgerState:
+        """Write what ``add`` applied; returns the ledger state after it."""
+        if not self.entries:
+            return self.state
+        session, entries = self.session, self.entries
+        session.execute(sql.insert_entry(), entries if len(entries) > 1 else entries[0])
+        # a concurrent append of the same seq failed on the unique constraint above; the
+        # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
+        result = session.execute(
+            sql.set_payment(), {**self.values, "p_id": self.payment.id, "p_seen": self.read.seq}
+        )
+        if rowcount(result) != 1:
+            raise StaleWrite(self.payment.id)
+        outbox.enqueue_rows(session, self.events)
+        self.entries, self.values, self.events, self.read = [], {}, [], self.state
+        return self.state
 
 
 def _open_state(payment: Payment) -> LedgerState:
@@ -270,33 +320,31 @@ def _insert_entry(
     )  # fmt: skip
 
 
-def _enqueue(session: Session, payment: Payment, kind: Kind, amount: int = 0) -> None:
-    """Write the event of a ledger entry; ``amount``: the entry's (a refund's own amount)."""
+def _event(payment: Payment, kind: Kind, amount: int = 0) -> dict[str, Any] | None:
+    """The outbox row of a ledger entry's event, if it has one; ``amount``: the entry's (a
+    refund's own amount)."""
     event_type = _EVENTS.get(kind)
     if kind is Kind.captured and payment.capture_mode == "manual":
         event_type = "payment.captured"
-    if event_type:
-        outbox.enqueue(
-            session,
-            event_type,
-            {
-                "payment_id": payment.id,
-                "order_id": payment.order_id,
-                "amount_minor": payment.amount_minor,
-                "currency": payment.currency,
-                "method": payment.method,
-                "gateway": payment.gateway,
-                "status": payment.status,
-                "failure_reason": payment.failure_reason,
-                "refunded_minor": payment.refunded_minor,
-                "refund_minor": amount if kind is Kind.refunded else 0,
-                "authorized_minor": payment.authorized_minor,
-                "captured_minor": payment.captured_minor,
-                "disputed_minor": payment.disputed_minor,
-            },
-            payment.id,
-            user_id=payment.user_id,
-        )
+    if not event_type:
+        return None
+    payload = {
+        "payment_id": payment.id,
+        "order_id": payment.order_id,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+        "method": payment.method,
+        "gateway": payment.gateway,
+        "status": payment.status,
+        "failure_reason": payment.failure_reason,
+        "refunded_minor": payment.refunded_minor,
+        "refund_minor": amount if kind is Kind.refunded else 0,
+        "authorized_minor": payment.authorized_minor,
+        "captured_minor": payment.captured_minor,
+        "disputed_minor": payment.disputed_minor,
+    }
+    event = events.make_event(event_type, payload, user_id=payment.user_id)
+    return outbox.row(event, payment.id)
 
 
 def _release_order(session: Session, payment: Payment) -> None:
@@ -309,43 +357,47 @@ def apply_outcome(
     result: GatewayResult,
     source: str = "api",
     state: LedgerState | None = None,
+    appends: _Appends | None = None,
 ) -> None:
-    """Record what the gateway said (confirm, or a webhook) on a PENDING/PROCESSING payment."""
+    """Record what the gateway said (confirm, or a webhook) on a PENDING/PROCESSING payment;
+    ``appends``: entries already applied (e.g. processing), written with the outcome's."""
+    appends = appends if appends is not None else _Appends(session, payment, state)
     if result.outcome is Outcome.succeeded:
         captured = result.captured_minor or payment.amount_minor
-        _append(
-            session, payment, Kind.captured, captured, gateway_ref=result.txn_id,
-            source=source, state=state, next_action=None,
-        )  # fmt: skip
+        appends.add(
+            Kind.captured, captured, gateway_ref=result.txn_id, source=source, next_action=None
+        )
+        appends.write()
         _release_order(session, payment)
         order_service.mark_paid_if_covered(session, payment.order_id)
     elif result.outcome is Outcome.authorized:
         ttl = timedelta(seconds=get_settings().payment_authorization_ttl_s)
-        _append(
-            session, payment, Kind.authorized, result.authorized_minor or payment.amount_minor,
-            gateway_ref=result.txn_id, source=source, state=state, next_action=None,
+        appends.add(
+            Kind.authorized, result.authorized_minor or payment.amount_minor,
+            gateway_ref=result.txn_id, source=source, next_action=None,
             authorization_expires_at=utcnow() + ttl,
         )  # fmt: skip
+        appends.write()
         _release_order(session, payment)
     elif result.outcome is Outcome.failed:
         payment.failure_reason = result.failure_reason or "payment_failed"
-        _append(
-            session, payment, Kind.failed, reason=payment.failure_reason, source=source,
-            state=state, failure_reason=payment.failure_reason, next_action=None,
+        appends.add(
+            Kind.failed, reason=payment.failure_reason, source=source,
+            failure_reason=payment.failure_reason, next_action=None,
         )  # fmt: skip
+        appends.write()
         _release_order(session, payment)
     elif result.outcome is Outcome.cancelled:
-        _append(session, payment, Kind.cancelled, source=source, state=state, next_action=None)
+        appends.add(Kind.cancelled, source=source, next_action=None)
+        appends.write()
         _release_order(session, payment)
     elif result.outcome is Outcome.requires_action:
         action = result.next_action or {"type": "pending"}
         if action == THREE_D_SECURE:
             action = authentication.next_action(payment.id)
         if payment.next_action != action:
-            _append(
-                session, payment, Kind.action_required, source=source, state=state,
-                next_action=action,
-            )  # fmt: skip
+            appends.add(Kind.action_required, source=source, next_action=action)
+        appends.write()
 
 
 # ---- reads ------------------------------------------------------------------------------
@@ -554,7 +606,9 @@ def create_payment(
             session, payment_id, first.seq, Kind.created, data.minor, result.txn_id,
             None, "api",
         )  # fmt: skip
-        _enqueue(session, payment, Kind.created)
+        created = _event(payment, Kind.created)
+        assert created is not None  # a payment's creation always has its event
+        outbox.enqueue_rows(session, [created])
         return payment_dict(session, payment)
 
     return transact(work, once=once)
@@ -590,13 +644,17 @@ def confirm_payment(
     assert payment.gateway_txn_id is not None
     result = _gateway_call(gateway.confirm, payment.gateway_txn_id, idempotency_key=payment_id)
 
+    read_before = [payment]
+
     def finish(session: Session) -> dict[str, Any]:
-        current = _load(session, principal, payment_id)
+        # the row read before the gateway call, if it is still current: the appends'
+        # compare-and-set says so (a retry reads it again)
+        current = read_before.pop() if read_before else _load(session, principal, payment_id)
         if current.status in sql.OPEN:
-            state = _open_state(current)
+            appends = _Appends(session, current, _open_state(current))
             if current.status == Status.PENDING.value:
-                state = _append(session, current, Kind.processing, state=state, next_action=None)
-            apply_outcome(session, current, result, state=state)
+                appends.add(Kind.processing, next_action=None)
+            apply_outcome(session, current, result, appends=appends)
         return payment_dict(session, current)
 
     return transact(finish, once=once, fail=_declined)

@@ -53,6 +53,25 @@ def test_card_flow_end_to_end(api_client, order) -> None:
     assert api_client.get("/api/payments/health").json()["status"] == "ok"
 
 
+def test_a_confirm_records_each_step_with_the_state_it_left(api_client, order) -> None:
+    """Processing and the outcome are written together; each entry and event still says the
+    state its own step left, in order."""
+    alice = auth("alice")
+    pay = api_client.post("/api/payments", json=payment_body(order), headers=alice).json()
+    api_client.post(f"/api/payments/{pay['id']}/confirm", headers=alice)
+    ledger = api_client.get(f"/api/payments/{pay['id']}/ledger", headers=alice).json()
+    assert [(e["seq"], e["kind"]) for e in ledger] == [
+        (1, "created"), (2, "processing"), (3, "captured"),
+    ]  # fmt: skip
+    steps = [e["payload"] for e in outbox() if e["event_type"].startswith("payment.")]
+    assert [(p["status"], p["captured_minor"]) for p in steps] == [
+        ("PENDING", 0), ("PROCESSING", 0), ("COMPLETED", 2500),
+    ]  # fmt: skip
+    with session_scope() as session:
+        row = session.get(Payment, pay["id"])
+        assert row is not None and (row.status, row.version) == ("COMPLETED", 3)
+
+
 def test_idempotency_50_concurrent_identical_requests(api_client, order) -> None:
     headers = {**auth("alice"), "Idempotency-Key": "same-key-1"}
     body = payment_body(order)

@@ -116,7 +116,7 @@ def test_the_gates_do_not_deadlock(home: None, monkeypatch: pytest.MonkeyPatch) 
 
 def test_the_default_follows_the_database(home: None, monkeypatch: pytest.MonkeyPatch) -> None:
     _settings(monkeypatch)
-    assert work_slots.count() == 2
+    assert work_slots.count() == 1
     _settings(monkeypatch, DATABASE_URL="postgresql://shop@localhost/shop")
     assert work_slots.count() == 4
 
