@@ -237,6 +237,9 @@ def _run_backend(name: str, home: Path, database_url: str | None) -> None:
         f"ratio to bare insert {rps / max(bare_rps, 1):.2f}x   "
         f"vs seed promise ({SEED_TPS} TPS): {rps / SEED_TPS:.1f}x"
     )
+    for (step, status), body in _FAILURES.items():
+        print(f"{name:<10} failed {step}: {status} {body.decode(errors='replace')}")
+    _FAILURES.clear()
 
 
 async def _bare(conn: _Conn) -> bool:
@@ -247,19 +250,30 @@ async def _pay(conn: _Conn, queue: Iterator[str], headers: str) -> bool:
     order_id = next(queue, None)
     if order_id is None:
         await asyncio.sleep(0.01)
-        return False
+        return _failed("no placed order left", 0, b"")
     body = {"order_id": order_id, "amount_minor": 1000, "currency": "USD",
             "method": "CREDIT_CARD", "payment_method": "pm_card_visa"}  # fmt: skip
     status, raw = await conn.post(
         "/api/payments", json.dumps(body).encode(), f"{headers}Idempotency-Key: c-{order_id}\r\n"
     )
     if status != 201:
-        return False
+        return _failed("create", status, raw)
     pid = json.loads(raw)["id"]
     status, raw = await conn.post(
         f"/api/payments/{pid}/confirm", b"{}", f"{headers}Idempotency-Key: f-{order_id}\r\n"
     )
-    return status == 200 and json.loads(raw)["status"] == "COMPLETED"
+    if status != 200 or json.loads(raw)["status"] != "COMPLETED":
+        return _failed("confirm", status, raw)
+    return True
+
+
+_FAILURES: dict[tuple[str, int], bytes] = {}
+"""The first answer of each kind of failed request, printed with the figures."""
+
+
+def _failed(step: str, status: int, body: bytes) -> bool:
+    _FAILURES.setdefault((step, status), body[:300])
+    return False
 
 
 def main() -> None:
