@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,7 +29,7 @@ from commerce.common import (
     new_id,
     transact,
 )
-from commerce.db import read_scope, rowcount, session_scope, utcnow
+from commerce.db import read_connection, read_scope, rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
@@ -485,8 +485,8 @@ def _gateway_call(fn: Callable[..., GatewayResult], *args: Any, **kwargs: Any) -
 
 def _payable_order(principal: Principal, data: PaymentIn) -> str:
     """Check the order can be paid with ``data``; returns its owner's user id."""
-    with read_scope() as session:
-        order = _order_to_pay(session, data.order_id)
+    with read_connection() as connection:  # one Core read: no ORM session needed
+        order = _order_to_pay(connection, data.order_id)
     if order is None or not principal.can_access(order.user_id):
         raise NotFound(f"order {data.order_id} not found", order_id=data.order_id)
     if order.status != order_service.PLACED:
@@ -502,10 +502,10 @@ def _payable_order(principal: Principal, data: PaymentIn) -> str:
     return str(order.user_id)
 
 
-def _order_to_pay(session: Session, order_id: str) -> sql.PayableOrder | None:
+def _order_to_pay(db: Session | Connection, order_id: str) -> sql.PayableOrder | None:
     """The order's owner, status, total and currency, and what its payments already cover
     (``committed_minor``: captured amounts, held authorizations, payments still running)."""
-    return session.execute(sql.payable_order(), {"p_order": order_id}).one_or_none()
+    return db.execute(sql.payable_order(), {"p_order": order_id}).one_or_none()
 
 
 def _check_outstanding(order: sql.PayableOrder, amount: int) -> None:
