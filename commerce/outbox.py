@@ -48,4 +48,4 @@ def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add several events' rows (``row``) in one statement, in order, in ``session``'s
     transaction."""
     if rows:
-        session.execute(_insert(), rows if len(rows) > 1 else rows[0])
+        session.execute(_insert(), rows)

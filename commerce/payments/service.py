@@ -245,12 +245,8 @@ class _Appends:
             new = apply(self.state, kind, amount)
         except IllegalTransition as exc:
             raise Conflict(str(exc), current_status=str(exc.current)) from exc
-        now = utcnow()
-        self.entries.append(
-            {"payment_id": self.payment.id, "seq": new.seq, "kind": kind.value,
-             "amount_minor": amount, "gateway_ref": gateway_ref, "reason": reason,
-             "source": source, "created_at": now},
-        )  # fmt: skip
+        entry = _entry(self.payment.id, new.seq, kind, amount, gateway_ref, reason, source)
+        self.entries.append(entry)
         values = {
             "status": new.status.value if new.status else None,
             "authorized_minor": new.authorized_minor,
@@ -259,7 +255,7 @@ class _Appends:
             "disputed_minor": new.disputed_minor,
             "dispute_fee_minor": new.dispute_fee_minor,
             "version": new.seq,
-            "updated_at": now,
+            "updated_at": entry["created_at"],
             **fields,
         }
         self.values.update(values)
@@ -274,8 +270,8 @@ class _Appends:
         """Write what ``add`` applied; returns the ledger state after it."""
         if not self.entries:
             return self.state
-        session, entries = self.session, self.entries
-        session.execute(sql.insert_entry(), entries if len(entries) > 1 else entries[0])
+        session = self.session
+        session.execute(sql.insert_entry(), self.entries)
         # a concurrent append of the same seq failed on the unique constraint above; the
         # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
         result = session.execute(
@@ -303,21 +299,19 @@ def _open_state(payment: Payment) -> LedgerState:
     )
 
 
-def _insert_entry(
-    session: Session,
+def _entry(
     payment_id: str,
     seq: int,
     kind: Kind,
-    amount: int,
-    gateway_ref: str | None,
-    reason: str | None,
-    source: str,
-) -> None:
-    session.execute(
-        sql.insert_entry(),
-        {"payment_id": payment_id, "seq": seq, "kind": kind.value, "amount_minor": amount,
-         "gateway_ref": gateway_ref, "reason": reason, "source": source, "created_at": utcnow()},
-    )  # fmt: skip
+    amount: int = 0,
+    gateway_ref: str | None = None,
+    reason: str | None = None,
+    source: str = "api",
+) -> dict[str, Any]:
+    """A ledger entry's row (``sql.insert_entry``'s parameters)."""
+    return {"payment_id": payment_id, "seq": seq, "kind": kind.value, "amount_minor": amount,
+            "gateway_ref": gateway_ref, "reason": reason, "source": source,
+            "created_at": utcnow()}  # fmt: skip
 
 
 def _event(payment: Payment, kind: Kind, amount: int = 0) -> dict[str, Any] | None:
@@ -351,53 +345,52 @@ def _release_order(session: Session, payment: Payment) -> None:
     session.execute(sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id})
 
 
+#: outcomes after which the payment no longer runs: its order may take another payment
+_ENDS_THE_RUN = (Outcome.succeeded, Outcome.authorized, Outcome.failed, Outcome.cancelled)
+
+
 def apply_outcome(
     session: Session,
     payment: Payment,
     result: GatewayResult,
     source: str = "api",
-    state: LedgerState | None = None,
     appends: _Appends | None = None,
 ) -> None:
     """Record what the gateway said (confirm, or a webhook) on a PENDING/PROCESSING payment;
     ``appends``: entries already applied (e.g. processing), written with the outcome's."""
-    appends = appends if appends is not None else _Appends(session, payment, state)
-    if result.outcome is Outcome.succeeded:
+    appends = appends if appends is not None else _Appends(session, payment)
+    outcome = result.outcome
+    if outcome is Outcome.succeeded:
         captured = result.captured_minor or payment.amount_minor
         appends.add(
             Kind.captured, captured, gateway_ref=result.txn_id, source=source, next_action=None
         )
-        appends.write()
-        _release_order(session, payment)
-        order_service.mark_paid_if_covered(session, payment.order_id)
-    elif result.outcome is Outcome.authorized:
+    elif outcome is Outcome.authorized:
         ttl = timedelta(seconds=get_settings().payment_authorization_ttl_s)
         appends.add(
             Kind.authorized, result.authorized_minor or payment.amount_minor,
             gateway_ref=result.txn_id, source=source, next_action=None,
             authorization_expires_at=utcnow() + ttl,
         )  # fmt: skip
-        appends.write()
-        _release_order(session, payment)
-    elif result.outcome is Outcome.failed:
+    elif outcome is Outcome.failed:
         payment.failure_reason = result.failure_reason or "payment_failed"
         appends.add(
             Kind.failed, reason=payment.failure_reason, source=source,
             failure_reason=payment.failure_reason, next_action=None,
         )  # fmt: skip
-        appends.write()
-        _release_order(session, payment)
-    elif result.outcome is Outcome.cancelled:
+    elif outcome is Outcome.cancelled:
         appends.add(Kind.cancelled, source=source, next_action=None)
-        appends.write()
-        _release_order(session, payment)
-    elif result.outcome is Outcome.requires_action:
+    elif outcome is Outcome.requires_action:
         action = result.next_action or {"type": "pending"}
         if action == THREE_D_SECURE:
             action = authentication.next_action(payment.id)
         if payment.next_action != action:
             appends.add(Kind.action_required, source=source, next_action=action)
-        appends.write()
+    appends.write()  # also what was applied before, whatever the outcome
+    if outcome in _ENDS_THE_RUN:
+        _release_order(session, payment)
+    if outcome is Outcome.succeeded:
+        order_service.mark_paid_if_covered(session, payment.order_id)
 
 
 # ---- reads ------------------------------------------------------------------------------
@@ -602,10 +595,10 @@ def create_payment(
         # transient and only feeds the event and the response
         columns = Payment.__table__.columns
         session.execute(sql.insert_payment(), {c.key: getattr(payment, c.key) for c in columns})
-        _insert_entry(
-            session, payment_id, first.seq, Kind.created, data.minor, result.txn_id,
-            None, "api",
-        )  # fmt: skip
+        session.execute(
+            sql.insert_entry(),
+            _entry(payment_id, first.seq, Kind.created, data.minor, result.txn_id),
+        )
         created = _event(payment, Kind.created)
         assert created is not None  # a payment's creation always has its event
         outbox.enqueue_rows(session, [created])

@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from commerce.db import session_scope
-from commerce.db.models.commerce import Payment
+from commerce.db.models.commerce import Payment, PaymentLedgerEntry
+from commerce.payments import service
+from commerce.payments.gateways import GatewayResult, Outcome
+from commerce.payments.ledger import Kind
 from commerce.payments.service import ledger_state
 from tests.serving.fakes.commerce import (
     ADMIN,
@@ -70,6 +73,30 @@ def test_a_confirm_records_each_step_with_the_state_it_left(api_client, order) -
     with session_scope() as session:
         row = session.get(Payment, pay["id"])
         assert row is not None and (row.status, row.version) == ("COMPLETED", 3)
+
+
+def test_processing_is_kept_when_the_gateway_leaves_the_payment_open(api_client, order) -> None:
+    """A confirm's processing step is written with the outcome's, and also when the outcome
+    adds no step (Stripe answering ``requires_confirmation``: ``Outcome.created``)."""
+    pay = api_client.post("/api/payments", json=payment_body(order), headers=auth("alice")).json()
+    with session_scope() as session:
+        payment = session.get(Payment, pay["id"])
+        assert payment is not None and payment.gateway_txn_id is not None
+        appends = service._Appends(session, payment, service._open_state(payment))
+        appends.add(Kind.processing, next_action=None)
+        still_open = GatewayResult(Outcome.created, payment.gateway_txn_id)
+        service.apply_outcome(session, payment, still_open, appends=appends)
+    with session_scope() as session:
+        assert [kind for kind, _ in _kinds(session, pay["id"])] == ["created", "processing"]
+        assert session.get(Payment, pay["id"]).status == "PROCESSING"  # type: ignore[union-attr]
+
+
+def _kinds(session, payment_id: str) -> list[tuple[str, int]]:  # noqa: ANN001
+    return session.execute(
+        select(PaymentLedgerEntry.kind, PaymentLedgerEntry.seq)
+        .where(PaymentLedgerEntry.payment_id == payment_id)
+        .order_by(PaymentLedgerEntry.seq)
+    ).all()
 
 
 def test_idempotency_50_concurrent_identical_requests(api_client, order) -> None:
