@@ -2,13 +2,29 @@
 -- transaction). ARGV[1] is the JSON of ``features.BatchPlan.body()``: each section lists
 -- distinct keys with their summed effects, so the work is per key, not per event, and each
 -- key costs as few commands as possible (a read of the fields it changes, one write).
--- Numbers go to Redis as Lua numbers (Redis formats them with %.17g: exact).
+-- ARGV[2]: the time the consumer sent the batch (epoch ms), which each applied-mark holds.
+-- Computed numbers go to Redis as Lua numbers (Redis formats them with %.17g: exact).
+--
+-- Deterministic, so the server may log the script itself to its append-only file instead
+-- of every write it makes (``lua-replicate-commands no`` on the embedded Redis: half the
+-- bytes and about a tenth less CPU): no TIME or other non-deterministic command, sorted
+-- field lists (HKEYS, not HGETALL), and absolute expiry times (EXPIREAT from ``base``) so a
+-- replay at start-up sets the expiries the first run set.
 -- Returns 0 and writes nothing if any event of the batch is already marked applied (the
 -- caller re-reads the marks); else applies everything, marks the events, returns 1.
 local CHUNK = 1000  -- most fields or members per command (Lua's unpack has a stack limit)
 local call = redis.call
 local b = cjson.decode(ARGV[1])
 local cfg, base = b.cfg, b.base
+-- Integers as command arguments are formatted once each (Redis formats a Lua number
+-- argument with snprintf, which costs about as much as a short command).
+local INT = setmetatable({}, {__index = function(t, n)
+  local text = string.format('%d', n)
+  t[n] = text
+  return text
+end})
+local base_s = INT[base]
+local function expire(key, ttl) call('EXPIREAT', key, INT[base + ttl]) end
 
 for key, ids in pairs(b.seen) do
   for s = 1, #ids, CHUNK do
@@ -21,8 +37,8 @@ end
 
 local function trim(key, cap) call('ZREMRANGEBYRANK', key, 0, -(cap + 1)) end
 
--- Sum into hash fields: flat = field n field n ... from index ``from``; one HMGET and one
--- HSET per CHUNK fields instead of one HINCRBY each.
+-- Sum into integer hash fields: flat = field n field n ... from index ``from``; one HMGET
+-- and one HSET per CHUNK fields instead of one HINCRBY each.
 local function hash_add(key, flat, from)
   for s = from, #flat, 2 * CHUNK do
     local fields, args = {}, {}
@@ -30,7 +46,7 @@ local function hash_add(key, flat, from)
     local olds = call('HMGET', key, unpack(fields))
     for j = 1, #fields do
       args[2 * j - 1] = fields[j]
-      args[2 * j] = (tonumber(olds[j]) or 0) + flat[s + 2 * j - 1]
+      args[2 * j] = INT[(tonumber(olds[j]) or 0) + flat[s + 2 * j - 1]]
     end
     call('HSET', key, unpack(args))
   end
@@ -76,24 +92,31 @@ end
 -- counts: hash ttl item n ...
 for _, op in ipairs(b.counts) do
   hash_add(op[1], op, 3)
-  call('EXPIRE', op[1], op[2])
+  expire(op[1], op[2])
 end
 
 -- Forward decay (affinity, trending): a score is sum(w * 2^((t - ref) / h)) with ref the
 -- reference time; scores arrive at ``base``. When base runs rebase_after past ref, the
 -- scores are rescaled to base. Ranking by score is ranking by decayed weight now.
 
+-- The fields of hash ``key`` that start with ``prefix`` (sorted) and their values.
+local function fields_with(key, prefix)
+  local names = {}
+  for _, field in ipairs(call('HKEYS', key)) do
+    if string.sub(field, 1, #prefix) == prefix then names[#names + 1] = field end
+  end
+  table.sort(names)
+  if #names == 0 then return names, {} end
+  return names, call('HMGET', key, unpack(names))
+end
+
 -- A user's affinities rescaled from ``ref`` to base, the top categories_cap kept. Returns
 -- field -> new score of the kept ones.
 local function rebase_affinity(key, ref)
-  local all, kept, scale = call('HGETALL', key), {}, 2 ^ (-(base - ref) / cfg.affinity_half_life)
-  local prefix = cfg.affinity_field
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, #prefix) == prefix then
-      kept[#kept + 1] = {all[i], all[i + 1] * scale}
-    end
-  end
-  table.sort(kept, function(p, q) return p[2] > q[2] end)
+  local names, values = fields_with(key, cfg.affinity_field)
+  local kept, scale = {}, 2 ^ (-(base - ref) / cfg.affinity_half_life)
+  for i = 1, #names do kept[i] = {names[i], values[i] * scale} end
+  table.sort(kept, function(p, q) return p[2] > q[2] or (p[2] == q[2] and p[1] < q[1]) end)
   local out, args, drop = {}, {}, {}
   for i, row in ipairs(kept) do
     if i <= cfg.categories_cap then
@@ -158,31 +181,29 @@ end
 -- twice that, so it runs once per sessions_cap new sessions. Returns how many stay.
 local session_prefix, sessions_cap = cfg.session_field, cfg.sessions_cap
 local function prune_sessions(key)
-  local all, live, drop = call('HGETALL', key), {}, {}
-  for i = 1, #all, 2 do
-    local field = all[i]
-    if string.sub(field, 1, #session_prefix) == session_prefix then
-      if live_session(all[i + 1]) then
-        live[#live + 1] = {field, tonumber(string.match(all[i + 1], '^%S+'))}
-      else
-        drop[#drop + 1] = field
-      end
+  local names, values = fields_with(key, session_prefix)
+  local live, drop = {}, {}
+  for i = 1, #names do
+    if live_session(values[i]) then
+      live[#live + 1] = {names[i], tonumber(string.match(values[i], '^%S+'))}
+    else
+      drop[#drop + 1] = names[i]
     end
   end
   local keep = math.min(#live, sessions_cap)
-  table.sort(live, function(p, q) return p[2] > q[2] end)
+  table.sort(live, function(p, q) return p[2] > q[2] or (p[2] == q[2] and p[1] < q[1]) end)
   for i = keep + 1, #live do drop[#drop + 1] = live[i][1] end
   if #drop > 0 then call('HDEL', key, unpack(drop)) end
   return keep
 end
 
 -- users: one flat array, per user: user, then four counted runs: [ts item ...] (newest
--- touches), [item score ...] (affinity, summed here per category field), [cart_field add
--- floor ...], [session_field n item ...] (each session's new views, in order). One HMGET of
--- the fields the batch changes, one HSET, one ZADD of the newest touches (scratch tables
--- are reused across users). Bookkeeping fields: a (affinity reference time), x (when the
--- TTLs were last set), nr (members of the recent set), sn (session fields). The TTLs are
--- renewed only once half of user_ttl has passed.
+-- touches, ts as text), [item score ...] (affinity, summed here per category field),
+-- [cart_field add floor ...], [session_field n item ...] (each session's new views, in
+-- order). One HMGET of the fields the batch changes, one HSET, one ZADD of the newest
+-- touches (scratch tables are reused across users). Bookkeeping fields: a (affinity
+-- reference time), x (when the TTLs were last set), nr (members of the recent set), sn
+-- (session fields). The TTLs are renewed only once half of user_ttl has passed.
 local user_ttl, recent_cap = cfg.user_ttl, cfg.recent_cap
 local half_h, rebase_after = cfg.affinity_half_life, cfg.affinity_rebase
 local user_pre, user_post = cfg.user_key[1], cfg.user_key[2]
@@ -232,7 +253,7 @@ while p <= n_u do
         local kept = rebase_affinity(key, ref)
         for j = BOOK + 1, BOOK + n_aff do vals[j] = kept[fields[j]] or false end
       end
-      set[1], set[2], ns = 'a', base, 2
+      set[1], set[2], ns = 'a', base_s, 2
     end
     for j = BOOK + 1, BOOK + n_aff do
       set[ns + 1] = fields[j]
@@ -265,12 +286,12 @@ while p <= n_u do
     if not vals[j] then sn = sn + 1 end
     local members = extend_session(live_session(vals[j]), U, i + 2, U[i + 1])
     if members then
-      set[ns + 1], set[ns + 2], ns = fields[j], base .. ' ' .. cjson.encode(members), ns + 2
+      set[ns + 1], set[ns + 2], ns = fields[j], base_s .. ' ' .. cjson.encode(members), ns + 2
     end
     i = i + 2 + U[i + 1]
   end
   if sn ~= sn_before and sn <= 2 * sessions_cap then
-    set[ns + 1], set[ns + 2], ns = 'sn', sn, ns + 2
+    set[ns + 1], set[ns + 2], ns = 'sn', INT[sn], ns + 2
   end
   local nr, expire_recent = tonumber(vals[3]), false
   if n_recent > 0 then
@@ -281,7 +302,7 @@ while p <= n_u do
         trim(rkey, recent_cap)
         nr = recent_cap
       end
-      set[ns + 1], set[ns + 2], ns = 'nr', nr, ns + 2
+      set[ns + 1], set[ns + 2], ns = 'nr', INT[nr], ns + 2
     elseif added > 0 then
       expire_recent = nr == 0  -- possibly a new key
       nr = nr + added
@@ -289,17 +310,17 @@ while p <= n_u do
         trim(rkey, recent_cap)
         nr = recent_cap
       end
-      set[ns + 1], set[ns + 2], ns = 'nr', nr, ns + 2
+      set[ns + 1], set[ns + 2], ns = 'nr', INT[nr], ns + 2
     end
   end
   local x = tonumber(vals[2])
-  local expire = x == nil or base - x > user_ttl / 2
-  if expire then set[ns + 1], set[ns + 2], ns = 'x', base, ns + 2 end
+  local renew = x == nil or base - x > user_ttl / 2
+  if renew then set[ns + 1], set[ns + 2], ns = 'x', base_s, ns + 2 end
   if ns > 0 then call('HSET', key, unpack(set, 1, ns)) end
   if nd > 0 then call('HDEL', key, unpack(dels, 1, nd)) end
   if sn > 2 * sessions_cap then call('HSET', key, 'sn', prune_sessions(key)) end
-  if expire then call('EXPIRE', key, user_ttl) end
-  if expire or expire_recent then call('EXPIRE', rkey, user_ttl) end
+  if renew then expire(key, user_ttl) end
+  if renew or expire_recent then expire(rkey, user_ttl) end
 end
 
 -- bought: key item ...
@@ -317,7 +338,7 @@ if #trending > 0 then
       call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', 2 ^ (-(base - ref) / h))
       trim(key, cfg.trending_cap)
     end
-    call('SET', ref_key, base)
+    call('SET', ref_key, base_s)
   end
   zset_add(key, trending, factor)
   trim(key, cfg.trending_cap)
@@ -332,7 +353,7 @@ while p <= n_s do
   local key, n, i0 = session_pre .. S[p] .. session_post, S[p + 1], p + 2
   p = i0 + n
   local members = extend_session(call('GET', key), S, i0, n)
-  if members then call('SET', key, cjson.encode(members), 'EX', session_ttl) end
+  if members then call('SET', key, cjson.encode(members), 'EXAT', INT[base + session_ttl]) end
 end
 for item, row in pairs(coviews) do
   local key, flat = cfg.coview_prefix .. item, {}
@@ -341,18 +362,18 @@ for item, row in pairs(coviews) do
   end
   zset_add(key, flat, 1)
   trim(key, cfg.coview_cap)
-  call('EXPIRE', key, cfg.coview_ttl)
+  expire(key, cfg.coview_ttl)
 end
 
 -- live metrics: key n (INCRBY); active users: key user ... (PFADD); catviews: key item n ...
 -- (summed here per category)
 for _, op in ipairs(b.live) do
   call('INCRBY', op[1], op[2])
-  call('EXPIRE', op[1], cfg.live_ttl)
+  expire(op[1], cfg.live_ttl)
 end
 for _, op in ipairs(b.active) do
   call('PFADD', unpack(op))
-  call('EXPIRE', op[1], cfg.live_ttl)
+  expire(op[1], cfg.live_ttl)
 end
 for _, op in ipairs(b.catviews) do
   local per_cat, flat = {}, {op[1]}
@@ -363,21 +384,20 @@ for _, op in ipairs(b.catviews) do
   for cat, n in pairs(per_cat) do flat[#flat + 1], flat[#flat + 2] = cat, n end
   if #flat > 1 then
     hash_add(op[1], flat, 2)
-    call('EXPIRE', op[1], cfg.live_ttl)
+    expire(op[1], cfg.live_ttl)
   end
 end
 
-local clock = call('TIME')  -- each mark holds when it was applied (epoch ms)
-local applied_ms = string.format('%d', clock[1] * 1000 + math.floor(clock[2] / 1000))
+local sent_ms = ARGV[2]
 for key, ids in pairs(b.seen) do
   for s = 1, #ids, CHUNK do
     local args = {'HSET', key}
     for i = s, math.min(s + CHUNK - 1, #ids) do
       args[#args + 1] = ids[i]
-      args[#args + 1] = applied_ms
+      args[#args + 1] = sent_ms
     end
     call(unpack(args))
   end
-  call('EXPIRE', key, cfg.seen_ttl)
+  expire(key, cfg.seen_ttl)
 end
 return 1

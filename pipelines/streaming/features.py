@@ -17,7 +17,9 @@ Exactly once per ``event_id``, per batch:
    sums affinities and views per category. Per user it costs one HMGET and one HSET of
    ``keys.user_features`` (affinity, cart, the views of the user's sessions, bookkeeping)
    and one ZADD of ``keys.user_recent_items``; TTLs are renewed only when half gone.
-   Anonymous sessions keep their views in ``keys.session_items``.
+   Anonymous sessions keep their views in ``keys.session_items``. The script is
+   deterministic (no TIME; expiry times are absolute, from the plan's clock), so the
+   embedded Redis logs it to its append-only file as one command, not as its writes.
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
@@ -110,7 +112,7 @@ class _User:
             touched = dict(heapq.nlargest(keys.RECENT_ITEMS_CAP, touched.items(), key=_second))
         out += (user, 2 * len(touched))
         for item, ts in touched.items():
-            out += (ts, item)
+            out += (repr(ts), item)  # as text: the script passes it on unparsed
         affinity = self.affinity
         out.append(2 * len(affinity))
         for kv in affinity.items():
@@ -378,8 +380,10 @@ class FeaturesProcessor:
 
     def _run(self, body: bytes) -> bool:
         """Run the script on a plan; False: some event was applied meanwhile. Every key it
-        touches carries the layout's hash tag: the one key named routes it to that slot."""
-        return int(self._script(keys=[keys.TRENDING], args=[body])) == 1
+        touches carries the layout's hash tag: the one key named routes it to that slot.
+        The marks hold this clock's time of sending (the script reads no clock of its own)."""
+        sent_ms = str(int(self.clock() * 1000))
+        return int(self._script(keys=[keys.TRENDING], args=[body, sent_ms])) == 1
 
     def _prepare(self, evs: Iterable[events.Envelope]) -> Prepared:
         """The optimistic plan (redeliveries are rare: the marks are not read)."""

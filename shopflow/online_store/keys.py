@@ -174,7 +174,8 @@ def session_items(session_id: str) -> str:
 
 
 def seen_events(consumer: str, day: str) -> str:
-    """Hash: event_id -> when it was applied (epoch ms, Redis clock) for the events of one UTC
+    """Hash: event_id -> when its batch went to Redis (epoch ms, the consumer's clock; the
+    batch's script applies it and the mark together) for the events of one UTC
     day (``YYYY-MM-DD`` of ``occurred_at``) a consumer has applied (idempotency; one hash per
     day keeps it to O(1) calls a batch).
     Lives SEEN_EVENT_TTL_S after its last write."""

@@ -12,7 +12,7 @@ import time
 import pytest
 from confluent_kafka import Consumer
 
-from pipelines.streaming.features import FeaturesProcessor
+from pipelines.streaming.features import REBASE_HALF_LIVES, FeaturesProcessor
 from pipelines.streaming.runner import ConsumerRunner
 from pipelines.streaming.status import group_lag
 from shopflow import events, topics
@@ -200,6 +200,36 @@ def test_category_affinity_decays_so_recent_interest_wins(stream_settings, redis
     assert [item for item, _ in trending] == ["hat", "shoe"]
     hours = 2 * half_life.total_seconds() / stream_settings.stream_trending_half_life_s
     assert trending[1][1] / trending[0][1] == pytest.approx(3 * 2**-hours, rel=1e-3)
+
+
+def test_a_long_idle_user_keeps_the_top_categories_rescaled(stream_settings, redis_client) -> None:
+    from datetime import UTC, datetime
+
+    cap, half_life = keys.USER_CATEGORIES_CAP, stream_settings.stream_affinity_half_life_s
+    now = [1_800_000_000.0]
+    processor = FeaturesProcessor(redis_client, stream_settings)
+    processor.clock = lambda: now[0]
+
+    def view(item: str) -> events.Envelope:
+        at = datetime.fromtimestamp(now[0], UTC)
+        return events.make_event("product_view", {"item_id": item}, user_id="di", occurred_at=at)
+
+    for k in range(cap + 5):
+        redis_client.hset(keys.item_info(f"i{k}"), "category", f"c{k}")
+    redis_client.hset(keys.item_info("new"), "category", "fresh")
+    processor.apply([view(f"i{k}") for k in range(cap + 5) for _ in range(k + 1)])
+    before = dict(_user(redis_client, "di").affinity)
+    assert before == {f"c{k}": k + 1 for k in range(cap + 5)}
+
+    idle = (REBASE_HALF_LIVES + 1) * half_life  # past the point where scores are rescaled
+    now[0] += idle
+    processor.apply([view("new")])
+    after = dict(_user(redis_client, "di").affinity)
+    assert set(after) == {"fresh"} | {f"c{k}" for k in range(5, cap + 5)}  # the weakest went
+    assert after["fresh"] == 1.0
+    for k in range(5, cap + 5):
+        assert after[f"c{k}"] == pytest.approx((k + 1) * 2 ** (-idle / half_life))
+    assert redis_client.hget(keys.user_features("di"), "a") == str(int(now[0]))
 
 
 def _view(item: str, user: str | None, session: str) -> events.Envelope:
