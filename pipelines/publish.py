@@ -36,8 +36,7 @@ MSET_PAIRS = 1_000  # key-value pairs per MSET command
 ENCODE_ROWS = 4_096  # rows of a RankedLists one encoding job takes
 
 # The lock's holder refreshes it, flips the pointer and releases it only while it still holds it.
-_REFRESH = """redis.replicate_commands()  -- PEXPIRE is logged as its absolute time
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+_REFRESH = """if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0"""
 _FLIP = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOCKLOST') end
@@ -47,8 +46,7 @@ return previous"""
 _RELEASE = """if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0"""
 # One SCAN step server-side, expiring what it finds: no per-key round trips.
-_EXPIRE_STEP = """redis.replicate_commands()  -- SCAN is not deterministic
-local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+_EXPIRE_STEP = """local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 for _, key in ipairs(found[2]) do redis.call('EXPIRE', key, ARGV[4]) end
 return found[1]"""
 

@@ -204,10 +204,6 @@ def start_redis(settings: Settings) -> RunningService:
             "--dbfilename", "dump.rdb",
             "--appendonly", "yes",
             "--appendfsync", "everysec",
-            # A deterministic script is logged as itself, not as every write it makes: the
-            # features consumer's batch script (thousands of writes) costs a tenth less CPU.
-            # A script that is not deterministic calls redis.replicate_commands() first.
-            "--lua-replicate-commands", "no",
             "--save", "60 1",
             "--daemonize", "no",
             "--protected-mode", "no",

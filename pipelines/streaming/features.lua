@@ -5,11 +5,10 @@
 -- ARGV[2]: the time the consumer sent the batch (epoch ms), which each applied-mark holds.
 -- Computed numbers go to Redis as Lua numbers (Redis formats them with %.17g: exact).
 --
--- Deterministic, so the server may log the script itself to its append-only file instead
--- of every write it makes (``lua-replicate-commands no`` on the embedded Redis: half the
--- bytes and about a tenth less CPU): no TIME or other non-deterministic command, sorted
--- field lists (HKEYS, not HGETALL), and absolute expiry times (EXPIREAT from ``base``) so a
--- replay at start-up sets the expiries the first run set.
+-- Deterministic, so Redis 6.2 can log the script itself to its append-only file instead of
+-- every write it makes (``shopflow.online_store.script_logging``): no TIME or other
+-- non-deterministic command, sorted field lists (HKEYS, not HGETALL), and absolute expiry
+-- times (EXPIREAT from ``base``) so a replay at start-up sets the expiries the first run set.
 -- Returns 0 and writes nothing if any event of the batch is already marked applied (the
 -- caller re-reads the marks); else applies everything, marks the events, returns 1.
 local CHUNK = 1000  -- most fields or members per command (Lua's unpack has a stack limit)

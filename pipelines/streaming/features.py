@@ -18,8 +18,8 @@ Exactly once per ``event_id``, per batch:
    ``keys.user_features`` (affinity, cart, the views of the user's sessions, bookkeeping)
    and one ZADD of ``keys.user_recent_items``; TTLs are renewed only when half gone.
    Anonymous sessions keep their views in ``keys.session_items``. The script is
-   deterministic (no TIME; expiry times are absolute, from the plan's clock), so the
-   embedded Redis logs it to its append-only file as one command, not as its writes.
+   deterministic (no TIME; expiry times are absolute, from the plan's clock), so Redis 6.2
+   logs it to its append-only file as one call, not as its writes (``script_logging``).
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state
@@ -44,7 +44,7 @@ import orjson
 from pipelines.streaming.runner import Record
 from shopflow import events, topics
 from shopflow.config import Settings, get_settings
-from shopflow.online_store import codec, connect, keys
+from shopflow.online_store import codec, connect, keys, script_logging
 
 NAME = "features"
 #: payments: a lost dispute takes its amount back out of the live revenue
@@ -322,7 +322,7 @@ class FeaturesProcessor:
         self.redis = client
         self.settings = settings or get_settings()
         self.clock: Callable[[], float] = time.time  # epoch seconds; TTL-like state ages by it
-        self._script = client.register_script(SCRIPT)
+        self._script = script_logging.LoggedAsItself(client, SCRIPT)
         s = self.settings
         cfg = {  # names and limits from keys, codec and settings; serialized once
             "affinity_field": keys.USER_AFFINITY_FIELD,

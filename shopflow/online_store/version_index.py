@@ -25,8 +25,7 @@ INDEXED_FIELD = "indexed"
 """Field of ``keys.publish_meta``: "1" when the version's index names every key it wrote."""
 
 # One batch (at most a write's chunk of keys) per call: Redis is never held for long.
-_EXPIRE_BATCH = """redis.replicate_commands()  -- EXPIRE is logged as its absolute time
-local batch = redis.call('LINDEX', KEYS[1], ARGV[1])
+_EXPIRE_BATCH = """local batch = redis.call('LINDEX', KEYS[1], ARGV[1])
 if not batch then return 0 end
 for _, key in ipairs(cjson.decode(batch)) do redis.call('EXPIRE', key, ARGV[2]) end
 return 1"""

@@ -1,6 +1,6 @@
-"""The embedded Redis logs the features script itself to its append-only file (not each of
-its writes), so a restart replays the scripts: the state after a crash must be exactly the
-state before it, expiry times included."""
+"""Redis 6.2 logs the features consumer's batch script to its append-only file as the script
+call, not as its writes (``script_logging``), so a restart replays the scripts: the state
+after a crash must be exactly the state before it, expiry times included."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import redis
 from pipelines.streaming.features import FeaturesProcessor
 from shopflow import embedded
 from shopflow.config import Settings
-from shopflow.online_store import keys
+from shopflow.online_store import keys, script_logging
 
 from .conftest import shop_events
 
@@ -56,8 +56,6 @@ def test_a_crashed_redis_replays_the_batches_to_the_same_state(tmp_path: Path) -
     server = embedded.start_redis(settings)
     try:
         client = redis.Redis.from_url(server.url)
-        mode = client.config_get("lua-replicate-commands")
-        assert mode == {"lua-replicate-commands": "no"}  # the AOF holds the script itself
         for i in range(400):
             client.hset(keys.item_info(f"i{i}"), "category", f"c{i % 7}")
         processor = FeaturesProcessor(client, settings)
@@ -70,6 +68,10 @@ def test_a_crashed_redis_replays_the_batches_to_the_same_state(tmp_path: Path) -
         assert processor.apply(evs[:500]) == 0  # a redelivery writes nothing
         before, ttls_before = _state(client)
         assert len(before) > 1_000
+        # other clients' scripts keep the server's setting: their writes are what is logged
+        assert client.config_get(script_logging.SWITCH) == {script_logging.SWITCH: "yes"}
+        aof = (settings.home_dir / "redis" / "appendonly.aof").read_bytes().lower()
+        assert b"\r\nevalsha\r\n" in aof and b"\r\nzadd\r\n" not in aof  # calls, not writes
 
         os.kill(server.pid, signal.SIGKILL)  # no shutdown save: only the AOF has the batches
         killed_at = time.monotonic()
