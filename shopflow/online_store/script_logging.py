@@ -15,6 +15,7 @@ non-deterministic command, no reply order it relies on (HGETALL), and absolute e
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -23,6 +24,7 @@ from redis.exceptions import NoScriptError
 from shopflow.online_store.connect import SyncClient, is_cluster_client
 
 SWITCH = "lua-replicate-commands"
+log = logging.getLogger(__name__)
 
 
 class LoggedAsItself:
@@ -35,15 +37,24 @@ class LoggedAsItself:
         self.restore = _flippable(client)  # the server's value to put back, or None
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        if self.restore is None:
+        restore = self.restore
+        if restore is None:
             return self.script(keys=keys, args=args)
         result: Any = None
         for _ in range(2):  # a second try after loading a script the server forgot
             pipe = self.client.pipeline(transaction=True)
             pipe.config_set(SWITCH, "no")
             pipe.evalsha(self.script.sha, len(keys), *keys, *args)
-            pipe.config_set(SWITCH, self.restore)
-            result = pipe.execute(raise_on_error=False)[1]
+            pipe.config_set(SWITCH, restore)
+            try:
+                switched, result, _ = pipe.execute(raise_on_error=False)
+            except redis.ResponseError as exc:  # CONFIG SET refused (ACL): nothing ran
+                log.warning("scripts stay logged by their writes: %s", exc)
+                self.restore = None
+                return self.script(keys=keys, args=args)
+            if isinstance(switched, Exception):  # the call ran, logged by its writes
+                log.warning("scripts stay logged by their writes: %s", switched)
+                self.restore = None
             if not isinstance(result, NoScriptError):
                 break
             self.client.script_load(self.script.script)

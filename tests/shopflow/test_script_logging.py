@@ -39,3 +39,21 @@ def test_a_script_that_reads_the_clock_fails_rather_than_log_wrongly(redis_clien
     script = LoggedAsItself(redis_client, CLOCK_THEN_WRITE)
     with pytest.raises(redis.ResponseError, match="non deterministic"):
         script(keys=["k"], args=[])
+
+
+def test_a_user_who_may_not_set_config_runs_the_script_plainly(redis_client) -> None:
+    redis_client.acl_setuser(
+        "reader", enabled=True, passwords=["+pw"], keys=["*"],
+        commands=["+@all", "-config", "+config|get"],
+    )  # fmt: skip
+    try:
+        where = redis_client.connection_pool.connection_kwargs
+        limited = redis.Redis(where["host"], where["port"], username="reader", password="pw")
+        script = LoggedAsItself(limited, WRITE)
+        assert script.restore == "yes"  # it may read the setting, not change it
+        assert script(keys=["k"], args=["v3"]) == b"v3"
+        assert script.restore is None  # from now on without the switch
+        assert script(keys=["k"], args=["v4"]) == b"v4"
+        limited.close()
+    finally:
+        redis_client.acl_deluser("reader")
