@@ -18,8 +18,8 @@ Exactly once per ``event_id``, per batch:
    ``keys.user_features`` (affinity, cart, the views of the user's sessions, bookkeeping)
    and one ZADD of ``keys.user_recent_items``; TTLs are renewed only when half gone.
    Anonymous sessions keep their views in ``keys.session_items``. The script is
-   deterministic (no TIME; expiry times are absolute, from the plan's clock), so Redis 6.2
-   logs it to its append-only file as one call, not as its writes (``script_logging``).
+   deterministic (its header says how), so ``script_logging`` has Redis 6.2 log it as one
+   call, not as its writes.
 
 A crash before the script applies nothing; after it, the marks make a replay a no-op, so
 every counter stays exact however often a batch is redelivered. Read-modify-write state

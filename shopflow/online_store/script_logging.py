@@ -49,18 +49,20 @@ class LoggedAsItself:
             try:
                 switched, result, _ = pipe.execute(raise_on_error=False)
             except redis.ResponseError as exc:  # CONFIG SET refused (ACL): nothing ran
-                log.warning("scripts stay logged by their writes: %s", exc)
-                self.restore = None
+                self._stop_switching(exc)
                 return self.script(keys=keys, args=args)
             if isinstance(switched, Exception):  # the call ran, logged by its writes
-                log.warning("scripts stay logged by their writes: %s", switched)
-                self.restore = None
+                self._stop_switching(switched)
             if not isinstance(result, NoScriptError):
                 break
             self.client.script_load(self.script.script)
         if isinstance(result, Exception):
             raise result
         return result
+
+    def _stop_switching(self, refusal: Exception) -> None:
+        log.warning("scripts stay logged by their writes: %s", refusal)
+        self.restore = None
 
 
 def _flippable(client: SyncClient) -> str | None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from commerce.db import session_scope
-from commerce.db.models.commerce import Payment, PaymentLedgerEntry
+from commerce.db.models.commerce import Payment
 from commerce.payments import service
 from commerce.payments.gateways import GatewayResult, Outcome
 from commerce.payments.ledger import Kind
@@ -86,17 +86,12 @@ def test_processing_is_kept_when_the_gateway_leaves_the_payment_open(api_client,
         appends.add(Kind.processing, next_action=None)
         still_open = GatewayResult(Outcome.created, payment.gateway_txn_id)
         service.apply_outcome(session, payment, still_open, appends=appends)
-    with session_scope() as session:
-        assert [kind for kind, _ in _kinds(session, pay["id"])] == ["created", "processing"]
-        assert session.get(Payment, pay["id"]).status == "PROCESSING"  # type: ignore[union-attr]
-
-
-def _kinds(session, payment_id: str) -> list[tuple[str, int]]:  # noqa: ANN001
-    return session.execute(
-        select(PaymentLedgerEntry.kind, PaymentLedgerEntry.seq)
-        .where(PaymentLedgerEntry.payment_id == payment_id)
-        .order_by(PaymentLedgerEntry.seq)
-    ).all()
+    alice = auth("alice")
+    ledger = api_client.get(f"/api/payments/{pay['id']}/ledger", headers=alice).json()
+    assert [(e["seq"], e["kind"]) for e in ledger] == [(1, "created"), (2, "processing")]
+    assert api_client.get(f"/api/payments/{pay['id']}", headers=alice).json()["status"] == (
+        "PROCESSING"
+    )
 
 
 def test_idempotency_50_concurrent_identical_requests(api_client, order) -> None:

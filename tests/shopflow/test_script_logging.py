@@ -46,14 +46,14 @@ def test_a_user_who_may_not_set_config_runs_the_script_plainly(redis_client) -> 
         "reader", enabled=True, passwords=["+pw"], keys=["*"],
         commands=["+@all", "-config", "+config|get"],
     )  # fmt: skip
+    where = redis_client.connection_pool.connection_kwargs
+    limited = redis.Redis(where["host"], where["port"], username="reader", password="pw")
     try:
-        where = redis_client.connection_pool.connection_kwargs
-        limited = redis.Redis(where["host"], where["port"], username="reader", password="pw")
         script = LoggedAsItself(limited, WRITE)
         assert script.restore == "yes"  # it may read the setting, not change it
         assert script(keys=["k"], args=["v3"]) == b"v3"
         assert script.restore is None  # from now on without the switch
         assert script(keys=["k"], args=["v4"]) == b"v4"
-        limited.close()
     finally:
+        limited.close()
         redis_client.acl_deluser("reader")
