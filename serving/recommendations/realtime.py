@@ -50,12 +50,13 @@ class RealtimeSource:
         scores: dict[str, float] = {}
         score_of = scores.get
         for (_, at), neighbours, coviewed in zip(recent, similar, coviews, strict=True):
-            weight = 2 ** (-max(0.0, now - float(at)) / RECENCY_HALF_LIFE_S)
+            weight = 2 ** (-max(0.0, now - at) / RECENCY_HALF_LIFE_S)
             for item, score in (neighbours or [])[:NEIGHBOURS_N]:
                 scores[item] = score_of(item, 0.0) + weight * score
-            top = max((n for _, n in coviewed), default=0.0)
-            for item, n in coviewed:
-                scores[item] = score_of(item, 0.0) + weight * COVIEW_WEIGHT * n / top
+            if coviewed:  # highest first: each count is scaled by the first
+                per_view = weight * COVIEW_WEIGHT / coviewed[0][1]
+                for item, n in coviewed:
+                    scores[item] = score_of(item, 0.0) + per_view * n
         for item in touched:
             scores.pop(item, None)
         # unrounded: the answer rounds the scores it shows (codec.SCORE_DIGITS)

@@ -4,9 +4,9 @@ the audit log of admin and service requests, and rate limits."""
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from serving.security.audit import AuditMiddleware
+from serving.security.cors import CORS
 from serving.security.headers import SecurityHeadersMiddleware
 from serving.security.ratelimit import RateLimitMiddleware
 from shopflow.config import Settings
@@ -20,7 +20,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        CORS,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=CORS_HEADERS,

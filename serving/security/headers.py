@@ -24,6 +24,7 @@ PAGE_CSP = (
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'"
 )
+_API_CSP = API_CSP.encode()
 STATIC = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -48,11 +49,10 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, hsts_max_age_s: int = 0) -> None:
         self.app = app
-        self.static = dict(STATIC)
+        static = dict(STATIC)
         if hsts_max_age_s:
-            self.static["Strict-Transport-Security"] = (
-                f"max-age={hsts_max_age_s}; includeSubDomains"
-            )
+            static["Strict-Transport-Security"] = f"max-age={hsts_max_age_s}; includeSubDomains"
+        self.static = [(name.lower().encode(), value.encode()) for name, value in static.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,15 +65,9 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.static.items():
-                    headers.setdefault(name, value)
-                if credentialed:
-                    headers["Cache-Control"] = "no-store"
-                if headers.get("content-type", "").startswith("text/html"):
-                    start = message  # the policy hashes the page: wait for its body
+                if self._add(message, credentialed):  # an HTML page: the policy hashes it
+                    start = message
                     return
-                headers.setdefault("Content-Security-Policy", API_CSP)
                 await send(message)
             elif start is not None and message["type"] == "http.response.body":
                 html.append(message.get("body", b""))
@@ -87,3 +81,19 @@ class SecurityHeadersMiddleware:
                 await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _add(self, start: Message, credentialed: bool) -> bool:
+        """Add the headers the answer lacks (one pass over its raw headers); True for an HTML
+        page, whose policy waits for its body."""
+        raw: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
+        if credentialed:
+            raw = [(name, value) for name, value in raw if name.lower() != b"cache-control"]
+            raw.append((b"cache-control", b"no-store"))
+        present = {name.lower(): value for name, value in reversed(raw)}  # the first counts
+        raw += [header for header in self.static if header[0] not in present]
+        start["headers"] = raw
+        if present.get(b"content-type", b"").startswith(b"text/html"):
+            return True
+        if b"content-security-policy" not in present:
+            raw.append((b"content-security-policy", _API_CSP))
+        return False

@@ -4,6 +4,7 @@ settings; and the Swagger UI at /docs still renders in headless Chromium under i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -12,10 +13,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
 from commerce.auth import mint_token
 from serving.app import create_app
-from serving.security.headers import API_CSP, page_csp
+from serving.security.cors import CORS
+from serving.security.headers import API_CSP, SecurityHeadersMiddleware, page_csp
 from shopflow.config import Settings, get_settings
 from shopflow.embedded import free_port
 from tests.serve_process import serving, wait_healthy
@@ -124,6 +129,74 @@ def test_answers_vary_on_origin_with_or_without_one(make_client: Factory) -> Non
         varies = [v.strip().lower() for v in response.headers.get("vary", "").split(",")]
         assert varies.count("origin") == 1, (headers, response.headers.get("vary"))
     assert client.get("/nope").headers["vary"].lower() == "origin"  # a 404 too
+
+
+@pytest.mark.parametrize("own_vary", [None, b"Accept-Encoding"])
+@pytest.mark.parametrize("origin", [None, ORIGIN, "https://evil.test"])
+def test_cors_answers_as_starlettes_middleware_does(
+    own_vary: bytes | None, origin: str | None
+) -> None:
+    """``serving.security.cors.CORS`` skips parsing the headers of a request without Origin;
+    its answer's headers are Starlette's, whether or not the app set a Vary of its own."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json")]
+        headers += [(b"vary", own_vary)] if own_vary else []
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    def answer(middleware: type[CORSMiddleware]) -> list[Message]:
+        sent: list[Message] = []
+        request = [(b"host", b"api"), *([(b"origin", origin.encode())] if origin else [])]
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": request}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        asyncio.run(middleware(app, allow_origins=[ORIGIN])(scope, receive, send))
+        return sent
+
+    ours, starlettes = answer(CORS), answer(CORSMiddleware)
+    assert [dict(m) for m in ours] == [dict(m) for m in starlettes]
+    assert sum(name == b"vary" for name, _ in ours[0]["headers"]) == 1
+
+
+@pytest.mark.parametrize("credential", [None, (b"authorization", b"Bearer x")])
+def test_headers_the_app_set_are_kept_but_cache_control_of_credentialed_ones(
+    credential: tuple[bytes, bytes] | None,
+) -> None:
+    own = [(b"x-frame-options", b"SAMEORIGIN"), (b"content-security-policy", b"default-src 'self'"),
+           (b"cache-control", b"max-age=60"), (b"content-type", b"application/json")]  # fmt: skip
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(own)})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    sent: list[Message] = []
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [credential] if credential else [],
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(SecurityHeadersMiddleware(app, hsts_max_age_s=60)(scope, receive, send))
+    headers = MutableHeaders(raw=sent[0]["headers"])
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+    assert headers.getlist("Cache-Control") == ["no-store" if credential else "max-age=60"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Strict-Transport-Security"] == "max-age=60; includeSubDomains"
+    assert sent[1]["body"] == b"{}"
 
 
 def test_no_origin_is_allowed_by_default(make_client: Factory) -> None:
