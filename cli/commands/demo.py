@@ -68,7 +68,28 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for _, proc in self.procs:  # a child's own children (Dagster's code servers) too
+            _wait_group_gone(proc.pid, deadline)
         self.procs.clear()
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> None:
+    """Wait until no process of group ``pgid`` is left, killing what is left at ``deadline``
+    (a process that has exited but is not reaped yet still counts, for a short while)."""
+    killed = False
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            if killed:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            killed, deadline = True, now + 2.0
+        time.sleep(0.05)
 
 
 def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:

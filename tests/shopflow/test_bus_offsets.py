@@ -84,6 +84,8 @@ def test_a_broker_that_forgot_its_log_still_takes_sends(
         state = embedded.status(settings)["kafka"]
         assert state is not None
         os.kill(state.pid, signal.SIGKILL)
+        while embedded._pid_alive(state.pid):  # else its port may still answer: "running"
+            time.sleep(0.01)
         assert embedded.start_kafka(settings).url == url
         later = _views(50)
         sent = _send_when_back(producer, later)
