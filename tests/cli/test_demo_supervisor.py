@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from cli.commands.demo import Supervisor
+from tests.processes import processes_using
 
 SLOW_CHILD = """
 import signal, subprocess, sys, time
@@ -22,35 +23,22 @@ signal.signal(signal.SIGTERM, stop)
 print('ready', flush=True)
 time.sleep(60)
 '''
-subprocess.Popen([sys.executable, '-c', grandchild], stdout=sys.stdout)
+subprocess.Popen([sys.executable, '-c', grandchild, *sys.argv[1:]], stdout=sys.stdout)
 time.sleep(60)
 """
-
-
-def _live_members(pgid: int) -> list[int]:
-    live = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                live.append(int(entry.name))
-    return live
 
 
 def test_stop_all_waits_for_the_children_of_its_children(tmp_path: Path) -> None:
     log = tmp_path / "child.log"
     supervisor = Supervisor()
-    supervisor.start("slow", [sys.executable, "-c", SLOW_CHILD], log, dict(os.environ))
-    pgid = supervisor.procs[0][1].pid
+    argv = [sys.executable, "-c", SLOW_CHILD, str(tmp_path)]  # names tmp_path: processes_using
+    supervisor.start("slow", argv, log, dict(os.environ))
     deadline = time.monotonic() + 30
     while "ready" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(_live_members(pgid)) == 2
+    assert len(processes_using(tmp_path)) == 2
 
     started = time.monotonic()
     supervisor.stop_all(timeout=15)
-    assert _live_members(pgid) == []
+    assert processes_using(tmp_path) == []
     assert time.monotonic() - started >= 1.0  # it waited for the grandchild's shutdown

@@ -50,25 +50,6 @@ def fault_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     get_settings.cache_clear()
 
 
-def broker_pid(settings: Settings) -> int:
-    state = embedded.status(settings)["kafka"]
-    assert state is not None, "the embedded broker is not running"
-    return state.pid
-
-
-def restart_broker(settings: Settings) -> float:
-    """Kill the broker (SIGKILL: no clean shutdown) and start it again; returns the seconds
-    it was away. It comes back on its port, with its data."""
-    pid = broker_pid(settings)
-    started = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
-    while embedded._pid_alive(pid):
-        time.sleep(0.01)
-    url = embedded.start_kafka(settings).url
-    assert url == settings.kafka_bootstrap_servers, "the broker came back on another port"
-    return time.monotonic() - started
-
-
 def spawn(settings: Settings, *args: str, env: Mapping[str, str] | None = None) -> Process:
     """``shopflow ARGS`` as a subprocess on ``settings``' home; output goes to a log file."""
     log = settings.home_dir / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"

@@ -15,8 +15,9 @@ import pytest
 
 from shopflow import embedded
 from shopflow.config import Settings
+from tests.broker import broker_pid
 
-from .conftest import broker_pid, ingest_headers, spawn, view_events, wait_for
+from .conftest import ingest_headers, spawn, view_events, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from commerce.db import migrate, session_scope
 from commerce.outbox import enqueue
 from shopflow import topics
 from shopflow.config import Settings
+from tests.broker import broker_pid
 
 from .conftest import (
-    broker_pid,
     ingest_headers,
     spawn,
     start_api,

@@ -16,10 +16,10 @@ import pytest
 
 from shopflow import topics
 from shopflow.config import Settings
+from tests.broker import restart_broker
 
 from .conftest import (
     ingest_headers,
-    restart_broker,
     start_api,
     topic_event_ids,
     view_events,

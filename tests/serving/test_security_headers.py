@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce.auth import mint_token
 from serving.app import create_app
@@ -131,6 +131,38 @@ def test_answers_vary_on_origin_with_or_without_one(make_client: Factory) -> Non
     assert client.get("/nope").headers["vary"].lower() == "origin"  # a 404 too
 
 
+Headers = list[tuple[bytes, bytes]]
+
+
+def answer_through(middleware: ASGIApp, request: Headers) -> list[Message]:
+    """The messages ``middleware`` sends for a GET with ``request``'s headers (its app being
+    the one it wraps)."""
+    sent: list[Message] = []
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": request}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await middleware(scope, receive, send)
+
+    asyncio.run(call())
+    return sent
+
+
+def json_app(headers: Headers) -> ASGIApp:
+    """An app answering ``{}`` with ``headers``."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    return app
+
+
 @pytest.mark.parametrize("own_vary", [None, b"Accept-Encoding"])
 @pytest.mark.parametrize("origin", [None, ORIGIN, "https://evil.test"])
 def test_cors_answers_as_starlettes_middleware_does(
@@ -138,28 +170,12 @@ def test_cors_answers_as_starlettes_middleware_does(
 ) -> None:
     """``serving.security.cors.CORS`` skips parsing the headers of a request without Origin;
     its answer's headers are Starlette's, whether or not the app set a Vary of its own."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"application/json")]
-        headers += [(b"vary", own_vary)] if own_vary else []
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    def answer(middleware: type[CORSMiddleware]) -> list[Message]:
-        sent: list[Message] = []
-        request = [(b"host", b"api"), *([(b"origin", origin.encode())] if origin else [])]
-        scope = {"type": "http", "method": "GET", "path": "/", "headers": request}
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b""}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        asyncio.run(middleware(app, allow_origins=[ORIGIN])(scope, receive, send))
-        return sent
-
-    ours, starlettes = answer(CORS), answer(CORSMiddleware)
+    app = json_app(
+        [(b"content-type", b"application/json"), *([(b"vary", own_vary)] if own_vary else [])]
+    )
+    request = [(b"host", b"api"), *([(b"origin", origin.encode())] if origin else [])]
+    ours = answer_through(CORS(app, allow_origins=[ORIGIN]), request)
+    starlettes = answer_through(CORSMiddleware(app, allow_origins=[ORIGIN]), request)
     assert [dict(m) for m in ours] == [dict(m) for m in starlettes]
     assert sum(name == b"vary" for name, _ in ours[0]["headers"]) == 1
 
@@ -170,26 +186,9 @@ def test_headers_the_app_set_are_kept_but_cache_control_of_credentialed_ones(
 ) -> None:
     own = [(b"x-frame-options", b"SAMEORIGIN"), (b"content-security-policy", b"default-src 'self'"),
            (b"cache-control", b"max-age=60"), (b"content-type", b"application/json")]  # fmt: skip
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": list(own)})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    sent: list[Message] = []
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/",
-        "headers": [credential] if credential else [],
-    }
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    asyncio.run(SecurityHeadersMiddleware(app, hsts_max_age_s=60)(scope, receive, send))
+    app = json_app(own)
+    guarded = SecurityHeadersMiddleware(app, hsts_max_age_s=60)
+    sent = answer_through(guarded, [credential] if credential else [])
     headers = MutableHeaders(raw=sent[0]["headers"])
     assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert headers.getlist("Content-Security-Policy") == ["default-src 'self'"]

@@ -4,8 +4,6 @@ librdkafka then reports it delivered at offset -1 (and the next ones at 0, 1...)
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +14,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from shopflow import bus, embedded, events, topics
 from shopflow.bus import _OffsetWatch
 from shopflow.config import Settings
+from tests.broker import restart_broker
 
 
 def _report(offset: int, partition: int = 0) -> Message:
@@ -81,12 +80,7 @@ def test_a_broker_that_forgot_its_log_still_takes_sends(
                             kafka_bootstrap_servers=url)  # fmt: skip
         producer = bus.EventProducer(settings)
         producer.send(_views(200))
-        state = embedded.status(settings)["kafka"]
-        assert state is not None
-        os.kill(state.pid, signal.SIGKILL)
-        while embedded._pid_alive(state.pid):  # else its port may still answer: "running"
-            time.sleep(0.01)
-        assert embedded.start_kafka(settings).url == url
+        restart_broker(settings)
         later = _views(50)
         sent = _send_when_back(producer, later)
         assert sent == [e.event_id for e in later]
