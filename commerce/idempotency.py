@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from commerce import errors
-from commerce.db import rowcount, session_scope, utcnow
+from commerce.db import direct, rowcount, session_scope, utcnow
 from commerce.db.models.core import IdempotencyRecord
 from commerce.errors import Conflict, DomainError, Invalid
 from commerce.privacy import fields
@@ -128,7 +128,8 @@ class Once:
         when the key exists (a concurrent holder is waited for by the database first)."""
         now = utcnow()
         try:
-            session.execute(
+            direct.execute(
+                session,
                 _claim(),
                 {"scope": self.scope, "key": self.key, "request_hash": self.digest,
                  "created_at": now, "expires_at": now + TTL},
@@ -142,7 +143,8 @@ class Once:
             status, stored = self.status, body
         else:
             status, stored = ERROR_STATUS, {"__error__": _error_state(error)}
-        session.execute(
+        direct.execute(
+            session,
             _complete(),
             {"p_scope": self.scope, "p_key": self.key, "status_code": status,
              "response_json": _encode(session, stored)},

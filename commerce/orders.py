@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from commerce import outbox
 from commerce.auth import Principal
 from commerce.common import EntityId, RequestModel, StaleWrite, new_id, transact
-from commerce.db import rowcount, session_scope, utcnow
+from commerce.db import direct, rowcount, session_scope, utcnow
 from commerce.db.models.commerce import Order, OrderLine, Payment, Product
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.idempotency import Once
@@ -253,16 +253,17 @@ def _pay_placed() -> Update:
 def mark_paid_by_id(session: Session, order_id: str) -> bool:
     """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
     False when the order was not PLACED."""
-    row = session.execute(_pay_placed(), {"p_order": order_id}).one_or_none()
+    row = direct.execute(session, _pay_placed(), {"p_order": order_id}).one_or_none()
     if row is None:
         return False
-    verified.refresh_for_order(session, order_id, row.user_id, order_paid=True)
+    user_id, total_minor, currency = row
+    verified.refresh_for_order(session, order_id, user_id, order_paid=True)
     outbox.enqueue(
         session,
         "order_paid",
-        {"order_id": order_id, "total_minor": row.total_minor, "currency": row.currency},
+        {"order_id": order_id, "total_minor": total_minor, "currency": currency},
         order_id,
-        user_id=row.user_id,
+        user_id=user_id,
     )
     return True
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Insert, insert
 from sqlalchemy.orm import Session
 
-from commerce.db import utcnow
+from commerce.db import direct, utcnow
 from commerce.db.models.core import OutboxEvent
 from shopflow import events
 
@@ -29,7 +29,7 @@ def enqueue(
     """Validate an event against the contract and add it to the outbox in ``session``'s
     transaction, so it is published if and only if the state change commits."""
     event = events.make_event(event_type, payload, **envelope)
-    session.execute(_insert(), row(event, aggregate_id))
+    direct.execute(session, _insert(), row(event, aggregate_id))
     return event
 
 
@@ -48,4 +48,4 @@ def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add several events' rows (``row``) in one statement, in order, in ``session``'s
     transaction."""
     if rows:
-        session.execute(_insert(), rows)
+        direct.execute(session, _insert(), rows)

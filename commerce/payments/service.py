@@ -29,7 +29,7 @@ from commerce.common import (
     new_id,
     transact,
 )
-from commerce.db import read_connection, read_scope, rowcount, session_scope, utcnow
+from commerce.db import direct, read_connection, read_scope, session_scope, utcnow
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.errors import Conflict, Forbidden, Invalid, NotFound, PaymentDeclined, Unavailable
 from commerce.idempotency import Once
@@ -271,13 +271,15 @@ class _Appends:
         if not self.entries:
             return self.state
         session = self.session
-        session.execute(sql.insert_entry(), self.entries)
+        direct.execute(session, sql.insert_entry(), self.entries)
         # a concurrent append of the same seq failed on the unique constraint above; the
         # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
-        result = session.execute(
-            sql.set_payment(), {**self.values, "p_id": self.payment.id, "p_seen": self.read.seq}
+        result = direct.execute(
+            session,
+            sql.set_payment(),
+            {**self.values, "p_id": self.payment.id, "p_seen": self.read.seq},
         )
-        if rowcount(result) != 1:
+        if result.rowcount != 1:
             raise StaleWrite(self.payment.id)
         outbox.enqueue_rows(session, self.events)
         self.entries, self.values, self.events, self.read = [], {}, [], self.state
@@ -342,7 +344,9 @@ def _event(payment: Payment, kind: Kind, amount: int = 0) -> dict[str, Any] | No
 
 
 def _release_order(session: Session, payment: Payment) -> None:
-    session.execute(sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id})
+    direct.execute(
+        session, sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id}
+    )
 
 
 #: outcomes after which the payment no longer runs: its order may take another payment
@@ -544,12 +548,13 @@ def create_payment(
         raise Invalid(str(exc)) from exc
 
     def work(session: Session) -> dict[str, Any]:
-        claimed = session.execute(
+        claimed = direct.execute(
+            session,
             sql.claim_order(),
             {"p_order": data.order_id, "p_status": order_service.PLACED,
              "active_payment_id": payment_id},
         )  # fmt: skip
-        if rowcount(claimed) != 1:
+        if claimed.rowcount != 1:
             current = session.get(Order, data.order_id)
             raise Conflict(
                 f"order {data.order_id} already has a payment in progress "
@@ -594,8 +599,11 @@ def create_payment(
         # a Core insert (the row before its ledger entry's foreign key); the object stays
         # transient and only feeds the event and the response
         columns = Payment.__table__.columns
-        session.execute(sql.insert_payment(), {c.key: getattr(payment, c.key) for c in columns})
-        session.execute(
+        direct.execute(
+            session, sql.insert_payment(), {c.key: getattr(payment, c.key) for c in columns}
+        )
+        direct.execute(
+            session,
             sql.insert_entry(),
             _entry(payment_id, first.seq, Kind.created, data.minor, result.txn_id),
         )

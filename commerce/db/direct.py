@@ -1,0 +1,200 @@
+"""DML sent straight to the DBAPI cursor of a session's own connection, in its transaction.
+
+The hot write paths (payments, their ledger and outbox rows, idempotency keys) run a dozen
+small statements per request, and SQLAlchemy's execution machinery costs several times what
+the database does for each. ``execute`` keeps what makes a statement correct and drops the
+rest: SQLAlchemy compiles it (once per dialect, parameter names and one row or many), the
+parameters go through SQLAlchemy's own parameter mapping, the statement's bind processors
+and its Python-side column defaults, and a driver error is raised as SQLAlchemy raises it
+(``IntegrityError`` and so on). The database sees the SQL and values ``Session.execute``
+would send.
+
+For statements built once (module level, or ``functools.cache``): plans are kept per
+statement object. Anything else runs through ``Session.execute`` unchanged: expanding (IN)
+parameters, SQL-expression defaults, values the ORM would fetch back, RETURNING columns whose
+type converts results, and any connection with event listeners (tracing's SQL spans, a test
+counting statements).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Insert, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+
+Params = Mapping[str, Any]
+_MAX_PLANS = 1024
+
+
+class Written(Protocol):
+    """What a write answers: rows matched, and its RETURNING row (unpack it by position)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def one_or_none(self) -> Sequence[Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    statement: UpdateBase  # held, so no other statement can take its id() while planned
+    compiled: SQLCompiler
+    positional: tuple[str, ...] | None  # bind names in order; None: named parameters
+    processors: Mapping[str, Callable[[Any], Any]]
+    defaults: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind name, column default
+
+
+class _Done:
+    """A finished write: its row count and the rows it returned."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rowcount: int, rows: list[Sequence[Any]]) -> None:
+        self.rowcount, self.rows = rowcount, rows
+
+    def one_or_none(self) -> Sequence[Any] | None:
+        if len(self.rows) > 1:
+            raise exc.MultipleResultsFound("more than one row returned")
+        return self.rows[0] if self.rows else None
+
+
+class _DefaultContext:
+    """What SQLAlchemy passes a Python column default: the row's parameters."""
+
+    def __init__(self, parameters: MutableMapping[str, Any]) -> None:
+        self.current_parameters = parameters
+
+    def get_current_parameters(
+        self, isolate_multiinsert_groups: bool = True
+    ) -> MutableMapping[str, Any]:
+        return self.current_parameters
+
+
+_plans: dict[tuple[int, str, tuple[str, ...], bool], _Plan | None] = {}
+
+
+def execute(
+    db: Session | Connection, statement: UpdateBase, params: Params | Sequence[Params]
+) -> Written:
+    """Run the INSERT, UPDATE or DELETE ``statement`` with ``params`` (one row's, or a
+    non-empty list of rows with the same keys) in ``db``'s transaction."""
+    connection = db.connection() if isinstance(db, Session) else db
+    rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
+    plan = None
+    listened = connection._has_events or connection.engine._has_events
+    if rows and not listened:  # listeners see every statement the usual way
+        plan = _plan(connection.dialect, statement, rows[0], rows is not params)
+    if plan is None:
+        return db.execute(statement, params)  # type: ignore[return-value]
+    values = [_values(plan, row) for row in rows]
+    dbapi_connection = connection.connection.driver_connection
+    assert dbapi_connection is not None  # a connection in use has one
+    cursor = dbapi_connection.cursor()
+    try:
+        if rows is params:
+            cursor.executemany(plan.compiled.string, values)
+        else:
+            cursor.execute(plan.compiled.string, values[0])
+        returned = cursor.fetchall() if cursor.description is not None else []
+        return _Done(cursor.rowcount, returned)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _raised(connection, plan.compiled.string, values, error, cursor) from error
+    finally:
+        cursor.close()
+
+
+def _plan(dialect: Dialect, statement: UpdateBase, sample: Params, many: bool) -> _Plan | None:
+    key = (id(statement), dialect.name, tuple(sample), many)
+    try:
+        return _plans[key]
+    except KeyError:
+        if len(_plans) >= _MAX_PLANS:  # statements built per call: plan afresh
+            _plans.clear()
+        plan = _plans[key] = _compile(dialect, statement, list(sample), many)
+        return plan
+
+
+def _compile(dialect: Dialect, statement: UpdateBase, keys: list[str], many: bool) -> _Plan | None:
+    """SQLAlchemy's compilation, or None where ``execute`` leaves the statement to it. An
+    INSERT is compiled ``inline``: nobody asks for its primary key, so PostgreSQL is not
+    asked to return it."""
+    sent = statement
+    if isinstance(statement, Insert) and not statement._returning:
+        sent = statement.inline()
+    compiled = sent.compile(dialect=dialect, column_keys=keys, for_executemany=many)
+    assert isinstance(compiled, SQLCompiler)
+    if not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
+        return None
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        return None  # expanding parameters are rendered per execution
+    if compiled.implicit_returning or compiled.postfetch or compiled.schema_translate_map:
+        return None  # values the ORM would fetch back
+    returning = compiled.effective_returning or ()
+    if any(column.type._cached_result_processor(dialect, None) for column in returning):
+        return None
+    processors = compiled._bind_processors
+    if not all(callable(process) for process in processors.values()):
+        return None  # tuple-typed parameters
+    defaults = []
+    key_of = compiled._within_exec_param_key_getter
+    for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        if column.key in keys:
+            continue
+        default = column.default if compiled.isinsert else column.onupdate
+        if default is None or not (default.is_scalar or default.is_callable):
+            return None  # a SQL expression or sequence: SQLAlchemy's execution handles it
+        arg: Any = default.arg  # type: ignore[attr-defined]
+        defaults.append((key_of(column), arg if default.is_callable else _constant(arg)))
+    return _Plan(
+        statement=statement,
+        compiled=compiled,
+        positional=tuple(compiled.positiontup or ()) if compiled.positional else None,
+        processors={name: process for name, process in processors.items() if callable(process)},
+        defaults=tuple(defaults),
+    )
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _context: value
+
+
+def _values(plan: _Plan, row: Params) -> list[Any] | dict[str, Any]:
+    """One row's DBAPI parameters, as ``DefaultExecutionContext`` builds them."""
+    bound = plan.compiled.construct_params(row, escape_names=False)
+    if plan.defaults:
+        context = _DefaultContext(bound)
+        for name, make in plan.defaults:
+            bound[name] = make(context)
+    processors = plan.processors
+    if plan.positional is not None:
+        return [
+            processors[name](bound[name]) if name in processors else bound[name]
+            for name in plan.positional
+        ]
+    escaped = plan.compiled.escaped_bind_names
+    return {
+        escaped.get(name, name): processors[name](value) if name in processors else value
+        for name, value in bound.items()
+    }
+
+
+def _raised(
+    connection: Connection, sql: str, values: list[Any], error: Exception, cursor: Any
+) -> exc.StatementError:
+    """The driver's ``error`` as SQLAlchemy raises it; a lost connection invalidates the pool."""
+    dialect = connection.dialect
+    driver_error: Any = error  # one of the driver's exceptions (its own ``Error`` classes)
+    lost = dialect.is_disconnect(driver_error, connection.connection.dbapi_connection, cursor)
+    if lost:  # as SQLAlchemy does: the pool's other connections are as stale
+        connection.engine.pool._invalidate(connection.connection, error)
+        connection.invalidate(error)
+    return exc.DBAPIError.instance(
+        sql, values, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
+        dialect=dialect,
+    )  # fmt: skip

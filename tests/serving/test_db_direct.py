@@ -1,0 +1,158 @@
+"""``commerce.db.direct.execute``: a write sent straight to the driver stores what
+``Session.execute`` would store (bind processing, column defaults, JSON, UTC datetimes), in
+the session's transaction, with SQLAlchemy's errors; and what it does not cover still runs
+through SQLAlchemy, where listeners see it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, delete, event, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from commerce.db import direct, get_engine, session_scope, utcnow
+from commerce.db.models.commerce import Order, Payment
+from commerce.db.models.core import OutboxEvent
+
+_orders, _payments, _outbox = Order.__table__, Payment.__table__, OutboxEvent.__table__
+_INSERT_ORDER = insert(_orders)
+_INSERT_PAYMENT = insert(_payments)
+_INSERT_OUTBOX = insert(_outbox)
+_PAY = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("p_order"), _orders.c.status == "PLACED")
+    .values(status="PAID")
+    .returning(_orders.c.user_id, _orders.c.total_minor)
+)
+_DELETE_SOME = delete(_outbox).where(_outbox.c.event_id.in_(bindparam("ids", expanding=True)))
+
+
+def _order(order_id: str, at: datetime) -> dict[str, Any]:
+    return {"id": order_id, "user_id": "u1", "status": "PLACED", "total_minor": 1500,
+            "currency": "USD", "created_at": at}  # fmt: skip
+
+
+def _payment(payment_id: str, order_id: str) -> dict[str, Any]:
+    return {"id": payment_id, "order_id": order_id, "user_id": "u1", "amount_minor": 1500,
+            "currency": "USD", "method": "CREDIT_CARD", "gateway": "test", "status": "PENDING",
+            "next_action": {"type": "redirect", "url": "https://bank.example/3ds?x=1"},
+            "authorization_expires_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)}  # fmt: skip
+
+
+def _row(table: Any, key: str) -> dict[str, Any]:
+    with session_scope() as session:
+        found = session.execute(select(table).where(table.c.id == key)).mappings().one()
+        return dict(found)
+
+
+def test_a_direct_insert_stores_what_session_execute_stores(database: str) -> None:
+    at = datetime(2026, 5, 6, 7, 8, 9, 123_456, tzinfo=UTC)
+    with session_scope() as session:
+        session.execute(_INSERT_ORDER, _order("ord_via_session", at))
+        direct.execute(session, _INSERT_ORDER, _order("ord_direct", at))
+        session.execute(_INSERT_PAYMENT, _payment("pay_via_session", "ord_via_session"))
+        direct.execute(session, _INSERT_PAYMENT, _payment("pay_direct", "ord_direct"))
+
+    via_session, via_driver = _row(_orders, "ord_via_session"), _row(_orders, "ord_direct")
+    assert via_driver["created_at"] == at  # a UTC datetime, read back aware
+    assert via_driver["updated_at"].tzinfo is not None  # the column's default filled in
+    for column in ("user_id", "status", "total_minor", "currency", "created_at"):
+        assert via_driver[column] == via_session[column]
+    paid_session, paid_driver = _row(_payments, "pay_via_session"), _row(_payments, "pay_direct")
+    assert paid_driver["next_action"] == {"type": "redirect", "url": "https://bank.example/3ds?x=1"}
+    assert paid_driver["version"] == paid_session["version"] == 1  # a scalar default
+    assert paid_driver["capture_mode"] == paid_session["capture_mode"] == "automatic"
+    assert paid_driver["authorization_expires_at"] == paid_session["authorization_expires_at"]
+
+
+def test_an_update_counts_its_rows_stamps_updated_at_and_returns_by_position(
+    database: str,
+) -> None:
+    long_ago = utcnow() - timedelta(days=3)
+    with session_scope() as session:
+        row = {**_order("ord_pay", long_ago), "updated_at": long_ago}
+        direct.execute(session, _INSERT_ORDER, row)
+    with session_scope() as session:
+        user_id, total = direct.execute(session, _PAY, {"p_order": "ord_pay"}).one_or_none()  # type: ignore[misc]
+        again = direct.execute(session, _PAY, {"p_order": "ord_pay"})
+    assert (user_id, total) == ("u1", 1500)
+    assert again.one_or_none() is None and again.rowcount == 0
+    stored = _row(_orders, "ord_pay")
+    assert stored["status"] == "PAID"
+    assert stored["updated_at"] > long_ago + timedelta(days=2)  # the column's onupdate
+
+
+def test_many_rows_go_in_one_call_and_commit_or_roll_back_with_the_session(
+    database: str,
+) -> None:
+    rows = [{"event_id": f"evt_{n}", "event_type": "order_paid", "aggregate_id": "ord_1",
+             "envelope_json": "{}"} for n in range(3)]  # fmt: skip
+    with pytest.raises(RuntimeError), session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, rows)
+        raise RuntimeError("the work fails after the write")
+    with session_scope() as session:
+        assert session.scalars(select(_outbox.c.event_id)).all() == []
+        direct.execute(session, _INSERT_OUTBOX, rows)
+    with session_scope() as session:
+        stored = session.execute(select(_outbox.c.event_id, _outbox.c.created_at)).all()
+    assert sorted(str(event_id) for event_id, _ in stored) == ["evt_0", "evt_1", "evt_2"]
+    assert all(isinstance(created, datetime) and created.tzinfo for _, created in stored)
+
+
+def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_the_session_recovers(
+    database: str,
+) -> None:
+    row = {"event_id": "evt_once", "event_type": "order_paid", "aggregate_id": "ord_1",
+           "envelope_json": "{}"}  # fmt: skip
+    with session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, row)
+    with pytest.raises(IntegrityError), session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, row)
+    with session_scope() as session:  # the pool's connection is usable again
+        direct.execute(session, _INSERT_OUTBOX, {**row, "event_id": "evt_twice"})
+        assert len(session.scalars(select(_outbox.c.event_id)).all()) == 2
+
+
+def test_listeners_and_expanding_parameters_go_through_sqlalchemy(database: str) -> None:
+    row = {"event_id": "evt_seen", "event_type": "order_paid", "aggregate_id": "ord_1",
+           "envelope_json": "{}"}  # fmt: skip
+    with session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, row)
+        removed = direct.execute(session, _DELETE_SOME, {"ids": ["evt_seen", "evt_none"]})
+        assert removed.rowcount == 1
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with session_scope() as session:
+            direct.execute(session, _INSERT_OUTBOX, row)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert any(statement.startswith("INSERT INTO outbox") for statement in seen)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_lost_connection_is_reported_as_invalidated_and_the_next_session_reconnects(
+    database: str,
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    row = {"event_id": "evt_lost", "event_type": "order_paid", "aggregate_id": "ord_1",
+           "envelope_json": "{}"}  # fmt: skip
+    with pytest.raises(DBAPIError) as raised, session_scope() as session:
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+        with get_engine().connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        direct.execute(session, _INSERT_OUTBOX, row)
+    assert raised.value.connection_invalidated
+    with session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, row)
+        assert session.scalars(select(_outbox.c.event_id)).all() == ["evt_lost"]
