@@ -419,6 +419,12 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(
         default=0, ge=0, description="PostgreSQL statement_timeout per connection; 0 = none."
     )
+    db_ping_idle_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="PostgreSQL: a pooled connection idle longer is pinged before use "
+        "(a dead one is replaced); 0 = ping on every checkout.",
+    )
     api_workers: int = Field(default=1, ge=1, le=64, description="`shopflow serve` processes.")
     api_keepalive_s: int = Field(default=5, ge=1, description="HTTP keep-alive of idle clients.")
     api_drain_s: int = Field(

@@ -5,6 +5,7 @@ created by Alembic migrations (``commerce/db/migrate.py``)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from shopflow.config import Settings, get_settings
@@ -114,13 +116,38 @@ def _create_engine(url: str) -> Engine:
     connect_args = {}
     if settings.db_statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
-    return sqlalchemy.create_engine(
+    engine = sqlalchemy.create_engine(
         url,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_ping_idle_s == 0,
         connect_args=connect_args,
         **pool,
     )
+    if settings.db_ping_idle_s > 0:
+        _ping_when_idle(engine, settings.db_ping_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """``pool_pre_ping`` for connections that sat in the pool longer than ``idle_s``: a busy
+    server reuses its connections every few milliseconds, and a ping is a round trip per
+    checkout (four per payment). A dead connection fails its ping and the pool replaces it;
+    one that died within ``idle_s`` fails its first statement, which invalidates the pool,
+    so the connections beside it are replaced too."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise sqlalchemy.exc.DisconnectionError(str(error)) from error
 
 
 def _sessionmaker(url: str | None) -> sessionmaker[Session]:
