@@ -9,7 +9,7 @@ from functools import cache
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import Select, Update, bindparam, func, select, update
+from sqlalchemy import Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from commerce import outbox
@@ -238,22 +238,33 @@ def mark_paid(session: Session, order: Order) -> None:
 
 
 @cache
-def _pay_placed() -> Update:
-    """``p_order`` PLACED -> PAID, returning what its event needs (built once; the column's
-    ``onupdate`` stamps ``updated_at``)."""
+def _pay_placed(if_covered: bool = False) -> Update:
+    """``p_order`` PLACED -> PAID (``if_covered``: once its payments captured its total
+    between them), returning what its event needs (built once; the column's ``onupdate``
+    stamps ``updated_at``)."""
     table = Order.__table__
+    condition = (table.c.id == bindparam("p_order")) & (table.c.status == PLACED)
+    if if_covered:
+        payments = Payment.__table__.c
+        captured = (
+            select(func.coalesce(func.sum(payments.captured_minor), 0))
+            .where(payments.order_id == bindparam("p_order"))
+            .scalar_subquery()
+        )
+        condition &= table.c.total_minor <= captured
     return (
         update(table)
-        .where(table.c.id == bindparam("p_order"), table.c.status == PLACED)
+        .where(condition)
         .values(status=PAID)
         .returning(table.c.user_id, table.c.total_minor, table.c.currency)
     )
 
 
-def mark_paid_by_id(session: Session, order_id: str) -> bool:
+def mark_paid_by_id(session: Session, order_id: str, if_covered: bool = False) -> bool:
     """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
-    False when the order was not PLACED."""
-    row = direct.execute(session, _pay_placed(), {"p_order": order_id}).one_or_none()
+    False when the order was not PLACED (or, ``if_covered``, not yet paid in full)."""
+    paying = direct.execute(session, _pay_placed(if_covered), {"p_order": order_id})
+    row = paying.one_or_none()
     if row is None:
         return False
     user_id, total_minor, currency = row
@@ -275,23 +286,8 @@ def mark_refunded(session: Session, order: Order) -> None:
 
 def mark_paid_if_covered(session: Session, order_id: str) -> bool:
     """PLACED -> PAID once the order's payments (split tender: several) have captured its
-    total between them."""
-    total, captured = session.execute(_total_and_captured(), {"p_order": order_id}).one()
-    return captured >= total and mark_paid_by_id(session, order_id)
-
-
-@cache
-def _total_and_captured() -> Select[int, int]:
-    """``p_order``'s total and what its payments captured (built once: every confirmed
-    payment runs it)."""
-    orders, payments = Order.__table__.c, Payment.__table__.c  # Core: cheaper to run
-    return (
-        select(orders.total_minor, func.coalesce(func.sum(payments.captured_minor), 0))
-        .select_from(Order.__table__)
-        .join(Payment.__table__, payments.order_id == orders.id, isouter=True)
-        .where(orders.id == bindparam("p_order"))
-        .group_by(orders.id, orders.total_minor)
-    )
+    total between them: one statement."""
+    return mark_paid_by_id(session, order_id, if_covered=True)
 
 
 def mark_refunded_if_all(session: Session, order_id: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import Field, model_validator
 from sqlalchemy import Connection, func, select, text
@@ -517,6 +517,23 @@ def _check_outstanding(order: sql.PayableOrder, amount: int) -> None:
         )
 
 
+def _why_not_claimed(session: Session, data: PaymentIn) -> NoReturn:
+    """Raise why the order could not be claimed: another payment runs on it or it is no
+    longer PLACED (409), or its other payments now leave less than the amount (422)."""
+    current = session.get(Order, data.order_id)
+    if current is None or current.status != order_service.PLACED or current.active_payment_id:
+        raise Conflict(
+            f"order {data.order_id} already has a payment in progress "
+            f"({current.active_payment_id if current else None}) or is not PLACED",
+            payment_id=current.active_payment_id if current else None,
+            current_status=current.status if current else None,
+        )
+    order = _order_to_pay(session, data.order_id)
+    assert order is not None  # read above
+    _check_outstanding(order, data.minor)
+    raise StaleWrite(data.order_id)  # changed since the claim: the transaction retries
+
+
 def create_payment(
     principal: Principal, data: PaymentIn, once: Once | None = None
 ) -> dict[str, Any]:
@@ -552,19 +569,10 @@ def create_payment(
             session,
             sql.claim_order(),
             {"p_order": data.order_id, "p_status": order_service.PLACED,
-             "active_payment_id": payment_id},
+             "p_amount": data.minor, "active_payment_id": payment_id},
         )  # fmt: skip
         if claimed.rowcount != 1:
-            current = session.get(Order, data.order_id)
-            raise Conflict(
-                f"order {data.order_id} already has a payment in progress "
-                f"({current.active_payment_id if current else None}) or is not PLACED",
-                payment_id=current.active_payment_id if current else None,
-                current_status=current.status if current else None,
-            )
-        order = _order_to_pay(session, data.order_id)
-        assert order is not None  # claimed above
-        _check_outstanding(order, data.minor)
+            _why_not_claimed(session, data)
         first = apply(LedgerState(), Kind.created, data.minor)
         payment = Payment(
             id=payment_id,

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Insert, Row, Select, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    Insert,
+    Row,
+    ScalarSelect,
+    Select,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.payments import ledger
@@ -55,12 +68,13 @@ def set_payment() -> Update:
 
 @cache
 def claim_order() -> Update:
-    """Set ``p_order``'s ``active_payment_id`` while it is ``p_status`` (PLACED) and no
-    payment runs on it."""
+    """Set ``p_order``'s ``active_payment_id`` while it is ``p_status`` (PLACED), no payment
+    runs on it, and its other payments leave ``p_amount`` or more to pay."""
     return update(_orders).where(
         _orders.c.id == bindparam("p_order"),
         _orders.c.status == bindparam("p_status"),
         _orders.c.active_payment_id.is_(None),
+        _orders.c.total_minor - _committed() >= bindparam("p_amount"),
     )
 
 
@@ -79,21 +93,27 @@ def release_order() -> Update:
 
 @cache
 def payable_order() -> Select[str, str, int, str, int]:
-    """``p_order``'s owner, status, total and currency, with what its payments already cover:
-    captured amounts, held authorizations and the amounts of payments still running. Built on
-    the tables' columns: a Core select costs about half an ORM-attribute one to run."""
+    """``p_order``'s owner, status, total and currency, with what its payments already cover
+    (``_committed``). Built on the tables' columns: a Core select costs about half an
+    ORM-attribute one to run."""
+    o = _orders.c
+    return select(
+        o.user_id, o.status, o.total_minor, o.currency, _committed().label("committed_minor")
+    ).where(o.id == bindparam("p_order"))
+
+
+def _committed() -> ScalarSelect[int]:
+    """What ``p_order``'s payments already cover: captured amounts, held authorizations and
+    the amounts of payments still running (equalities, not IN: an IN list is expanded per
+    execution, which ``commerce.db.direct`` leaves to SQLAlchemy)."""
     p = _payments.c
     held = case(
-        (p.status.in_(OPEN), p.amount_minor),
+        (or_(*(p.status == status for status in OPEN)), p.amount_minor),
         (p.status == Status.AUTHORIZED.value, p.authorized_minor),
         else_=p.captured_minor,
     )
-    committed = (
+    return (
         select(func.coalesce(func.sum(held), 0))
         .where(p.order_id == bindparam("p_order"))
         .scalar_subquery()
     )
-    o = _orders.c
-    return select(
-        o.user_id, o.status, o.total_minor, o.currency, committed.label("committed_minor")
-    ).where(o.id == bindparam("p_order"))

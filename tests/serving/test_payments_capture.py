@@ -222,3 +222,37 @@ def test_3ds_tokens_never_read_as_card_numbers(shopflow_home) -> None:
     assert any(find_card_data({"token": token}) for token in hex_tokens)  # the old failure
     assert all(authentication.verify(pid, t) for pid, t in zip(ids, hex_tokens, strict=True))
     assert not authentication.verify(ids[0], tokens[1])
+
+
+def test_a_create_raced_by_another_capture_is_refused_for_what_is_left(
+    api_client, order, monkeypatch
+) -> None:
+    """Another payment captures part of the order while this one's gateway call runs: the
+    claim checks what is left, so the create answers 422 and claims nothing."""
+    from commerce.payments import gateways
+
+    test_gateway = gateways._TEST
+    real_create = test_gateway.create
+
+    def create_while_another_captures(**kwargs):
+        result = real_create(**kwargs)
+        now = utcnow()
+        with session_scope() as session:
+            session.add(Payment(
+                id="pay_meanwhile", order_id=order["id"], user_id="alice", amount_minor=1000,
+                currency="USD", method="CREDIT_CARD", gateway="test", status="COMPLETED",
+                version=3, captured_minor=1000, created_at=now, updated_at=now,
+            ))  # fmt: skip
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(test_gateway, "create", create_while_another_captures)
+        raced = api_client.post("/api/payments", json=payment_body(order), headers=ALICE)
+    assert raced.status_code == 422, raced.text
+    assert raced.json()["outstanding_minor"] == 1500
+    with session_scope() as session:
+        assert [p.id for p in session.query(Payment).filter_by(order_id=order["id"])] == [
+            "pay_meanwhile"
+        ]
+    rest = pay(api_client, order, capture="automatic", amount=1500)
+    assert rest["status"] == "COMPLETED" and order_status(api_client, order) == "PAID"
