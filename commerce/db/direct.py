@@ -85,11 +85,12 @@ def execute(
     """Run the INSERT, UPDATE or DELETE ``statement`` with ``params`` (one row's, or a
     non-empty list of rows with the same keys) in ``db``'s transaction."""
     connection = db.connection() if isinstance(db, Session) else db
-    rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
+    rows: Sequence[Params]
+    many, rows = (False, [params]) if isinstance(params, Mapping) else (True, params)
     plan = None
     listened = connection._has_events or connection.engine._has_events
     if rows and not listened:  # listeners see every statement the usual way
-        plan = _plan(connection.dialect, statement, rows[0], rows is not params)
+        plan = _plan(connection.dialect, statement, rows[0], many)
     if plan is None:
         return db.execute(statement, params)  # type: ignore[return-value]
     values = [_values(plan, row) for row in rows]
@@ -97,7 +98,7 @@ def execute(
     assert dbapi_connection is not None  # a connection in use has one
     cursor = dbapi_connection.cursor()
     try:
-        if rows is params:
+        if many:
             cursor.executemany(plan.compiled.string, values)
         else:
             cursor.execute(plan.compiled.string, values[0])
