@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,10 @@ def read_mail(folder: Path) -> list[StoredMail]:
     found = []
     for key in box.iterkeys():
         message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
-        date = message["X-Shopflow-Received"] or message["Date"]
         found.append(
             StoredMail(
                 key=key,
-                date=parsedate_to_datetime(str(date)) if date else None,
+                date=_received(message),
                 sender=str(message["From"] or ""),
                 to=str(message["To"] or ""),
                 subject=str(message["Subject"] or ""),
@@ -60,6 +59,18 @@ def read_mail(folder: Path) -> list[StoredMail]:
     return sorted(found, key=lambda m: (m.date or oldest, m.key))
 
 
+def _received(message: EmailMessage) -> datetime | None:
+    """When the catcher took ``message``: its own stamp (ISO 8601, to the microsecond, so two
+    messages in one second keep their order), else an older RFC 2822 stamp or ``Date``."""
+    stamp = message["X-Shopflow-Received"]
+    if stamp is not None:
+        try:
+            return datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return parsedate_to_datetime(str(stamp))
+    return parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+
+
 class KeepMail:
     """aiosmtpd handler: each accepted message goes to the Maildir, with its envelope."""
 
@@ -68,7 +79,7 @@ class KeepMail:
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         content = envelope.original_content or envelope.content
-        received = format_datetime(datetime.now(UTC))
+        received = datetime.now(UTC).isoformat()
         header = (
             f"X-Shopflow-Received: {received}\r\n"
             f"X-Shopflow-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"

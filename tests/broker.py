@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 from shopflow import embedded
 from shopflow.config import Settings
+from tests.processes import crash
 
 
 def broker_pid(settings: Settings) -> int:
@@ -20,11 +19,8 @@ def restart_broker(settings: Settings) -> float:
     """Kill the broker (SIGKILL: no clean shutdown) and start it again once it is gone (until
     then its port may still answer, and the start would take it for running); returns the
     seconds it was away. It comes back on its port, with its data if it keeps any."""
-    pid = broker_pid(settings)
     started = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
-    while embedded._pid_alive(pid):
-        time.sleep(0.01)
+    crash(broker_pid(settings))
     url = embedded.start_kafka(settings).url
     assert url == settings.kafka_bootstrap_servers, "the broker came back on another port"
     return time.monotonic() - started

@@ -1,10 +1,23 @@
-"""Which processes belong to a data dir: a test's proof that nothing was left running."""
+"""Which processes belong to a data dir (a test's proof that nothing was left running), and a
+crash of one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from pathlib import Path
+
+from shopflow import embedded
+
+
+def crash(pid: int) -> None:
+    """SIGKILL ``pid`` (no clean shutdown) and wait until it is gone: until then a service's
+    port may still answer, and a start would take the dead service for running."""
+    os.kill(pid, signal.SIGKILL)
+    while embedded._pid_alive(pid):
+        time.sleep(0.01)
 
 
 def processes_using(home: Path) -> list[str]:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
@@ -12,6 +10,7 @@ import redis
 
 from shopflow import embedded
 from shopflow.config import Settings
+from tests.processes import crash
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +22,7 @@ def test_redis_killed_comes_back_on_its_port_with_its_data(shopflow_home: Settin
     client.execute_command("BGREWRITEAOF")  # the append-only file holds the key now
     while client.info("persistence")["aof_rewrite_in_progress"]:
         time.sleep(0.01)
-    os.kill(first.pid, signal.SIGKILL)
-    while embedded._pid_alive(first.pid):
-        time.sleep(0.01)
+    crash(first.pid)
     second = embedded.start_redis(shopflow_home)
     assert second.pid != first.pid
     assert second.url == first.url

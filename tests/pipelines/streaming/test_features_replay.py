@@ -4,8 +4,6 @@ after a crash must be exactly the state before it, expiry times included."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from pipelines.streaming.features import FeaturesProcessor
 from shopflow import embedded
 from shopflow.config import Settings
 from shopflow.online_store import keys, script_logging
+from tests.processes import crash
 
 from .conftest import shop_events
 
@@ -73,8 +72,8 @@ def test_a_crashed_redis_replays_the_batches_to_the_same_state(tmp_path: Path) -
         aof = (settings.home_dir / "redis" / "appendonly.aof").read_bytes().lower()
         assert b"\r\nevalsha\r\n" in aof and b"\r\nzadd\r\n" not in aof  # calls, not writes
 
-        os.kill(server.pid, signal.SIGKILL)  # no shutdown save: only the AOF has the batches
         killed_at = time.monotonic()
+        crash(server.pid)  # no shutdown save: only the AOF has the batches
         server = embedded.start_redis(settings)
         client = redis.Redis.from_url(server.url)
         after, ttls_after = _state(client)
