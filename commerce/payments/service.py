@@ -520,16 +520,14 @@ def _check_outstanding(order: sql.PayableOrder, amount: int) -> None:
 def _why_not_claimed(session: Session, data: PaymentIn) -> NoReturn:
     """Raise why the order could not be claimed: another payment runs on it or it is no
     longer PLACED (409), or its other payments now leave less than the amount (422)."""
-    current = session.get(Order, data.order_id)
-    if current is None or current.status != order_service.PLACED or current.active_payment_id:
+    order = _order_to_pay(session, data.order_id)
+    if order is None or order.status != order_service.PLACED or order.active_payment_id:
         raise Conflict(
             f"order {data.order_id} already has a payment in progress "
-            f"({current.active_payment_id if current else None}) or is not PLACED",
-            payment_id=current.active_payment_id if current else None,
-            current_status=current.status if current else None,
+            f"({order.active_payment_id if order else None}) or is not PLACED",
+            payment_id=order.active_payment_id if order else None,
+            current_status=order.status if order else None,
         )
-    order = _order_to_pay(session, data.order_id)
-    assert order is not None  # read above
     _check_outstanding(order, data.minor)
     raise StaleWrite(data.order_id)  # changed since the claim: the transaction retries
 

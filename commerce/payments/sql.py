@@ -29,8 +29,9 @@ from commerce.payments.ledger import Status
 #: the running statuses (``ledger.OPEN``) as stored
 OPEN = tuple(status.value for status in ledger.OPEN)
 
-#: ``payable_order``'s row: owner, status, total, currency and ``committed_minor``
-PayableOrder = Row[str, str, int, str, int]
+#: ``payable_order``'s row: owner, status, total, currency, ``committed_minor`` and the
+#: running payment (``active_payment_id``)
+PayableOrder = Row[str, str, int, str, int, str | None]
 
 _payments = Payment.__table__
 _orders = Order.__table__
@@ -92,13 +93,14 @@ def release_order() -> Update:
 
 
 @cache
-def payable_order() -> Select[str, str, int, str, int]:
+def payable_order() -> Select[str, str, int, str, int, str | None]:
     """``p_order``'s owner, status, total and currency, with what its payments already cover
-    (``_committed``). Built on the tables' columns: a Core select costs about half an
-    ORM-attribute one to run."""
+    (``_committed``) and the payment running on it. Built on the tables' columns: a Core
+    select costs about half an ORM-attribute one to run."""
     o = _orders.c
+    committed = _committed().label("committed_minor")
     return select(
-        o.user_id, o.status, o.total_minor, o.currency, _committed().label("committed_minor")
+        o.user_id, o.status, o.total_minor, o.currency, committed, o.active_payment_id
     ).where(o.id == bindparam("p_order"))
 
 

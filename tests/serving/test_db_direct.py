@@ -41,6 +41,12 @@ def _payment(payment_id: str, order_id: str) -> dict[str, Any]:
             "authorization_expires_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)}  # fmt: skip
 
 
+def _event(event_id: str) -> dict[str, Any]:
+    """An outbox row; ``created_at`` is left to the column's default."""
+    return {"event_id": event_id, "event_type": "order_paid", "aggregate_id": "ord_1",
+            "envelope_json": "{}"}  # fmt: skip
+
+
 def _row(table: Any, key: str) -> dict[str, Any]:
     with session_scope() as session:
         found = session.execute(select(table).where(table.c.id == key)).mappings().one()
@@ -87,8 +93,7 @@ def test_an_update_counts_its_rows_stamps_updated_at_and_returns_by_position(
 def test_many_rows_go_in_one_call_and_commit_or_roll_back_with_the_session(
     database: str,
 ) -> None:
-    rows = [{"event_id": f"evt_{n}", "event_type": "order_paid", "aggregate_id": "ord_1",
-             "envelope_json": "{}"} for n in range(3)]  # fmt: skip
+    rows = [_event(f"evt_{n}") for n in range(3)]
     with pytest.raises(RuntimeError), session_scope() as session:
         direct.execute(session, _INSERT_OUTBOX, rows)
         raise RuntimeError("the work fails after the write")
@@ -104,20 +109,17 @@ def test_many_rows_go_in_one_call_and_commit_or_roll_back_with_the_session(
 def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_the_session_recovers(
     database: str,
 ) -> None:
-    row = {"event_id": "evt_once", "event_type": "order_paid", "aggregate_id": "ord_1",
-           "envelope_json": "{}"}  # fmt: skip
     with session_scope() as session:
-        direct.execute(session, _INSERT_OUTBOX, row)
+        direct.execute(session, _INSERT_OUTBOX, _event("evt_once"))
     with pytest.raises(IntegrityError), session_scope() as session:
-        direct.execute(session, _INSERT_OUTBOX, row)
+        direct.execute(session, _INSERT_OUTBOX, _event("evt_once"))
     with session_scope() as session:  # the pool's connection is usable again
-        direct.execute(session, _INSERT_OUTBOX, {**row, "event_id": "evt_twice"})
+        direct.execute(session, _INSERT_OUTBOX, _event("evt_twice"))
         assert len(session.scalars(select(_outbox.c.event_id)).all()) == 2
 
 
 def test_listeners_and_expanding_parameters_go_through_sqlalchemy(database: str) -> None:
-    row = {"event_id": "evt_seen", "event_type": "order_paid", "aggregate_id": "ord_1",
-           "envelope_json": "{}"}  # fmt: skip
+    row = _event("evt_seen")
     with session_scope() as session:
         direct.execute(session, _INSERT_OUTBOX, row)
         removed = direct.execute(session, _DELETE_SOME, {"ids": ["evt_seen", "evt_none"]})
@@ -145,8 +147,7 @@ def test_a_lost_connection_is_reported_as_invalidated_and_the_next_session_recon
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    row = {"event_id": "evt_lost", "event_type": "order_paid", "aggregate_id": "ord_1",
-           "envelope_json": "{}"}  # fmt: skip
+    row = _event("evt_lost")
     with pytest.raises(DBAPIError) as raised, session_scope() as session:
         pid = session.scalar(text("SELECT pg_backend_pid()"))
         with get_engine().connect() as other:

@@ -256,3 +256,13 @@ def test_a_create_raced_by_another_capture_is_refused_for_what_is_left(
         ]
     rest = pay(api_client, order, capture="automatic", amount=1500)
     assert rest["status"] == "COMPLETED" and order_status(api_client, order) == "PAID"
+
+
+def test_a_second_payment_while_one_runs_is_refused_naming_it(api_client, order) -> None:
+    running = pay(api_client, order, capture="automatic", amount=1000, confirm=False)
+    second = api_client.post(
+        "/api/payments", json={**payment_body(order), "amount_minor": 1000}, headers=ALICE
+    )
+    assert second.status_code == 409, second.text
+    assert second.json()["payment_id"] == running["id"]
+    assert second.json()["current_status"] == "PLACED"
