@@ -18,6 +18,7 @@ counting statements).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,8 @@ from sqlalchemy.sql.dml import UpdateBase
 
 Params = Mapping[str, Any]
 _MAX_PLANS = 1024
+_ROWS_PER_STATEMENT = 50  # most rows of a plain INSERT sent as one multi-row VALUES
+_NAMED = re.compile(r"%\(([^)]+)\)s")  # a ``pyformat`` placeholder
 
 
 class Written(Protocol):
@@ -48,6 +51,34 @@ class _Plan:
     positional: tuple[str, ...] | None  # bind names in order; None: named parameters
     processors: Mapping[str, Callable[[Any], Any]]
     defaults: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind name, column default
+    rows: _Rows | None  # a plain INSERT of many rows: sent as one multi-row VALUES
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Several rows of a plain INSERT as one statement, ``INSERT ... VALUES (...), (...)``:
+    one round trip, where the driver's ``executemany`` costs one per row (or, psycopg, a
+    pipeline's set-up and sync)."""
+
+    head: str  # "INSERT INTO t (a, b) VALUES "
+    row: str  # one row's placeholders: "(?, ?)", "(%s, %s)" or "(%(a)s, %(b)s)"
+    named: bool  # pyformat: each row's names get a suffix
+    texts: dict[int, str]  # row count -> statement
+
+    def text(self, count: int) -> str:
+        found = self.texts.get(count)
+        if found is None:
+            rows = [self._numbered(i) for i in range(count)] if self.named else [self.row] * count
+            found = self.texts[count] = self.head + ", ".join(rows)
+        return found
+
+    def params(self, values: Sequence[Any]) -> list[Any] | dict[str, Any]:
+        if self.named:
+            return {f"{name}_r{i}": v for i, row in enumerate(values) for name, v in row.items()}
+        return [v for row in values for v in row]
+
+    def _numbered(self, i: int) -> str:
+        return _NAMED.sub(lambda m: f"%({m.group(1)}_r{i})s", self.row)
 
 
 class _Done:
@@ -97,17 +128,30 @@ def execute(
     dbapi_connection = connection.connection.driver_connection
     assert dbapi_connection is not None  # a connection in use has one
     cursor = dbapi_connection.cursor()
+    sql = plan.compiled.string
     try:
-        if many:
-            cursor.executemany(plan.compiled.string, values)
+        if len(values) == 1:
+            cursor.execute(sql, values[0])
+        elif plan.rows is not None:
+            return _Done(_insert_rows(cursor, plan.rows, values), [])
         else:
-            cursor.execute(plan.compiled.string, values[0])
+            cursor.executemany(sql, values)
         returned = cursor.fetchall() if cursor.description is not None else []
         return _Done(cursor.rowcount, returned)
     except connection.dialect.loaded_dbapi.Error as error:
-        raise _raised(connection, plan.compiled.string, values, error, cursor) from error
+        raise _raised(connection, sql, values, error, cursor) from error
     finally:
         cursor.close()
+
+
+def _insert_rows(cursor: Any, rows: _Rows, values: Sequence[Any]) -> int:
+    """Insert ``values`` (each row's DBAPI parameters) in multi-row statements, in order."""
+    count = 0
+    for start in range(0, len(values), _ROWS_PER_STATEMENT):
+        part = values[start : start + _ROWS_PER_STATEMENT]
+        cursor.execute(rows.text(len(part)), rows.params(part))
+        count += cursor.rowcount
+    return count
 
 
 def _plan(dialect: Dialect, statement: UpdateBase, sample: Params, many: bool) -> _Plan | None:
@@ -158,7 +202,29 @@ def _compile(dialect: Dialect, statement: UpdateBase, keys: list[str], many: boo
         positional=tuple(compiled.positiontup or ()) if compiled.positional else None,
         processors={name: process for name, process in processors.items() if callable(process)},
         defaults=tuple(defaults),
+        rows=_rows(dialect, statement, compiled) if many else None,
     )
+
+
+def _rows(dialect: Dialect, statement: UpdateBase, compiled: SQLCompiler) -> _Rows | None:
+    """How a plain INSERT (no RETURNING, ON CONFLICT or SELECT) sends many rows as one
+    statement, for the placeholder styles whose rows can simply be repeated."""
+    plain = (
+        isinstance(statement, Insert)
+        and not compiled.effective_returning
+        and statement._post_values_clause is None
+        and statement.select is None
+    )
+    head, values, row = compiled.string.rpartition(" VALUES (")
+    if not (plain and values and row.endswith(")")):
+        return None
+    if dialect.paramstyle == "pyformat":
+        named = True
+    elif dialect.paramstyle in ("qmark", "format"):
+        named = False
+    else:
+        return None
+    return _Rows(head=f"{head} VALUES ", row=f"({row}", named=named, texts={})
 
 
 def _constant(value: Any) -> Callable[[Any], Any]:

@@ -266,8 +266,9 @@ class _Appends:
             self.events.append(event)
         self.state = new
 
-    def write(self) -> LedgerState:
-        """Write what ``add`` applied; returns the ledger state after it."""
+    def write(self, outbox_rows: list[dict[str, Any]] | None = None) -> LedgerState:
+        """Write what ``add`` applied; returns the ledger state after it. ``outbox_rows``:
+        the events go there instead, for the caller to write with its own in one statement."""
         if not self.entries:
             return self.state
         session = self.session
@@ -281,7 +282,10 @@ class _Appends:
         )
         if result.rowcount != 1:
             raise StaleWrite(self.payment.id)
-        outbox.enqueue_rows(session, self.events)
+        if outbox_rows is None:
+            outbox.enqueue_rows(session, self.events)
+        else:
+            outbox_rows += self.events
         self.entries, self.values, self.events, self.read = [], {}, [], self.state
         return self.state
 
@@ -390,11 +394,13 @@ def apply_outcome(
             action = authentication.next_action(payment.id)
         if payment.next_action != action:
             appends.add(Kind.action_required, source=source, next_action=action)
-    appends.write()  # also what was applied before, whatever the outcome
+    events: list[dict[str, Any]] = []  # the payment's, then the order's: one statement
+    appends.write(events)  # also what was applied before, whatever the outcome
     if outcome in _ENDS_THE_RUN:
         _release_order(session, payment)
     if outcome is Outcome.succeeded:
-        order_service.mark_paid_if_covered(session, payment.order_id)
+        order_service.mark_paid_if_covered(session, payment.order_id, events)
+    outbox.enqueue_rows(session, events)
 
 
 # ---- reads ------------------------------------------------------------------------------

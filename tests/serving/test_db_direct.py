@@ -106,6 +106,39 @@ def test_many_rows_go_in_one_call_and_commit_or_roll_back_with_the_session(
     assert all(isinstance(created, datetime) and created.tzinfo for _, created in stored)
 
 
+def test_many_rows_are_stored_in_order_as_one_by_one_inserts_store_them(database: str) -> None:
+    """Past one statement's worth of rows (they go as multi-row VALUES, in parts): every row,
+    in the order given (the relay publishes by id), with the same values as single inserts."""
+    rows = [_event(f"evt_{n:03d}") for n in range(120)]
+    with session_scope() as session:
+        assert direct.execute(session, _INSERT_OUTBOX, rows).rowcount == 120
+    with session_scope() as session:
+        ids = session.scalars(select(_outbox.c.event_id).order_by(_outbox.c.id)).all()
+    assert ids == [row["event_id"] for row in rows]
+
+    at = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with session_scope() as session:
+        direct.execute(session, _INSERT_ORDER, [_order("ord_a", at), _order("ord_b", at)])
+        direct.execute(session, _INSERT_PAYMENT, _payment("pay_one", "ord_a"))
+        direct.execute(
+            session, _INSERT_PAYMENT, [_payment("pay_many", "ord_a"), _payment("pay_b", "ord_b")]
+        )
+    one, many = _row(_payments, "pay_one"), _row(_payments, "pay_many")
+    assert {k: v for k, v in one.items() if k not in ("id", "created_at", "updated_at")} == {
+        k: v for k, v in many.items() if k not in ("id", "created_at", "updated_at")
+    }
+    assert many["next_action"] == {"type": "redirect", "url": "https://bank.example/3ds?x=1"}
+    assert _row(_payments, "pay_b")["order_id"] == "ord_b"
+
+
+def test_a_duplicate_among_many_rows_stores_none_of_them(database: str) -> None:
+    rows = [_event("evt_x"), _event("evt_y"), _event("evt_x")]
+    with pytest.raises(IntegrityError), session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, rows)
+    with session_scope() as session:
+        assert session.scalars(select(_outbox.c.event_id)).all() == []
+
+
 def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_the_session_recovers(
     database: str,
 ) -> None:
