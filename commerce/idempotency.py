@@ -143,7 +143,7 @@ class Once:
             status, stored = self.status, body
         else:
             status, stored = ERROR_STATUS, {"__error__": _error_state(error)}
-        direct.execute(
+        direct.execute_with_later(  # with the transaction's queued writes: one statement
             session,
             _complete(),
             {"p_scope": self.scope, "p_key": self.key, "status_code": status,

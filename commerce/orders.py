@@ -20,7 +20,6 @@ from commerce.db.models.commerce import Order, OrderLine, Payment, Product
 from commerce.errors import Conflict, Invalid, NotFound
 from commerce.idempotency import Once
 from commerce.reviews import verified
-from shopflow import events
 
 PLACED, PAID, CANCELLED, REFUNDED = "PLACED", "PAID", "CANCELLED", "REFUNDED"
 STATUSES = (PLACED, PAID, CANCELLED, REFUNDED)
@@ -261,27 +260,22 @@ def _pay_placed(if_covered: bool = False) -> Update:
     )
 
 
-def mark_paid_by_id(
-    session: Session,
-    order_id: str,
-    if_covered: bool = False,
-    outbox_rows: list[dict[str, Any]] | None = None,
-) -> bool:
-    """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid
-    (``outbox_rows``: its row goes there, for the caller to write with its own). False when
-    the order was not PLACED (or, ``if_covered``, not yet paid in full)."""
+def mark_paid_by_id(session: Session, order_id: str, if_covered: bool = False) -> bool:
+    """PLACED -> PAID by compare-and-set in one statement (no read first); emits order_paid.
+    False when the order was not PLACED (or, ``if_covered``, not yet paid in full)."""
     paying = direct.execute(session, _pay_placed(if_covered), {"p_order": order_id})
     row = paying.one_or_none()
     if row is None:
         return False
     user_id, total_minor, currency = row
     verified.refresh_for_order(session, order_id, user_id, order_paid=True)
-    paid = {"order_id": order_id, "total_minor": total_minor, "currency": currency}
-    if outbox_rows is None:
-        outbox.enqueue(session, "order_paid", paid, order_id, user_id=user_id)
-    else:
-        event = events.make_event("order_paid", paid, user_id=user_id)
-        outbox_rows.append(outbox.row(event, order_id))
+    outbox.enqueue(
+        session,
+        "order_paid",
+        {"order_id": order_id, "total_minor": total_minor, "currency": currency},
+        order_id,
+        user_id=user_id,
+    )
     return True
 
 
@@ -290,12 +284,10 @@ def mark_refunded(session: Session, order: Order) -> None:
         _set_status(session, order, PAID, REFUNDED, "order_refunded")
 
 
-def mark_paid_if_covered(
-    session: Session, order_id: str, outbox_rows: list[dict[str, Any]] | None = None
-) -> bool:
+def mark_paid_if_covered(session: Session, order_id: str) -> bool:
     """PLACED -> PAID once the order's payments (split tender: several) have captured its
-    total between them: one statement (``outbox_rows`` as for ``mark_paid_by_id``)."""
-    return mark_paid_by_id(session, order_id, if_covered=True, outbox_rows=outbox_rows)
+    total between them: one statement."""
+    return mark_paid_by_id(session, order_id, if_covered=True)
 
 
 def mark_refunded_if_all(session: Session, order_id: str) -> None:

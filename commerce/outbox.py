@@ -27,9 +27,11 @@ def enqueue(
     **envelope: Any,
 ) -> events.Envelope:
     """Validate an event against the contract and add it to the outbox in ``session``'s
-    transaction, so it is published if and only if the state change commits."""
+    transaction, so it is published if and only if the state change commits. The row is
+    written with the transaction's last write (``direct.later``): nothing reads the outbox
+    before the commit."""
     event = events.make_event(event_type, payload, **envelope)
-    direct.execute(session, _insert(), row(event, aggregate_id))
+    direct.later(session, _insert(), row(event, aggregate_id))
     return event
 
 
@@ -45,7 +47,7 @@ def row(event: events.Envelope, aggregate_id: str) -> dict[str, Any]:
 
 
 def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add several events' rows (``row``) in one statement, in order, in ``session``'s
-    transaction."""
+    """Add several events' rows (``row``), in order, in ``session``'s transaction (as
+    ``enqueue``)."""
     if rows:
-        direct.execute(session, _insert(), rows)
+        direct.later(session, _insert(), rows)

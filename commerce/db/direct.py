@@ -23,15 +23,17 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Insert, exc
+from sqlalchemy import Connection, Insert, event, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 Params = Mapping[str, Any]
 _MAX_PLANS = 1024
 _ROWS_PER_STATEMENT = 50  # most rows of a plain INSERT sent as one multi-row VALUES
+_MOST_TOGETHER = 16  # most writes sent as one statement
+_LATER = "commerce.db.direct.later"  # Session.info: the writes ``later`` queued
 _NAMED = re.compile(r"%\(([^)]+)\)s")  # a ``pyformat`` placeholder
 
 
@@ -108,6 +110,7 @@ class _DefaultContext:
 
 
 _plans: dict[tuple[int, str, tuple[str, ...], bool], _Plan | None] = {}
+Write = tuple[UpdateBase, Params | Sequence[Params]]  # a statement and its row or rows
 
 
 def execute(
@@ -125,9 +128,7 @@ def execute(
     if plan is None:
         return db.execute(statement, params)  # type: ignore[return-value]
     values = [_values(plan, row) for row in rows]
-    dbapi_connection = connection.connection.driver_connection
-    assert dbapi_connection is not None  # a connection in use has one
-    cursor = dbapi_connection.cursor()
+    cursor = _cursor(connection)
     sql = plan.compiled.string
     try:
         if len(values) == 1:
@@ -136,12 +137,141 @@ def execute(
             return _Done(_insert_rows(cursor, plan.rows, values), [])
         else:
             cursor.executemany(sql, values)
-        returned = cursor.fetchall() if cursor.description is not None else []
-        return _Done(cursor.rowcount, returned)
+        return _done(cursor)
     except connection.dialect.loaded_dbapi.Error as error:
         raise _raised(connection, sql, values, error, cursor) from error
     finally:
         cursor.close()
+
+
+def execute_together(db: Session | Connection, writes: Sequence[Write]) -> Written:
+    """Run ``writes`` (statement, row or rows, as for ``execute``) in order in ``db``'s
+    transaction; answers for the last. On PostgreSQL they go as one statement, one round
+    trip: the earlier ones, which return nothing, as data-modifying CTEs before the last.
+    All of them then see the database as the statement found it, not each other's changes,
+    so none may depend on what another writes (a foreign key to a row inserted beside it
+    holds: it is checked when the statement ends). Elsewhere one after another."""
+    connection = db.connection() if isinstance(db, Session) else db
+    together = _together(connection, writes)
+    if together is None:
+        for statement, params in writes[:-1]:
+            execute(db, statement, params)
+        return execute(db, *writes[-1])
+    sql, values = together
+    cursor = _cursor(connection)
+    try:
+        cursor.execute(sql, values)
+        return _done(cursor)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _raised(connection, sql, [values], error, cursor) from error
+    finally:
+        cursor.close()
+
+
+def later(session: Session, statement: UpdateBase, params: Params | Sequence[Params]) -> None:
+    """Queue a write that nothing in this transaction reads afterwards (outbox rows, a new
+    payment's rows). Queued writes go, in order, with the transaction's next
+    ``execute_with_later`` or just before its commit: on PostgreSQL in the same statement,
+    so they cost no round trip of their own. Rows of the same statement queued one after
+    another go as one multi-row write. Inside a savepoint the write is sent at once (a
+    rolled-back savepoint must take it back)."""
+    if session.in_nested_transaction():
+        execute(session, statement, params)
+        return
+    rows = [params] if isinstance(params, Mapping) else list(params)
+    queued: list[tuple[UpdateBase, list[Params]]] = session.info.setdefault(_LATER, [])
+    if queued and queued[-1][0] is statement and queued[-1][1][0].keys() == rows[0].keys():
+        queued[-1][1].extend(rows)
+    else:
+        queued.append((statement, rows))
+
+
+def execute_with_later(session: Session, statement: UpdateBase, params: Params) -> Written:
+    """The writes ``later`` queued, then this one (as ``execute``); answers for this one.
+    The session's pending ORM objects are flushed first (queued rows may refer to them)."""
+    queued = session.info.pop(_LATER, None)
+    if not queued:
+        return execute(session, statement, params)
+    session.flush()
+    return execute_together(session, [*queued, (statement, params)])
+
+
+def _write_later(session: Session) -> None:
+    """Before a commit: flush the ORM's pending objects, then send what ``later`` queued."""
+    queued = session.info.pop(_LATER, None)
+    if queued:
+        session.flush()
+        execute_together(session, queued)
+
+
+def _drop_later(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ends without its commit (rolled back, closed) drops its queue."""
+    if transaction.parent is None:
+        session.info.pop(_LATER, None)
+
+
+event.listen(Session, "before_commit", _write_later)
+event.listen(Session, "after_transaction_end", _drop_later)
+
+
+def _together(connection: Connection, writes: Sequence[Write]) -> tuple[str, dict[str, Any]] | None:
+    """``writes`` as one statement and its parameters, or None where it cannot be one."""
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
+        return None
+    if connection._has_events or connection.engine._has_events:
+        return None
+    if len(writes) > _MOST_TOGETHER:
+        return None
+    texts: list[str] = []
+    values: dict[str, Any] = {}
+    last = len(writes) - 1
+    for i, (statement, params) in enumerate(writes):
+        many = not isinstance(params, Mapping)
+        rows: Sequence[Params] = params if many else [params]  # type: ignore[assignment,list-item]
+        plan = _plan(dialect, statement, rows[0], many) if rows else None
+        if plan is None or (i < last and plan.compiled.effective_returning):
+            return None
+        named = [_values(plan, row) for row in rows]
+        if len(named) == 1:
+            text, row_values = plan.compiled.string, named[0]
+        elif plan.rows is not None and len(named) <= _ROWS_PER_STATEMENT:
+            text, row_values = plan.rows.text(len(named)), plan.rows.params(named)
+        else:
+            return None
+        assert isinstance(row_values, dict)  # pyformat: named parameters
+        if i < last:  # each CTE's names get its own suffix
+            text = _cte(plan, i, len(named), text)
+            row_values = {f"{name}_w{i}": value for name, value in row_values.items()}
+        texts.append(text)
+        values.update(row_values)
+    return f"WITH {', '.join(texts[:-1])} {texts[-1]}" if len(texts) > 1 else texts[0], values
+
+
+_ctes: dict[tuple[int, int, int], tuple[_Plan, str]] = {}
+
+
+def _cte(plan: _Plan, i: int, count: int, text: str) -> str:
+    """``text`` as the ``i``-th CTE, its parameter names suffixed (kept per plan)."""
+    key = (id(plan), i, count)
+    found = _ctes.get(key)
+    if found is None or found[0] is not plan:
+        if len(_ctes) >= _MAX_PLANS:
+            _ctes.clear()
+        renamed = _NAMED.sub(lambda m: f"%({m.group(1)}_w{i})s", text)
+        found = _ctes[key] = (plan, f"w{i} AS ({renamed})")
+    return found[1]
+
+
+def _cursor(connection: Connection) -> Any:
+    dbapi_connection = connection.connection.driver_connection
+    assert dbapi_connection is not None  # a connection in use has one
+    return dbapi_connection.cursor()
+
+
+def _done(cursor: Any) -> _Done:
+    returned = cursor.fetchall() if cursor.description is not None else []
+    return _Done(cursor.rowcount, returned)
 
 
 def _insert_rows(cursor: Any, rows: _Rows, values: Sequence[Any]) -> int:

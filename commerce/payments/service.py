@@ -7,7 +7,7 @@ from the payment (and the ledger step), so a retried request never charges twice
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, NoReturn
@@ -266,26 +266,29 @@ class _Appends:
             self.events.append(event)
         self.state = new
 
-    def write(self, outbox_rows: list[dict[str, Any]] | None = None) -> LedgerState:
-        """Write what ``add`` applied; returns the ledger state after it. ``outbox_rows``:
-        the events go there instead, for the caller to write with its own in one statement."""
+    def write(self, beside: Sequence[direct.Write] = ()) -> LedgerState:
+        """Write what ``add`` applied; returns the ledger state after it. ``beside``: writes
+        sent with the entries (none may depend on the payment's row)."""
         if not self.entries:
+            for statement, params in beside:
+                direct.execute(self.session, statement, params)
             return self.state
         session = self.session
-        direct.execute(session, sql.insert_entry(), self.entries)
-        # a concurrent append of the same seq failed on the unique constraint above; the
+        # the entries, ``beside`` and the compare-and-set in one statement on PostgreSQL: a
+        # concurrent append of the same seq fails on the entries' unique constraint; the
         # version compare-and-set catches a stale read (Core statements: no ORM bookkeeping)
-        result = direct.execute(
+        result = direct.execute_together(
             session,
-            sql.set_payment(),
-            {**self.values, "p_id": self.payment.id, "p_seen": self.read.seq},
-        )
+            [
+                (sql.insert_entry(), self.entries),
+                *beside,
+                (sql.set_payment(),
+                 {**self.values, "p_id": self.payment.id, "p_seen": self.read.seq}),
+            ],
+        )  # fmt: skip
         if result.rowcount != 1:
             raise StaleWrite(self.payment.id)
-        if outbox_rows is None:
-            outbox.enqueue_rows(session, self.events)
-        else:
-            outbox_rows += self.events
+        outbox.enqueue_rows(session, self.events)
         self.entries, self.values, self.events, self.read = [], {}, [], self.state
         return self.state
 
@@ -347,10 +350,13 @@ def _event(payment: Payment, kind: Kind, amount: int = 0) -> dict[str, Any] | No
     return outbox.row(event, payment.id)
 
 
+def _release(payment: Payment) -> direct.Write:
+    """The write that frees ``payment``'s order for another payment."""
+    return sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id}
+
+
 def _release_order(session: Session, payment: Payment) -> None:
-    direct.execute(
-        session, sql.release_order(), {"p_order": payment.order_id, "p_payment": payment.id}
-    )
+    direct.execute(session, *_release(payment))
 
 
 #: outcomes after which the payment no longer runs: its order may take another payment
@@ -394,13 +400,10 @@ def apply_outcome(
             action = authentication.next_action(payment.id)
         if payment.next_action != action:
             appends.add(Kind.action_required, source=source, next_action=action)
-    events: list[dict[str, Any]] = []  # the payment's, then the order's: one statement
-    appends.write(events)  # also what was applied before, whatever the outcome
-    if outcome in _ENDS_THE_RUN:
-        _release_order(session, payment)
+    release = [_release(payment)] if outcome in _ENDS_THE_RUN else []
+    appends.write(beside=release)  # also what was applied before, whatever the outcome
     if outcome is Outcome.succeeded:
-        order_service.mark_paid_if_covered(session, payment.order_id, events)
-    outbox.enqueue_rows(session, events)
+        order_service.mark_paid_if_covered(session, payment.order_id)
 
 
 # ---- reads ------------------------------------------------------------------------------
@@ -608,13 +611,14 @@ def create_payment(
             created_at=utcnow(),
         )
         payment.updated_at = payment.created_at
-        # a Core insert (the row before its ledger entry's foreign key); the object stays
-        # transient and only feeds the event and the response
+        # Core inserts of the row, its first ledger entry and its event, sent with the
+        # transaction's last write (nothing reads them before); the object stays transient
+        # and only feeds the event and the response
         columns = Payment.__table__.columns
-        direct.execute(
+        direct.later(
             session, sql.insert_payment(), {c.key: getattr(payment, c.key) for c in columns}
         )
-        direct.execute(
+        direct.later(
             session,
             sql.insert_entry(),
             _entry(payment_id, first.seq, Kind.created, data.minor, result.txn_id),

@@ -13,13 +13,14 @@ from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce.db import direct, get_engine, session_scope, utcnow
-from commerce.db.models.commerce import Order, Payment
+from commerce.db.models.commerce import Order, Payment, PaymentLedgerEntry
 from commerce.db.models.core import OutboxEvent
 
 _orders, _payments, _outbox = Order.__table__, Payment.__table__, OutboxEvent.__table__
 _INSERT_ORDER = insert(_orders)
 _INSERT_PAYMENT = insert(_payments)
 _INSERT_OUTBOX = insert(_outbox)
+_INSERT_ENTRY = insert(PaymentLedgerEntry.__table__)
 _PAY = (
     update(_orders)
     .where(_orders.c.id == bindparam("p_order"), _orders.c.status == "PLACED")
@@ -45,6 +46,11 @@ def _event(event_id: str) -> dict[str, Any]:
     """An outbox row; ``created_at`` is left to the column's default."""
     return {"event_id": event_id, "event_type": "order_paid", "aggregate_id": "ord_1",
             "envelope_json": "{}"}  # fmt: skip
+
+
+def _entry(payment_id: str) -> dict[str, Any]:
+    return {"payment_id": payment_id, "seq": 1, "kind": "created", "amount_minor": 1500,
+            "source": "api", "created_at": utcnow()}  # fmt: skip
 
 
 def _row(table: Any, key: str) -> dict[str, Any]:
@@ -137,6 +143,99 @@ def test_a_duplicate_among_many_rows_stores_none_of_them(database: str) -> None:
         direct.execute(session, _INSERT_OUTBOX, rows)
     with session_scope() as session:
         assert session.scalars(select(_outbox.c.event_id)).all() == []
+
+
+def test_writes_together_store_each_and_answer_for_the_last(database: str) -> None:
+    """On PostgreSQL one statement (the earlier writes as CTEs); a foreign key to a row
+    inserted beside it holds, and the last write's count and RETURNING row come back."""
+    at = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with session_scope() as session:
+        direct.execute(session, _INSERT_ORDER, _order("ord_1", at))
+        paid = direct.execute_together(
+            session,
+            [
+                (_INSERT_PAYMENT, _payment("pay_1", "ord_1")),
+                (_INSERT_ENTRY, _entry("pay_1")),  # references the payment inserted beside it
+                (_INSERT_OUTBOX, [_event("evt_a"), _event("evt_b")]),
+                (_PAY, {"p_order": "ord_1"}),
+            ],
+        )
+        assert paid.rowcount == 1 and tuple(paid.one_or_none() or ()) == ("u1", 1500)
+    assert _row(_payments, "pay_1")["next_action"]["type"] == "redirect"
+    assert _row(_orders, "ord_1")["status"] == "PAID"
+    with session_scope() as session:
+        again = direct.execute_together(
+            session, [(_INSERT_OUTBOX, _event("evt_c")), (_PAY, {"p_order": "ord_1"})]
+        )
+        assert again.rowcount == 0 and again.one_or_none() is None
+        ids = session.scalars(select(_outbox.c.event_id).order_by(_outbox.c.id)).all()
+    assert ids == ["evt_a", "evt_b", "evt_c"]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_on_postgresql_writes_together_are_one_statement(database: str) -> None:
+    """Hence one round trip, and the caveat ``execute_together`` names: the last write does
+    not see the order inserted beside it (one after another, it would pay it)."""
+    with session_scope() as session:
+        paid = direct.execute_together(
+            session, [(_INSERT_ORDER, _order("ord_new", utcnow())), (_PAY, {"p_order": "ord_new"})]
+        )
+        assert paid.rowcount == 0
+    assert _row(_orders, "ord_new")["status"] == "PLACED"
+
+
+def test_writes_together_fail_together(database: str) -> None:
+    with session_scope() as session:
+        direct.execute(session, _INSERT_OUTBOX, _event("evt_taken"))
+    with pytest.raises(IntegrityError), session_scope() as session:
+        direct.execute_together(
+            session,
+            [(_INSERT_ORDER, _order("ord_lost", utcnow())), (_INSERT_OUTBOX, _event("evt_taken"))],
+        )
+    with session_scope() as session:
+        assert session.get(Order, "ord_lost") is None
+
+
+def test_writes_queued_for_later_are_sent_in_order_at_the_commit_or_dropped(
+    database: str,
+) -> None:
+    with pytest.raises(RuntimeError), session_scope() as session:
+        direct.later(session, _INSERT_OUTBOX, _event("evt_rolled_back"))
+        raise RuntimeError("the work fails after queuing")
+    at = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with session_scope() as session:
+        session.add(Order(**_order("ord_orm", at)))  # pending in the ORM until the commit
+        direct.later(session, _INSERT_PAYMENT, _payment("pay_q", "ord_orm"))  # refers to it
+        for n in range(60):  # one after another: sent as multi-row writes
+            direct.later(session, _INSERT_OUTBOX, _event(f"evt_{n:02d}"))
+        assert session.scalars(select(_outbox.c.event_id)).all() == []  # not sent yet
+    with session_scope() as session:
+        ids = session.scalars(select(_outbox.c.event_id).order_by(_outbox.c.id)).all()
+    assert ids == [f"evt_{n:02d}" for n in range(60)]
+    assert _row(_payments, "pay_q")["order_id"] == "ord_orm"
+
+
+def test_queued_writes_go_with_the_transactions_last_write(database: str) -> None:
+    with session_scope() as session:
+        direct.execute(session, _INSERT_ORDER, _order("ord_2", utcnow()))
+    with session_scope() as session:
+        direct.later(session, _INSERT_PAYMENT, _payment("pay_2", "ord_2"))
+        direct.later(session, _INSERT_ENTRY, _entry("pay_2"))  # references the row before
+        direct.later(session, _INSERT_OUTBOX, _event("evt_2"))
+        paid = direct.execute_with_later(session, _PAY, {"p_order": "ord_2"})
+        assert paid.rowcount == 1
+        assert session.scalars(select(_outbox.c.event_id)).all() == ["evt_2"]  # sent already
+    assert _row(_payments, "pay_2")["status"] == "PENDING"
+
+
+def test_a_write_queued_in_a_savepoint_goes_back_with_it(database: str) -> None:
+    with session_scope() as session:
+        savepoint = session.begin_nested()
+        direct.later(session, _INSERT_OUTBOX, _event("evt_in_savepoint"))
+        savepoint.rollback()
+        direct.later(session, _INSERT_OUTBOX, _event("evt_kept"))
+    with session_scope() as session:
+        assert session.scalars(select(_outbox.c.event_id)).all() == ["evt_kept"]
 
 
 def test_a_duplicate_key_raises_sqlalchemys_integrity_error_and_the_session_recovers(
