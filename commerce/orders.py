@@ -256,7 +256,12 @@ def _pay_placed(if_covered: bool = False) -> Update:
         update(table)
         .where(condition)
         .values(status=PAID)
-        .returning(table.c.user_id, table.c.total_minor, table.c.currency)
+        .returning(
+            table.c.user_id,
+            table.c.total_minor,
+            table.c.currency,
+            verified.reviews_in_order(table),
+        )
     )
 
 
@@ -267,8 +272,9 @@ def mark_paid_by_id(session: Session, order_id: str, if_covered: bool = False) -
     row = paying.one_or_none()
     if row is None:
         return False
-    user_id, total_minor, currency = row
-    verified.refresh_for_order(session, order_id, user_id, order_paid=True)
+    user_id, total_minor, currency, reviewed = row
+    if reviewed:
+        verified.refresh_for_order(session, order_id, user_id, order_paid=True)
     outbox.enqueue(
         session,
         "order_paid",

@@ -14,6 +14,11 @@ statement object. Anything else runs through ``Session.execute`` unchanged: expa
 parameters, SQL-expression defaults, values the ORM would fetch back, RETURNING columns whose
 type converts results, and any connection with event listeners (tracing's SQL spans, a test
 counting statements).
+
+Round trips, which on PostgreSQL cost more client CPU than the statements themselves:
+many rows of a plain INSERT go as one multi-row ``VALUES``; ``execute_together`` sends
+several writes as one statement (data-modifying CTEs); ``later`` queues writes nothing reads
+before the commit (outbox rows) to go with the transaction's last write.
 """
 
 from __future__ import annotations
@@ -179,6 +184,8 @@ def later(session: Session, statement: UpdateBase, params: Params | Sequence[Par
         execute(session, statement, params)
         return
     rows = [params] if isinstance(params, Mapping) else list(params)
+    if not rows:
+        return
     queued: list[tuple[UpdateBase, list[Params]]] = session.info.setdefault(_LATER, [])
     if queued and queued[-1][0] is statement and queued[-1][1][0].keys() == rows[0].keys():
         queued[-1][1].extend(rows)

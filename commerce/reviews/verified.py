@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from commerce.db.models.commerce import Order, OrderLine
@@ -31,6 +31,21 @@ def has_paid_order(
     if exclude_order is not None:
         query = query.where(Order.id != exclude_order)
     return session.scalar(query) is not None
+
+
+def reviews_in_order(orders: Table) -> ColumnElement[int]:
+    """How many of the order's user's reviews are of products in the order: a column for the
+    RETURNING of a statement that changes a row of ``orders``, so ``refresh_for_order`` (one
+    more query) runs only when there is a badge to recompute. Written out: SQLAlchemy's
+    SQLite compiler drops the table names a correlated subquery in RETURNING needs."""
+    reviews, lines = Review.__tablename__, OrderLine.__tablename__
+    order = orders.name
+    return literal_column(
+        f"(SELECT count(*) FROM {reviews} JOIN {lines} ON {lines}.product_id = "
+        f"{reviews}.product_id AND {lines}.order_id = {order}.id "
+        f"WHERE {reviews}.user_id = {order}.user_id)",
+        Integer,
+    )
 
 
 @cache
