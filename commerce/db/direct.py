@@ -59,6 +59,7 @@ class _Plan:
     processors: Mapping[str, Callable[[Any], Any]]
     defaults: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind name, column default
     rows: _Rows | None  # a plain INSERT of many rows: sent as one multi-row VALUES
+    ctes: dict[tuple[int, int], str]  # (position, rows) -> the statement as a CTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,12 @@ class _Rows:
         return [v for row in values for v in row]
 
     def _numbered(self, i: int) -> str:
-        return _NAMED.sub(lambda m: f"%({m.group(1)}_r{i})s", self.row)
+        return _suffixed(self.row, f"_r{i}")
+
+
+def _suffixed(text: str, suffix: str) -> str:
+    """``text`` with ``suffix`` added to each ``pyformat`` parameter name."""
+    return _NAMED.sub(lambda m: f"%({m.group(1)}{suffix})s", text)
 
 
 class _Done:
@@ -127,26 +133,23 @@ def execute(
     rows: Sequence[Params]
     many, rows = (False, [params]) if isinstance(params, Mapping) else (True, params)
     plan = None
-    listened = connection._has_events or connection.engine._has_events
-    if rows and not listened:  # listeners see every statement the usual way
+    if rows and not _listened(connection):  # listeners see every statement the usual way
         plan = _plan(connection.dialect, statement, rows[0], many)
     if plan is None:
         return db.execute(statement, params)  # type: ignore[return-value]
     values = [_values(plan, row) for row in rows]
-    cursor = _cursor(connection)
-    sql = plan.compiled.string
-    try:
+    sql, many_rows = plan.compiled.string, plan.rows
+
+    def send(cursor: Any) -> _Done:
         if len(values) == 1:
             cursor.execute(sql, values[0])
-        elif plan.rows is not None:
-            return _Done(_insert_rows(cursor, plan.rows, values), [])
+        elif many_rows is not None:
+            return _Done(_insert_rows(cursor, many_rows, values), [])
         else:
             cursor.executemany(sql, values)
         return _done(cursor)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _raised(connection, sql, values, error, cursor) from error
-    finally:
-        cursor.close()
+
+    return _sent(connection, sql, values, send)
 
 
 def execute_together(db: Session | Connection, writes: Sequence[Write]) -> Written:
@@ -163,14 +166,12 @@ def execute_together(db: Session | Connection, writes: Sequence[Write]) -> Writt
             execute(db, statement, params)
         return execute(db, *writes[-1])
     sql, values = together
-    cursor = _cursor(connection)
-    try:
+
+    def send(cursor: Any) -> _Done:
         cursor.execute(sql, values)
         return _done(cursor)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _raised(connection, sql, [values], error, cursor) from error
-    finally:
-        cursor.close()
+
+    return _sent(connection, sql, [values], send)
 
 
 def later(session: Session, statement: UpdateBase, params: Params | Sequence[Params]) -> None:
@@ -226,9 +227,7 @@ def _together(connection: Connection, writes: Sequence[Write]) -> tuple[str, dic
     dialect = connection.dialect
     if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
         return None
-    if connection._has_events or connection.engine._has_events:
-        return None
-    if len(writes) > _MOST_TOGETHER:
+    if _listened(connection) or len(writes) > _MOST_TOGETHER:
         return None
     texts: list[str] = []
     values: dict[str, Any] = {}
@@ -255,25 +254,35 @@ def _together(connection: Connection, writes: Sequence[Write]) -> tuple[str, dic
     return f"WITH {', '.join(texts[:-1])} {texts[-1]}" if len(texts) > 1 else texts[0], values
 
 
-_ctes: dict[tuple[int, int, int], tuple[_Plan, str]] = {}
-
-
 def _cte(plan: _Plan, i: int, count: int, text: str) -> str:
-    """``text`` as the ``i``-th CTE, its parameter names suffixed (kept per plan)."""
-    key = (id(plan), i, count)
-    found = _ctes.get(key)
-    if found is None or found[0] is not plan:
-        if len(_ctes) >= _MAX_PLANS:
-            _ctes.clear()
-        renamed = _NAMED.sub(lambda m: f"%({m.group(1)}_w{i})s", text)
-        found = _ctes[key] = (plan, f"w{i} AS ({renamed})")
-    return found[1]
+    """``text`` (``plan``'s, for ``count`` rows) as the ``i``-th CTE, its parameter names
+    suffixed; kept on the plan."""
+    found = plan.ctes.get((i, count))
+    if found is None:
+        found = plan.ctes[(i, count)] = f"w{i} AS ({_suffixed(text, f'_w{i}')})"
+    return found
 
 
-def _cursor(connection: Connection) -> Any:
+def _listened(connection: Connection) -> bool:
+    """Event listeners on the connection or its engine (tracing, a test counting statements):
+    they see every statement the usual way, through SQLAlchemy."""
+    return bool(connection._has_events or connection.engine._has_events)
+
+
+def _sent(
+    connection: Connection, sql: str, values: list[Any], send: Callable[[Any], _Done]
+) -> _Done:
+    """``send(cursor)`` on a cursor of ``connection``'s driver connection; a driver error is
+    raised as SQLAlchemy raises it (``_raised``)."""
     dbapi_connection = connection.connection.driver_connection
     assert dbapi_connection is not None  # a connection in use has one
-    return dbapi_connection.cursor()
+    cursor = dbapi_connection.cursor()
+    try:
+        return send(cursor)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _raised(connection, sql, values, error, cursor) from error
+    finally:
+        cursor.close()
 
 
 def _done(cursor: Any) -> _Done:
@@ -340,6 +349,7 @@ def _compile(dialect: Dialect, statement: UpdateBase, keys: list[str], many: boo
         processors={name: process for name, process in processors.items() if callable(process)},
         defaults=tuple(defaults),
         rows=_rows(dialect, statement, compiled) if many else None,
+        ctes={},
     )
 
 
